@@ -1,0 +1,1 @@
+//! Name resolution, type checking, cost estimation and diagnostics for `.btr` rules.

@@ -1,0 +1,1 @@
+//! OTLP receivers, trace assembly, evaluation, exporters, hot reload (issue 5).

@@ -1,0 +1,25 @@
+//! `lower(s)`: a string in lower case.
+
+use crate::builtins::{Builtin, BuiltinKind, Example, Returns, param, str_arg};
+use crate::{Type, Value};
+
+pub const BUILTIN: Builtin = Builtin {
+    name: "lower",
+    kind: BuiltinKind::Scalar,
+    params: &[param("s", &[Type::String])],
+    named: &[],
+    returns: Returns::Type(Type::String),
+    doc: "The string `s` in lower case, by Unicode's case mapping (`\"ÉTÉ\"` becomes \
+          `\"été\"`). `nil` if `s` is not a string.",
+    examples: &[
+        Example { call: r#"lower("ABC")"#, result: r#""abc""# },
+        Example { call: r#"lower("Content-Type")"#, result: r#""content-type""# },
+        Example { call: r#"lower("ÉTÉ")"#, result: r#""été""# },
+        Example { call: "lower(nil)", result: "nil" },
+    ],
+    eval: Some(eval),
+};
+
+fn eval(args: &[Value]) -> Value {
+    str_arg(args, 0).map_or(Value::Nil, |s| Value::str(&s.to_lowercase()))
+}

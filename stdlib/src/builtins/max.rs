@@ -1,0 +1,21 @@
+//! `max(set, e)`: the largest `e` over a spanset (an aggregate).
+
+use crate::Type;
+use crate::builtins::{Builtin, BuiltinKind, Example, Returns, param};
+
+pub const BUILTIN: Builtin = Builtin {
+    name: "max",
+    kind: BuiltinKind::Aggregate,
+    params: &[param("set", &[Type::SpanSet]), param("e", &[Type::Int, Type::Float, Type::Duration])],
+    named: &[],
+    returns: Returns::SameAsParam(1),
+    doc: "The largest value of `e`, evaluated for each span of `set`, of `e`'s type; `nil` for an empty set. Spans for which `e` is `nil` (a missing attribute) or not a number are \
+          skipped. Also written in TraceQL's pipeline form, `{ … } | max(e)`. An \
+          aggregate: the compiler and VM implement it as a special form, so it has no \
+          `eval` here.",
+    examples: &[
+        Example { call: "max({ kind = server }, duration)", result: "2.5s" },
+        Example { call: "max({ kind = client }, span.http.request.resend_count)", result: "3" },
+    ],
+    eval: None,
+};
