@@ -404,6 +404,13 @@ fn scan_raw_string(rest: &str) -> ScannedString {
     }
 }
 
+/// Decodes the escapes in the body of a `"…"` literal (the text between the
+/// quotes, as written), e.g. a piece of a message template. Bad escapes were
+/// already reported when the literal was lexed; here they are dropped.
+pub fn decode_string_body(raw: &str) -> String {
+    scan_string(raw, 0, &mut Vec::new()).value
+}
+
 /// The value of an int literal (`1_000` allowed), or `None` if it overflows.
 pub fn parse_int(text: &str) -> Option<i64> {
     text.replace('_', "").parse().ok()

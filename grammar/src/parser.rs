@@ -4,12 +4,15 @@
 
 use lalrpop_util::ParseError;
 
-use crate::ast::{Expr, ExprKind, File, Item, RuleItem, Span};
+use crate::ast::{Expr, ExprKind, File, Item, Span};
+use crate::build::Nesting;
+use crate::cascade::Cascades;
 use crate::grammar;
 use crate::lexer::{self, LexError, LexErrorKind, Spanned, Token};
 
-/// The deepest expression nesting accepted. Deeper trees are reported and
-/// replaced by an error node, which keeps every later pass safely recursive.
+/// The deepest expression (or list type) nesting accepted. Deeper trees are
+/// reported and replaced by an error node as they are built (see
+/// `build::Nesting`), which keeps every later pass safely recursive.
 pub const MAX_NESTING: usize = 256;
 
 /// A syntax error: data only (the compiler's diagnostics render it).
@@ -45,10 +48,13 @@ pub struct Parse {
 pub fn parse_file(source: &str) -> Parse {
     let (tokens, lex_errors) = lexer::lex(source);
     let mut errors: Vec<SyntaxError> = lex_errors.into_iter().map(from_lex_error).collect();
+    let mut cascades = Cascades::new(&tokens);
     let mut file = File::default();
     let parser = grammar::ItemParser::new();
+    let mut nesting = Nesting::default();
     for chunk in split_items(tokens) {
         let chunk_span = Span::new(chunk.first().map_or(0, |t| t.0), chunk.last().map_or(0, |t| t.2));
+        cascades.item_starts(chunk_span.start as usize);
         if !starts_item(&chunk) {
             let (l, token, r) = &chunk[0];
             errors.push(SyntaxError {
@@ -63,17 +69,22 @@ pub fn parse_file(source: &str) -> Parse {
         }
         let mut recovered = Vec::new();
         let end = chunk_span.end as usize;
-        match parser.parse(&mut recovered, chunk) {
+        nesting.clear();
+        match parser.parse(&mut recovered, &mut nesting, chunk) {
             Ok(item) => file.items.push(item),
             Err(error) => {
                 errors.push(from_parse_error(error, end));
                 file.items.push(Item::Error(chunk_span));
             }
         }
-        errors.extend(recovered.into_iter().map(|r| from_parse_error(r.error, end)));
+        for recovery in recovered {
+            cascades.skipped(&recovery.dropped_tokens);
+            errors.push(from_parse_error(recovery.error, end));
+        }
     }
-    limit_nesting(&mut file, &mut errors);
+    errors.extend(nesting.too_deep.into_iter().map(too_deep));
     errors.sort_by_key(|e| (e.span.start, e.span.end));
+    let errors = cascades.suppress(errors);
     Parse { file, errors }
 }
 
@@ -99,24 +110,34 @@ fn split_items(tokens: Vec<Spanned<'_>>) -> Vec<Vec<Spanned<'_>>> {
 /// Parses a lone expression (as inside a message template's `{…}`). Spans are
 /// shifted by `offset`, so they point into the enclosing file.
 pub fn parse_expr(source: &str, offset: usize) -> (Expr, Vec<SyntaxError>) {
-    let (tokens, lex_errors) = lexer::lex(source);
-    let mut errors: Vec<SyntaxError> = lex_errors.into_iter().map(from_lex_error).collect();
+    let (mut tokens, lex_errors) = lexer::lex(source);
+    for (l, _, r) in &mut tokens {
+        *l += offset;
+        *r += offset;
+    }
+    let mut errors: Vec<SyntaxError> = lex_errors
+        .into_iter()
+        .map(|error| LexError { span: error.span.shifted(offset as u32), ..error })
+        .map(from_lex_error)
+        .collect();
+    let mut cascades = Cascades::new(&tokens);
     let mut recovered = Vec::new();
-    let shifted = tokens.into_iter().map(|(l, t, r)| (l + offset, t, r + offset));
+    let mut nesting = Nesting::default();
     let eof = source.len() + offset;
-    let mut expr = match grammar::ExprParser::new().parse(&mut recovered, shifted) {
+    let expr = match grammar::ExprParser::new().parse(&mut recovered, &mut nesting, tokens) {
         Ok(expr) => expr,
         Err(error) => {
             errors.push(from_parse_error(error, eof));
             Expr { kind: ExprKind::Error, span: Span::new(offset, eof) }
         }
     };
-    errors.extend(recovered.into_iter().map(|r| from_parse_error(r.error, eof)));
-    for error in errors.iter_mut().filter(|e| matches!(e.kind, SyntaxErrorKind::Lex(_))) {
-        error.span = error.span.shifted(offset as u32);
+    for recovery in recovered {
+        cascades.skipped(&recovery.dropped_tokens);
+        errors.push(from_parse_error(recovery.error, eof));
     }
-    limit_expr(&mut expr, &mut errors);
-    (expr, errors)
+    errors.extend(nesting.too_deep.into_iter().map(too_deep));
+    errors.sort_by_key(|e| (e.span.start, e.span.end));
+    (expr, cascades.suppress(errors))
 }
 
 fn from_lex_error(error: LexError) -> SyntaxError {
@@ -164,31 +185,8 @@ fn tidy_expected(expected: Vec<String>) -> Vec<String> {
     out
 }
 
-/// Enforces [`MAX_NESTING`] on every expression of the file.
-fn limit_nesting(file: &mut File, errors: &mut Vec<SyntaxError>) {
-    for item in &mut file.items {
-        match item {
-            Item::Let(decl) => limit_expr(&mut decl.value, errors),
-            Item::Rule(rule) => {
-                for rule_item in &mut rule.items {
-                    match rule_item {
-                        RuleItem::Field(field) => limit_expr(&mut field.value, errors),
-                        RuleItem::Clause(clause) => limit_expr(&mut clause.expr, errors),
-                        RuleItem::Error(_) => {}
-                    }
-                }
-            }
-            Item::Attributes(_) | Item::Error(_) => {}
-        }
-    }
-}
-
-fn limit_expr(expr: &mut Expr, errors: &mut Vec<SyntaxError>) {
-    if depth(expr) > MAX_NESTING {
-        errors.push(SyntaxError { kind: SyntaxErrorKind::TooDeep { limit: MAX_NESTING }, span: expr.span });
-        let deep = std::mem::replace(&mut expr.kind, ExprKind::Error);
-        dismantle(deep);
-    }
+fn too_deep(span: Span) -> SyntaxError {
+    SyntaxError { kind: SyntaxErrorKind::TooDeep { limit: MAX_NESTING }, span }
 }
 
 /// The nesting depth of an expression, computed without recursion.
@@ -218,7 +216,7 @@ pub fn children(expr: &Expr) -> Vec<&Expr> {
 
 /// Drops a (possibly very deep) expression tree iteratively: the derived
 /// recursive drop could overflow the stack on adversarial input.
-fn dismantle(kind: ExprKind) {
+pub(crate) fn dismantle(kind: ExprKind) {
     let mut stack = vec![kind];
     while let Some(kind) = stack.pop() {
         match kind {
