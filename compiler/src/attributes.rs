@@ -67,11 +67,14 @@ impl AttributeEnv {
         let scope = segments.first().filter(|_| !decl.path.leading_dot).and_then(|s| scope_word(&s.name));
         let Some(scope) = scope.filter(|_| segments.len() > 1) else {
             let span = decl.path.segments.first().map_or(decl.span, |s| s.span);
-            diagnostics.push(
-                Diagnostic::new(codes::BAD_ATTRIBUTE_DECL, span, "an attribute declaration must start with a scope")
-                    .with_label("expected `span.`, `resource.`, `event.`, `link.` or `instrumentation.`")
-                    .with_help("write the scope and the attribute key: `span.payment.amount: float`"),
-            );
+            let mut diagnostic = Diagnostic::new(codes::BAD_ATTRIBUTE_DECL, span, "an attribute declaration must start with a scope")
+                .with_label("expected `span.`, `resource.`, `event.`, `link.` or `instrumentation.`")
+                .with_help("write the scope and the attribute key: `span.payment.amount: float`");
+            // `payment.amount: float` (no scope word at all): most likely a span attribute.
+            if !decl.path.leading_dot && segments.first().is_some_and(|s| scope_word(&s.name).is_none()) {
+                diagnostic = diagnostic.with_fix("declare a span attribute", Span { start: span.start, end: span.start }, "span.");
+            }
+            diagnostics.push(diagnostic);
             return;
         };
         let Some(ty) = resolve_type(&decl.ty, diagnostics) else { return };

@@ -49,6 +49,9 @@ impl<'f> Checker<'f> {
                 Diagnostic::new(codes::BAD_PIPELINE, call.name.span, format!("`{name}` cannot follow `|`"))
                     .with_help("a pipeline stage is an aggregate: `| count() > 3`, `| avg(duration) > 1s`"),
             );
+            // Its arguments were written for a stage's per-span scope: checking
+            // them here would only echo this error.
+            return hir::Expr::error(span);
         }
         self.builtin_call(builtin, call, span, scope)
     }

@@ -40,6 +40,11 @@ pub struct Lets<'f> {
     pub used: HashSet<&'f str>,
     /// Expansions so far: a bound on exponential `let` blow-up.
     pub expansions: usize,
+    /// Where the outermost `let` being expanded is used (what a blow-up points at).
+    pub outermost_use: Option<Span>,
+    /// The cycles found, by their sorted members: each is reported once, at
+    /// the place it was first found (repeats are dropped by `lib.rs`'s dedup).
+    pub cycles: HashMap<Vec<&'f str>, Diagnostic>,
 }
 
 /// Expansions of `let`s per file beyond which checking stops expanding.

@@ -55,6 +55,25 @@ impl Serialize for Edit {
     }
 }
 
+impl Fix {
+    /// `text` with this fix's edits made. Edits of one fix do not overlap; they
+    /// are made from the last to the first, so each edit's span refers to the
+    /// original text. An edit whose span is not a valid range of `text` (out of
+    /// bounds or inside a character) is skipped.
+    pub fn apply(&self, text: &str) -> String {
+        let mut edits: Vec<&Edit> = self.edits.iter().collect();
+        edits.sort_by_key(|edit| std::cmp::Reverse((edit.span.start, edit.span.end)));
+        let mut out = text.to_string();
+        for edit in edits {
+            let range = edit.span.range();
+            if range.start <= range.end && range.end <= out.len() && out.is_char_boundary(range.start) && out.is_char_boundary(range.end) {
+                out.replace_range(range, &edit.replacement);
+            }
+        }
+        out
+    }
+}
+
 impl Diagnostic {
     /// A diagnostic with the code's severity, pointing at `span`.
     pub fn new(code: &'static Code, span: Span, message: impl Into<String>) -> Diagnostic {
@@ -92,6 +111,12 @@ impl Diagnostic {
         self
     }
 
+    /// A fix made of several edits applied together.
+    pub fn with_edits(mut self, title: impl Into<String>, edits: Vec<Edit>) -> Diagnostic {
+        self.fixes.push(Fix { title: title.into(), edits });
+        self
+    }
+
     pub fn in_file(mut self, file: FileId) -> Diagnostic {
         self.file = file;
         self
@@ -112,4 +137,18 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
             b.code.id,
         ))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixes_apply_their_edits_against_the_original_text() {
+        let edit = |start, end, replacement: &str| Edit { span: Span::new(start, end), replacement: replacement.into() };
+        let fix = Fix { title: "t".into(), edits: vec![edit(0, 1, "span.x"), edit(7, 7, "!"), edit(4, 5, "2")] };
+        assert_eq!(fix.apply("x = 1 y"), "span.x = 2 y!");
+        let out_of_range = Fix { title: "t".into(), edits: vec![edit(2, 99, "z"), edit(5, 6, "z")] };
+        assert_eq!(out_of_range.apply("x = é"), "x = é", "past the end, and inside `é`: skipped");
+    }
 }

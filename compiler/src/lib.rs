@@ -36,7 +36,7 @@ use crate::attributes::AttributeEnv;
 use crate::checker::{Checker, Scope};
 use crate::diagnostics::Diagnostic;
 use crate::hir::CheckedFile;
-use crate::resolve::is_reserved;
+use crate::resolve::reserved_meaning;
 
 pub use crate::render::SourceFile;
 
@@ -76,7 +76,7 @@ impl FileReport {
 /// Checks one file's text.
 pub fn check_file(source: &str, config: &CheckConfig) -> FileReport {
     let parse = betrace_grammar::parse_file(source);
-    let mut diagnostics: Vec<Diagnostic> = parse.errors.iter().map(syntax::syntax_diagnostic).collect();
+    let mut diagnostics = syntax::syntax_diagnostics(&parse.errors, source);
     let attributes = AttributeEnv::from_file(&parse.file, &mut diagnostics);
     let mut checker = Checker::new(config, &attributes);
     collect_lets(&parse.file, &mut checker);
@@ -128,7 +128,11 @@ pub fn check_files(files: &[SourceFile], config: &CheckConfig) -> Vec<FileReport
                         rule.name.span,
                         format!("a rule named `{}` already exists in {}", rule.name.name, files[*owner].name),
                     )
-                    .with_help(format!("rule names are unique across a pack; the first is at byte {} of {}", first.start, files[*owner].name));
+                    .with_help({
+                        let owner = &files[*owner];
+                        let at = line_index::LineIndex::new(&owner.text).line_col(&owner.text, first.start);
+                        format!("rule names are unique across a pack; the first is at {}:{}:{}", owner.name, at.line + 1, at.col + 1)
+                    });
                     reports[index].diagnostics.push(diagnostic);
                     reports[index].checked.rules.retain(|r| r.name != rule.name.name);
                 }
@@ -152,10 +156,10 @@ fn collect_lets<'f>(file: &'f ast::File, checker: &mut Checker<'f>) {
     for item in &file.items {
         let ast::Item::Let(decl) = item else { continue };
         let name = decl.name.name.as_str();
-        if is_reserved(name) {
+        if let Some(meaning) = reserved_meaning(name) {
             checker.report(
                 Diagnostic::new(codes::RESERVED_NAME, decl.name.span, format!("`{name}` cannot be a `let` name"))
-                    .with_label("it already means something in rules")
+                    .with_label(format!("`{name}` already means {meaning}"))
                     .with_fix("rename it", decl.name.span, format!("{name}_spans")),
             );
             continue;

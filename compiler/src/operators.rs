@@ -8,7 +8,7 @@ use betrace_stdlib::value::{SpanKind, Status};
 
 use crate::checker::{Checker, Scope};
 use crate::codes;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Diagnostic, Edit};
 use crate::hir::{self, ArithOp, CompareOp, ExprKind, Literal, StructuralOp};
 
 fn is_set(ty: Type) -> bool {
@@ -103,15 +103,17 @@ impl<'f> Checker<'f> {
     fn structural(&mut self, relation: StructuralOp, op: BinaryOp, a: hir::Expr, b: hir::Expr, span: Span) -> hir::Expr {
         for side in [&a, &b] {
             if !is_set(side.ty) && !matches!(side.kind, ExprKind::Error) && side.ty != Type::Any {
-                self.report(
-                    Diagnostic::new(
+                let mut diagnostic = Diagnostic::new(
                         codes::NOT_A_SPANSET,
                         side.span,
                         format!("`{}` relates two spansets, but this is `{}`", op.symbol(), side.ty),
                     )
                     .with_label("expected a spanset such as `{ name = \"x\" }` or a bound span")
-                    .with_help("structural operators: `>` child, `>>` descendant, `<` parent, `<<` ancestor, `~` sibling, and `!>`, `!>>`, `!<`, `!<<`, `!~`"),
-                );
+                    .with_help("structural operators: `>` child, `>>` descendant, `<` parent, `<<` ancestor, `~` sibling, and `!>`, `!>>`, `!<`, `!<<`, `!~`");
+                if matches!(side.kind, ExprKind::Literal(Literal::String(_))) {
+                    diagnostic = diagnostic.with_edits("select the spans with this name", surround(side.span, "{ name = ", " }"));
+                }
+                self.report(diagnostic);
                 return hir::Expr::error(span);
             }
         }
@@ -158,10 +160,14 @@ impl<'f> Checker<'f> {
                 } else {
                     "count it with `count(…)`, or use the spanset as a condition on its own"
                 };
-                self.report(
+                let mut diagnostic =
                     Diagnostic::new(codes::SPAN_AS_VALUE, set.span, format!("a `{}` cannot be compared with `{}`", set.ty, op.symbol()))
-                        .with_help(help),
-                );
+                        .with_help(help);
+                if set.ty == Type::Span && other.ty == Type::String {
+                    let end = Span { start: set.span.end, end: set.span.end };
+                    diagnostic = diagnostic.with_fix("compare its name", end, ".name");
+                }
+                self.report(diagnostic);
                 return false;
             }
         }
@@ -235,6 +241,9 @@ impl<'f> Checker<'f> {
                 (Type::Duration, Literal::Int(_) | Literal::Float(_)) => {
                     diagnostic = diagnostic.with_help("durations are written with a unit: `250ms`, `1.5s`, `2m`");
                 }
+                (Type::Duration, Literal::String(text)) if is_duration_literal(text) => {
+                    diagnostic = diagnostic.with_fix("compare with a duration", literal.span, text.as_str());
+                }
                 (Type::Bool, Literal::String(text)) if text == "true" || text == "false" => {
                     diagnostic = diagnostic.with_fix("compare with a boolean", literal.span, text.as_str());
                 }
@@ -301,10 +310,13 @@ impl<'f> Checker<'f> {
             Type::List(elem) => *elem,
             Type::Any => Type::Any,
             other => {
-                self.report(
+                let mut diagnostic =
                     Diagnostic::new(codes::IN_NEEDS_LIST, list.span, format!("`in` needs a list on its right, but this is `{other}`"))
-                        .with_help("write the values in brackets: `name in [\"a\", \"b\"]`"),
-                );
+                        .with_help("write the values in brackets: `name in [\"a\", \"b\"]`");
+                if matches!(list.kind, ExprKind::Literal(_)) {
+                    diagnostic = diagnostic.with_edits("make it a list", surround(list.span, "[", "]"));
+                }
+                self.report(diagnostic);
                 return hir::Expr::error(span);
             }
         };
@@ -350,6 +362,19 @@ impl<'f> Checker<'f> {
         let (a, b) = boxed(a, b);
         hir::Expr { kind: ExprKind::Arith(arith_op, a, b), ty, span }
     }
+}
+
+/// Edits writing `before` and `after` around `span`.
+fn surround(span: Span, before: &str, after: &str) -> Vec<Edit> {
+    vec![
+        Edit { span: Span { start: span.start, end: span.start }, replacement: before.into() },
+        Edit { span: Span { start: span.end, end: span.end }, replacement: after.into() },
+    ]
+}
+
+/// `"250ms"`: a string that reads as a duration literal.
+fn is_duration_literal(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_digit()) && betrace_grammar::lexer::parse_duration(text).is_some()
 }
 
 fn is_zero(expr: &hir::Expr) -> bool {

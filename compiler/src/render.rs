@@ -8,7 +8,9 @@ use ariadne::{CharSet, Color, Config, IndexType, Label, Report, ReportKind};
 use serde::Serialize;
 
 use crate::codes::Severity;
-use crate::diagnostics::{Diagnostic, Fix};
+use betrace_grammar::ast::Span;
+
+use crate::diagnostics::{Diagnostic, Edit, Fix};
 use crate::line_index::LineIndex;
 
 /// A source file as the renderers need it: a display name and its text.
@@ -45,17 +47,18 @@ pub fn render_human(diagnostics: &[Diagnostic], files: &[SourceFile], style: Hum
         let primary_color = if diagnostic.is_error() { Color::Red } else { Color::Yellow };
         // ariadne underlines only labels with text; fall back to the message.
         let primary_text = diagnostic.primary.message.as_deref().unwrap_or(&diagnostic.message);
+        let orders = label_orders(diagnostic, &file.text);
         let primary = Label::new(span(diagnostic.primary.span.range()))
             .with_color(primary_color)
-            .with_order(0)
+            .with_order(orders[0])
             .with_message(primary_text);
         let mut report = Report::build(kind, span(diagnostic.primary.span.range()))
             .with_config(config)
             .with_code(diagnostic.code.id)
             .with_message(&diagnostic.message)
             .with_label(primary);
-        for (order, label) in diagnostic.secondary.iter().enumerate() {
-            let mut secondary = Label::new(span(label.span.range())).with_color(Color::Blue).with_order(order as i32 + 1);
+        for (label, order) in diagnostic.secondary.iter().zip(&orders[1..]) {
+            let mut secondary = Label::new(span(label.span.range())).with_color(Color::Blue).with_order(*order);
             if let Some(message) = &label.message {
                 secondary = secondary.with_message(message);
             }
@@ -73,6 +76,26 @@ pub fn render_human(diagnostics: &[Diagnostic], files: &[SourceFile], style: Hum
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The drawing order of the primary label (first) and the secondary ones.
+/// ariadne starts a new section, headed by the primary's location, whenever a
+/// label lies on a line above the previous label's; so the labels are ordered
+/// by line (the primary first within its line), and a file's labels share one
+/// section with one correct heading.
+fn label_orders(diagnostic: &Diagnostic, text: &str) -> Vec<i32> {
+    let line = |span: Span| {
+        let last = if span.end > span.start { span.end - 1 } else { span.start };
+        text.as_bytes().iter().take(last as usize).filter(|b| **b == b'\n').count()
+    };
+    let spans = std::iter::once(diagnostic.primary.span).chain(diagnostic.secondary.iter().map(|l| l.span));
+    let mut keys: Vec<(usize, usize)> = spans.enumerate().map(|(index, span)| (line(span), index)).collect();
+    keys.sort();
+    let mut orders = vec![0; keys.len()];
+    for (rank, (_, index)) in keys.into_iter().enumerate() {
+        orders[index] = rank as i32;
+    }
+    orders
+}
+
 fn clamp(range: Range<usize>, len: usize) -> Range<usize> {
     range.start.min(len)..range.end.min(len)
 }
@@ -82,7 +105,9 @@ fn describe_fix(fix: &Fix, text: &str) -> String {
     match fix.edits.as_slice() {
         [edit] => {
             let old = text.get(edit.span.range()).unwrap_or("");
-            if old.is_empty() {
+            if old.is_empty() && edit.replacement.starts_with('\n') {
+                format!("fix ({}): insert `{}` on a new line", fix.title, edit.replacement.trim())
+            } else if old.is_empty() {
                 format!("fix ({}): insert `{}`", fix.title, edit.replacement)
             } else if edit.replacement.is_empty() {
                 format!("fix ({}): remove `{old}`", fix.title)
@@ -90,7 +115,18 @@ fn describe_fix(fix: &Fix, text: &str) -> String {
                 format!("fix ({}): replace `{old}` with `{}`", fix.title, edit.replacement)
             }
         }
-        _ => format!("fix: {}", fix.title),
+        // Several edits: show the stretch of text they change, before and after.
+        edits => {
+            let start = edits.iter().map(|e| e.span.start).min().unwrap_or(0);
+            let end = edits.iter().map(|e| e.span.end).max().unwrap_or(0);
+            let Some(old) = text.get(start as usize..end as usize) else { return format!("fix: {}", fix.title) };
+            let shift = |span: Span| Span { start: span.start - start, end: span.end - start };
+            let local = Fix {
+                title: String::new(),
+                edits: edits.iter().map(|e| Edit { span: shift(e.span), replacement: e.replacement.clone() }).collect(),
+            };
+            format!("fix ({}): replace `{old}` with `{}`", fix.title, local.apply(old))
+        }
     }
 }
 
@@ -146,7 +182,7 @@ pub struct JsonEdit<'a> {
 pub fn to_json<'a>(diagnostic: &'a Diagnostic, files: &'a [SourceFile], indexes: &[LineIndex]) -> JsonDiagnostic<'a> {
     let file = &files[diagnostic.file];
     let index = &indexes[diagnostic.file];
-    let range = |span: betrace_grammar::ast::Span| {
+    let range = |span: Span| {
         let position = |offset: u32| {
             let at = index.line_col(&file.text, offset);
             JsonPosition { line: at.line + 1, column: at.col + 1, offset }

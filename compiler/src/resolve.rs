@@ -18,9 +18,21 @@ use crate::suggest::closest;
 /// Words a binding or `let` may not be named, because paths already give them
 /// a meaning.
 pub fn is_reserved(name: &str) -> bool {
-    matches!(name, "parent" | "trace" | "span" | "resource" | "event" | "link" | "instrumentation")
-        || span_intrinsic(name).is_some()
-        || value_word(name).is_some()
+    reserved_meaning(name).is_some()
+}
+
+/// What a reserved word already means, for the reserved-name diagnostic.
+pub fn reserved_meaning(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "parent" => "the parent span",
+        "trace" => "the scope of trace intrinsics (`trace:duration`)",
+        "span" | "resource" | "event" | "link" | "instrumentation" => "an attribute scope",
+        _ if span_intrinsic(name).is_some() => "an intrinsic of the current span",
+        _ => match value_word(name)? {
+            Type::Status => "a span status",
+            _ => "a span kind",
+        },
+    })
 }
 
 impl<'f> Checker<'f> {
@@ -220,23 +232,35 @@ impl<'f> Checker<'f> {
         self.lets.used.insert(name);
         if let Some(start) = self.lets.expanding.iter().position(|n| *n == name) {
             let cycle = self.lets.expanding[start..].join(" → ");
-            self.report(
+            let mut members = self.lets.expanding[start..].to_vec();
+            members.sort_unstable();
+            let diagnostic = self.lets.cycles.entry(members).or_insert_with(|| {
                 Diagnostic::new(codes::CYCLIC_LET, span, format!("`{name}` is defined in terms of itself"))
                     .with_label(format!("cycle: {cycle} → {name}"))
-                    .with_secondary(decl.name.span, "defined here"),
-            );
+                    .with_secondary(decl.name.span, "defined here")
+            });
+            let diagnostic = diagnostic.clone();
+            self.report(diagnostic);
             return hir::Expr::error(span);
         }
         self.lets.expansions += 1;
         if self.lets.expansions > MAX_LET_EXPANSIONS {
             if self.lets.expansions == MAX_LET_EXPANSIONS + 1 {
-                self.report(Diagnostic::new(
-                    codes::TOO_MANY_ITEMS,
-                    span,
-                    format!("`let`s expand to more than {MAX_LET_EXPANSIONS} uses; simplify the definitions"),
-                ));
+                let outermost = self.lets.expanding.first().copied().unwrap_or(name);
+                self.report(
+                    Diagnostic::new(
+                        codes::TOO_MANY_ITEMS,
+                        self.lets.outermost_use.unwrap_or(span),
+                        format!("`let`s expand to more than {MAX_LET_EXPANSIONS} uses; simplify the definitions"),
+                    )
+                    .with_label(format!("expanding `{outermost}` here reaches the limit"))
+                    .with_help("each use of a `let` is a copy of its definition, so a `let` that uses another twice doubles its size"),
+                );
             }
             return hir::Expr::error(span);
+        }
+        if self.lets.expanding.is_empty() {
+            self.lets.outermost_use = Some(span);
         }
         self.lets.expanding.push(name);
         // A let sees no binding: it is defined outside every rule.

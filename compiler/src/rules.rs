@@ -11,7 +11,7 @@ use crate::cost::{Estimator, steps_at};
 use crate::diagnostics::Diagnostic;
 use crate::hir::{self, Binding, Check, CheckKind, ExprKind, Rule, Severity, When};
 use crate::lint;
-use crate::resolve::is_reserved;
+use crate::resolve::{is_reserved, reserved_meaning};
 use crate::suggest::closest;
 
 const FIELDS: &[&str] = &["description", "severity", "tags", "message", "enabled"];
@@ -60,11 +60,16 @@ impl<'f> Checker<'f> {
             })
             .collect();
         let message = fields.get("message").and_then(|field| self.template(&field.value, source, scope));
-        if let (Some(binding), false) = (binding, self.binding_used) {
+        // A reserved name cannot be read back (E106 says so): not "unused" too.
+        if let (Some(binding), Some(clause), false) = (binding, when_clause, self.binding_used)
+            && !is_reserved(&binding.name)
+        {
+            // `when c = { … }` → `when { … }`: drop the name, the `=` and the space after it.
+            let binder = Span { start: binding.span.start, end: clause.expr.span.start.max(binding.span.end) };
             self.report(
                 Diagnostic::new(codes::UNUSED_BINDING, binding.span, format!("`{}` is bound but never used", binding.name))
                     .with_help("without reading the bound span, each clause gives the same answer for every span; use `when S` to check the trace once")
-                    .with_fix("check the trace once instead", binding.span.to(Span { start: binding.span.end, end: binding.span.end + 1 }), ""),
+                    .with_fix("check the trace once instead", binder, ""),
             );
         }
         let severity = self.severity(rule, fields.get("severity"), source);
@@ -180,16 +185,17 @@ impl<'f> Checker<'f> {
     }
 
     fn check_binding_name(&mut self, binding: &ast::Ident) {
-        if is_reserved(&binding.name) {
+        if let Some(meaning) = reserved_meaning(&binding.name) {
             self.report(
                 Diagnostic::new(codes::RESERVED_NAME, binding.span, format!("`{}` cannot be a binding name", binding.name))
-                    .with_label("it already means something in a rule")
+                    .with_label(format!("`{}` already means {meaning}", binding.name))
                     .with_fix("rename it", binding.span, format!("{}_span", binding.name)),
             );
         } else if let Some(decl) = self.lets.decls.get(binding.name.as_str()) {
             self.report(
                 Diagnostic::new(codes::DUPLICATE_BINDING, binding.span, format!("`{}` is already a `let`", binding.name))
-                    .with_secondary(decl.name.span, "defined here"),
+                    .with_secondary(decl.name.span, "defined here")
+                    .with_help("inside the rule the name would hide the `let`; give the binding another name"),
             );
         }
     }

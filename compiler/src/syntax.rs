@@ -11,6 +11,24 @@ use crate::diagnostics::Diagnostic;
 /// Largest rule file accepted, in bytes.
 pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
 
+/// A file's syntax errors as diagnostics. A block comment or string left open
+/// runs to the end of the file, so the "file ends in the middle of an item"
+/// error that comes with it is only its echo, and is left out.
+pub fn syntax_diagnostics(errors: &[SyntaxError], source: &str) -> Vec<Diagnostic> {
+    let runs_to_end = errors.iter().any(|error| match &error.kind {
+        SyntaxErrorKind::Lex(LexErrorKind::UnterminatedComment) => true,
+        SyntaxErrorKind::Lex(LexErrorKind::UnterminatedString) => {
+            source.get(error.span.end as usize..).is_none_or(|rest| rest.trim().is_empty())
+        }
+        _ => false,
+    });
+    errors
+        .iter()
+        .filter(|error| !(runs_to_end && matches!(error.kind, SyntaxErrorKind::UnexpectedEof { .. })))
+        .map(syntax_diagnostic)
+        .collect()
+}
+
 pub fn syntax_diagnostic(error: &SyntaxError) -> Diagnostic {
     let span = error.span;
     match &error.kind {
@@ -28,16 +46,24 @@ pub fn syntax_diagnostic(error: &SyntaxError) -> Diagnostic {
             Span { start: span.start, end: span.start.saturating_add(1).min(span.end) },
             format!("this expression nests more than {limit} levels deep"),
         )
-        .with_help("split it into `let` definitions"),
+        .with_help("split it into `let` definitions; for a long chain of alternatives, use `in [ … ]`"),
+    }
+}
+
+/// "expected one of `}`, `&&`", for the tokens the grammar allowed.
+pub(crate) fn expected_label(expected: &[String]) -> Option<String> {
+    match expected {
+        [] => None,
+        [one] => Some(format!("expected {one}")),
+        many if many.len() <= 6 => Some(format!("expected one of {}", many.join(", "))),
+        many => Some(format!("expected one of {}, …", many[..6].join(", "))),
     }
 }
 
 fn with_expected(diagnostic: Diagnostic, expected: &[String], span: Span) -> Diagnostic {
-    let diagnostic = match expected {
-        [] => diagnostic,
-        [one] => diagnostic.with_label(format!("expected {one}")),
-        many if many.len() <= 6 => diagnostic.with_label(format!("expected one of {}", many.join(", "))),
-        many => diagnostic.with_label(format!("expected one of {}, …", many[..6].join(", "))),
+    let diagnostic = match expected_label(expected) {
+        Some(label) => diagnostic.with_label(label),
+        None => diagnostic,
     };
     // A missing closing brace is the commonest cause at the end of a file.
     if expected.iter().any(|e| e == "`}`") && span.is_empty() {
@@ -49,7 +75,9 @@ fn with_expected(diagnostic: Diagnostic, expected: &[String], span: Span) -> Dia
 fn lex_diagnostic(kind: &LexErrorKind, span: Span) -> Diagnostic {
     match kind {
         LexErrorKind::UnexpectedChar(ch) => {
-            let diagnostic = Diagnostic::new(codes::UNEXPECTED_CHAR, span, format!("unexpected character `{}`", ch.escape_debug()));
+            // Show invisible characters escaped, and visible ones as typed (`'`, not `\'`).
+            let shown = if ch.is_control() || ch.is_whitespace() { ch.escape_debug().to_string() } else { ch.to_string() };
+            let diagnostic = Diagnostic::new(codes::UNEXPECTED_CHAR, span, format!("unexpected character `{shown}`"));
             match ch {
                 '\'' => diagnostic.with_help("strings are written in double quotes").with_fix("use a double quote", span, "\""),
                 ';' => diagnostic.with_help("fields and clauses need no separator").with_fix("remove it", span, ""),
@@ -62,7 +90,8 @@ fn lex_diagnostic(kind: &LexErrorKind, span: Span) -> Diagnostic {
             .with_label("the string starts here and runs to the end of the line")
             .with_help("close it with `\"`; strings in double quotes cannot span lines (backtick strings can)"),
         LexErrorKind::UnterminatedComment => Diagnostic::new(codes::UNTERMINATED_COMMENT, span, "this block comment is never closed")
-            .with_help("close it with `*/`"),
+            .with_label("the comment starts here and runs to the end of the file")
+            .with_help("close it with `*/`; block comments do not nest"),
         LexErrorKind::InvalidEscape(text) => {
             Diagnostic::new(codes::INVALID_ESCAPE, span, format!("unknown escape `\\{text}`"))
                 .with_help("escapes are \\n \\t \\r \\0 \\\\ \\\" \\{ \\} \\u{…}; for regular expressions use a backtick string: `\\d+`")

@@ -4,13 +4,14 @@
 
 use betrace_grammar::ast::{self, Span};
 use betrace_grammar::lexer::decode_string_body;
+use betrace_grammar::{SyntaxError, SyntaxErrorKind};
 use betrace_stdlib::Type;
 
 use crate::checker::{Checker, Scope};
 use crate::codes;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Diagnostic, Edit};
 use crate::hir::{self, ExprKind, Template, TemplatePart};
-use crate::syntax::syntax_diagnostic;
+use crate::syntax::{expected_label, syntax_diagnostic};
 
 /// A piece of a template's source: literal text, or an expression's text and offset.
 enum Piece<'s> {
@@ -84,6 +85,30 @@ fn find_close(body: &str, open: usize) -> Option<usize> {
     None
 }
 
+/// `{count({ name = \"db.query\" })}`: the hole is read as written, where `\"`
+/// is no string; strings in holes are written in backticks.
+fn escaped_quotes(text: &str, offset: usize) -> Diagnostic {
+    let edits: Vec<Edit> = text
+        .match_indices("\\\"")
+        .map(|(at, _)| Edit { span: Span::new(offset + at, offset + at + 2), replacement: "`".into() })
+        .collect();
+    Diagnostic::new(codes::BAD_TEMPLATE, edits[0].span, "a string in a template hole cannot be written with `\\\"`")
+        .with_label("the hole is read as written, so this is a backslash, not a quote")
+        .with_help("write strings inside a hole in backticks, e.g. {count({ name = `db.query` })}")
+        .with_edits("use backticks", edits)
+}
+
+/// A syntax error inside a hole. The hole, not the file, ends too early there.
+fn hole_syntax_diagnostic(error: &SyntaxError) -> Diagnostic {
+    let SyntaxErrorKind::UnexpectedEof { expected } = &error.kind else { return syntax_diagnostic(error) };
+    let diagnostic = Diagnostic::new(codes::BAD_TEMPLATE, error.span, "the expression in this template hole is incomplete")
+        .with_help("complete the expression before the `}`, or write `\\{` and `\\}` for literal braces");
+    match expected_label(expected) {
+        Some(label) => diagnostic.with_label(label),
+        None => diagnostic,
+    }
+}
+
 impl<'f> Checker<'f> {
     /// Checks a `message:` field's value; `source` is the whole file's text.
     pub(crate) fn template(&mut self, value: &ast::Expr, source: &str, scope: Scope<'_>) -> Option<Template> {
@@ -114,10 +139,13 @@ impl<'f> Checker<'f> {
                 Piece::Text("") => {}
                 Piece::Text(text) if raw_string => parts.push(TemplatePart::Text(text.to_string())),
                 Piece::Text(text) => parts.push(TemplatePart::Text(decode_string_body(text))),
+                Piece::Hole { text, offset } if !raw_string && text.contains("\\\"") => {
+                    self.report(escaped_quotes(text, offset));
+                }
                 Piece::Hole { text, offset } => {
                     let (expr, errors) = betrace_grammar::parse_expr(text, offset);
                     if !errors.is_empty() {
-                        self.diagnostics.extend(errors.iter().map(syntax_diagnostic));
+                        self.diagnostics.extend(errors.iter().map(hole_syntax_diagnostic));
                         continue;
                     }
                     let checked = self.expr(&expr, scope);
@@ -132,14 +160,19 @@ impl<'f> Checker<'f> {
         if matches!(expr.ty, Type::SpanSet) {
             self.report(
                 Diagnostic::new(codes::BAD_TEMPLATE, expr.span, "a spanset cannot be printed in a message")
-                    .with_help("print how many spans it has with `count(…)`"),
+                    .with_help("print how many spans it has with `count(…)`")
+                    .with_edits("count its spans", vec![
+                        Edit { span: Span { start: expr.span.start, end: expr.span.start }, replacement: "count(".into() },
+                        Edit { span: Span { start: expr.span.end, end: expr.span.end }, replacement: ")".into() },
+                    ]),
             );
             return hir::Expr::error(expr.span);
         }
         if matches!(expr.ty, Type::Span) && !matches!(expr.kind, ExprKind::Error) {
             self.report(
                 Diagnostic::new(codes::SPAN_AS_VALUE, expr.span, "a span cannot be printed in a message")
-                    .with_help("print one of its fields, e.g. `{x.name}`"),
+                    .with_help("print one of its fields, e.g. `{x.name}`")
+                    .with_fix("print its name", Span { start: expr.span.end, end: expr.span.end }, ".name"),
             );
             return hir::Expr::error(expr.span);
         }

@@ -42,7 +42,7 @@ impl Cascades {
     pub(crate) fn suppress(mut self, errors: Vec<SyntaxError>) -> Vec<SyntaxError> {
         self.skipped.sort_unstable();
         self.skipped.dedup();
-        // Index of the first token after the last error seen, if any.
+        // Index of the token from which clean reading counts, after the last error.
         let mut resume: Option<usize> = None;
         let mut item = 0;
         let mut kept = Vec::with_capacity(errors.len());
@@ -60,7 +60,8 @@ impl Cascades {
                 }
                 _ => {
                     let echo = resume.is_some_and(|r| at < r || self.read_cleanly(r, at) < TOKENS_TO_RECOVER);
-                    resume = Some(resume.map_or(at + 1, |r| r.max(at + 1)));
+                    // The offending token counts as read unless recovery skipped it.
+                    resume = Some(resume.map_or(at, |r| r.max(at)));
                     if !echo {
                         kept.push(error);
                     }

@@ -233,6 +233,10 @@ pub fn lex(source: &str) -> (Vec<Spanned<'_>>, Vec<LexError>) {
     let mut tokens: Vec<Spanned<'_>> = Vec::with_capacity(source.len() / 4);
     let mut errors = Vec::new();
     let mut lexer = Token::lexer(source);
+    // A byte-order mark (as some Windows editors write) is not part of the text.
+    if source.starts_with('\u{feff}') {
+        lexer.bump('\u{feff}'.len_utf8());
+    }
     while let Some(result) = lexer.next() {
         let range = lexer.span();
         let token = match result {

@@ -13,6 +13,11 @@ use crate::lexer::{self, LexError, LexErrorKind, Spanned, Token};
 /// The deepest expression (or list type) nesting accepted. Deeper trees are
 /// reported and replaced by an error node as they are built (see
 /// `build::Nesting`), which keeps every later pass safely recursive.
+///
+/// Before parsing, brackets of every kind — grouping parentheses included —
+/// plus runs of prefix `!`/`-` may not nest deeper than this either (see
+/// [`nesting_too_deep`]): that bounds the parser's stack, which keeps error
+/// recovery (which rescans the stack for each token it skips) linear.
 pub const MAX_NESTING: usize = 256;
 
 /// A syntax error: data only (the compiler's diagnostics render it).
@@ -64,6 +69,12 @@ pub fn parse_file(source: &str) -> Parse {
                 },
                 span: Span::new(*l, *r),
             });
+            file.items.push(Item::Error(chunk_span));
+            continue;
+        }
+        // The item's own `{` is one bracket more than its expressions have.
+        if let Some(span) = nesting_too_deep(&chunk, MAX_NESTING + 1) {
+            errors.push(too_deep(span));
             file.items.push(Item::Error(chunk_span));
             continue;
         }
@@ -121,9 +132,13 @@ pub fn parse_expr(source: &str, offset: usize) -> (Expr, Vec<SyntaxError>) {
         .map(from_lex_error)
         .collect();
     let mut cascades = Cascades::new(&tokens);
+    let eof = source.len() + offset;
+    if let Some(span) = nesting_too_deep(&tokens, MAX_NESTING) {
+        errors.push(too_deep(span));
+        return (Expr { kind: ExprKind::Error, span: Span::new(offset, eof) }, errors);
+    }
     let mut recovered = Vec::new();
     let mut nesting = Nesting::default();
-    let eof = source.len() + offset;
     let expr = match grammar::ExprParser::new().parse(&mut recovered, &mut nesting, tokens) {
         Ok(expr) => expr,
         Err(error) => {
@@ -138,6 +153,44 @@ pub fn parse_expr(source: &str, offset: usize) -> (Expr, Vec<SyntaxError>) {
     errors.extend(nesting.too_deep.into_iter().map(too_deep));
     errors.sort_by_key(|e| (e.span.start, e.span.end));
     (expr, cascades.suppress(errors))
+}
+
+/// The first token at which brackets (`{`, `[`, `(`) and the run of prefix
+/// operators before it nest deeper than `allowed`, if any.
+///
+/// Each bracket but a grouping parenthesis, and each prefix operator, is a level
+/// of the tree, so for all but parenthesis-heavy text this reports only what the
+/// tree's depth limit would; unlike that limit it needs no parsing.
+pub fn nesting_too_deep(tokens: &[Spanned<'_>], allowed: usize) -> Option<Span> {
+    let (mut open, mut prefix, mut after_operand) = (0usize, 0usize, false);
+    for (l, token, r) in tokens {
+        match token {
+            Token::LBrace | Token::LBracket | Token::LParen => (open, prefix) = (open + 1, 0),
+            Token::RBrace | Token::RBracket | Token::RParen => (open, prefix) = (open.saturating_sub(1), 0),
+            Token::Bang => prefix += 1,
+            Token::Minus if !after_operand => prefix += 1,
+            _ => prefix = 0,
+        }
+        if open + prefix > allowed {
+            return Some(Span::new(*l, *r));
+        }
+        after_operand = matches!(
+            token,
+            Token::Ident(_)
+                | Token::Scoped(_)
+                | Token::Int(_)
+                | Token::Float(_)
+                | Token::Duration(_)
+                | Token::Str(_)
+                | Token::True
+                | Token::False
+                | Token::Nil
+                | Token::RParen
+                | Token::RBracket
+                | Token::RBrace
+        );
+    }
+    None
 }
 
 fn from_lex_error(error: LexError) -> SyntaxError {
