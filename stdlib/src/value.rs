@@ -29,8 +29,9 @@ pub enum Value {
 }
 
 /// A span's status, as the language writes it: `ok`, `error`, `unset`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Status {
+    #[default]
     Unset,
     Ok,
     Error,
@@ -38,8 +39,9 @@ pub enum Status {
 
 /// A span's kind, as the language writes it: `server`, `client`, `producer`,
 /// `consumer`, `internal`, `unspecified`. The order is OTLP's enum order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum SpanKind {
+    #[default]
     Unspecified,
     Internal,
     Server,

@@ -1,1 +1,6 @@
-//! Bytecode, interpreter, JIT and the trace data model (issue 3 onward).
+//! The evaluation engine: the trace data model ([`trace`]), and (next) the
+//! bytecode interpreter and JIT that run compiled rules over it.
+//!
+//! vm/ does no I/O of its own: format readers and servers live in runtime/.
+
+pub mod trace;

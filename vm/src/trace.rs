@@ -1,0 +1,224 @@
+//! An assembled trace, held for fast evaluation: columns rather than span
+//! objects. Strings are interned per trace ([`Sym`]), spans are sorted by start
+//! time, parents are indices, and nested-set numbers (`enter`/`exit`) make
+//! "is `a` an ancestor of `b`" two integer comparisons.
+//!
+//! Traces are built with [`TraceBuilder`] (see `trace/builder.rs`) from
+//! format-neutral [`SpanRecord`]s; the readers of OTLP, Zipkin and Jaeger
+//! live in the runtime crate.
+
+use std::collections::HashMap;
+
+use betrace_stdlib::value::{SpanKind, Status};
+
+/// An interned string of one trace.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]
+pub struct Sym(pub u32);
+
+/// "No parent": the root, or a span whose parent is not in the trace.
+pub const NO_PARENT: u32 = u32::MAX;
+
+/// The strings of one trace, each stored once.
+#[derive(Clone, Debug, Default)]
+pub struct Strings {
+    texts: Vec<Box<str>>,
+    index: HashMap<Box<str>, Sym>,
+}
+
+impl Strings {
+    pub fn intern(&mut self, text: &str) -> Sym {
+        if let Some(&sym) = self.index.get(text) {
+            return sym;
+        }
+        let sym = Sym(self.texts.len() as u32);
+        self.texts.push(text.into());
+        self.index.insert(text.into(), sym);
+        sym
+    }
+
+    /// The symbol of `text`, if this trace holds that string.
+    pub fn lookup(&self, text: &str) -> Option<Sym> {
+        self.index.get(text).copied()
+    }
+
+    pub fn text(&self, sym: Sym) -> &str {
+        &self.texts[sym.0 as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+}
+
+/// An attribute value as OpenTelemetry carries it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttrValue {
+    Str(Sym),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Bytes(Box<[u8]>),
+    Array(Box<[AttrValue]>),
+}
+
+/// A list of key/value attributes (span, resource, scope, event or link).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Attrs {
+    pub keys: Vec<Sym>,
+    pub values: Vec<AttrValue>,
+}
+
+impl Attrs {
+    /// The value under `key` (the last one, if a key repeats).
+    pub fn get(&self, key: Sym) -> Option<&AttrValue> {
+        self.keys.iter().rposition(|k| *k == key).map(|i| &self.values[i])
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// A resource (the process a span came from) and its attributes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resource {
+    pub attrs: Attrs,
+    /// `service.name`, interned, for `trace:rootService` and shapes.
+    pub service_name: Option<Sym>,
+}
+
+/// An instrumentation scope.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scope {
+    pub name: Sym,
+    pub version: Sym,
+    pub attrs: Attrs,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub name: Sym,
+    pub time: i64,
+    pub attrs: Attrs,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Link {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub attrs: Attrs,
+}
+
+/// One span as a format reader hands it over, before assembly.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpanRecord {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    /// All zeros for a root span.
+    pub parent_id: [u8; 8],
+    pub name: String,
+    pub kind: SpanKind,
+    pub status: Status,
+    pub status_message: String,
+    /// Nanoseconds since the Unix epoch.
+    pub start: i64,
+    pub end: i64,
+    pub attrs: Vec<(String, RecordValue)>,
+    pub resource: Vec<(String, RecordValue)>,
+    pub scope_name: String,
+    pub scope_version: String,
+    pub events: Vec<(String, i64, Vec<(String, RecordValue)>)>,
+    pub links: Vec<([u8; 16], [u8; 8], Vec<(String, RecordValue)>)>,
+}
+
+/// An attribute value before interning.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RecordValue {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Bytes(Vec<u8>),
+    Array(Vec<RecordValue>),
+}
+
+/// An assembled trace. Span `i` of every column is the same span; spans are
+/// ordered by start time, then span id, so evaluation order is deterministic
+/// whatever order the spans arrived in.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    pub trace_id: [u8; 16],
+    pub strings: Strings,
+    pub span_id: Vec<[u8; 8]>,
+    /// Index of the parent span, or [`NO_PARENT`].
+    pub parent: Vec<u32>,
+    pub name: Vec<Sym>,
+    pub kind: Vec<SpanKind>,
+    pub status: Vec<Status>,
+    pub status_message: Vec<Sym>,
+    pub start: Vec<i64>,
+    pub end: Vec<i64>,
+    /// Index into `resources` / `scopes`.
+    pub resource: Vec<u32>,
+    pub scope: Vec<u32>,
+    /// Direct children in the trace.
+    pub child_count: Vec<u32>,
+    /// Nested-set numbers of a depth-first walk: `a` is a proper ancestor of
+    /// `b` exactly when `enter[a] < enter[b] && exit[b] <= exit[a]`.
+    pub enter: Vec<u32>,
+    pub exit: Vec<u32>,
+    pub attrs: Vec<Attrs>,
+    pub events: Vec<Vec<Event>>,
+    pub links: Vec<Vec<Link>>,
+    pub resources: Vec<Resource>,
+    pub scopes: Vec<Scope>,
+    /// What assembly had to repair (duplicates, cycles, orphans), for reports.
+    pub repairs: Repairs,
+}
+
+/// Problems found while assembling, and how they were handled.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Repairs {
+    /// Spans whose id repeated an earlier span's; the later copy was dropped.
+    pub duplicate_spans: u32,
+    /// Spans whose parent is not in the trace; they are treated as roots.
+    pub orphans: u32,
+    /// Parent links that closed a cycle; they were cut (the span became a root).
+    pub cycles_cut: u32,
+    /// Spans from another trace id that were handed to this trace; dropped.
+    pub foreign_spans: u32,
+}
+
+impl Trace {
+    pub fn len(&self) -> usize {
+        self.span_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.span_id.is_empty()
+    }
+
+    /// Is `a` a proper ancestor of `b`?
+    pub fn is_ancestor(&self, a: usize, b: usize) -> bool {
+        self.enter[a] < self.enter[b] && self.exit[b] <= self.exit[a]
+    }
+
+    /// The parent index of span `i`, if it has one in the trace.
+    pub fn parent_of(&self, i: usize) -> Option<usize> {
+        let parent = self.parent[i];
+        (parent != NO_PARENT).then_some(parent as usize)
+    }
+
+    /// The root: the earliest span without a parent.
+    pub fn root(&self) -> Option<usize> {
+        (0..self.len()).find(|&i| self.parent[i] == NO_PARENT)
+    }
+}
