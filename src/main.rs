@@ -2,6 +2,7 @@
 //! files, and hands text to the crates that do the work.
 
 mod commands;
+mod lsp;
 mod sources;
 
 use std::process::ExitCode;
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Check rule files (or directories of them) and report problems.
     Check(commands::check::CheckArgs),
+    /// Run the language server for editors (LSP over standard input and output).
+    Lsp(commands::lsp::LspArgs),
 }
 
 /// Exit codes shared by every command.
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Check(args) => commands::check::run(&args),
+        Command::Lsp(args) => commands::lsp::run(&args),
     };
     ExitCode::from(code)
 }

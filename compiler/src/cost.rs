@@ -59,10 +59,10 @@ pub struct Estimate {
 }
 
 /// What an expression reads from outside itself.
-#[derive(Clone, Copy, Default)]
-struct Free {
-    current: bool,
-    binding: bool,
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Free {
+    pub current: bool,
+    pub binding: bool,
 }
 
 impl Free {
@@ -78,7 +78,8 @@ fn root(span_ref: &SpanRef) -> &SpanRef {
     }
 }
 
-fn free(expr: &Expr) -> Free {
+/// What `expr` reads from outside itself: an enclosing selector's current span, the binding.
+pub fn free(expr: &Expr) -> Free {
     let from_ref = |of: &SpanRef| match root(of) {
         SpanRef::Current => Free { current: true, binding: false },
         _ => Free { current: false, binding: true },

@@ -4,6 +4,7 @@
 //! source.
 
 use betrace_grammar::ast::Span;
+use serde::{Deserialize, Serialize};
 use betrace_stdlib::{Type, builtins::Builtin};
 
 use crate::cost::Cost;
@@ -116,7 +117,7 @@ pub enum SpanRef {
 }
 
 /// Where an attribute is looked up.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, Deserialize)]
 pub enum AttrScope {
     Span,
     Resource,
@@ -130,7 +131,7 @@ pub enum AttrScope {
     Instrumentation,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, Deserialize)]
 pub enum CompareOp {
     Eq,
     Ne,
@@ -140,7 +141,7 @@ pub enum CompareOp {
     Ge,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, Deserialize)]
 pub enum ArithOp {
     Add,
     Sub,
@@ -152,7 +153,7 @@ pub enum ArithOp {
 /// Structural relations between spansets. `Child` of `a > b` keeps the spans
 /// of `b` whose parent is in `a`; the negated forms are set differences: the
 /// spans of `b` with no such relative in `a`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, Deserialize)]
 pub enum StructuralOp {
     Child,
     Descendant,
@@ -166,7 +167,7 @@ pub enum StructuralOp {
     NotSibling,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, Deserialize)]
 pub enum AggregateKind {
     Count,
     Sum,
@@ -202,7 +203,8 @@ pub enum ExprKind {
     Neg(Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
-    /// `S1 && S2` on spansets: the spans in both.
+    /// `S1 && S2` on spansets, as in TraceQL: both must match in the trace; the
+    /// result is the spans of both when neither is empty, else empty.
     SetAnd(Box<Expr>, Box<Expr>),
     /// `S1 || S2` on spansets: the spans in either.
     SetOr(Box<Expr>, Box<Expr>),

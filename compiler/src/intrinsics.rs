@@ -3,8 +3,9 @@
 //! by the checker, hover and completion.
 
 use betrace_stdlib::Type;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, Deserialize)]
 pub enum SpanIntrinsic {
     Name,
     Status,
@@ -20,7 +21,7 @@ pub enum SpanIntrinsic {
     ScopeVersion,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, Deserialize)]
 pub enum TraceIntrinsic {
     Duration,
     RootName,

@@ -9,7 +9,9 @@
 //!
 //! The compiler does no I/O: callers hand it text and get data back.
 
+pub mod analysis;
 pub mod attributes;
+pub mod bytecode;
 pub mod calls;
 pub mod checker;
 pub mod codes;
@@ -19,6 +21,7 @@ pub mod hir;
 pub mod intrinsics;
 pub mod line_index;
 pub mod lint;
+pub mod lower;
 pub mod operators;
 pub mod regexes;
 pub mod render;
@@ -27,6 +30,7 @@ pub mod rules;
 pub mod suggest;
 pub mod syntax;
 pub mod template;
+pub mod triggers;
 
 use std::collections::{HashMap, HashSet};
 
@@ -99,7 +103,10 @@ pub fn check_file(source: &str, config: &CheckConfig) -> FileReport {
         } else {
             seen.insert(&rule.name.name, rule.name.span);
         }
-        rules.extend(checker.rule(rule, source));
+        let checked = checker.rule(rule, source);
+        // A rule the parser had to repair is reported, never run.
+        let repaired = parse.errors.iter().any(|e| rule.span.start <= e.span.start && e.span.start < rule.span.end);
+        rules.extend(checked.filter(|_| !repaired));
     }
     report_unused_lets(&parse.file, &mut checker);
     if seen.is_empty() && parse.errors.is_empty() {
@@ -194,4 +201,11 @@ fn dedup(diagnostics: &mut Vec<Diagnostic>) {
     let mut seen = HashSet::new();
     diagnostics.retain(|d| seen.insert((d.code.id, d.primary.span, d.message.clone())));
     diagnostics::sort(diagnostics);
+}
+
+/// Checks a file and lowers its valid rules to bytecode.
+pub fn compile_file(source: &str, config: &CheckConfig) -> (Vec<bytecode::RuleProgram>, FileReport) {
+    let report = check_file(source, config);
+    let programs = report.checked.rules.iter().map(|rule| lower::lower_rule(rule, source)).collect();
+    (programs, report)
 }

@@ -109,7 +109,8 @@ fn impossible_alone(expr: &Expr) -> Option<Diagnostic> {
     if non_negative && matches!((op, value), (CompareOp::Lt, Some(v)) if v <= 0.0) {
         return Some(never_true(span, "this value is never negative".into()));
     }
-    if key.starts_with("Intrinsic") && matches!(literal, Literal::Nil) && op == CompareOp::Eq {
+    // A parent may be missing (roots), so only reads of the span itself are never nil.
+    if key.starts_with("Intrinsic") && !key.contains("Parent") && matches!(literal, Literal::Nil) && op == CompareOp::Eq {
         return Some(never_true(span, "intrinsics always have a value; only attributes can be `nil`".into()));
     }
     None

@@ -87,9 +87,9 @@ impl<'f> Checker<'f> {
         }
     }
 
-    /// `&&`, `||`: set operations on two spansets, else boolean logic.
+    /// `&&`, `||`: set operations on two spansets (or bound spans), else boolean logic.
     fn logical(&mut self, op: BinaryOp, a: hir::Expr, b: hir::Expr, span: Span) -> hir::Expr {
-        if a.ty == Type::SpanSet && b.ty == Type::SpanSet {
+        if is_set(a.ty) && is_set(b.ty) {
             let (a, b) = boxed(a, b);
             let kind = if op == BinaryOp::And { ExprKind::SetAnd(a, b) } else { ExprKind::SetOr(a, b) };
             return hir::Expr { kind, ty: Type::SpanSet, span };
@@ -263,6 +263,11 @@ impl<'f> Checker<'f> {
             };
             let crate::attributes::AttrSource::Convention(convention) = self.attributes.source(*scope, key) else { continue };
             if convention.enum_values.is_empty() || convention.ty != Type::String || convention.enum_values.contains(&value.as_str()) {
+                continue;
+            }
+            // The conventions' enums are open: other values are allowed. Only a
+            // value close to a listed one is likely a mistake.
+            if crate::suggest::closest(value, convention.enum_values.iter().copied()).is_none() {
                 continue;
             }
             let mut diagnostic = Diagnostic::new(

@@ -104,8 +104,12 @@ fn golden_diagnostics() {
         let diagnostics = check(&source);
         let produced: BTreeSet<&str> = diagnostics.iter().map(|d| d.code.id).collect();
         match code_in_name(path) {
-            Some(code) => assert!(produced.contains(code.id), "{name} should produce {}, but produced {produced:?}", code.id),
-            None => assert!(produced.len() > 1 || diagnostics.len() > 2, "{name}: a multi_ file shows several mistakes"),
+            Some(code) => {
+                assert!(produced.contains(code.id), "{name} should produce {}, but produced {produced:?}", code.id)
+            }
+            None => {
+                assert!(produced.len() > 1 || diagnostics.len() > 2, "{name}: a multi_ file shows several mistakes")
+            }
         }
         insta::assert_snapshot!(golden_text(name, &source, &diagnostics));
     });
@@ -113,7 +117,8 @@ fn golden_diagnostics() {
 
 #[test]
 fn every_code_has_a_golden_file_or_a_reason() {
-    let covered: BTreeSet<&str> = golden_files().iter().filter_map(|path| code_in_name(path)).map(|code| code.id).collect();
+    let covered: BTreeSet<&str> =
+        golden_files().iter().filter_map(|path| code_in_name(path)).map(|code| code.id).collect();
     let excepted: BTreeSet<&str> = NOT_IN_GOLDEN_FILES.iter().map(|(id, _)| *id).collect();
     for code in codes::ALL {
         assert!(
@@ -132,7 +137,10 @@ fn every_code_has_a_golden_file_or_a_reason() {
 
 #[test]
 fn raw_bytes_are_checked_before_the_text() {
-    assert_eq!(decode_source(b"rule r { severity: low when { } always { } }"), Ok("rule r { severity: low when { } always { } }"));
+    assert_eq!(
+        decode_source(b"rule r { severity: low when { } always { } }"),
+        Ok("rule r { severity: low when { } always { } }")
+    );
 
     let latin1 = b"rule caf\xe9 { severity: low when { } always { } }";
     let error = decode_source(latin1).expect_err("not UTF-8");
@@ -156,7 +164,8 @@ fn raw_bytes_are_checked_before_the_text() {
 #[test]
 fn duplicate_rules_across_a_pack_name_the_first_file() {
     let file = |name: &str, text: &str| SourceFile { name: name.into(), text: text.into() };
-    let rule = "rule checkout_is_fast {\n  severity: low\n  when { name = \"checkout\" }\n  never { duration > 2s }\n}\n";
+    let rule =
+        "rule checkout_is_fast {\n  severity: low\n  when { name = \"checkout\" }\n  never { duration > 2s }\n}\n";
     let files = [file("a.btr", &format!("// first\n{rule}")), file("b.btr", rule)];
     let reports = check_files(&files, &CheckConfig::default());
     assert!(reports[0].diagnostics.is_empty());
@@ -213,13 +222,17 @@ fn every_fix_removes_its_diagnostic() {
                 let context = format!("{name}: fix `{}` of {} ({})", fix.title, diagnostic.code.id, diagnostic.message);
                 let after = check(&fixed);
                 let place = moved(diagnostic.primary.span, fix);
-                let summary = |ds: &[Diagnostic]| ds.iter().map(|d| format!("{} {:?} {}", d.code.id, d.primary.span, d.message)).collect::<Vec<_>>();
+                let summary = |ds: &[Diagnostic]| {
+                    ds.iter().map(|d| format!("{} {:?} {}", d.code.id, d.primary.span, d.message)).collect::<Vec<_>>()
+                };
                 if fixed == source {
                     failures.push(format!("{context}: changes nothing"));
                 } else if after.iter().any(|d| d.code == diagnostic.code && overlaps(d.primary.span, place)) {
                     failures.push(format!("{context}: still reported\n{fixed}\n{:#?}", summary(&after)));
                 } else if after.iter().filter(|d| d.is_error()).count() > errors_before
-                    && !FIXES_THAT_REVEAL_ERRORS.iter().any(|(file, code, _)| *file == name && *code == diagnostic.code.id)
+                    && !FIXES_THAT_REVEAL_ERRORS
+                        .iter()
+                        .any(|(file, code, _)| *file == name && *code == diagnostic.code.id)
                 {
                     failures.push(format!("{context}: adds errors\n{fixed}\n{:#?}", summary(&after)));
                 }

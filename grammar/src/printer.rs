@@ -127,9 +127,7 @@ fn reads_as_binder(expr: &Expr) -> bool {
 
 fn is_bare_name(expr: &Expr) -> bool {
     match &expr.kind {
-        ExprKind::Path(path) => {
-            !path.leading_dot && path.segments.len() == 1 && !needs_quotes(&path.segments[0], true)
-        }
+        ExprKind::Path(path) => !path.leading_dot && path.segments.len() == 1 && !needs_quotes(&path.segments[0], true),
         _ => false,
     }
 }
@@ -258,7 +256,7 @@ pub fn format_duration(ns: i64) -> String {
     if magnitude == 0 {
         return "0s".to_string();
     }
-    let (unit, suffix) = UNITS.iter().find(|(unit, _)| magnitude % unit == 0).copied().unwrap_or((1, "ns"));
+    let (unit, suffix) = UNITS.iter().find(|(unit, _)| magnitude.is_multiple_of(*unit)).copied().unwrap_or((1, "ns"));
     format!("{sign}{}{suffix}", magnitude / unit)
 }
 

@@ -4,7 +4,7 @@
 //! print and the tree (ok) or the errors and the recovered tree (err).
 
 use betrace_grammar::ast::Span;
-use betrace_grammar::{dump_file, erase_spans, parse_file, print_file, SyntaxError};
+use betrace_grammar::{SyntaxError, dump_file, erase_spans, parse_file, print_file};
 
 #[test]
 fn ok_files_parse_and_round_trip() {
@@ -36,7 +36,9 @@ fn err_files_report_errors() {
         assert!(!parse.errors.is_empty(), "{} parsed without errors", path.display());
         for error in &parse.errors {
             assert!(error.span.start <= error.span.end && (error.span.end as usize) <= source.len());
-            assert!(source.is_char_boundary(error.span.start as usize) && source.is_char_boundary(error.span.end as usize));
+            assert!(
+                source.is_char_boundary(error.span.start as usize) && source.is_char_boundary(error.span.end as usize)
+            );
         }
         let snapshot = format!(
             "--- source ---\n{source}\n--- errors ---\n{}\n--- recovered ---\n{}",

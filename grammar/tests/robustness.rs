@@ -2,7 +2,7 @@
 //! stack, reports what is wrong, and takes time linear in the input.
 
 use betrace_grammar::ast::Item;
-use betrace_grammar::{parse_expr, parse_file, print_file, SyntaxErrorKind};
+use betrace_grammar::{SyntaxErrorKind, parse_expr, parse_file, print_file};
 
 const EXAMPLE: &str = include_str!("data/ok/language_example.btr");
 
@@ -123,7 +123,24 @@ fn nesting_up_to_the_limit_is_accepted() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].kind, SyntaxErrorKind::TooDeep { limit });
     assert_eq!(errors[0].span.range(), 8..source.len(), "the whole too-deep expression");
-    // Parentheses add no level.
-    let source = format!("let x = {}y{}", "(".repeat(10 * limit), ")".repeat(10 * limit));
+    // Parentheses add no level to the tree, but all brackets count before parsing.
+    let source = format!("let x = {}y{}", "(".repeat(limit), ")".repeat(limit));
     assert!(parse_file(&source).errors.is_empty());
+    let source = format!("rule r {{ always {}y{} }}", "(".repeat(limit + 1), ")".repeat(limit + 1));
+    let errors = parse_file(&source).errors;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].kind, SyntaxErrorKind::TooDeep { limit });
+    assert_eq!(&source[errors[0].span.range()], "(", "the bracket past the limit");
+}
+
+/// Error recovery rescans the parser's stack for every token it skips; the
+/// nesting limit keeps that stack short, so skipping stays linear.
+#[test]
+fn skipping_many_bad_tokens_under_deep_nesting_stays_fast() {
+    let n = 50_000;
+    for opening in ["(", "-", "{ a + ( b * -"] {
+        let source = format!("rule r {{ always {}{}", opening.repeat(200 / opening.len()), " ]".repeat(n));
+        let parse = parse_file(&source);
+        assert!(!parse.errors.is_empty());
+    }
 }

@@ -73,7 +73,9 @@ fn literal() -> impl Strategy<Value = Literal> {
         text().prop_map(Literal::String),
         (0..=i64::MAX).prop_map(Literal::Int),
         prop_oneof![0..1_000i64, Just(i64::MAX)].prop_map(Literal::Int),
-        any::<f64>().prop_filter("finite, not negative", |f| f.is_finite() && f.is_sign_positive()).prop_map(Literal::Float),
+        any::<f64>()
+            .prop_filter("finite, not negative", |f| f.is_finite() && f.is_sign_positive())
+            .prop_map(Literal::Float),
         prop_oneof![0.0..10.0f64, 1e15..1e17f64].prop_map(Literal::Float),
         (0..=i64::MAX).prop_map(Literal::Duration),
         (0..100i64, prop::sample::select(vec![1, 1_000, 1_000_000, 1_000_000_000, 60_000_000_000, 3_600_000_000_000]))
@@ -119,7 +121,8 @@ fn leaf() -> impl Strategy<Value = Expr> {
 fn expression() -> impl Strategy<Value = Expr> {
     leaf().prop_recursive(6, 48, 4, |inner| {
         let unary_op = prop_oneof![Just(UnaryOp::Not), Just(UnaryOp::Neg)];
-        let arg = (prop::option::of(name()), inner.clone()).prop_map(|(name, value)| Arg { name: name.map(ident), value });
+        let arg =
+            (prop::option::of(name()), inner.clone()).prop_map(|(name, value)| Arg { name: name.map(ident), value });
         prop_oneof![
             4 => (prop::sample::select(BINARY_OPS.to_vec()), inner.clone(), inner.clone())
                 .prop_map(|(op, a, b)| ExprKind::Binary(op, Box::new(a), Box::new(b))),
@@ -135,9 +138,9 @@ fn expression() -> impl Strategy<Value = Expr> {
 }
 
 fn type_expr() -> impl Strategy<Value = TypeExpr> {
-    name().prop_map(|name| TypeExpr::Named(ident(name))).prop_recursive(3, 4, 1, |inner| {
-        inner.prop_map(|elem| TypeExpr::List(Box::new(elem), Span::default()))
-    })
+    name()
+        .prop_map(|name| TypeExpr::Named(ident(name)))
+        .prop_recursive(3, 4, 1, |inner| inner.prop_map(|elem| TypeExpr::List(Box::new(elem), Span::default())))
 }
 
 fn rule_item() -> impl Strategy<Value = RuleItem> {

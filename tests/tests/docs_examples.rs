@@ -1,6 +1,7 @@
 //! The user reference (`docs/language.md`), the README and the example rule
 //! files stay true: every ```` ```btr ```` block in the docs and every
-//! `examples/*.btr` file checks with no diagnostics at all, and every
+//! `examples/*.btr` file checks with no diagnostics at all (also checked as one
+//! pack with the standard pack, as the README's quickstart does), and every
 //! ```` ```btr-error ```` block produces at least one error (and, when its fence
 //! names codes, as in ```` ```btr-error E201 ````, a diagnostic with each of
 //! those codes); every ```` ```btr-warning ```` block has no errors and at least
@@ -101,8 +102,10 @@ fn failures(blocks: &[Block]) -> Vec<String> {
                 rendered(&block.origin, &block.source, &report)
             )),
             Expect::Errors(codes) | Expect::Warnings(codes) => {
-                let missing: Vec<&String> =
-                    codes.iter().filter(|code| !report.diagnostics.iter().any(|d| d.code.id == code.as_str())).collect();
+                let missing: Vec<&String> = codes
+                    .iter()
+                    .filter(|code| !report.diagnostics.iter().any(|d| d.code.id == code.as_str()))
+                    .collect();
                 if !missing.is_empty() {
                     failures.push(format!(
                         "{}: the block should report {missing:?}, but reports:\n{}",
@@ -136,26 +139,40 @@ fn readme_examples_check_as_marked() {
     assert!(failures.is_empty(), "{} example(s) are wrong:\n\n{}", failures.len(), failures.join("\n\n"));
 }
 
-#[test]
-fn example_rule_files_check_clean() {
-    let dir = workspace_root().join("examples");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("examples/ exists")
+/// The `.btr` files directly in `dir`, sorted, as source files named `prefix/NAME`.
+fn rule_files(dir: &Path, prefix: &str) -> Vec<SourceFile> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
         .map(|entry| entry.expect("readable directory entry").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "btr"))
         .collect();
-    files.sort();
-    assert!(files.len() >= 3, "expected at least three example rule files, found {files:?}");
+    paths.sort();
+    paths
+        .iter()
+        .map(|path| SourceFile {
+            name: format!("{prefix}/{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("?")),
+            text: std::fs::read_to_string(path).expect("rule file is UTF-8"),
+        })
+        .collect()
+}
+
+/// The example files check clean, each and together with the standard pack
+/// (the README's quickstart checks them in one run, so rule names must not clash).
+#[test]
+fn example_rule_files_check_clean() {
+    let root = workspace_root();
+    let examples = rule_files(&root.join("examples"), "examples");
+    assert!(examples.len() >= 3, "expected at least three example rule files");
+    let mut files = examples.clone();
+    files.extend(rule_files(&root.join("stdlib/packs/standard"), "stdlib/packs/standard"));
+    let reports = betrace_compiler::check_files(&files, &CheckConfig::default());
     let mut failures = Vec::new();
-    for path in &files {
-        let source = std::fs::read_to_string(path).expect("example file is UTF-8");
-        let report = check(&source);
-        let name = format!("examples/{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("?"));
+    for (index, report) in reports.iter().enumerate() {
         if !report.diagnostics.is_empty() {
-            failures.push(rendered(&name, &source, &report));
+            failures.push(render_human(&report.diagnostics, &files, HumanStyle { color: false, ascii: true }));
         }
-        if report.checked.rules.is_empty() {
-            failures.push(format!("{name}: defines no rules"));
+        if index < examples.len() && report.checked.rules.is_empty() {
+            failures.push(format!("{}: defines no rules", files[index].name));
         }
     }
     assert!(failures.is_empty(), "example files must check clean:\n\n{}", failures.join("\n\n"));
@@ -167,7 +184,7 @@ fn every_builtin_function_is_documented() {
     let missing: Vec<&str> = betrace_stdlib::builtins::all()
         .iter()
         .map(|builtin| builtin.name)
-        .filter(|name| !markdown.lines().any(|line| line.starts_with("#### `") && line.contains(&format!("`{name}(")) ))
+        .filter(|name| !markdown.lines().any(|line| line.starts_with("#### `") && line.contains(&format!("`{name}("))))
         .collect();
     assert!(missing.is_empty(), "docs/language.md has no `#### `name(…)`` heading for {missing:?}");
 }

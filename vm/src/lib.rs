@@ -1,6 +1,17 @@
-//! The evaluation engine: the trace data model ([`trace`]), and (next) the
-//! bytecode interpreter and JIT that run compiled rules over it.
+//! The evaluation engine: the trace data model ([`trace`]), spansets
+//! ([`sets`]), and the bytecode interpreter ([`interp`]) that runs compiled
+//! rules over traces ([`eval`]), producing findings.
 //!
 //! vm/ does no I/O of its own: format readers and servers live in runtime/.
 
+pub mod eval;
+pub mod interp;
+pub mod loaded;
+pub mod ops;
+pub mod sets;
 pub mod trace;
+pub mod value;
+pub mod verify;
+
+pub use eval::{EvalConfig, Finding, Outcome, TraceView, evaluate};
+pub use loaded::{LoadError, LoadedRule};

@@ -9,7 +9,17 @@
 
 use std::collections::HashMap;
 
-use betrace_stdlib::value::{SpanKind, Status};
+pub use betrace_stdlib::value::{SpanKind, Status};
+
+mod builder;
+mod dump;
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod tests;
+mod tree;
+
+pub use builder::{TraceBuilder, group_by_trace};
 
 /// An interned string of one trace.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]
@@ -19,7 +29,7 @@ pub struct Sym(pub u32);
 pub const NO_PARENT: u32 = u32::MAX;
 
 /// The strings of one trace, each stored once.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Strings {
     texts: Vec<Box<str>>,
     index: HashMap<Box<str>, Sym>,
@@ -135,6 +145,8 @@ pub struct SpanRecord {
     pub resource: Vec<(String, RecordValue)>,
     pub scope_name: String,
     pub scope_version: String,
+    /// The instrumentation scope's own attributes.
+    pub scope_attrs: Vec<(String, RecordValue)>,
     pub events: Vec<(String, i64, Vec<(String, RecordValue)>)>,
     pub links: Vec<([u8; 16], [u8; 8], Vec<(String, RecordValue)>)>,
 }
@@ -153,7 +165,7 @@ pub enum RecordValue {
 /// An assembled trace. Span `i` of every column is the same span; spans are
 /// ordered by start time, then span id, so evaluation order is deterministic
 /// whatever order the spans arrived in.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trace {
     pub trace_id: [u8; 16],
     pub strings: Strings,

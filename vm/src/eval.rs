@@ -1,0 +1,151 @@
+//! Evaluating rules over a trace: the meaning of `when`, `when x = S`,
+//! `always` and `never`, turned into [`Finding`]s. One [`Machine`] per rule and
+//! trace; fuel is per rule evaluation, so one costly rule never stops others.
+
+use betrace_compiler::bytecode::{CheckKind, MessagePart};
+use bumpalo::Bump;
+
+use crate::interp::{Halt, Machine};
+use crate::loaded::LoadedRule;
+use crate::sets::TreeOrder;
+use crate::trace::Trace;
+use crate::value::Val;
+
+/// Limits of one rule evaluation.
+#[derive(Clone, Copy, Debug)]
+pub struct EvalConfig {
+    /// Instructions (plus spans visited by set operations) one rule may spend on one trace.
+    pub fuel: u64,
+    /// Most witness spans kept per violation.
+    pub max_witnesses: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig { fuel: 10_000_000, max_witnesses: 64 }
+    }
+}
+
+/// A broken invariant, before it is dressed as a violation (ids, pack, signature).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// Index of the failing check in the rule program.
+    pub check: usize,
+    /// The bound span (`when x = …`), by index into the trace.
+    pub bound: Option<u32>,
+    /// Spans that made the check fail, by index, in start order.
+    pub witnesses: Vec<u32>,
+    pub message: String,
+}
+
+/// What evaluating one rule over one trace produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Findings(Vec<Finding>),
+    /// The rule ran out of fuel; findings before that point are kept.
+    OutOfFuel(Vec<Finding>),
+}
+
+impl Outcome {
+    pub fn findings(&self) -> &[Finding] {
+        match self {
+            Outcome::Findings(f) | Outcome::OutOfFuel(f) => f,
+        }
+    }
+}
+
+/// Per-trace data shared by every rule evaluated on it.
+pub struct TraceView<'t> {
+    pub trace: &'t Trace,
+    pub order: TreeOrder,
+}
+
+impl<'t> TraceView<'t> {
+    pub fn new(trace: &'t Trace) -> TraceView<'t> {
+        TraceView { trace, order: TreeOrder::new(trace) }
+    }
+}
+
+/// Evaluates one rule on one trace with the interpreter.
+pub fn evaluate(rule: &LoadedRule, view: &TraceView<'_>, config: &EvalConfig) -> Outcome {
+    let arena = Bump::new();
+    let mut machine = Machine::new(rule, view.trace, &view.order, &arena, config.fuel);
+    let mut findings = Vec::new();
+    match run_rule(&mut machine, config, &mut findings) {
+        Ok(()) => Outcome::Findings(findings),
+        Err(Halt::OutOfFuel) => Outcome::OutOfFuel(findings),
+    }
+}
+
+fn run_rule(machine: &mut Machine<'_>, config: &EvalConfig, findings: &mut Vec<Finding>) -> Result<(), Halt> {
+    let program = &machine.rule.program;
+    if machine.trace.is_empty() {
+        return Ok(());
+    }
+    let when = machine.run(program.when, 0)?;
+    match program.binding_set {
+        None => {
+            if when.is_true() {
+                run_checks(machine, None, config, findings)?;
+            }
+        }
+        Some(set) => {
+            let bound: Vec<u32> = machine.sets[usize::from(set)].iter().map(|i| i as u32).collect();
+            for span in bound {
+                machine.bind(span);
+                run_checks(machine, Some(span), config, findings)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs every check; the first failing one yields the finding (one per trace
+/// or per bound span, naming the clause that failed).
+fn run_checks(machine: &mut Machine<'_>, bound: Option<u32>, config: &EvalConfig, findings: &mut Vec<Finding>) -> Result<(), Halt> {
+    let rule = machine.rule;
+    for (index, check) in rule.program.checks.iter().enumerate() {
+        machine.next_epoch();
+        let holds = machine.run(check.func, bound.unwrap_or(0))?.is_true();
+        let failed = match check.kind {
+            CheckKind::Always => !holds,
+            CheckKind::Never => holds,
+        };
+        if failed {
+            let mut witnesses: Vec<u32> = check
+                .witnesses
+                .iter()
+                .filter(|&&set| machine.set_epoch[usize::from(set)] == machine.epoch)
+                .flat_map(|&set| machine.sets[usize::from(set)].iter().map(|i| i as u32).collect::<Vec<_>>())
+                .filter(|&span| Some(span) != bound)
+                .collect();
+            witnesses.sort_unstable();
+            witnesses.dedup();
+            witnesses.truncate(config.max_witnesses);
+            let message = render_message(machine, bound, index)?;
+            findings.push(Finding { check: index, bound, witnesses, message });
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn render_message(machine: &mut Machine<'_>, bound: Option<u32>, check: usize) -> Result<String, Halt> {
+    let rule = machine.rule;
+    let program = &rule.program;
+    if program.message.is_empty() {
+        let about = program.description.clone().unwrap_or_else(|| format!("rule `{}` failed", program.name));
+        return Ok(format!("{about}: {}", program.checks[check].source));
+    }
+    let mut text = String::new();
+    for part in &program.message {
+        match part {
+            MessagePart::Text(t) => text.push_str(t),
+            MessagePart::Expr(func) => {
+                let value: Val<'_> = machine.run(*func, bound.unwrap_or(0))?;
+                text.push_str(&value.to_value().to_string());
+            }
+        }
+    }
+    Ok(text)
+}

@@ -1,0 +1,309 @@
+//! The bytecode interpreter: runs one rule's functions over one trace. Every
+//! instruction costs one unit of fuel, and set instructions one more per span
+//! they visit; running out stops the rule with [`Halt::OutOfFuel`].
+
+use betrace_compiler::bytecode::{FuncId, Memo, Op};
+use betrace_compiler::hir::AggregateKind;
+use bumpalo::Bump;
+
+use crate::loaded::LoadedRule;
+use crate::ops;
+use crate::sets::{SpanSet, TreeOrder, structural};
+use crate::trace::Trace;
+use crate::value::{List, Val};
+
+/// Why evaluation of a rule stopped early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Halt {
+    OutOfFuel,
+}
+
+const NOT_COMPUTED: u32 = 0;
+const FOR_THE_TRACE: u32 = u32::MAX;
+const UNLINKED: u32 = u32::MAX;
+const ABSENT: u32 = u32::MAX - 1;
+
+/// The state of one rule's evaluation over one trace.
+pub struct Machine<'e> {
+    pub rule: &'e LoadedRule,
+    pub trace: &'e Trace,
+    order: &'e TreeOrder,
+    pub arena: &'e Bump,
+    regs: Vec<Val<'e>>,
+    pub sets: Vec<SpanSet>,
+    /// When each memoized set / value register was computed (see [`Memo`]).
+    set_stamp: Vec<u32>,
+    reg_stamp: Vec<u32>,
+    /// The check run (epoch) that last produced each set, for witnesses.
+    pub set_epoch: Vec<u32>,
+    pub epoch: u32,
+    /// 1, 2, … for each bound span in turn; 0 before the first.
+    binding_round: u32,
+    pub binding: Option<u32>,
+    current: u32,
+    pub fuel: u64,
+    /// Attribute keys (constant ids) resolved to this trace's symbols.
+    key_syms: Vec<u32>,
+}
+
+impl<'e> Machine<'e> {
+    pub fn new(rule: &'e LoadedRule, trace: &'e Trace, order: &'e TreeOrder, arena: &'e Bump, fuel: u64) -> Self {
+        let program = &rule.program;
+        let n = trace.len();
+        Machine {
+            rule,
+            trace,
+            order,
+            arena,
+            regs: vec![Val::Nil; usize::from(program.registers)],
+            sets: vec![SpanSet::empty(n); usize::from(program.set_registers)],
+            set_stamp: vec![NOT_COMPUTED; usize::from(program.set_registers)],
+            reg_stamp: vec![NOT_COMPUTED; usize::from(program.registers)],
+            set_epoch: vec![0; usize::from(program.set_registers)],
+            epoch: 0,
+            binding_round: 0,
+            binding: None,
+            current: 0,
+            fuel,
+            key_syms: vec![UNLINKED; program.consts.len()],
+        }
+    }
+
+    /// Binds the next span of `when NAME = …`.
+    pub fn bind(&mut self, span: u32) {
+        self.binding = Some(span);
+        self.binding_round += 1;
+    }
+
+    /// Starts a new check run (for witness bookkeeping).
+    pub fn next_epoch(&mut self) {
+        self.epoch += 1;
+    }
+
+    fn burn(&mut self, amount: u64) -> Result<(), Halt> {
+        if self.fuel < amount {
+            self.fuel = 0;
+            return Err(Halt::OutOfFuel);
+        }
+        self.fuel -= amount;
+        Ok(())
+    }
+
+    fn stamp_for(&self, memo: Memo) -> Option<u32> {
+        match memo {
+            Memo::Trace => Some(FOR_THE_TRACE),
+            Memo::Binding => Some(self.binding_round.max(1)),
+            Memo::Never => None,
+        }
+    }
+
+    /// Runs function `func` with `current` as the current span; returns its result.
+    pub fn run(&mut self, func: FuncId, current: u32) -> Result<Val<'e>, Halt> {
+        let saved = std::mem::replace(&mut self.current, current);
+        let result = self.run_body(func);
+        self.current = saved;
+        result
+    }
+
+    fn run_body(&mut self, func: FuncId) -> Result<Val<'e>, Halt> {
+        let rule = self.rule;
+        let code = &rule.program.funcs[usize::from(func)].code;
+        let mut pc = 0usize;
+        loop {
+            self.burn(1)?;
+            let op = &code[pc];
+            pc += 1;
+            match *op {
+                Op::Const { dst, value } => self.regs[usize::from(dst)] = Val::from_const(&rule.program.consts[value as usize]),
+                Op::Move { dst, src } => self.regs[usize::from(dst)] = self.regs[usize::from(src)],
+                Op::MakeList { dst, start, len } => {
+                    let items = &self.regs[usize::from(start)..usize::from(start) + usize::from(len)];
+                    self.regs[usize::from(dst)] = Val::List(List::Vals(self.arena.alloc_slice_copy(items)));
+                }
+                Op::CurrentSpan { dst } => self.regs[usize::from(dst)] = Val::Span(self.current),
+                Op::BindingSpan { dst } => self.regs[usize::from(dst)] = self.binding.map_or(Val::Nil, Val::Span),
+                Op::ParentSpan { dst, src } => {
+                    self.regs[usize::from(dst)] = match self.regs[usize::from(src)] {
+                        Val::Span(i) => self.trace.parent_of(i as usize).map_or(Val::Nil, |p| Val::Span(p as u32)),
+                        _ => Val::Nil,
+                    }
+                }
+                Op::Intrinsic { dst, span, which } => {
+                    self.regs[usize::from(dst)] = match self.regs[usize::from(span)] {
+                        Val::Span(i) => ops::intrinsic(self.trace, i as usize, which, self.arena),
+                        _ => Val::Nil,
+                    }
+                }
+                Op::TraceIntrinsic { dst, which } => {
+                    self.regs[usize::from(dst)] = ops::trace_intrinsic(self.trace, self.order, which, self.arena)
+                }
+                Op::Attr { dst, span, scope, key } => {
+                    let value = match (self.regs[usize::from(span)], self.key_sym(key)) {
+                        (Val::Span(i), Some(sym)) => ops::attribute(self.trace, i as usize, scope, sym),
+                        _ => Val::Nil,
+                    };
+                    self.regs[usize::from(dst)] = value;
+                }
+                Op::Not { dst, src } => self.regs[usize::from(dst)] = Val::Bool(!self.regs[usize::from(src)].is_true()),
+                Op::Truthy { dst, src } => self.regs[usize::from(dst)] = Val::Bool(self.regs[usize::from(src)].is_true()),
+                Op::IsNil { dst, src, negated } => {
+                    let is_nil = matches!(self.regs[usize::from(src)], Val::Nil);
+                    self.regs[usize::from(dst)] = Val::Bool(is_nil != negated);
+                }
+                Op::Compare { dst, op, a, b } => {
+                    self.regs[usize::from(dst)] =
+                        Val::Bool(ops::compare(op, self.regs[usize::from(a)], self.regs[usize::from(b)]))
+                }
+                Op::Match { dst, src, pattern, negated } => {
+                    let result = match self.regs[usize::from(src)] {
+                        Val::Str(text) => rule.patterns[pattern as usize].is_match(text) != negated,
+                        _ => false,
+                    };
+                    self.regs[usize::from(dst)] = Val::Bool(result);
+                }
+                Op::In { dst, value, list } => {
+                    self.regs[usize::from(dst)] = Val::Bool(ops::contains(self.regs[usize::from(list)], self.regs[usize::from(value)]))
+                }
+                Op::Arith { dst, op, a, b } => {
+                    self.regs[usize::from(dst)] = ops::arith(op, self.regs[usize::from(a)], self.regs[usize::from(b)])
+                }
+                Op::Neg { dst, src } => self.regs[usize::from(dst)] = ops::negate(self.regs[usize::from(src)]),
+                Op::Call { dst, builtin, args_start, args_len } => {
+                    let args: Vec<_> = self.regs[usize::from(args_start)..usize::from(args_start) + usize::from(args_len)]
+                        .iter()
+                        .map(|v| v.to_value())
+                        .collect();
+                    self.regs[usize::from(dst)] = match rule.builtins[builtin as usize] {
+                        Some(eval) => Val::from_value(&eval(&args), self.arena),
+                        None => Val::Nil,
+                    };
+                }
+                Op::JumpIfNotTrue { cond, target } => {
+                    if !self.regs[usize::from(cond)].is_true() {
+                        pc = target as usize;
+                    }
+                }
+                Op::JumpIfTrue { cond, target } => {
+                    if self.regs[usize::from(cond)].is_true() {
+                        pc = target as usize;
+                    }
+                }
+                Op::Jump { target } => pc = target as usize,
+                Op::Select { dst, pred, memo } => {
+                    if !self.reuse_set(dst, memo) {
+                        self.select(dst, pred)?;
+                        self.mark_set(dst, memo);
+                    }
+                }
+                Op::SelectAll { dst } => {
+                    self.burn(self.words())?;
+                    self.sets[usize::from(dst)] = SpanSet::full(self.trace.len());
+                    self.set_epoch[usize::from(dst)] = self.epoch;
+                }
+                Op::SpanSet { dst, span } => {
+                    let mut set = SpanSet::empty(self.trace.len());
+                    if let Val::Span(i) = self.regs[usize::from(span)] {
+                        set.insert(i as usize);
+                    }
+                    self.sets[usize::from(dst)] = set;
+                    self.set_epoch[usize::from(dst)] = self.epoch;
+                }
+                Op::SetAnd { dst, a, b } | Op::SetOr { dst, a, b } => {
+                    self.burn(self.words())?;
+                    let (a, b) = (&self.sets[usize::from(a)], &self.sets[usize::from(b)]);
+                    let result = if matches!(op, Op::SetAnd { .. }) { a.both(b) } else { a.or(b) };
+                    self.sets[usize::from(dst)] = result;
+                    self.set_epoch[usize::from(dst)] = self.epoch;
+                }
+                Op::Structural { dst, op: relation, a, b, memo } => {
+                    if !self.reuse_set(dst, memo) {
+                        self.burn(self.trace.len() as u64)?;
+                        let result = structural(relation, &self.sets[usize::from(a)], &self.sets[usize::from(b)], self.trace, self.order);
+                        self.sets[usize::from(dst)] = result;
+                        self.mark_set(dst, memo);
+                    }
+                }
+                Op::NonEmpty { dst, set } => self.regs[usize::from(dst)] = Val::Bool(!self.sets[usize::from(set)].is_empty()),
+                Op::Aggregate { dst, kind, set, value, empty, memo } => {
+                    let fresh = self.stamp_for(memo).is_none_or(|stamp| self.reg_stamp[usize::from(dst)] != stamp);
+                    if fresh {
+                        let result = self.aggregate(kind, set, value)?;
+                        self.regs[usize::from(dst)] = match result {
+                            Val::Nil => Val::from_const(&rule.program.consts[empty as usize]),
+                            other => other,
+                        };
+                        if let Some(stamp) = self.stamp_for(memo) {
+                            self.reg_stamp[usize::from(dst)] = stamp;
+                        }
+                    }
+                }
+                Op::Return { src } => return Ok(self.regs[usize::from(src)]),
+            }
+        }
+    }
+
+    fn words(&self) -> u64 {
+        self.trace.len().div_ceil(64) as u64
+    }
+
+    fn reuse_set(&mut self, dst: u16, memo: Memo) -> bool {
+        let reuse = self.stamp_for(memo).is_some_and(|stamp| self.set_stamp[usize::from(dst)] == stamp);
+        if reuse {
+            self.set_epoch[usize::from(dst)] = self.epoch;
+        }
+        reuse
+    }
+
+    fn mark_set(&mut self, dst: u16, memo: Memo) {
+        if let Some(stamp) = self.stamp_for(memo) {
+            self.set_stamp[usize::from(dst)] = stamp;
+        }
+        self.set_epoch[usize::from(dst)] = self.epoch;
+    }
+
+    fn select(&mut self, dst: u16, pred: FuncId) -> Result<(), Halt> {
+        let n = self.trace.len();
+        let mut result = std::mem::take(&mut self.sets[usize::from(dst)]);
+        result.reset(n);
+        for i in 0..n {
+            self.burn(1)?;
+            if self.run(pred, i as u32)?.is_true() {
+                result.insert(i);
+            }
+        }
+        self.sets[usize::from(dst)] = result;
+        Ok(())
+    }
+
+    fn aggregate(&mut self, kind: AggregateKind, set: u16, value: Option<FuncId>) -> Result<Val<'e>, Halt> {
+        let members: Vec<usize> = self.sets[usize::from(set)].iter().collect();
+        if kind == AggregateKind::Count {
+            self.burn(self.words())?;
+            return Ok(Val::Int(members.len() as i64));
+        }
+        let Some(value) = value else { return Ok(Val::Nil) };
+        let mut acc = ops::Accumulator::new(kind);
+        for i in members {
+            self.burn(1)?;
+            let v = self.run(value, i as u32)?;
+            acc.add(v);
+        }
+        Ok(acc.finish())
+    }
+
+    /// The trace's symbol for the attribute key `consts[key]`, resolved once.
+    fn key_sym(&mut self, key: u32) -> Option<crate::trace::Sym> {
+        let cached = self.key_syms[key as usize];
+        let sym = if cached == UNLINKED {
+            let resolved = match &self.rule.program.consts[key as usize] {
+                betrace_compiler::bytecode::Const::Str(text) => self.trace.strings.lookup(text).map_or(ABSENT, |s| s.0),
+                _ => ABSENT,
+            };
+            self.key_syms[key as usize] = resolved;
+            resolved
+        } else {
+            cached
+        };
+        (sym != ABSENT).then_some(crate::trace::Sym(sym))
+    }
+}

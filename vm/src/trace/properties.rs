@@ -1,0 +1,136 @@
+//! Property tests of trace assembly: the trace built from a set of records
+//! does not depend on their order, and the nested-set numbers answer the
+//! ancestor question exactly as a walk up the parents does — whatever mix of
+//! duplicates, orphans and cycles the records hold.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use super::tests::id;
+use super::*;
+
+const TRACE: [u8; 16] = [3; 16];
+
+fn value() -> impl Strategy<Value = RecordValue> {
+    let leaf = prop_oneof![
+        "[a-c]{0,2}".prop_map(RecordValue::Str),
+        (-2i64..3).prop_map(RecordValue::Int),
+        prop_oneof![Just(0.5), Just(-0.0), Just(0.0), Just(f64::NAN)].prop_map(RecordValue::Float),
+        any::<bool>().prop_map(RecordValue::Bool),
+        vec(0u8..3, 0..3).prop_map(RecordValue::Bytes),
+    ];
+    leaf.prop_recursive(2, 6, 3, |inner| vec(inner, 0..3).prop_map(RecordValue::Array))
+}
+
+fn attrs() -> impl Strategy<Value = Vec<(String, RecordValue)>> {
+    vec(("[kx]{1,2}", value()), 0..3)
+}
+
+fn kind() -> impl Strategy<Value = SpanKind> {
+    (0..SpanKind::ALL.len()).prop_map(|i| SpanKind::ALL[i])
+}
+
+fn status() -> impl Strategy<Value = Status> {
+    (0..Status::ALL.len()).prop_map(|i| Status::ALL[i])
+}
+
+/// A span drawn from a small pool of ids, so that duplicates, orphans
+/// (parents 13 and 14 never exist), self-parents and cycles all turn up.
+fn record() -> impl Strategy<Value = SpanRecord> {
+    let ids = (1u64..=12, prop_oneof![Just(0u64), 1u64..=14], 0i64..6, 0i64..3);
+    let text = ("[ab]{0,1}", "[ab]{0,1}", prop_oneof![Just(""), Just("lib")]);
+    let lists = (attrs(), prop_oneof![Just(0usize), Just(1), Just(2)], attrs());
+    let extras = (kind(), status(), vec(("[ev]", 0i64..4, attrs()), 0..2), vec((0u64..3, attrs()), 0..2));
+    (ids, text, lists, extras).prop_map(
+        |((span, parent, start, length), (name, message, scope), (attrs, resource, scope_attrs), extras)| {
+            let (kind, status, events, links) = extras;
+            let resource = match resource {
+                0 => vec![],
+                1 => vec![("service.name".to_string(), RecordValue::Str("api".into()))],
+                _ => vec![("service.name".to_string(), RecordValue::Str("db".into()))],
+            };
+            SpanRecord {
+                trace_id: TRACE,
+                span_id: id(span),
+                parent_id: id(parent),
+                name,
+                kind,
+                status,
+                status_message: message,
+                start,
+                end: start + length,
+                attrs,
+                resource,
+                scope_name: scope.into(),
+                scope_version: String::new(),
+                scope_attrs,
+                events,
+                links: links.into_iter().map(|(n, attrs)| (TRACE, id(n), attrs)).collect(),
+            }
+        },
+    )
+}
+
+fn build(records: Vec<SpanRecord>) -> Trace {
+    let mut builder = TraceBuilder::new(TRACE);
+    records.into_iter().for_each(|record| builder.add(record));
+    builder.build()
+}
+
+/// `a` is a proper ancestor of `b`, found by walking up from `b`.
+fn walks_up_to(trace: &Trace, a: usize, b: usize) -> bool {
+    let mut node = trace.parent_of(b);
+    for _ in 0..trace.len() {
+        match node {
+            Some(n) if n == a => return true,
+            Some(n) => node = trace.parent_of(n),
+            None => return false,
+        }
+    }
+    panic!("the parent links of span {b} loop");
+}
+
+proptest! {
+    #[test]
+    fn the_order_records_arrive_in_does_not_matter(
+        (records, shuffled) in vec(record(), 0..30).prop_flat_map(|records| {
+            (Just(records.clone()), Just(records).prop_shuffle())
+        })
+    ) {
+        prop_assert_eq!(build(records).dump(), build(shuffled).dump());
+    }
+
+    #[test]
+    fn nested_set_numbers_agree_with_walking_up_the_parents(records in vec(record(), 0..30)) {
+        let distinct: std::collections::HashSet<[u8; 8]> = records.iter().map(|r| r.span_id).collect();
+        let root_records = records.iter().filter(|r| r.parent_id == [0; 8]).count();
+        let trace = build(records);
+        prop_assert_eq!(trace.len(), distinct.len());
+        for b in 0..trace.len() {
+            for a in 0..trace.len() {
+                prop_assert_eq!(trace.is_ancestor(a, b), walks_up_to(&trace, a, b), "a={} b={}", a, b);
+            }
+            let children = trace.parent.iter().filter(|&&p| p as usize == b).count();
+            prop_assert_eq!(trace.child_count[b] as usize, children);
+            if let Some(parent) = trace.parent_of(b) {
+                prop_assert!(trace.enter[parent] < trace.enter[b]);
+            }
+        }
+        // Every root had no parent id, or is an orphan, or lost a cycle's link.
+        let roots = (0..trace.len()).filter(|&i| trace.parent_of(i).is_none()).count() as u32;
+        let repaired = trace.repairs.orphans + trace.repairs.cycles_cut;
+        prop_assert!(repaired <= roots && roots <= repaired + root_records as u32);
+    }
+
+    #[test]
+    fn grouping_keeps_every_trace_and_orders_them(records in vec(record(), 0..20), split in 0usize..20) {
+        let mut records = records;
+        for record in records.iter_mut().skip(split) {
+            record.trace_id = [4; 16];
+        }
+        let traces = group_by_trace(records);
+        for pair in traces.windows(2) {
+            prop_assert!((pair[0].start[0], pair[0].trace_id) <= (pair[1].start[0], pair[1].trace_id));
+        }
+    }
+}

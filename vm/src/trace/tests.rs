@@ -1,0 +1,205 @@
+//! Tests of trace assembly: repairs (duplicates, orphans, cycles, foreign
+//! spans), shared resources and scopes, grouping, and million-span traces
+//! that must build without deep recursion. Property tests live in
+//! `properties.rs`.
+
+use super::*;
+
+const TRACE: [u8; 16] = [7; 16];
+
+pub(super) fn id(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn span(span_id: u64, parent_id: u64, start: i64) -> SpanRecord {
+    SpanRecord {
+        trace_id: TRACE,
+        span_id: id(span_id),
+        parent_id: id(parent_id),
+        name: format!("op{span_id}"),
+        start,
+        end: start + 10,
+        ..SpanRecord::default()
+    }
+}
+
+fn build(records: Vec<SpanRecord>) -> Trace {
+    let mut builder = TraceBuilder::new(TRACE);
+    for record in records {
+        builder.add(record);
+    }
+    builder.build()
+}
+
+#[test]
+fn spans_are_sorted_by_start_and_linked_to_their_parents() {
+    let trace = build(vec![span(3, 2, 30), span(1, 0, 10), span(2, 1, 20), span(4, 1, 25)]);
+    assert_eq!(trace.span_id, vec![id(1), id(2), id(4), id(3)]);
+    assert_eq!(trace.parent, vec![NO_PARENT, 0, 0, 1]);
+    assert_eq!(trace.child_count, vec![2, 1, 0, 0]);
+    assert_eq!(trace.root(), Some(0));
+    assert!(trace.is_ancestor(0, 3) && trace.is_ancestor(1, 3));
+    assert!(!trace.is_ancestor(2, 3) && !trace.is_ancestor(3, 3) && !trace.is_ancestor(3, 0));
+    assert_eq!(trace.strings.text(trace.name[3]), "op3");
+    assert_eq!(trace.repairs, Repairs::default());
+}
+
+#[test]
+fn a_repeated_span_id_keeps_the_earliest_copy() {
+    let mut late = span(2, 1, 50);
+    late.name = "late copy".into();
+    let trace = build(vec![late, span(1, 0, 10), span(2, 1, 20)]);
+    assert_eq!(trace.len(), 2);
+    assert_eq!(trace.strings.text(trace.name[1]), "op2");
+    assert_eq!(trace.repairs.duplicate_spans, 1);
+}
+
+#[test]
+fn a_span_whose_parent_is_missing_is_an_orphan_root() {
+    let trace = build(vec![span(1, 0, 10), span(2, 99, 20), span(3, 2, 30)]);
+    assert_eq!(trace.parent, vec![NO_PARENT, NO_PARENT, 1]);
+    assert_eq!(trace.repairs.orphans, 1);
+    assert_eq!(trace.root(), Some(0));
+}
+
+#[test]
+fn cycles_are_cut_at_their_earliest_span() {
+    // 1 -> 2 -> 3 -> 1, and 4 is its own parent; 5 hangs below the ring.
+    let trace = build(vec![span(1, 3, 10), span(2, 1, 20), span(3, 2, 30), span(4, 4, 40), span(5, 3, 50)]);
+    assert_eq!(trace.repairs.cycles_cut, 2);
+    assert_eq!(trace.parent, vec![NO_PARENT, 0, 1, NO_PARENT, 2]);
+    assert!(trace.is_ancestor(0, 4));
+    assert_eq!(trace.enter.iter().chain(&trace.exit).collect::<std::collections::HashSet<_>>().len(), 10);
+}
+
+#[test]
+fn spans_of_another_trace_are_dropped_and_counted() {
+    let mut foreign = span(9, 0, 5);
+    foreign.trace_id = [1; 16];
+    let trace = build(vec![foreign, span(1, 0, 10)]);
+    assert_eq!(trace.len(), 1);
+    assert_eq!(trace.repairs.foreign_spans, 1);
+}
+
+#[test]
+fn identical_resources_and_scopes_are_shared() {
+    let service = |name: &str| vec![("service.name".to_string(), RecordValue::Str(name.into()))];
+    let mut records = vec![span(1, 0, 10), span(2, 1, 20), span(3, 1, 30), span(4, 1, 40)];
+    for (record, name) in records.iter_mut().zip(["a", "b", "a", "b"]) {
+        record.resource = service(name);
+        record.scope_name = format!("lib-{name}");
+        record.scope_attrs = vec![("k".into(), RecordValue::Float(f64::NAN))];
+    }
+    let trace = build(records);
+    assert_eq!(trace.resources.len(), 2);
+    assert_eq!(trace.resource, vec![0, 1, 0, 1]);
+    assert_eq!(trace.scopes.len(), 2);
+    assert_eq!(trace.scope, vec![0, 1, 0, 1]);
+    let names: Vec<&str> = trace.resources.iter().map(|r| trace.strings.text(r.service_name.unwrap())).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(trace.strings.text(trace.scopes[1].name), "lib-b");
+}
+
+#[test]
+fn attributes_events_and_links_are_interned() {
+    let mut record = span(1, 0, 10);
+    record.attrs = vec![
+        ("http.route".into(), RecordValue::Str("/a".into())),
+        ("list".into(), RecordValue::Array(vec![RecordValue::Str("/a".into()), RecordValue::Int(3)])),
+    ];
+    record.events = vec![("exception".into(), 12, vec![("exception.type".into(), RecordValue::Str("E".into()))])];
+    record.links = vec![([2; 16], id(5), vec![])];
+    let trace = build(vec![record]);
+    let strings = &trace.strings;
+    let route = strings.lookup("http.route").unwrap();
+    let slash_a = strings.lookup("/a").unwrap();
+    assert_eq!(trace.attrs[0].get(route), Some(&AttrValue::Str(slash_a)));
+    let list = trace.attrs[0].get(strings.lookup("list").unwrap()).unwrap();
+    assert_eq!(list, &AttrValue::Array(vec![AttrValue::Str(slash_a), AttrValue::Int(3)].into()));
+    assert_eq!(strings.text(trace.events[0][0].name), "exception");
+    assert_eq!(trace.links[0][0].span_id, id(5));
+}
+
+#[test]
+fn traces_are_grouped_and_ordered_by_their_first_start() {
+    let mut records = vec![span(1, 0, 50), span(2, 1, 60)];
+    for (trace_id, start) in [([1; 16], 70), ([2; 16], 50), ([3; 16], 10)] {
+        let mut record = span(1, 0, start);
+        record.trace_id = trace_id;
+        records.push(record);
+    }
+    let traces = group_by_trace(records);
+    let order: Vec<[u8; 16]> = traces.iter().map(|t| t.trace_id).collect();
+    assert_eq!(order, vec![[3; 16], [2; 16], TRACE, [1; 16]]);
+    assert_eq!(traces[2].len(), 2);
+}
+
+#[test]
+fn an_empty_builder_gives_an_empty_trace() {
+    let trace = TraceBuilder::new(TRACE).build();
+    assert!(trace.is_empty());
+    assert_eq!(trace.root(), None);
+    assert!(trace.dump().starts_with("trace 0707"));
+}
+
+/// Spans in a chain or a fan; run in debug builds too, so kept to plain
+/// records (no attributes) to stay quick.
+const BIG: u64 = 1_000_000;
+
+#[test]
+fn a_million_span_chain_builds_without_recursion() {
+    // Handed over deepest first, so sorting has work to do.
+    let records = (1..=BIG).rev().map(|i| SpanRecord {
+        trace_id: TRACE,
+        span_id: id(i),
+        parent_id: id(i - 1),
+        start: i as i64,
+        end: i as i64 + 1,
+        ..SpanRecord::default()
+    });
+    let mut builder = TraceBuilder::new(TRACE);
+    records.for_each(|record| builder.add(record));
+    let trace = builder.build();
+    let n = BIG as usize;
+    assert_eq!(trace.len(), n);
+    assert_eq!(trace.root(), Some(0));
+    assert_eq!((trace.enter[0], trace.exit[0]), (0, 2 * BIG as u32 - 1));
+    assert_eq!((trace.enter[n - 1], trace.exit[n - 1]), (BIG as u32 - 1, BIG as u32));
+    assert!(trace.is_ancestor(0, n - 1) && trace.is_ancestor(n / 2, n - 1));
+    assert!(!trace.is_ancestor(n - 1, n / 2));
+    assert_eq!(trace.child_count[n - 1], 0);
+    assert_eq!(trace.repairs, Repairs::default());
+}
+
+#[test]
+fn a_million_span_fan_builds() {
+    let mut builder = TraceBuilder::new(TRACE);
+    for i in (1..=BIG).rev() {
+        let parent = if i == 1 { 0 } else { 1 };
+        builder.add(SpanRecord { trace_id: TRACE, span_id: id(i), parent_id: id(parent), start: i as i64, ..SpanRecord::default() });
+    }
+    let trace = builder.build();
+    let n = BIG as usize;
+    assert_eq!(trace.child_count[0], BIG as u32 - 1);
+    assert!(trace.is_ancestor(0, n - 1));
+    assert!(!trace.is_ancestor(1, n - 1));
+    assert_eq!(trace.resources.len(), 1);
+    assert_eq!(trace.strings.len(), 1);
+}
+
+#[test]
+fn a_million_span_ring_is_cut_once() {
+    // Every span's parent is the next; the last one's is the first.
+    let mut builder = TraceBuilder::new(TRACE);
+    for i in 1..=BIG {
+        let parent = if i == BIG { 1 } else { i + 1 };
+        builder.add(SpanRecord { trace_id: TRACE, span_id: id(i), parent_id: id(parent), start: i as i64, ..SpanRecord::default() });
+    }
+    let trace = builder.build();
+    assert_eq!(trace.repairs.cycles_cut, 1);
+    assert_eq!(trace.root(), Some(0));
+    // Span 1 lost its link; span 1,000,000 hangs below it, and so on down to span 2.
+    assert_eq!(trace.parent[0], NO_PARENT);
+    assert_eq!(trace.parent[BIG as usize - 1], 0);
+    assert_eq!(trace.enter[1], BIG as u32 - 1);
+}

@@ -1,0 +1,134 @@
+//! The values registers hold while a rule runs: small, `Copy`, borrowing from
+//! the trace, the rule program and a per-evaluation arena. Conversions to and
+//! from the stdlib's owned [`Value`] happen only at builtin calls and when a
+//! message is rendered.
+
+use std::sync::Arc;
+
+use betrace_compiler::bytecode::Const;
+use betrace_stdlib::Value;
+use betrace_stdlib::value::{SpanKind, Status};
+use bumpalo::Bump;
+
+use crate::trace::{AttrValue, Strings};
+
+/// A list value: a constant from the program, an attribute array from the
+/// trace, or a list built at run time.
+#[derive(Clone, Copy, Debug)]
+pub enum List<'e> {
+    Const(&'e [Const]),
+    Attr(&'e [AttrValue], &'e Strings),
+    Vals(&'e [Val<'e>]),
+}
+
+impl<'e> List<'e> {
+    pub fn len(&self) -> usize {
+        match self {
+            List::Const(items) => items.len(),
+            List::Attr(items, _) => items.len(),
+            List::Vals(items) => items.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, index: usize) -> Val<'e> {
+        match *self {
+            List::Const(items) => Val::from_const(&items[index]),
+            List::Attr(items, strings) => Val::from_attr(&items[index], strings),
+            List::Vals(items) => items[index],
+        }
+    }
+}
+
+/// A register's value.
+#[derive(Clone, Copy, Debug)]
+pub enum Val<'e> {
+    /// A missing attribute, `nil`, or the result of an ill-typed operation.
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'e str),
+    /// Nanoseconds.
+    Duration(i64),
+    /// Nanoseconds since the Unix epoch.
+    Time(i64),
+    Status(Status),
+    Kind(SpanKind),
+    Bytes(&'e [u8]),
+    List(List<'e>),
+    /// A span of the trace, by index (span registers).
+    Span(u32),
+}
+
+impl<'e> Val<'e> {
+    pub fn from_const(value: &'e Const) -> Val<'e> {
+        match value {
+            Const::Nil => Val::Nil,
+            Const::Bool(b) => Val::Bool(*b),
+            Const::Int(i) => Val::Int(*i),
+            Const::Float(f) => Val::Float(*f),
+            Const::Str(s) => Val::Str(s),
+            Const::Duration(d) => Val::Duration(*d),
+            Const::Status(i) => Val::Status(Status::ALL[usize::from(*i).min(2)]),
+            Const::Kind(i) => Val::Kind(SpanKind::ALL[usize::from(*i).min(5)]),
+            Const::List(items) => Val::List(List::Const(items)),
+        }
+    }
+
+    pub fn from_attr(value: &'e AttrValue, strings: &'e Strings) -> Val<'e> {
+        match value {
+            AttrValue::Str(sym) => Val::Str(strings.text(*sym)),
+            AttrValue::Int(i) => Val::Int(*i),
+            AttrValue::Float(f) => Val::Float(*f),
+            AttrValue::Bool(b) => Val::Bool(*b),
+            AttrValue::Bytes(bytes) => Val::Bytes(bytes),
+            AttrValue::Array(items) => Val::List(List::Attr(items, strings)),
+        }
+    }
+
+    /// `true` only for the boolean `true`: a condition of any other value fails.
+    pub fn is_true(self) -> bool {
+        matches!(self, Val::Bool(true))
+    }
+
+    /// The stdlib's owned form, for builtin calls and printing.
+    pub fn to_value(self) -> Value {
+        match self {
+            Val::Nil | Val::Span(_) => Value::Nil,
+            Val::Bool(b) => Value::Bool(b),
+            Val::Int(i) => Value::Int(i),
+            Val::Float(f) => Value::Float(f),
+            Val::Str(s) => Value::Str(Arc::from(s)),
+            Val::Duration(d) => Value::Duration(d),
+            Val::Time(t) => Value::Time(t),
+            Val::Status(s) => Value::Status(s),
+            Val::Kind(k) => Value::Kind(k),
+            Val::Bytes(b) => Value::Bytes(Arc::from(b)),
+            Val::List(list) => Value::List((0..list.len()).map(|i| list.get(i).to_value()).collect()),
+        }
+    }
+
+    /// Copies an owned value into the arena.
+    pub fn from_value(value: &Value, arena: &'e Bump) -> Val<'e> {
+        match value {
+            Value::Nil => Val::Nil,
+            Value::Bool(b) => Val::Bool(*b),
+            Value::Int(i) => Val::Int(*i),
+            Value::Float(f) => Val::Float(*f),
+            Value::Str(s) => Val::Str(arena.alloc_str(s)),
+            Value::Duration(d) => Val::Duration(*d),
+            Value::Time(t) => Val::Time(*t),
+            Value::Status(s) => Val::Status(*s),
+            Value::Kind(k) => Val::Kind(*k),
+            Value::Bytes(b) => Val::Bytes(arena.alloc_slice_copy(b)),
+            Value::List(items) => {
+                let vals: Vec<Val<'e>> = items.iter().map(|v| Val::from_value(v, arena)).collect();
+                Val::List(List::Vals(arena.alloc_slice_copy(&vals)))
+            }
+        }
+    }
+}
