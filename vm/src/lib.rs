@@ -4,6 +4,7 @@
 //!
 //! vm/ does no I/O of its own: format readers and servers live in runtime/.
 
+pub mod engine;
 pub mod eval;
 pub mod interp;
 pub mod loaded;
@@ -12,6 +13,9 @@ pub mod sets;
 pub mod trace;
 pub mod value;
 pub mod verify;
+pub mod violation;
 
+pub use engine::{Engine, RuleError, RuleErrorKind, TraceReport};
 pub use eval::{EvalConfig, Finding, Outcome, TraceView, evaluate};
 pub use loaded::{LoadError, LoadedRule};
+pub use violation::{PackInfo, Violation};

@@ -1,0 +1,150 @@
+//! A loaded pack ready to evaluate traces: its rules, and a trigger index so a
+//! trace runs only the rules whose `when` it can satisfy (a 1,000-rule pack
+//! costs little more than a 10-rule one on traces that trigger few rules).
+
+use std::collections::{HashMap, HashSet};
+
+use betrace_compiler::bytecode::RuleProgram;
+use betrace_compiler::triggers::Trigger;
+
+use crate::eval::{EvalConfig, Outcome, TraceView, evaluate};
+use crate::loaded::{LoadError, LoadedRule};
+use crate::trace::{AttrValue, Trace};
+use crate::violation::{PackInfo, Violation, violation_id};
+
+/// A rule that could not finish on a trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleError {
+    pub rule_id: String,
+    pub kind: RuleErrorKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleErrorKind {
+    OutOfFuel,
+}
+
+/// What one trace produced.
+#[derive(Clone, Debug, Default)]
+pub struct TraceReport {
+    pub violations: Vec<Violation>,
+    pub errors: Vec<RuleError>,
+    /// How many rules ran (after trigger filtering).
+    pub evaluated: usize,
+}
+
+#[derive(Debug)]
+pub struct Engine {
+    pub pack: PackInfo,
+    pub rules: Vec<LoadedRule>,
+    pub config: EvalConfig,
+    by_name: HashMap<String, Vec<usize>>,
+    by_attr: HashMap<(String, String), Vec<usize>>,
+    attr_keys: HashSet<String>,
+    /// Rules without a trigger: they run on every trace.
+    everywhere: Vec<usize>,
+}
+
+impl Engine {
+    pub fn new(pack: PackInfo, programs: Vec<RuleProgram>, config: EvalConfig) -> Result<Engine, LoadError> {
+        let mut engine = Engine {
+            pack,
+            rules: Vec::with_capacity(programs.len()),
+            config,
+            by_name: HashMap::new(),
+            by_attr: HashMap::new(),
+            attr_keys: HashSet::new(),
+            everywhere: Vec::new(),
+        };
+        for program in programs.into_iter().filter(|p| p.enabled) {
+            let index = engine.rules.len();
+            match &program.triggers {
+                None => engine.everywhere.push(index),
+                Some(triggers) => {
+                    for trigger in triggers {
+                        match trigger {
+                            Trigger::SpanName(name) => engine.by_name.entry(name.clone()).or_default().push(index),
+                            Trigger::SpanAttr { key, value } => {
+                                engine.attr_keys.insert(key.clone());
+                                engine.by_attr.entry((key.clone(), value.clone())).or_default().push(index);
+                            }
+                        }
+                    }
+                }
+            }
+            engine.rules.push(LoadedRule::load(program)?);
+        }
+        Ok(engine)
+    }
+
+    /// The rules a trace can trigger, in pack order.
+    pub fn candidates(&self, trace: &Trace) -> Vec<usize> {
+        let mut chosen = self.everywhere.clone();
+        if !self.by_name.is_empty() {
+            let mut seen = vec![false; trace.strings.len()];
+            for &name in &trace.name {
+                if !std::mem::replace(&mut seen[name.0 as usize], true)
+                    && let Some(rules) = self.by_name.get(trace.strings.text(name))
+                {
+                    chosen.extend(rules);
+                }
+            }
+        }
+        if !self.attr_keys.is_empty() {
+            for attrs in &trace.attrs {
+                for (key, value) in attrs.keys.iter().zip(&attrs.values) {
+                    let key = trace.strings.text(*key);
+                    if let (true, AttrValue::Str(value)) = (self.attr_keys.contains(key), value)
+                        && let Some(rules) = self.by_attr.get(&(key.to_string(), trace.strings.text(*value).to_string()))
+                    {
+                        chosen.extend(rules);
+                    }
+                }
+            }
+        }
+        chosen.sort_unstable();
+        chosen.dedup();
+        chosen
+    }
+
+    /// Evaluates every candidate rule on `trace`.
+    pub fn evaluate(&self, trace: &Trace) -> TraceReport {
+        let view = TraceView::new(trace);
+        let mut report = TraceReport::default();
+        for index in self.candidates(trace) {
+            let rule = &self.rules[index];
+            report.evaluated += 1;
+            let outcome = evaluate(rule, &view, &self.config);
+            let rule_id = format!("{}/{}", self.pack.name, rule.program.name);
+            if let Outcome::OutOfFuel(_) = outcome {
+                report.errors.push(RuleError { rule_id: rule_id.clone(), kind: RuleErrorKind::OutOfFuel });
+            }
+            for finding in outcome.findings() {
+                let check = &rule.program.checks[finding.check];
+                let bound_span = finding.bound.map(|i| trace.span_id[i as usize]);
+                let parent_span = bound_span.or_else(|| trace.root().map(|r| trace.span_id[r]));
+                let time = match finding.bound {
+                    Some(i) => trace.end[i as usize],
+                    None => trace.end.iter().max().copied().unwrap_or(0),
+                };
+                report.violations.push(Violation {
+                    id: violation_id(&trace.trace_id, &rule_id, bound_span.as_ref(), finding.check),
+                    trace_id: trace.trace_id,
+                    bound_span,
+                    parent_span,
+                    witnesses: finding.witnesses.iter().map(|&w| trace.span_id[w as usize]).collect(),
+                    rule_id: rule_id.clone(),
+                    rule_name: rule.program.name.clone(),
+                    severity: rule.program.severity,
+                    message: finding.message.clone(),
+                    clause: check.source.clone(),
+                    clause_kind: check.kind,
+                    tags: rule.program.tags.clone(),
+                    pack: self.pack.clone(),
+                    time,
+                });
+            }
+        }
+        report
+    }
+}

@@ -1,0 +1,63 @@
+//! A violation: a broken invariant, as reported — which rule, which trace and
+//! span, which clause, which spans made it fail, and the rendered message.
+//! Ids are deterministic, so re-evaluating a trace yields the same violation ids
+//! (at-least-once delivery downstream can then deduplicate).
+
+use betrace_compiler::bytecode::CheckKind;
+use betrace_compiler::hir::Severity;
+
+/// The pack a rule came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PackInfo {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Violation {
+    /// 32 lower-case hex digits, derived from trace, rule, bound span and clause.
+    pub id: String,
+    pub trace_id: [u8; 16],
+    /// The span bound by `when NAME = …`, if the rule binds.
+    pub bound_span: Option<[u8; 8]>,
+    /// Where the violation belongs in the trace: the bound span, else the root.
+    pub parent_span: Option<[u8; 8]>,
+    /// Spans that made the clause fail, in start order.
+    pub witnesses: Vec<[u8; 8]>,
+    /// `pack/rule`.
+    pub rule_id: String,
+    pub rule_name: String,
+    pub severity: Severity,
+    pub message: String,
+    /// The failing clause as written.
+    pub clause: String,
+    pub clause_kind: CheckKind,
+    pub tags: Vec<String>,
+    pub pack: PackInfo,
+    /// When it happened: the end of the bound span, else of the trace (ns since epoch).
+    pub time: i64,
+}
+
+/// A stable 128-bit id (FNV-1a, twice with different seeds) as hex.
+pub fn violation_id(trace_id: &[u8; 16], rule_id: &str, bound: Option<&[u8; 8]>, check: usize) -> String {
+    let mut bytes = Vec::with_capacity(64);
+    bytes.extend_from_slice(trace_id);
+    bytes.extend_from_slice(rule_id.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(bound.map_or(&[0u8; 8][..], |b| &b[..]));
+    bytes.extend_from_slice(&(check as u64).to_le_bytes());
+    let hash = |seed: u64| {
+        let mut h = seed;
+        for byte in &bytes {
+            h ^= u64::from(*byte);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h
+    };
+    format!("{:016x}{:016x}", hash(0xcbf2_9ce4_8422_2325), hash(0x6c62_272e_07bb_0142))
+}
+
+/// Lower-case hex of an id.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
