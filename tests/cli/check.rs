@@ -94,8 +94,9 @@ fn unterminated_strings_and_comments_are_reported_where_they_start() {
 fn ten_thousand_levels_of_nesting_do_not_overflow_the_stack() {
     let dir = tempfile::tempdir().unwrap();
     for (name, expr, deep) in [
-        // Parentheses leave no node behind: this tree is shallow, and fine.
-        ("parens.btr", format!("{}{{ }}{}", "(".repeat(10_000), ")".repeat(10_000)), false),
+        // Parentheses leave no node behind, but they deepen the parser's stack,
+        // which the front end bounds too (so error recovery stays linear).
+        ("parens.btr", format!("{}{{ }}{}", "(".repeat(10_000), ")".repeat(10_000)), true),
         ("selectors.btr", format!("{}{}", "{ ".repeat(10_000), "} ".repeat(10_000)), true),
         ("nots.btr", format!("{}{{ }}", "!".repeat(10_000)), true),
         ("lists.btr", format!("{{ name in {}\"a\"{} }}", "[".repeat(10_000), "]".repeat(10_000)), true),
