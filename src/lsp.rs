@@ -23,8 +23,8 @@ use lsp_types::notification::{
 use lsp_types::{
     CodeActionKind, CodeActionOptions, CodeActionProviderCapability, CompletionOptions, HoverProviderCapability,
     InitializeResult, OneOf, PositionEncodingKind, PublishDiagnosticsParams, SaveOptions, SemanticTokensFullOptions,
-    SemanticTokensOptions, SemanticTokensServerCapabilities, ServerCapabilities, ServerInfo, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Uri,
+    SemanticTokensOptions, SemanticTokensServerCapabilities, ServerCapabilities, ServerInfo,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Uri,
 };
 
 use self::diagnostics::Checked;
@@ -58,13 +58,22 @@ pub fn serve(connection: &Connection) -> u8 {
     };
     let result = InitializeResult {
         capabilities: capabilities(),
-        server_info: Some(ServerInfo { name: "betrace".to_string(), version: Some(env!("CARGO_PKG_VERSION").to_string()) }),
+        server_info: Some(ServerInfo {
+            name: "betrace".to_string(),
+            version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        }),
     };
     let result = serde_json::to_value(result).unwrap_or_default();
     if connection.sender.send(Response::new_ok(id, result).into()).is_err() {
         return 1;
     }
-    let mut server = Server { connection, store: Store::default(), checked: HashMap::new(), dirty: BTreeSet::new(), shut_down: false };
+    let mut server = Server {
+        connection,
+        store: Store::default(),
+        checked: HashMap::new(),
+        dirty: BTreeSet::new(),
+        shut_down: false,
+    };
     while let Ok(message) = connection.receiver.recv() {
         if let Some(code) = server.handle(message) {
             return code;
@@ -102,12 +111,14 @@ pub fn capabilities() -> ServerCapabilities {
             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
             ..CodeActionOptions::default()
         })),
-        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(SemanticTokensOptions {
-            legend: requests::semantic_legend(),
-            full: Some(SemanticTokensFullOptions::Bool(true)),
-            range: None,
-            work_done_progress_options: Default::default(),
-        })),
+        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
+            SemanticTokensOptions {
+                legend: requests::semantic_legend(),
+                full: Some(SemanticTokensFullOptions::Bool(true)),
+                range: None,
+                work_done_progress_options: Default::default(),
+            },
+        )),
         ..ServerCapabilities::default()
     }
 }
@@ -131,7 +142,9 @@ impl Server<'_> {
                 let _ = self.connection.sender.send(response.into());
                 None
             }
-            Message::Notification(notification) if notification.method == "exit" => Some(if self.shut_down { 0 } else { 1 }),
+            Message::Notification(notification) if notification.method == "exit" => {
+                Some(if self.shut_down { 0 } else { 1 })
+            }
             Message::Notification(notification) => {
                 let method = notification.method.clone();
                 if catch_unwind(AssertUnwindSafe(|| self.notification(notification))).is_err() {
@@ -153,7 +166,11 @@ impl Server<'_> {
             return Response::new_ok(id, ());
         }
         if request.method == "initialize" {
-            return Response::new_err(id, ErrorCode::InvalidRequest as i32, "the server is already initialized".to_string());
+            return Response::new_err(
+                id,
+                ErrorCode::InvalidRequest as i32,
+                "the server is already initialized".to_string(),
+            );
         }
         if request.method == "textDocument/codeAction" {
             // Quick fixes need the current diagnostics.
@@ -163,21 +180,31 @@ impl Server<'_> {
         match catch_unwind(AssertUnwindSafe(|| requests::handle(&self.store, &self.checked, request))) {
             Ok(Ok(value)) => Response::new_ok(id, value),
             Ok(Err(error)) => Response::new_err(id, error.code as i32, error.message),
-            Err(_) => Response::new_err(id, ErrorCode::InternalError as i32, format!("internal error while handling `{method}`")),
+            Err(_) => Response::new_err(
+                id,
+                ErrorCode::InternalError as i32,
+                format!("internal error while handling `{method}`"),
+            ),
         }
     }
 
     fn notification(&mut self, notification: Notification) {
         match notification.method.as_str() {
             DidOpenTextDocument::METHOD => {
-                let Ok(params) = notification.extract::<lsp_types::DidOpenTextDocumentParams>(DidOpenTextDocument::METHOD) else { return };
+                let Ok(params) =
+                    notification.extract::<lsp_types::DidOpenTextDocumentParams>(DidOpenTextDocument::METHOD)
+                else {
+                    return;
+                };
                 let uri = params.text_document.uri.as_str().to_string();
                 let document = Document::new(&uri, params.text_document.text, params.text_document.version);
                 self.store.documents.insert(uri.clone(), document);
                 self.mark_pack_dirty(&uri);
             }
             DidChangeTextDocument::METHOD => {
-                let Ok(params) = notification.extract::<lsp_types::DidChangeTextDocumentParams>(DidChangeTextDocument::METHOD) else {
+                let Ok(params) =
+                    notification.extract::<lsp_types::DidChangeTextDocumentParams>(DidChangeTextDocument::METHOD)
+                else {
                     return;
                 };
                 let uri = params.text_document.uri.as_str().to_string();
@@ -192,7 +219,9 @@ impl Server<'_> {
                 // Other open files of the pack read this one from the editor already; nothing changes.
             }
             DidCloseTextDocument::METHOD => {
-                let Ok(params) = notification.extract::<lsp_types::DidCloseTextDocumentParams>(DidCloseTextDocument::METHOD) else {
+                let Ok(params) =
+                    notification.extract::<lsp_types::DidCloseTextDocumentParams>(DidCloseTextDocument::METHOD)
+                else {
                     return;
                 };
                 let uri = params.text_document.uri;

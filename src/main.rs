@@ -3,6 +3,7 @@
 
 mod commands;
 mod lsp;
+mod packs;
 mod sources;
 
 use std::process::ExitCode;
@@ -23,6 +24,14 @@ enum Command {
     Check(commands::check::CheckArgs),
     /// Run the language server for editors (LSP over standard input and output).
     Lsp(commands::lsp::LspArgs),
+    /// Run rule unit tests: `*.test.toml` files beside the rules they test.
+    Test(commands::test::TestArgs),
+    /// Compile a pack directory (pack.toml and .btr files) into a .btpack file.
+    Build(commands::build::BuildArgs),
+    /// Evaluate rules over trace files and print the violations.
+    Eval(commands::eval::EvalArgs),
+    /// Check the signatures of violations (JSON lines from `eval --format json`).
+    Verify(commands::verify::VerifyArgs),
 }
 
 /// Exit codes shared by every command.
@@ -47,6 +56,10 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => commands::check::run(&args),
         Command::Lsp(args) => commands::lsp::run(&args),
+        Command::Test(args) => commands::test::run(&args),
+        Command::Build(args) => commands::build::run(&args),
+        Command::Eval(args) => commands::eval::run(&args),
+        Command::Verify(args) => commands::verify::run(&args),
     };
     ExitCode::from(code)
 }

@@ -151,7 +151,8 @@ impl Walker<'_> {
                 ast::Item::Attributes(block) => {
                     for decl in &block.decls {
                         let segments = &decl.path.segments;
-                        let Some(scope) = segments.first().filter(|_| !decl.path.leading_dot).and_then(|s| scope_word(&s.name))
+                        let Some(scope) =
+                            segments.first().filter(|_| !decl.path.leading_dot).and_then(|s| scope_word(&s.name))
                         else {
                             continue;
                         };
@@ -186,8 +187,14 @@ impl Walker<'_> {
                     }
                 }
                 ast::RuleItem::Clause(clause) => {
-                    if let Some(name) = clause.binding.as_ref().filter(|n| binding.as_ref().is_some_and(|b| b.span == n.span)) {
-                        self.push(name.span, Target::Binding { item: index, name: name.name.clone() }, Role::Definition);
+                    if let Some(name) =
+                        clause.binding.as_ref().filter(|n| binding.as_ref().is_some_and(|b| b.span == n.span))
+                    {
+                        self.push(
+                            name.span,
+                            Target::Binding { item: index, name: name.name.clone() },
+                            Role::Definition,
+                        );
                     }
                     // The `when` expression is checked before its binding is in scope.
                     self.binding = match clause.kind {

@@ -23,6 +23,7 @@ pub mod line_index;
 pub mod lint;
 pub mod lower;
 pub mod operators;
+pub mod pack;
 pub mod regexes;
 pub mod render;
 pub mod resolve;

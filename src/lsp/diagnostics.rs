@@ -31,22 +31,29 @@ pub struct Checked {
 /// every open document of that pack, by URI.
 pub fn check_pack(store: &Store, uri: &str) -> Vec<(String, Checked)> {
     let Some(document) = store.get(uri) else { return Vec::new() };
-    // Members: (uri if open, display name, text). The document itself first.
-    let mut members: Vec<(Option<String>, String, String)> = vec![(Some(uri.to_string()), display_name(uri, document), document.text.clone())];
-    if let Some(dir) = document.path.as_deref().and_then(|p| p.parent()) {
-        for path in pack_files(dir) {
-            if document.path.as_deref() == Some(path.as_path()) {
-                continue;
+    // Members: (uri if open, display name, text), in the order `betrace check DIR` reads them.
+    let mut members: Vec<(Option<String>, String, String)> = Vec::new();
+    match document.path.as_deref().and_then(|p| Some((p, p.parent()?))) {
+        Some((own, dir)) => {
+            let mut paths = pack_files(dir);
+            if !paths.iter().any(|p| p == own) {
+                paths.push(own.to_path_buf());
+                paths.sort();
             }
-            match store.by_path(&path) {
-                Some((other_uri, other)) => members.push((Some(other_uri.clone()), path.display().to_string(), other.text.clone())),
-                None => {
-                    let Ok(bytes) = std::fs::read(&path) else { continue };
-                    let Ok(text) = decode_source(&bytes) else { continue };
-                    members.push((None, path.display().to_string(), text.to_string()));
+            for path in paths {
+                let name = path.display().to_string();
+                if path == own {
+                    members.push((Some(uri.to_string()), name, document.text.clone()));
+                } else if let Some((other_uri, other)) = store.by_path(&path) {
+                    members.push((Some(other_uri.clone()), name, other.text.clone()));
+                } else if let Ok(bytes) = std::fs::read(&path)
+                    && let Ok(text) = decode_source(&bytes)
+                {
+                    members.push((None, name, text.to_string()));
                 }
             }
         }
+        None => members.push((Some(uri.to_string()), uri.to_string(), document.text.clone())),
     }
     // Files that are not text are reported alone, as `betrace check` does, and left out of the pack.
     let mut unreadable: HashMap<usize, Diagnostic> = HashMap::new();
@@ -63,7 +70,12 @@ pub fn check_pack(store: &Store, uri: &str) -> Vec<(String, Checked)> {
             }
         }
     }
-    let reports = betrace_compiler::check_files(&files, &CheckConfig::default());
+    let config = CheckConfig::default();
+    let reports = match files.as_slice() {
+        // Alone, a file has no cross-file findings: `check_files` would only parse it again.
+        [file] => vec![betrace_compiler::check_file(&file.text, &config)],
+        _ => betrace_compiler::check_files(&files, &config),
+    };
     let mut by_member: HashMap<usize, Vec<Diagnostic>> = unreadable.into_iter().map(|(i, d)| (i, vec![d])).collect();
     for (report, member) in reports.into_iter().zip(checked_members) {
         by_member.insert(member, report.diagnostics);
@@ -90,17 +102,16 @@ fn pack_files(dir: &std::path::Path) -> Vec<PathBuf> {
     files
 }
 
-fn display_name(uri: &str, document: &Document) -> String {
-    document.path.as_ref().map_or_else(|| uri.to_string(), |p| p.display().to_string())
-}
-
 /// One compiler diagnostic as an LSP diagnostic. The message is the
 /// compiler's; the primary label and the help follow as related information,
 /// with the secondary labels; the fixes ride along in `data` for code actions.
 pub fn to_lsp(diagnostic: &Diagnostic, document: &Document, uri: &Uri) -> lsp_types::Diagnostic {
     let range = document.range(diagnostic.primary.span);
     let mut related = Vec::new();
-    let at = |range: Range, message: String| DiagnosticRelatedInformation { location: Location { uri: uri.clone(), range }, message };
+    let at = |range: Range, message: String| DiagnosticRelatedInformation {
+        location: Location { uri: uri.clone(), range },
+        message,
+    };
     if let Some(label) = &diagnostic.primary.message {
         related.push(at(range, label.clone()));
     }
@@ -163,7 +174,11 @@ fn workspace_edit(fix: &Fix, document: &Document, uri: &Uri) -> WorkspaceEdit {
         .iter()
         .map(|edit| TextEdit { range: document.range(edit.span), new_text: edit.replacement.clone() })
         .collect();
-    WorkspaceEdit { changes: Some(HashMap::from([(uri.clone(), edits)])), document_changes: None, change_annotations: None }
+    WorkspaceEdit {
+        changes: Some(HashMap::from([(uri.clone(), edits)])),
+        document_changes: None,
+        change_annotations: None,
+    }
 }
 
 fn capitalized(title: &str) -> String {

@@ -1,6 +1,7 @@
 //! BeTrace's standard library: the static types of the language, the run-time
 //! values, the builtin functions (signature, docs, examples and implementation,
-//! one file each), the OpenTelemetry semantic-convention attribute table, and the
+//! one file each), compression scoring (the state and zstd work behind
+//! `novelty`), the OpenTelemetry semantic-convention attribute table, and the
 //! standard rule packs.
 //!
 //! This crate is a leaf: it depends on no other BeTrace crate, so the compiler
@@ -8,6 +9,7 @@
 //! use it.
 
 pub mod builtins;
+pub mod compression;
 pub mod packs;
 pub mod semconv;
 pub mod types;

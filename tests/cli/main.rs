@@ -1,7 +1,10 @@
 //! End-to-end tests of the `betrace` command line: exit codes, output formats,
 //! and bad input (empty, binary, invalid UTF-8, huge, deeply nested files).
 
+mod build;
 mod check;
+mod eval;
+mod test_command;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -9,7 +9,9 @@ import subprocess
 import pytest
 import pytest_lsp
 from lsprotocol import types
+from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -33,8 +35,24 @@ def betrace_binary() -> str:
     return str(binary)
 
 
+def record_diagnostics(client: LanguageClient, params: types.PublishDiagnosticsParams):
+    client.diagnostics[params.uri] = params.diagnostics
+    client.published.append(params)
+
+
+def make_client() -> LanguageClient:
+    """pytest-lsp's client, which also keeps every `publishDiagnostics` in order
+    (with its version) in `client.published`."""
+    client = LanguageClient(converter_factory=default_converter)
+    features = dict(DEFAULT_CLIENT_FEATURES)
+    features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = record_diagnostics
+    register_lsp_features(client, features)
+    client.published = []
+    return client
+
+
 BETRACE = betrace_binary()
-SERVER = ClientServerConfig(server_command=[BETRACE, "lsp"])
+SERVER = ClientServerConfig(server_command=[BETRACE, "lsp"], client_factory=make_client)
 
 
 @pytest_lsp.fixture(config=SERVER)
@@ -52,5 +70,9 @@ async def client(lsp_client: LanguageClient, tmp_path: pathlib.Path):
 
 @pytest_lsp.fixture(config=SERVER)
 async def raw_client(lsp_client: LanguageClient):
-    """A client that has not sent `initialize`."""
+    """A client that has not sent `initialize`. Tests drive the session; the
+    server is told to exit at the end if it has not."""
     yield
+    server = lsp_client._server
+    if server is not None and server.returncode is None:
+        lsp_client.exit(None)

@@ -1,5 +1,8 @@
 //! Shared support for BeTrace's end-to-end tests and benchmarks: generators of
-//! realistic rule files of any size.
+//! realistic rule files of any size, and a runner of rule unit tests
+//! ([`rule_tests`]).
+
+pub mod rule_tests;
 
 /// A rule file of `count` distinct, realistic rules that check clean. The mix
 /// follows the standard pack: selectors on names and attributes, bindings,

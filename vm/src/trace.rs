@@ -12,6 +12,7 @@ use std::collections::HashMap;
 pub use betrace_stdlib::value::{SpanKind, Status};
 
 mod builder;
+pub mod compact;
 mod dump;
 #[cfg(test)]
 mod properties;
@@ -127,6 +128,9 @@ pub struct Link {
     pub attrs: Attrs,
 }
 
+/// An attribute list before interning: key/value pairs in the order given.
+pub type RecordAttrs = Vec<(String, RecordValue)>;
+
 /// One span as a format reader hands it over, before assembly.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SpanRecord {
@@ -147,8 +151,10 @@ pub struct SpanRecord {
     pub scope_version: String,
     /// The instrumentation scope's own attributes.
     pub scope_attrs: Vec<(String, RecordValue)>,
-    pub events: Vec<(String, i64, Vec<(String, RecordValue)>)>,
-    pub links: Vec<([u8; 16], [u8; 8], Vec<(String, RecordValue)>)>,
+    /// (name, time in ns since the epoch, attributes).
+    pub events: Vec<(String, i64, RecordAttrs)>,
+    /// (trace id, span id, attributes).
+    pub links: Vec<([u8; 16], [u8; 8], RecordAttrs)>,
 }
 
 /// An attribute value before interning.

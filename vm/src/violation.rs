@@ -1,10 +1,17 @@
 //! A violation: a broken invariant, as reported — which rule, which trace and
 //! span, which clause, which spans made it fail, and the rendered message.
 //! Ids are deterministic, so re-evaluating a trace yields the same violation ids
-//! (at-least-once delivery downstream can then deduplicate).
+//! (at-least-once delivery downstream can then deduplicate). Violations are
+//! signed ([`signature`]) and shown as JSON ([`json`]).
+
+mod json;
+mod signature;
 
 use betrace_compiler::bytecode::CheckKind;
 use betrace_compiler::hir::Severity;
+
+pub use json::{JsonFieldError, ViolationJson};
+pub use signature::{DOMAIN_TAG, unhex};
 
 /// The pack a rule came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,4 +67,40 @@ pub fn violation_id(trace_id: &[u8; 16], rule_id: &str, bound: Option<&[u8; 8]>,
 /// Lower-case hex of an id.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A violation with every field set.
+    pub(crate) fn sample() -> Violation {
+        let trace_id = [0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c];
+        let bound = [0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31];
+        Violation {
+            id: violation_id(&trace_id, "demo/no_slow_admin", Some(&bound), 0),
+            trace_id,
+            bound_span: Some(bound),
+            parent_span: Some(bound),
+            witnesses: vec![[0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7], [0x11; 8]],
+            rule_id: "demo/no_slow_admin".into(),
+            rule_name: "no_slow_admin".into(),
+            severity: Severity::High,
+            message: "GET /admin took 3s".into(),
+            clause: "never { duration > 2s }".into(),
+            clause_kind: CheckKind::Never,
+            tags: vec!["soc2:CC7.2".into(), "latency".into()],
+            pack: PackInfo { name: "demo".into(), version: "1.2.3".into() },
+            time: 1_700_000_000_123_456_789,
+        }
+    }
+
+    #[test]
+    fn ids_are_deterministic_and_distinct() {
+        let a = sample();
+        assert_eq!(a.id, sample().id);
+        assert_eq!(a.id.len(), 32);
+        assert_ne!(violation_id(&a.trace_id, &a.rule_id, None, 0), a.id);
+        assert_ne!(violation_id(&a.trace_id, &a.rule_id, a.bound_span.as_ref(), 1), a.id);
+    }
 }

@@ -61,7 +61,8 @@ pub fn completions(source: &str, offset: usize) -> Vec<Completion> {
     let (tokens, errors) = lexer::lex(source);
     let context = Context::new(source, &tokens, &errors, word_start, offset);
     let mut out = Out { items: Vec::new(), replace };
-    const TOP_LEVEL: &[(&str, &str)] = &[("rule", "rule NAME { … }"), ("let", "let NAME = …"), ("attributes", "attributes { … }")];
+    const TOP_LEVEL: &[(&str, &str)] =
+        &[("rule", "rule NAME { … }"), ("let", "let NAME = …"), ("attributes", "attributes { … }")];
     if matches!(context.place, Place::RuleBody | Place::Expression { .. }) {
         if let Some(path) = dotted_path(source, word_start) {
             out.path(&context, &path, word_start);
@@ -78,7 +79,13 @@ pub fn completions(source: &str, offset: usize) -> Vec<Completion> {
         Place::TopLevel => out.keywords(TOP_LEVEL),
         Place::RuleBody => {
             for field in RULE_FIELDS {
-                out.push(field, CompletionKind::Field, Some("rule field"), field_doc(field).map(str::to_string), &format!("{field}: "));
+                out.push(
+                    field,
+                    CompletionKind::Field,
+                    Some("rule field"),
+                    field_doc(field).map(str::to_string),
+                    &format!("{field}: "),
+                );
             }
             out.keywords(&[
                 ("when", "when S / when x = S"),
@@ -125,7 +132,9 @@ enum Place {
     /// Directly inside a rule's braces: a field or clause may start here.
     RuleBody,
     Severity,
-    Expression { in_span: bool },
+    Expression {
+        in_span: bool,
+    },
     AttributeDecl,
     Type,
 }
@@ -142,7 +151,13 @@ struct Context {
 }
 
 impl Context {
-    fn new(source: &str, tokens: &[lexer::Spanned<'_>], errors: &[lexer::LexError], word_start: usize, offset: usize) -> Context {
+    fn new(
+        source: &str,
+        tokens: &[lexer::Spanned<'_>],
+        errors: &[lexer::LexError],
+        word_start: usize,
+        offset: usize,
+    ) -> Context {
         let lets = tokens
             .windows(2)
             .filter_map(|pair| match (&pair[0].1, &pair[1].1) {
@@ -154,7 +169,9 @@ impl Context {
         let mut context = Context { place: Place::Nothing, lets, binding: None, declared, top_level_too: false };
         // Inside a string: only a message template's `{…}` hole offers anything.
         if let Some((start, _, _)) = tokens.iter().find(|(start, token, end)| {
-            matches!(token, Token::Str(_)) && *start < offset && (offset < *end || (offset == *end && unterminated(errors, *start)))
+            matches!(token, Token::Str(_))
+                && *start < offset
+                && (offset < *end || (offset == *end && unterminated(errors, *start)))
         }) {
             let inside = source.get(start + 1..offset).unwrap_or("");
             if inside.rfind('{').is_some_and(|open| inside.rfind('}').is_none_or(|close| close < open)) {
@@ -196,7 +213,11 @@ impl Context {
         let braces = open.iter().filter(|t| ***t == Token::LBrace).count();
         context.place = match keyword {
             Token::Rule if open.is_empty() => {
-                if closed_body { Place::TopLevel } else { Place::Nothing }
+                if closed_body {
+                    Place::TopLevel
+                } else {
+                    Place::Nothing
+                }
             }
             Token::Rule => {
                 context.binding = binding_before(tokens, word_start);
@@ -216,7 +237,11 @@ impl Context {
                 _ => Place::Expression { in_span: braces > 0 },
             },
             Token::Attributes if open.is_empty() => {
-                if closed_body { Place::TopLevel } else { Place::Nothing }
+                if closed_body {
+                    Place::TopLevel
+                } else {
+                    Place::Nothing
+                }
             }
             Token::Attributes => match last {
                 Some(Token::Colon | Token::LBracket) => Place::Type,
@@ -344,7 +369,14 @@ struct Out {
 }
 
 impl Out {
-    fn push(&mut self, label: &str, kind: CompletionKind, detail: Option<&str>, documentation: Option<String>, insert: &str) {
+    fn push(
+        &mut self,
+        label: &str,
+        kind: CompletionKind,
+        detail: Option<&str>,
+        documentation: Option<String>,
+        insert: &str,
+    ) {
         self.items.push(Completion {
             label: label.to_string(),
             kind,
@@ -368,10 +400,22 @@ impl Out {
         if in_span {
             for info in SPAN_INTRINSICS {
                 for name in info.names {
-                    self.push(name, CompletionKind::Intrinsic, Some(&info.ty.to_string()), intrinsic_markdown(name), name);
+                    self.push(
+                        name,
+                        CompletionKind::Intrinsic,
+                        Some(&info.ty.to_string()),
+                        intrinsic_markdown(name),
+                        name,
+                    );
                 }
             }
-            self.push("parent", CompletionKind::Keyword, Some("span"), Some("The parent span of the current span.".into()), "parent");
+            self.push(
+                "parent",
+                CompletionKind::Keyword,
+                Some("span"),
+                Some("The parent span of the current span.".into()),
+                "parent",
+            );
             for scope in ATTRIBUTE_SCOPES {
                 self.push(scope, CompletionKind::Scope, Some("attribute scope"), None, scope);
             }
@@ -382,13 +426,25 @@ impl Out {
             }
         }
         if let Some(binding) = &context.binding {
-            self.push(binding, CompletionKind::Binding, Some("span"), Some("The span bound by this rule's `when`.".into()), binding);
+            self.push(
+                binding,
+                CompletionKind::Binding,
+                Some("span"),
+                Some("The span bound by this rule's `when`.".into()),
+                binding,
+            );
         }
         for name in &context.lets {
             self.push(name, CompletionKind::Let, Some("let"), None, name);
         }
         for builtin in builtins::all() {
-            self.push(builtin.name, CompletionKind::Function, Some(&signature(builtin)), Some(function_markdown(builtin)), builtin.name);
+            self.push(
+                builtin.name,
+                CompletionKind::Function,
+                Some(&signature(builtin)),
+                Some(function_markdown(builtin)),
+                builtin.name,
+            );
         }
         for word in Status::ALL.iter().map(|s| s.word()) {
             self.push(word, CompletionKind::Value, Some("status"), None, word);
@@ -467,7 +523,11 @@ impl Out {
                 continue;
             }
             let insert = if attribute.template { format!("{}.", attribute.name) } else { attribute.name.to_string() };
-            let detail = if attribute.is_deprecated() { format!("{} (deprecated)", attribute.ty) } else { attribute.ty.to_string() };
+            let detail = if attribute.is_deprecated() {
+                format!("{} (deprecated)", attribute.ty)
+            } else {
+                attribute.ty.to_string()
+            };
             self.push(&insert, CompletionKind::Attribute, Some(&detail), Some(convention_markdown(attribute)), &insert);
             if let Some(last) = self.items.last_mut() {
                 last.deprecated = attribute.is_deprecated();

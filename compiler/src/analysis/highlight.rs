@@ -74,16 +74,20 @@ pub fn highlights(source: &str) -> Vec<Highlight> {
                 Some(Highlight { span: name_span, kind: HighlightKind::Parameter, definition: true })
             }
             Token::Scoped(_) | Token::Ident(_) => {
-                while occurrences.peek().is_some_and(|o| o.span.end < span.start as u32) {
+                while occurrences.peek().is_some_and(|o| o.span.end < span.start) {
                     occurrences.next();
                 }
-                let occurrence = occurrences
-                    .clone()
-                    .take_while(|o| o.span.start <= span.start)
-                    .find(|o| span.end <= o.span.end);
+                let occurrence =
+                    occurrences.clone().take_while(|o| o.span.start <= span.start).find(|o| span.end <= o.span.end);
                 match occurrence {
-                    Some(o) => Some(Highlight { span, kind: kind_of(&o.target, span, o.span, source), definition: o.role == Role::Definition }),
-                    None if in_attributes && matches!(token, Token::Ident(name) if betrace_stdlib::types::parse_type_name(name).is_some()) => {
+                    Some(o) => Some(Highlight {
+                        span,
+                        kind: kind_of(&o.target, span, o.span, source),
+                        definition: o.role == Role::Definition,
+                    }),
+                    None if in_attributes
+                        && matches!(token, Token::Ident(name) if betrace_stdlib::types::parse_type_name(name).is_some()) =>
+                    {
                         Some(plain(HighlightKind::Type))
                     }
                     None if matches!(token, Token::Ident(name) if crate::hir::Severity::from_word(name).is_some()) => {
@@ -92,7 +96,13 @@ pub fn highlights(source: &str) -> Vec<Highlight> {
                     None => None,
                 }
             }
-            Token::Dot | Token::Comma | Token::Colon | Token::LBrace | Token::RBrace | Token::LParen | Token::RParen => None,
+            Token::Dot
+            | Token::Comma
+            | Token::Colon
+            | Token::LBrace
+            | Token::RBrace
+            | Token::LParen
+            | Token::RParen => None,
             Token::LBracket | Token::RBracket => None,
             Token::QuoteStart | Token::BacktickStart | Token::CommentStart => None,
             _ => Some(plain(HighlightKind::Operator)),
@@ -133,13 +143,17 @@ fn comments(source: &str, from: usize, to: usize, out: &mut Vec<Highlight>) {
         let rest = &gap[start..];
         let len = if rest.starts_with("//") {
             rest.find('\n').unwrap_or(rest.len())
-        } else if rest.starts_with("/*") {
-            rest[2..].find("*/").map_or(rest.len(), |close| close + 4)
+        } else if let Some(body) = rest.strip_prefix("/*") {
+            body.find("*/").map_or(rest.len(), |close| close + 4)
         } else {
             at = start + 1;
             continue;
         };
-        out.push(Highlight { span: Span::new(from + start, from + start + len), kind: HighlightKind::Comment, definition: false });
+        out.push(Highlight {
+            span: Span::new(from + start, from + start + len),
+            kind: HighlightKind::Comment,
+            definition: false,
+        });
         at = start + len.max(1);
     }
 }

@@ -96,7 +96,11 @@ pub(crate) fn convention_markdown(attribute: &semconv::Attribute) -> String {
     if attribute.template {
         out.push_str(&format!("A template: keys are `{}.<key>`. ", attribute.name));
     }
-    out.push_str(&format!("OpenTelemetry semantic convention `{}`, {}.", attribute.name, attribute.stability.replace('_', " ")));
+    out.push_str(&format!(
+        "OpenTelemetry semantic convention `{}`, {}.",
+        attribute.name,
+        attribute.stability.replace('_', " ")
+    ));
     if !attribute.enum_values.is_empty() {
         let shown: Vec<String> = attribute.enum_values.iter().take(12).map(|v| format!("`{v}`")).collect();
         let more = if attribute.enum_values.len() > 12 { ", …" } else { "" };
@@ -161,7 +165,11 @@ fn let_markdown(index: &FileIndex<'_>, name: &str) -> Option<String> {
     let decl = index.let_decl(name)?;
     let ty = let_type(index, name).unwrap_or(Type::Any);
     let text = index.text(decl.value.span);
-    let shown = if text.chars().count() > 300 { format!("{}…", text.chars().take(300).collect::<String>()) } else { text.to_string() };
+    let shown = if text.chars().count() > 300 {
+        format!("{}…", text.chars().take(300).collect::<String>())
+    } else {
+        text.to_string()
+    };
     Some(format!("{}\n{}", code(&format!("let {name}: {ty}")), code(&format!("let {name} = {shown}"))))
 }
 
@@ -205,7 +213,9 @@ pub(crate) fn field_doc(name: &str) -> Option<&'static str> {
         "description" => "What the rule checks, in a sentence (a string).",
         "severity" => "How serious a violation is (required): `info`, `low`, `medium`, `high` or `critical`.",
         "tags" => "Labels for routing and reporting: a list of strings, e.g. `[\"soc2:CC6.1\"]`.",
-        "message" => "The violation's message: a string whose `{expr}` holes are evaluated, e.g. `\"{x.name} took {x.duration}\"`.",
+        "message" => {
+            "The violation's message: a string whose `{expr}` holes are evaluated, e.g. `\"{x.name} took {x.duration}\"`."
+        }
         "enabled" => "`false` turns the rule off; rules are enabled unless they say so.",
         _ => return None,
     })

@@ -17,11 +17,7 @@ pub fn definition(source: &str, offset: usize) -> Option<Span> {
     if !navigable(&occurrence.target) {
         return None;
     }
-    index
-        .occurrences
-        .iter()
-        .find(|o| o.role == Role::Definition && o.target == occurrence.target)
-        .map(|o| o.span)
+    index.occurrences.iter().find(|o| o.role == Role::Definition && o.target == occurrence.target).map(|o| o.span)
 }
 
 /// Every occurrence of the name at `offset` — its definition first, then its
@@ -53,7 +49,8 @@ fn same_target(a: &Target, b: &Target) -> bool {
     match (a, b) {
         (Target::Attribute { scope: s1, key: k1 }, Target::Attribute { scope: s2, key: k2 }) => {
             let loose = |s: &AttrScope| matches!(s, AttrScope::SpanThenResource);
-            let spanish = |s: &AttrScope| matches!(s, AttrScope::Span | AttrScope::Resource | AttrScope::SpanThenResource);
+            let spanish =
+                |s: &AttrScope| matches!(s, AttrScope::Span | AttrScope::Resource | AttrScope::SpanThenResource);
             k1 == k2 && (s1 == s2 || ((loose(s1) || loose(s2)) && spanish(s1) && spanish(s2)))
         }
         _ => a == b,

@@ -33,7 +33,9 @@ pub fn symbols(source: &str) -> Vec<Symbol> {
         .filter_map(|item| match item {
             ast::Item::Rule(rule) => {
                 let severity = rule.items.iter().find_map(|item| match item {
-                    ast::RuleItem::Field(field) if field.name.name == "severity" => Some(text(field.value.span).to_string()),
+                    ast::RuleItem::Field(field) if field.name.name == "severity" => {
+                        Some(text(field.value.span).to_string())
+                    }
                     _ => None,
                 });
                 Some(Symbol {

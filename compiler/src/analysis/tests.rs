@@ -156,7 +156,12 @@ fn symbols_one_per_item() {
     let names: Vec<(&str, SymbolKind)> = symbols.iter().map(|s| (s.name.as_str(), s.kind)).collect();
     assert_eq!(
         names,
-        [("attributes", SymbolKind::Attributes), ("charges", SymbolKind::Let), ("high_value", SymbolKind::Rule), ("other", SymbolKind::Rule)]
+        [
+            ("attributes", SymbolKind::Attributes),
+            ("charges", SymbolKind::Let),
+            ("high_value", SymbolKind::Rule),
+            ("other", SymbolKind::Rule)
+        ]
     );
     let rule = &symbols[2];
     assert_eq!(text(rule.selection_span), "high_value");
@@ -213,8 +218,11 @@ fn completion_after_a_binding_or_parent_offers_span_fields() {
 
 #[test]
 fn completion_in_a_selector_offers_intrinsics_lets_bindings_functions() {
-    let (labels, items) = complete("let fast = { duration < 1s }\nrule r { severity: low when x = { } always { du| } }");
-    for expected in ["duration", "span:duration", "trace:rootName", "fast", "x", "contains", "parent", "span", "ok", "server"] {
+    let (labels, items) =
+        complete("let fast = { duration < 1s }\nrule r { severity: low when x = { } always { du| } }");
+    for expected in
+        ["duration", "span:duration", "trace:rootName", "fast", "x", "contains", "parent", "span", "ok", "server"]
+    {
         assert!(labels.contains(&expected.to_string()), "{expected}: {labels:?}");
     }
     let contains = items.iter().find(|c| c.label == "contains").unwrap();
@@ -258,11 +266,17 @@ fn completion_of_keywords_fields_and_severities() {
 #[test]
 fn completion_of_scoped_intrinsics() {
     let (labels, items) = complete("rule r { severity: low when { trace:ro| } always { } }");
-    assert!(labels.contains(&"trace:rootName".to_string()) && labels.iter().all(|l| l.starts_with("trace:")), "{labels:?}");
+    assert!(
+        labels.contains(&"trace:rootName".to_string()) && labels.iter().all(|l| l.starts_with("trace:")),
+        "{labels:?}"
+    );
     let (source, _) = cursor("rule r { severity: low when { trace:ro| } always { } }");
     assert_eq!(&source[items[0].replace.range()], "trace:ro", "replaces the scope too");
     let (labels, _) = complete("rule r { severity: low when { span:| } always { } }");
-    assert!(labels.contains(&"span:duration".to_string()) && labels.contains(&"span:parentID".to_string()), "{labels:?}");
+    assert!(
+        labels.contains(&"span:duration".to_string()) && labels.contains(&"span:parentID".to_string()),
+        "{labels:?}"
+    );
     let (labels, _) = complete("rule r { severity: low when { } always trace:| }");
     assert!(labels.contains(&"trace:duration".to_string()) && labels.len() == 7, "{labels:?}");
 }
@@ -318,5 +332,37 @@ fn utf16_positions_after_multibyte_text() {
     let start = index.line_col_utf16(source, hover.span.start);
     assert_eq!(start, LineCol { line: 1, col: utf16_col - 2 });
     let def = definition(source, offset - 4).expect("binding");
-    assert_eq!(index.line_col_utf16(source, def.start).col, line1[..line1.find("x =").unwrap()].encode_utf16().count() as u32);
+    assert_eq!(
+        index.line_col_utf16(source, def.start).col,
+        line1[..line1.find("x =").unwrap()].encode_utf16().count() as u32
+    );
+}
+
+#[test]
+fn highlights_classify_tokens_by_what_names_resolve_to() {
+    let source = "// top\nlet fast = { duration < 1s }\nrule r { severity: low when x = fast always { x.span.http.route = `/a` /* c */ && contains(name, \"é\") } }";
+    let kinds: Vec<(&str, HighlightKind, bool)> =
+        highlights(source).iter().map(|h| (&source[h.span.range()], h.kind, h.definition)).collect();
+    let kind_of = |text: &str| kinds.iter().find(|(t, _, _)| *t == text).map(|(_, k, d)| (*k, *d));
+    assert_eq!(kind_of("// top"), Some((HighlightKind::Comment, false)));
+    assert_eq!(kind_of("/* c */"), Some((HighlightKind::Comment, false)));
+    assert_eq!(kind_of("let"), Some((HighlightKind::Keyword, false)));
+    assert_eq!(kind_of("fast"), Some((HighlightKind::Variable, true)));
+    assert_eq!(kind_of("duration"), Some((HighlightKind::Intrinsic, false)));
+    assert_eq!(kind_of("1s"), Some((HighlightKind::Number, false)));
+    assert_eq!(kind_of("r"), Some((HighlightKind::Rule, true)));
+    assert_eq!(kind_of("severity"), Some((HighlightKind::Property, false)));
+    assert_eq!(kind_of("low"), Some((HighlightKind::EnumMember, false)));
+    assert_eq!(kind_of("x"), Some((HighlightKind::Parameter, true)), "the binder: just its name");
+    assert_eq!(kind_of("span"), Some((HighlightKind::Namespace, false)));
+    assert_eq!(kind_of("route"), Some((HighlightKind::Property, false)));
+    assert_eq!(kind_of("`/a`"), Some((HighlightKind::String, false)));
+    assert_eq!(kind_of("contains"), Some((HighlightKind::Function, false)));
+    assert_eq!(kind_of("\"é\""), Some((HighlightKind::String, false)));
+    let uses: Vec<_> = kinds.iter().filter(|(t, _, _)| *t == "fast").collect();
+    assert_eq!(uses.len(), 2);
+    assert_eq!(*uses[1], ("fast", HighlightKind::Variable, false));
+    // In order, never overlapping.
+    let spans: Vec<Span> = highlights(source).iter().map(|h| h.span).collect();
+    assert!(spans.windows(2).all(|w| w[0].end <= w[1].start), "{spans:?}");
 }

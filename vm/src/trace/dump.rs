@@ -66,16 +66,12 @@ impl Trace {
             let _ = writeln!(out, "  attrs{}", attrs(strings, &self.attrs[i]));
         }
         for event in &self.events[i] {
-            let _ = writeln!(out, "  event {} at {}{}", sym(strings, event.name), event.time, attrs(strings, &event.attrs));
+            let _ =
+                writeln!(out, "  event {} at {}{}", sym(strings, event.name), event.time, attrs(strings, &event.attrs));
         }
         for link in &self.links[i] {
-            let _ = writeln!(
-                out,
-                "  link {}/{}{}",
-                hex(&link.trace_id),
-                hex(&link.span_id),
-                attrs(strings, &link.attrs)
-            );
+            let _ =
+                writeln!(out, "  link {}/{}{}", hex(&link.trace_id), hex(&link.span_id), attrs(strings, &link.attrs));
         }
     }
 }

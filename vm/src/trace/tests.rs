@@ -176,7 +176,13 @@ fn a_million_span_fan_builds() {
     let mut builder = TraceBuilder::new(TRACE);
     for i in (1..=BIG).rev() {
         let parent = if i == 1 { 0 } else { 1 };
-        builder.add(SpanRecord { trace_id: TRACE, span_id: id(i), parent_id: id(parent), start: i as i64, ..SpanRecord::default() });
+        builder.add(SpanRecord {
+            trace_id: TRACE,
+            span_id: id(i),
+            parent_id: id(parent),
+            start: i as i64,
+            ..SpanRecord::default()
+        });
     }
     let trace = builder.build();
     let n = BIG as usize;
@@ -193,7 +199,13 @@ fn a_million_span_ring_is_cut_once() {
     let mut builder = TraceBuilder::new(TRACE);
     for i in 1..=BIG {
         let parent = if i == BIG { 1 } else { i + 1 };
-        builder.add(SpanRecord { trace_id: TRACE, span_id: id(i), parent_id: id(parent), start: i as i64, ..SpanRecord::default() });
+        builder.add(SpanRecord {
+            trace_id: TRACE,
+            span_id: id(i),
+            parent_id: id(parent),
+            start: i as i64,
+            ..SpanRecord::default()
+        });
     }
     let trace = builder.build();
     assert_eq!(trace.repairs.cycles_cut, 1);

@@ -1,0 +1,321 @@
+//! OTLP protobuf: `ExportTraceServiceRequest` / `TracesData` bytes (the same
+//! message on the wire), decoded by prost with the `opentelemetry-proto`
+//! types and mapped field for field. Values map as in OTLP/JSON (see
+//! `otlp_json.rs`): an empty `AnyValue` drops the attribute, a `kvlistValue`
+//! becomes a JSON-object string; `string_value_strindex` (profiles only) is
+//! dropped too. Also the reverse, [`encode_request`], for tests and benches.
+//!
+//! When prost refuses the bytes, the error carries prost's message (which
+//! names the field) and the byte offset of the innermost resource, scope or
+//! span message that fails to decode.
+
+use std::collections::HashMap;
+
+use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
+use prost::Message;
+use serde_json::{Map, Value};
+
+use super::otlp_json::scalar_json;
+use super::{Format, FormatError, Location, Problem};
+
+/// Reads OTLP protobuf bytes.
+pub fn read_otlp_proto(bytes: &[u8]) -> Result<Vec<SpanRecord>, FormatError> {
+    match ExportTraceServiceRequest::decode(bytes) {
+        Ok(request) => records_from_request(request),
+        Err(err) => Err(FormatError {
+            format: Format::OtlpProtobuf,
+            problem: Problem::Protobuf(err.to_string()),
+            location: Location::Byte(locate_failure(bytes)),
+        }),
+    }
+}
+
+/// The spans of a decoded request (as the gRPC and HTTP receivers get it).
+/// Strings move out of the request; only resources and scopes are copied,
+/// once for each of their spans.
+pub fn records_from_request(request: ExportTraceServiceRequest) -> Result<Vec<SpanRecord>, FormatError> {
+    let mut records = Vec::new();
+    for (i, resource_spans) in request.resource_spans.into_iter().enumerate() {
+        let resource = resource_spans.resource.map_or_else(Vec::new, |r| attributes(r.attributes));
+        for (j, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
+            let scope = scope_spans.scope.unwrap_or_default();
+            let scope_attrs = attributes(scope.attributes);
+            for (k, span) in scope_spans.spans.into_iter().enumerate() {
+                let at = |field: &str| format!("resource_spans[{i}].scope_spans[{j}].spans[{k}].{field}");
+                let mut record = read_span(span, &at)?;
+                record.resource = resource.clone();
+                record.scope_name = scope.name.clone();
+                record.scope_version = scope.version.clone();
+                record.scope_attrs = scope_attrs.clone();
+                records.push(record);
+            }
+        }
+    }
+    Ok(records)
+}
+
+fn read_span(span: Span, at: &dyn Fn(&str) -> String) -> Result<SpanRecord, FormatError> {
+    let bad = |field: &str, problem: Problem| FormatError {
+        format: Format::OtlpProtobuf,
+        problem,
+        location: Location::Path { document: 0, path: at(field) },
+    };
+    let id_error = |expected: &'static str, found: &[u8]| Problem::BadId { expected, found: hex(found) };
+    let trace_id = fixed::<16>(&span.trace_id)
+        .ok_or_else(|| bad("trace_id", id_error("16 bytes, not all zero", &span.trace_id)))?;
+    let span_id =
+        fixed::<8>(&span.span_id).ok_or_else(|| bad("span_id", id_error("8 bytes, not all zero", &span.span_id)))?;
+    let parent_id = match span.parent_span_id.len() {
+        0 => [0; 8],
+        _ => span
+            .parent_span_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("parent_span_id", id_error("8 bytes or none", &span.parent_span_id)))?,
+    };
+    let time = |nanos: u64, field: &str| {
+        i64::try_from(nanos).map_err(|_| bad(field, Problem::BadNumber(format!("{nanos} ns (out of range)"))))
+    };
+    let kind = SpanKind::ALL.get(span.kind as usize).copied().filter(|_| span.kind >= 0);
+    let kind =
+        kind.ok_or_else(|| bad("kind", Problem::UnknownEnum { name: "span kind", found: span.kind.to_string() }))?;
+    let status = span.status.unwrap_or_default();
+    let code = Status::ALL.get(status.code as usize).copied().filter(|_| status.code >= 0);
+    let code = code
+        .ok_or_else(|| bad("status", Problem::UnknownEnum { name: "status code", found: status.code.to_string() }))?;
+    let mut events = Vec::with_capacity(span.events.len());
+    for event in span.events {
+        events.push((event.name, time(event.time_unix_nano, "events")?, attributes(event.attributes)));
+    }
+    let mut links = Vec::with_capacity(span.links.len());
+    for link in span.links {
+        let trace_id = fixed::<16>(&link.trace_id).ok_or_else(|| bad("links", id_error("16 bytes", &link.trace_id)))?;
+        let span_id = fixed::<8>(&link.span_id).ok_or_else(|| bad("links", id_error("8 bytes", &link.span_id)))?;
+        links.push((trace_id, span_id, attributes(link.attributes)));
+    }
+    Ok(SpanRecord {
+        trace_id,
+        span_id,
+        parent_id,
+        name: span.name,
+        kind,
+        status: code,
+        status_message: status.message,
+        start: time(span.start_time_unix_nano, "start_time_unix_nano")?,
+        end: time(span.end_time_unix_nano, "end_time_unix_nano")?,
+        attrs: attributes(span.attributes),
+        events,
+        links,
+        ..SpanRecord::default()
+    })
+}
+
+/// An id of exactly `N` bytes, not all zero.
+fn fixed<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+    <[u8; N]>::try_from(bytes).ok().filter(|id| id.iter().any(|&byte| byte != 0))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn attributes(list: Vec<KeyValue>) -> Vec<(String, RecordValue)> {
+    list.into_iter().filter_map(|pair| Some((pair.key, record_value(pair.value?)?))).collect()
+}
+
+fn record_value(value: AnyValue) -> Option<RecordValue> {
+    Some(match value.value? {
+        any_value::Value::StringValue(text) => RecordValue::Str(text),
+        any_value::Value::BoolValue(bool) => RecordValue::Bool(bool),
+        any_value::Value::IntValue(int) => RecordValue::Int(int),
+        any_value::Value::DoubleValue(float) => RecordValue::Float(float),
+        any_value::Value::BytesValue(bytes) => RecordValue::Bytes(bytes),
+        any_value::Value::ArrayValue(array) => {
+            RecordValue::Array(array.values.into_iter().filter_map(record_value).collect())
+        }
+        list @ any_value::Value::KvlistValue(_) => {
+            RecordValue::Str(plain_json(&AnyValue { value: Some(list) }).to_string())
+        }
+        any_value::Value::StringValueStrindex(_) => return None,
+    })
+}
+
+fn plain_json(value: &AnyValue) -> Value {
+    match value.value.as_ref() {
+        Some(any_value::Value::KvlistValue(list)) => {
+            let map: Map<String, Value> = list
+                .values
+                .iter()
+                .map(|pair| (pair.key.clone(), pair.value.as_ref().map_or(Value::Null, plain_json)))
+                .collect();
+            Value::Object(map)
+        }
+        Some(any_value::Value::ArrayValue(array)) => Value::Array(array.values.iter().map(plain_json).collect()),
+        _ => record_value(value.clone()).map_or(Value::Null, scalar_json),
+    }
+}
+
+/// The offset of the innermost resource/scope/span message that fails to
+/// decode, or of the first field that cannot even be framed (a truncated
+/// length, a bad key). 0 when nothing narrower can be found.
+fn locate_failure(bytes: &[u8]) -> usize {
+    // (field number of the child list, decodes the child) at each level.
+    fn level<M: Message + Default>(
+        bytes: &[u8],
+        base: usize,
+        tag: u32,
+        inner: &dyn Fn(&[u8], usize) -> usize,
+    ) -> usize {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let field_start = base + (bytes.len() - rest.len());
+            let Some((number, body)) = next_field(&mut rest) else {
+                return field_start;
+            };
+            if let Some(body) = body.filter(|_| number == tag)
+                && M::decode(body).is_err()
+            {
+                let body_start = base + (bytes.len() - rest.len()) - body.len();
+                return inner(body, body_start);
+            }
+        }
+        base
+    }
+    let span = |_: &[u8], base: usize| base;
+    let scope = |bytes: &[u8], base: usize| level::<Span>(bytes, base, 2, &span);
+    let resource = |bytes: &[u8], base: usize| level::<ScopeSpans>(bytes, base, 2, &scope);
+    level::<ResourceSpans>(bytes, 0, 1, &resource)
+}
+
+/// Reads one field's key and skips its value; a length-delimited field's
+/// body is returned. `None` when the bytes cannot be framed.
+fn next_field<'b>(rest: &mut &'b [u8]) -> Option<(u32, Option<&'b [u8]>)> {
+    let key = varint(rest)?;
+    let number = u32::try_from(key >> 3).ok().filter(|&n| n > 0)?;
+    let skip = |rest: &mut &'b [u8], len: usize| -> Option<&'b [u8]> {
+        let (body, tail) = (rest.get(..len)?, rest.get(len..)?);
+        *rest = tail;
+        Some(body)
+    };
+    match key & 7 {
+        0 => varint(rest).map(|_| (number, None)),
+        1 => skip(rest, 8).map(|_| (number, None)),
+        2 => {
+            let len = usize::try_from(varint(rest)?).ok()?;
+            skip(rest, len).map(|body| (number, Some(body)))
+        }
+        5 => skip(rest, 4).map(|_| (number, None)),
+        _ => None,
+    }
+}
+
+fn varint(rest: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, tail) = rest.split_first()?;
+        *rest = tail;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Records as an OTLP request: spans grouped by resource, then by scope, in
+/// the order each resource and scope first appears. Map-valued attributes do
+/// not exist in records, so the round trip is exact for everything a reader
+/// produces.
+pub fn encode_request(records: &[SpanRecord]) -> ExportTraceServiceRequest {
+    let mut request = ExportTraceServiceRequest::default();
+    let mut resources: HashMap<String, usize> = HashMap::new();
+    let mut scopes: HashMap<(usize, String), usize> = HashMap::new();
+    for record in records {
+        let resource_key = format!("{:?}", record.resource);
+        let r = *resources.entry(resource_key).or_insert_with(|| {
+            request.resource_spans.push(ResourceSpans {
+                resource: Some(Resource { attributes: key_values(&record.resource), ..Resource::default() }),
+                ..ResourceSpans::default()
+            });
+            request.resource_spans.len() - 1
+        });
+        let scope_key = format!("{:?}", (&record.scope_name, &record.scope_version, &record.scope_attrs));
+        let scope_spans = &mut request.resource_spans[r].scope_spans;
+        let s = *scopes.entry((r, scope_key)).or_insert_with(|| {
+            scope_spans.push(ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: record.scope_name.clone(),
+                    version: record.scope_version.clone(),
+                    attributes: key_values(&record.scope_attrs),
+                    dropped_attributes_count: 0,
+                }),
+                ..ScopeSpans::default()
+            });
+            scope_spans.len() - 1
+        });
+        scope_spans[s].spans.push(encode_span(record));
+    }
+    request
+}
+
+fn encode_span(record: &SpanRecord) -> Span {
+    Span {
+        trace_id: record.trace_id.to_vec(),
+        span_id: record.span_id.to_vec(),
+        parent_span_id: if record.parent_id == [0; 8] { Vec::new() } else { record.parent_id.to_vec() },
+        name: record.name.clone(),
+        kind: record.kind as i32,
+        start_time_unix_nano: record.start as u64,
+        end_time_unix_nano: record.end as u64,
+        attributes: key_values(&record.attrs),
+        events: record
+            .events
+            .iter()
+            .map(|(name, time, attrs)| span::Event {
+                time_unix_nano: *time as u64,
+                name: name.clone(),
+                attributes: key_values(attrs),
+                dropped_attributes_count: 0,
+            })
+            .collect(),
+        links: record
+            .links
+            .iter()
+            .map(|(trace_id, span_id, attrs)| span::Link {
+                trace_id: trace_id.to_vec(),
+                span_id: span_id.to_vec(),
+                attributes: key_values(attrs),
+                ..span::Link::default()
+            })
+            .collect(),
+        status: Some(opentelemetry_proto::tonic::trace::v1::Status {
+            message: record.status_message.clone(),
+            code: record.status as i32,
+        }),
+        ..Span::default()
+    }
+}
+
+fn key_values(list: &[(String, RecordValue)]) -> Vec<KeyValue> {
+    list.iter()
+        .map(|(key, value)| KeyValue { key: key.clone(), value: Some(any(value)), ..KeyValue::default() })
+        .collect()
+}
+
+fn any(value: &RecordValue) -> AnyValue {
+    let value = match value {
+        RecordValue::Str(text) => any_value::Value::StringValue(text.clone()),
+        RecordValue::Int(int) => any_value::Value::IntValue(*int),
+        RecordValue::Float(float) => any_value::Value::DoubleValue(*float),
+        RecordValue::Bool(bool) => any_value::Value::BoolValue(*bool),
+        RecordValue::Bytes(bytes) => any_value::Value::BytesValue(bytes.clone()),
+        RecordValue::Array(items) => {
+            any_value::Value::ArrayValue(ArrayValue { values: items.iter().map(any).collect() })
+        }
+    };
+    AnyValue { value: Some(value) }
+}

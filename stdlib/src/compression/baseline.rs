@@ -1,0 +1,298 @@
+//! One key's rolling baseline: the recent values seen for it (bounded in count
+//! and bytes) and a zstd dictionary prepared from them, so scoring a value
+//! against the baseline costs O(|value|).
+//!
+//! The dictionary is not rebuilt on every insertion: new samples wait in
+//! `pending` until they amount to a quarter of the dictionary's bytes (or of
+//! its sample bound), then one rebuild folds them in, drops the oldest samples
+//! beyond the bounds, and prepares the dictionary anew. A rebuild costs
+//! O(|baseline|) and happens once per |baseline|/4 new bytes, so each inserted
+//! byte pays a constant amortized share (about five bytes of dictionary
+//! loading). Values scored between rebuilds are scored against the samples
+//! the current dictionary was built from; evictions happen only at rebuilds,
+//! so the dictionary is always exactly the `dict` samples, which is what a
+//! snapshot restores.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+use zstd::zstd_safe::CDict;
+
+use super::cache::SizeCache;
+use super::scorer::Compressor;
+
+/// New bytes (as a fraction 1/REFRESH of the dictionary) that trigger a rebuild.
+pub const REFRESH: usize = 4;
+
+/// The most the fixed cost of a whole match may be taken to be (bytes). A
+/// sample that costs more (a short one, below zstd's minimum match) says
+/// nothing about the cost of a match.
+pub const MAX_MATCH_COST: usize = 12;
+
+/// The bounds of one key's baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bounds {
+    /// Most samples kept.
+    pub samples: usize,
+    /// Most bytes kept (samples' bytes).
+    pub bytes: usize,
+    /// Samples collected before the first score.
+    pub warmup: usize,
+    /// The zstd level the dictionary is prepared for.
+    pub level: i32,
+}
+
+impl Bounds {
+    /// The longest prefix of a value kept as a sample: a quarter of the byte bound.
+    pub fn max_sample(&self) -> usize {
+        (self.bytes / 4).max(1)
+    }
+}
+
+/// Reusable working memory for scoring and rebuilding: a compression context,
+/// the buffer dictionaries are assembled in, the cache of sizes, and the
+/// counter that numbers dictionaries for it.
+#[derive(Debug, Default)]
+pub struct Work {
+    pub compressor: Compressor,
+    pub scratch: Vec<u8>,
+    pub cache: SizeCache,
+    generations: u64,
+}
+
+impl Work {
+    pub fn memory_bytes(&self) -> usize {
+        self.compressor.memory_bytes() + self.scratch.capacity() + self.cache.memory_bytes()
+    }
+}
+
+/// See the module doc.
+pub struct Baseline {
+    dict: VecDeque<Box<[u8]>>,
+    dict_bytes: usize,
+    pending: Vec<Box<[u8]>>,
+    pending_bytes: usize,
+    prepared: Option<CDict<'static>>,
+    prepared_bytes: usize,
+    /// What a value held whole in the dictionary costs: see [`Baseline::score`].
+    match_cost: usize,
+    /// Numbers the prepared dictionary for the size cache (0: none).
+    generation: u64,
+}
+
+impl std::fmt::Debug for Baseline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Baseline")
+            .field("dict_samples", &self.dict.len())
+            .field("dict_bytes", &self.dict_bytes)
+            .field("pending_samples", &self.pending.len())
+            .field("pending_bytes", &self.pending_bytes)
+            .field("warm", &self.is_warm())
+            .finish()
+    }
+}
+
+impl Default for Baseline {
+    fn default() -> Self {
+        Baseline::new()
+    }
+}
+
+impl Baseline {
+    pub fn new() -> Baseline {
+        Baseline {
+            dict: VecDeque::new(),
+            dict_bytes: 0,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            prepared: None,
+            prepared_bytes: 0,
+            match_cost: 0,
+            generation: 0,
+        }
+    }
+
+    /// Rebuilds a baseline from its parts (see [`Baseline::parts`]).
+    pub fn from_parts(dict: Vec<Vec<u8>>, pending: Vec<Vec<u8>>, warm: bool, bounds: &Bounds, work: &mut Work) -> Baseline {
+        let mut baseline = Baseline::new();
+        for sample in dict {
+            baseline.dict_bytes += sample.len();
+            baseline.dict.push_back(sample.into());
+        }
+        for sample in pending {
+            baseline.pending_bytes += sample.len();
+            baseline.pending.push(sample.into());
+        }
+        if warm {
+            baseline.prepare(bounds.level, work);
+        }
+        baseline
+    }
+
+    /// The samples in the dictionary, the pending samples, and whether it is warm.
+    pub fn parts(&self) -> (impl Iterator<Item = &[u8]>, impl Iterator<Item = &[u8]>, bool) {
+        (self.dict.iter().map(|s| &s[..]), self.pending.iter().map(|s| &s[..]), self.is_warm())
+    }
+
+    /// Whether warm-up is over (a dictionary exists to score against).
+    pub fn is_warm(&self) -> bool {
+        self.prepared.is_some()
+    }
+
+    /// Samples held (in the dictionary and pending).
+    pub fn samples(&self) -> usize {
+        self.dict.len() + self.pending.len()
+    }
+
+    /// Sample bytes held (in the dictionary and pending).
+    pub fn bytes(&self) -> usize {
+        self.dict_bytes + self.pending_bytes
+    }
+
+    /// The prepared dictionary, once warm.
+    pub fn dictionary(&self) -> Option<&CDict<'static>> {
+        self.prepared.as_ref()
+    }
+
+    /// Bytes of memory this baseline holds: samples, zstd's prepared
+    /// dictionary (its copy of the content and its tables), bookkeeping.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.dict_bytes
+            + self.pending_bytes
+            + self.prepared_bytes
+            + (self.dict.capacity() + self.pending.capacity()) * std::mem::size_of::<Box<[u8]>>()
+    }
+
+    /// The novelty of `value`: `(C(v|B) − f) / (C(v) − f)`, where `C(v|B)` is
+    /// the content bytes `value` needs given the dictionary, `C(v)` those it
+    /// needs alone, and `f = min(m, C(v|B), C(v) − 1)` with `m` the cost of a
+    /// value found whole in the dictionary (one match: a few bytes of block
+    /// and sequence headers, measured on the baseline's own samples when the
+    /// dictionary is prepared). Taking `f` off both sides puts a value seen
+    /// before at 0 whatever its length, and leaves incompressible novelty at 1.
+    /// `None` while warming up; `0.0` for a value that compresses to nothing.
+    pub fn score(&self, value: &[u8], level: i32, work: &mut Work) -> Option<f64> {
+        let dict = self.prepared.as_ref()?;
+        let Work { compressor, cache, .. } = work;
+        // Sizes alone are cached under a small number naming the level;
+        // dictionaries' generations have the top bit set.
+        let alone_tag = u64::from(level.unsigned_abs()) << 1 | u64::from(level < 0);
+        let alone = cache.get_or_insert(value, alone_tag, || compressor.size(value, level));
+        if alone == 0 {
+            return Some(0.0);
+        }
+        let given = cache.get_or_insert(value, self.generation, || compressor.size_given(value, dict));
+        let floor = self.match_cost.min(given).min(alone - 1);
+        Some((given - floor) as f64 / (alone - floor) as f64)
+    }
+
+    /// The fixed cost `m` of [`score`](Self::score) for this dictionary.
+    pub fn match_cost(&self) -> usize {
+        self.match_cost
+    }
+
+    /// Adds a sample (its first [`Bounds::max_sample`] bytes). Returns whether
+    /// the dictionary was rebuilt.
+    pub fn push(&mut self, sample: &[u8], bounds: &Bounds, work: &mut Work) -> bool {
+        let sample = &sample[..sample.len().min(bounds.max_sample())];
+        if sample.is_empty() {
+            return false;
+        }
+        self.pending.push(sample.into());
+        self.pending_bytes += sample.len();
+        let due = if self.is_warm() {
+            self.pending_bytes * REFRESH >= self.dict_bytes || self.pending.len() * REFRESH >= bounds.samples
+        } else {
+            self.samples() >= bounds.warmup.max(1)
+        };
+        if due {
+            self.rebuild(bounds, work);
+        }
+        due
+    }
+
+    /// Folds the pending samples in, drops the oldest beyond the bounds, and
+    /// prepares the dictionary again.
+    pub fn rebuild(&mut self, bounds: &Bounds, work: &mut Work) {
+        for sample in self.pending.drain(..) {
+            self.dict_bytes += sample.len();
+            self.dict.push_back(sample);
+        }
+        self.pending_bytes = 0;
+        while self.dict.len() > bounds.samples.max(1) || self.dict_bytes > bounds.bytes {
+            match self.dict.pop_front() {
+                Some(old) => self.dict_bytes -= old.len(),
+                None => break,
+            }
+        }
+        self.prepare(bounds.level, work);
+    }
+
+    fn prepare(&mut self, level: i32, work: &mut Work) {
+        let scratch = &mut work.scratch;
+        scratch.clear();
+        for sample in &self.dict {
+            scratch.extend_from_slice(sample);
+        }
+        // The most recent samples end the content: zstd reaches them with the
+        // shortest offsets. An empty baseline still gets a (useless) dictionary
+        // so that warm-up, once over, stays over.
+        self.prepared = CDict::try_create(scratch, level);
+        // Dictionary generations live above the range used for levels.
+        work.generations += 1;
+        self.generation = work.generations | 1 << 63;
+        self.prepared_bytes = self.prepared.as_ref().map_or(0, CDict::sizeof);
+        self.match_cost = match (&self.prepared, self.dict.front(), self.dict.back()) {
+            (Some(dict), Some(oldest), Some(newest)) => {
+                let compressor = &mut work.compressor;
+                let cost = compressor.size_given(oldest, dict).max(compressor.size_given(newest, dict));
+                cost.min(MAX_MATCH_COST)
+            }
+            _ => 0,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOUNDS: Bounds = Bounds { samples: 8, bytes: 400, warmup: 3, level: 1 };
+
+    #[test]
+    fn warms_up_then_scores() {
+        let mut baseline = Baseline::new();
+        let mut work = Work::default();
+        let line = b"GET /api/orders status=200 user=alice region=eu-west";
+        for i in 0..2 {
+            assert!(!baseline.push(line, &BOUNDS, &mut work), "sample {i}");
+            assert_eq!(baseline.score(line, 1, &mut work), None);
+        }
+        assert!(baseline.push(line, &BOUNDS, &mut work), "the third sample ends warm-up");
+        let familiar = baseline.score(line, 1, &mut work).unwrap();
+        let novel = baseline.score(b"panic: index out of range [3] with length 3 in worker", 1, &mut work).unwrap();
+        assert!(familiar < 0.2 && novel > 0.8, "{familiar} {novel}");
+    }
+
+    #[test]
+    fn stays_within_bounds() {
+        let mut baseline = Baseline::new();
+        let mut work = Work::default();
+        for i in 0..1000u32 {
+            let sample = format!("sample number {i} {}", "x".repeat((i % 150) as usize));
+            baseline.push(sample.as_bytes(), &BOUNDS, &mut work);
+            assert!(baseline.dict.len() <= BOUNDS.samples && baseline.dict_bytes <= BOUNDS.bytes);
+            assert!(baseline.pending_bytes * REFRESH < baseline.dict_bytes.max(1) + BOUNDS.max_sample() * REFRESH);
+            assert!(baseline.pending.len() * REFRESH < BOUNDS.samples + REFRESH);
+        }
+        assert!(baseline.memory_bytes() > baseline.bytes());
+    }
+
+    #[test]
+    fn long_values_keep_a_prefix() {
+        let mut baseline = Baseline::new();
+        baseline.push(&[7u8; 10_000], &BOUNDS, &mut Work::default());
+        assert_eq!(baseline.bytes(), BOUNDS.max_sample());
+    }
+}

@@ -1,0 +1,339 @@
+//! Tests of the novelty state as a whole: the score's range, stability under
+//! the tokenizer's substitutions, bounds, snapshots, the burst policy and
+//! evidence.
+
+use proptest::prelude::*;
+
+use super::*;
+
+const SECOND: i64 = 1_000_000_000;
+
+fn site(rule: &str) -> CallSiteId {
+    CallSiteId { rule: rule.to_string(), clause: 0, ordinal: 0, digest: 7 }
+}
+
+/// A deterministic xorshift stream, for test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| (self.next() >> 32) as u8).collect()
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+fn log_line(rng: &mut Rng) -> String {
+    let verb = rng.pick(&["GET", "POST", "PUT"]);
+    let path = rng.pick(&["/api/orders", "/api/users", "/api/cart", "/health"]);
+    format!(
+        "{verb} {path}/{} status=200 user={:08x}-{:04x} took {}ms from 10.0.{}.{}",
+        rng.next() % 100_000,
+        rng.next() as u32,
+        rng.next() as u16,
+        rng.next() % 900,
+        rng.next() % 256,
+        rng.next() % 256
+    )
+}
+
+struct Harness {
+    state: NoveltyState,
+    options: NoveltyOptions,
+    site: CallSiteId,
+    time: i64,
+}
+
+impl Harness {
+    fn new(options: NoveltyOptions) -> Harness {
+        Harness { state: NoveltyState::new(NoveltyConfig::default()), options, site: site("r"), time: 0 }
+    }
+
+    fn observe(&mut self, key: &str, value: Value) -> Option<f64> {
+        self.time += SECOND;
+        let key = Value::str(key);
+        self.state.observe(&Call { site: &self.site, key: &key, value: &value, options: &self.options, time: self.time })
+    }
+}
+
+#[test]
+fn warm_up_gives_nil_then_familiar_values_score_near_zero() {
+    let mut h = Harness::new(NoveltyConfig::default().default_options());
+    let mut rng = Rng(1);
+    for _ in 0..31 {
+        assert_eq!(h.observe("svc", Value::str(&log_line(&mut rng))), None);
+    }
+    assert!(h.observe("svc", Value::str(&log_line(&mut rng))).is_none(), "the 32nd sample completes warm-up");
+    let scores: Vec<f64> = (0..200).map(|_| h.observe("svc", Value::str(&log_line(&mut rng))).unwrap()).collect();
+    let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+    assert!(mean < 0.2, "familiar lines: mean {mean}");
+    // Once a value is in the dictionary (learned, then folded in by a rebuild), it costs next to nothing.
+    h.options.policy.learn_flagged = true;
+    h.site = site("learning");
+    let same = "POST /api/orders/<num> status=200 user=<hex> took <num>ms from <ip> ".repeat(4);
+    let scores: Vec<f64> = (0..40).filter_map(|_| h.observe("svc", Value::str(&same))).collect();
+    assert!(scores.iter().all(|&s| s < 0.05), "a value seen before: {scores:?}");
+}
+
+#[test]
+fn unrelated_random_bytes_score_near_one() {
+    let mut options = NoveltyConfig::default().default_options();
+    options.bounds.warmup = 4;
+    let mut h = Harness::new(options);
+    let mut rng = Rng(2);
+    for _ in 0..4 {
+        h.observe("k", Value::Bytes(rng.bytes(300).into()));
+    }
+    for _ in 0..50 {
+        let score = h.observe("k", Value::Bytes(rng.bytes(300).into())).unwrap();
+        assert!((0.95..=1.05).contains(&score), "{score}");
+    }
+}
+
+#[test]
+fn keys_and_sites_are_separate() {
+    let mut h = Harness::new(NoveltyConfig::default().default_options());
+    let mut rng = Rng(3);
+    for _ in 0..40 {
+        h.observe("a", Value::str(&log_line(&mut rng)));
+    }
+    assert!(h.observe("a", Value::str(&log_line(&mut rng))).is_some());
+    assert!(h.observe("b", Value::str(&log_line(&mut rng))).is_none(), "key b is cold");
+    h.site = site("other");
+    assert!(h.observe("a", Value::str(&log_line(&mut rng))).is_none(), "another site is cold");
+    assert_eq!(h.state.metrics().call_sites, 2);
+    assert_eq!(h.state.metrics().keys, 3);
+    let nil = Value::Nil;
+    let call = Call { site: &h.site, key: &nil, value: &Value::str("x"), options: &h.options, time: 0 };
+    assert_eq!(h.state.observe(&call), None, "a nil key");
+    h.state.retain_sites(|id| id.rule == "r");
+    assert_eq!(h.state.metrics().call_sites, 1);
+}
+
+#[test]
+fn snapshot_and_restore_continue_identically() {
+    let mut h = Harness::new(NoveltyConfig::default().default_options());
+    let mut rng = Rng(4);
+    for i in 0..300 {
+        let key = if i % 3 == 0 { "x" } else { "y" };
+        h.observe(key, Value::str(&log_line(&mut rng)));
+    }
+    let bytes = h.state.snapshot();
+    let mut restored = NoveltyState::restore(*h.state.config(), &bytes).unwrap();
+    assert_eq!(restored.snapshot(), bytes, "snapshots are canonical");
+    assert_eq!(restored.metrics().keys, 2);
+    for i in 0..200 {
+        let key = Value::str(if i % 2 == 0 { "x" } else { "y" });
+        let value = Value::str(&if i % 17 == 0 { format!("panic: worker {i} crashed") } else { log_line(&mut rng) });
+        let call = Call { site: &h.site, key: &key, value: &value, options: &h.options, time: i * SECOND };
+        assert_eq!(h.state.observe(&call), restored.observe(&call), "call {i}");
+    }
+    assert_eq!(
+        NoveltyState::restore(NoveltyConfig::default(), b"nope").unwrap_err(),
+        snapshot::SnapshotError::NotASnapshot
+    );
+    let mut other_version = bytes.clone();
+    other_version[8] = 99;
+    assert!(matches!(
+        NoveltyState::restore(NoveltyConfig::default(), &other_version),
+        Err(snapshot::SnapshotError::Version { found: 99, .. })
+    ));
+    assert!(matches!(
+        NoveltyState::restore(NoveltyConfig::default(), &bytes[..bytes.len() / 2]),
+        Err(snapshot::SnapshotError::Corrupt(_))
+    ));
+}
+
+/// Scores of a burst of one anomaly among normal traffic (a quarter of 50
+/// values, one a second: shorter than the default hold), under a policy.
+fn burst_scores(learn_flagged: bool) -> Vec<f64> {
+    let mut options = NoveltyConfig::default().default_options();
+    options.policy.learn_flagged = learn_flagged;
+    let mut h = Harness::new(options);
+    let mut rng = Rng(5);
+    for _ in 0..200 {
+        h.observe("svc", Value::str(&log_line(&mut rng)));
+    }
+    let anomaly = "FATAL disk quota exceeded on volume /data/shard-7, refusing writes";
+    let mut scores = Vec::new();
+    for i in 0..50 {
+        let value = if i % 4 == 0 { anomaly.to_string() } else { log_line(&mut rng) };
+        let score = h.observe("svc", Value::str(&value)).unwrap();
+        if i % 4 == 0 {
+            scores.push(score);
+        }
+    }
+    scores
+}
+
+#[test]
+fn a_burst_stays_novel_under_the_default_policy() {
+    let held = burst_scores(false);
+    assert!(held.iter().all(|&s| s >= 0.5), "{held:?}");
+    let naive = burst_scores(true);
+    assert!(naive[0] >= 0.5);
+    let familiar = naive.iter().filter(|&&s| s < 0.3).count();
+    assert!(familiar * 2 >= naive.len(), "learned by the next rebuild: {naive:?}");
+}
+
+#[test]
+fn a_lasting_change_is_learned_after_hold() {
+    let options = NoveltyConfig::default().default_options();
+    assert_eq!(options.policy.hold_ns, 60 * SECOND);
+    let mut h = Harness::new(options);
+    let mut rng = Rng(6);
+    for _ in 0..100 {
+        h.observe("svc", Value::str(&log_line(&mut rng)));
+    }
+    let shifted = |rng: &mut Rng| format!("v2 handler={} outcome=accepted shard={}", rng.next() % 7, rng.next() % 99);
+    let scores: Vec<f64> = (0..120).map(|_| h.observe("svc", Value::str(&shifted(&mut rng))).unwrap()).collect();
+    // One value a second: the first joins the baseline at 60 s, and the next
+    // dictionary rebuild (a few more values) makes the new format familiar.
+    assert!(scores[..60].iter().all(|&s| s >= 0.5), "{scores:?}");
+    assert!(scores[90..].iter().all(|&s| s < 0.3), "{scores:?}");
+    assert!(h.state.metrics().counters.released > 0);
+}
+
+#[test]
+fn evidence_names_the_new_part_of_a_trace_shape() {
+    let mut h = Harness::new(NoveltyConfig::default().default_options());
+    let shape = |extra: &str| format!("api GET /checkout\n cart load\n  db SELECT cart\n{extra} pricing quote\n");
+    for i in 0..60 {
+        h.observe("checkout", Value::str(&shape(if i % 2 == 0 { " inventory reserve\n" } else { "" })));
+    }
+    let novel = Value::str(&shape(" fraud.score model-v9 evaluate\n"));
+    let score = h.observe("checkout", novel.clone()).unwrap();
+    let key = Value::str("checkout");
+    let call = Call { site: &h.site, key: &key, value: &novel, options: &h.options, time: h.time };
+    let evidence = h.state.explain(&call, score).unwrap();
+    assert_eq!(evidence.score, score);
+    assert_eq!(evidence.recent_scores, 60 - 32 + 1, "one score per call after warm-up");
+    assert_eq!(evidence.p_value, 1.0 / evidence.recent_scores as f64, "the highest score");
+    assert_eq!(evidence.worst[0].text, "fraud.score model-v<num> evaluate");
+    assert!(evidence.tokenized && evidence.baseline_samples > 0 && evidence.baseline_bytes > 0);
+}
+
+#[test]
+fn options_come_from_named_arguments_within_caps() {
+    let config = NoveltyConfig::default();
+    let (samples, bytes, warmup) = (Value::Int(1_000_000), Value::Int(10), Value::Int(50));
+    let (off, flag, hold) = (Value::Bool(false), Value::Float(0.3), Value::Duration(5 * 60 * SECOND));
+    let options = config.options([
+        ("samples", &samples),
+        ("bytes", &bytes),
+        ("warmup", &warmup),
+        ("tokenize", &off),
+        ("learn_flagged", &Value::Bool(true)),
+        ("flag", &flag),
+        ("hold", &hold),
+        ("by", &Value::str("k")),
+        ("tokenize", &Value::Int(1)),
+    ]);
+    assert_eq!(options.bounds.samples, config.max_samples);
+    assert_eq!(options.bounds.bytes, 64);
+    assert_eq!(options.bounds.warmup, 50);
+    assert!(!options.tokenize && options.policy.learn_flagged);
+    assert_eq!(options.policy.flag, 0.3);
+    assert_eq!(options.policy.hold_ns, 300 * SECOND);
+    let small = config.options([("samples", &Value::Int(5))]);
+    assert_eq!(small.bounds.warmup, 5, "warm-up never exceeds the sample bound");
+}
+
+fn fill(kind: u8, rng: &mut Rng) -> String {
+    match kind % 8 {
+        0 => format!("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", rng.next() as u32, rng.next() as u16, rng.next() as u16, rng.next() as u16, rng.next() & 0xffff_ffff_ffff),
+        1 => format!("{:016x}{:016x}", rng.next() | 1 << 60, rng.next()),
+        2 => format!("{}", rng.next() % 1_000_000),
+        3 => format!("2024-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", 1 + rng.next() % 12, 1 + rng.next() % 28, rng.next() % 24, rng.next() % 60, rng.next() % 60, rng.next() % 1000),
+        4 => format!("{}.{}.{}.{}", rng.next() % 256, rng.next() % 256, rng.next() % 256, rng.next() % 256),
+        5 => format!("user{}@example{}.com", rng.next() % 1000, rng.next() % 9),
+        6 => format!("https://api.example.com/v{}/items/{}?page={}", rng.next() % 3, rng.next() % 999, rng.next() % 9),
+        _ => {
+            let alphabet = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+            let mut id: String = (0..18).map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize] as char).collect();
+            id.insert(3, char::from(b'0' + (rng.next() % 10) as u8));
+            id
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Changing only the variable parts (ids, numbers, …) leaves the tokenized
+    /// text, and so the score, unchanged.
+    #[test]
+    fn scores_are_stable_under_substitutions(
+        words in prop::collection::vec("[a-z]{2,8}", 3..8),
+        kinds in prop::collection::vec(any::<u8>(), 1..6),
+        seed_a in 1u64..u64::MAX,
+        seed_b in 1u64..u64::MAX,
+    ) {
+        let render = |seed: u64| {
+            let mut rng = Rng(seed);
+            let mut text = String::new();
+            for (i, word) in words.iter().enumerate() {
+                text.push_str(word);
+                text.push(' ');
+                if let Some(kind) = kinds.get(i) {
+                    text.push_str(&fill(*kind, &mut rng));
+                    text.push(' ');
+                }
+            }
+            text
+        };
+        let (a, b) = (render(seed_a), render(seed_b));
+        prop_assert_eq!(tokenize(&a), tokenize(&b));
+
+        let mut h = Harness::new(NoveltyConfig::default().default_options());
+        let mut rng = Rng(seed_a ^ seed_b | 1);
+        for _ in 0..40 {
+            h.observe("k", Value::str(&log_line(&mut rng)));
+        }
+        let snapshot = h.state.snapshot();
+        let mut fork = NoveltyState::restore(*h.state.config(), &snapshot).unwrap();
+        let key = Value::str("k");
+        let (va, vb) = (Value::str(&a), Value::str(&b));
+        let score_a = h.state.observe(&Call { site: &h.site, key: &key, value: &va, options: &h.options, time: 0 });
+        let score_b = fork.observe(&Call { site: &h.site, key: &key, value: &vb, options: &h.options, time: 0 });
+        prop_assert_eq!(score_a, score_b);
+    }
+
+    /// Whatever is observed, no site holds more than `max_keys` keys and no
+    /// baseline more than its bounds (plus the pending quarter).
+    #[test]
+    fn state_never_exceeds_its_bounds(
+        calls in prop::collection::vec((0u8..12, 0usize..400, any::<u64>()), 1..300),
+    ) {
+        let config = NoveltyConfig { max_keys: 5, ..NoveltyConfig::default() };
+        let mut options = config.default_options();
+        options.bounds = Bounds { samples: 6, bytes: 512, warmup: 2, level: 1 };
+        let mut state = NoveltyState::new(config);
+        let id = site("bounded");
+        for (i, (key, len, seed)) in calls.into_iter().enumerate() {
+            let mut rng = Rng(seed | 1);
+            let value = Value::Bytes(rng.bytes(len).iter().map(|b| b % 4 + b'a').collect::<Vec<u8>>().into());
+            let key = Value::Int(i64::from(key));
+            state.observe(&Call { site: &id, key: &key, value: &value, options: &options, time: i as i64 * SECOND });
+            let site = &state.sites[&id];
+            prop_assert!(site.keys.len() <= 5);
+            for (_, key_state) in site.keys.iter() {
+                let b = &key_state.baseline;
+                prop_assert!(b.samples() <= 6 + 6 / baseline::REFRESH + 1, "{} samples", b.samples());
+                prop_assert!(b.bytes() <= 512 + 512 / baseline::REFRESH + 128, "{} bytes", b.bytes());
+                prop_assert!(key_state.quarantine.memory_bytes() <= 128 + 64 * 8);
+            }
+        }
+        let per_key_bound = 4 * (512 + 512 / 4 + 128) + 256 * 1024;
+        prop_assert!(state.memory_bytes() <= 5 * per_key_bound + 4 * 1024 * 1024);
+    }
+}
