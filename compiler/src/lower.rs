@@ -358,7 +358,7 @@ impl Lowerer {
         }
     }
 
-    fn set(&mut self, code: &mut Vec<Op>, expr: &Expr, mut witnesses: Witnesses<'_>) -> SetReg {
+    fn set(&mut self, code: &mut Vec<Op>, expr: &Expr, witnesses: Witnesses<'_>) -> SetReg {
         let dst = match &expr.kind {
             ExprKind::Selector(None) => {
                 let dst = self.set_reg();
@@ -406,7 +406,7 @@ impl Lowerer {
                 return dst;
             }
         };
-        if let Some(witnesses) = witnesses.as_deref_mut() {
+        if let Some(witnesses) = witnesses {
             witnesses.push(dst);
         }
         dst

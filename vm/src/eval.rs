@@ -79,9 +79,6 @@ pub fn evaluate(rule: &LoadedRule, view: &TraceView<'_>, config: &EvalConfig) ->
 
 fn run_rule(machine: &mut Machine<'_>, config: &EvalConfig, findings: &mut Vec<Finding>) -> Result<(), Halt> {
     let program = &machine.rule.program;
-    if machine.trace.is_empty() {
-        return Ok(());
-    }
     let when = machine.run(program.when, 0)?;
     match program.binding_set {
         None => {

@@ -33,10 +33,9 @@ pub fn intrinsic<'e>(trace: &'e Trace, i: usize, which: SpanIntrinsic, arena: &'
         SpanIntrinsic::End => Val::Time(trace.end[i]),
         SpanIntrinsic::ChildCount => Val::Int(i64::from(trace.child_count[i])),
         SpanIntrinsic::Id => Val::Str(hex(&trace.span_id[i], arena)),
-        SpanIntrinsic::ParentId => match trace.parent_of(i) {
-            Some(parent) => Val::Str(hex(&trace.span_id[parent], arena)),
-            None => Val::Str(""),
-        },
+        // As recorded, like TraceQL: an orphan still names its missing parent.
+        SpanIntrinsic::ParentId if trace.parent_id[i] == [0; 8] => Val::Str(""),
+        SpanIntrinsic::ParentId => Val::Str(hex(&trace.parent_id[i], arena)),
         SpanIntrinsic::ScopeName => Val::Str(trace.strings.text(trace.scopes[trace.scope[i] as usize].name)),
         SpanIntrinsic::ScopeVersion => Val::Str(trace.strings.text(trace.scopes[trace.scope[i] as usize].version)),
     }
@@ -101,12 +100,31 @@ pub fn attribute(trace: &Trace, i: usize, scope: AttrScope, key: Sym) -> Val<'_>
     found.unwrap_or(Val::Nil)
 }
 
+/// An int against a float, exactly (no rounding of large ints through `f64`).
+fn int_vs_float(x: i64, y: f64) -> Option<Ordering> {
+    if y.is_nan() {
+        return None;
+    }
+    if y >= 9_223_372_036_854_775_808.0 {
+        return Some(Ordering::Less);
+    }
+    if y < -9_223_372_036_854_775_808.0 {
+        return Some(Ordering::Greater);
+    }
+    let whole = y.trunc();
+    // `whole` is within i64 range here, so the cast is exact.
+    match x.cmp(&(whole as i64)) {
+        Ordering::Equal => 0.0f64.partial_cmp(&(y - whole)),
+        unequal => Some(unequal),
+    }
+}
+
 /// The order of two values, if they can be compared at all.
 fn order(a: Val<'_>, b: Val<'_>) -> Option<Ordering> {
     match (a, b) {
         (Val::Int(x), Val::Int(y)) => Some(x.cmp(&y)),
-        (Val::Int(x), Val::Float(y)) => (x as f64).partial_cmp(&y),
-        (Val::Float(x), Val::Int(y)) => x.partial_cmp(&(y as f64)),
+        (Val::Int(x), Val::Float(y)) => int_vs_float(x, y),
+        (Val::Float(x), Val::Int(y)) => int_vs_float(y, x).map(Ordering::reverse),
         (Val::Float(x), Val::Float(y)) => x.partial_cmp(&y),
         (Val::Str(x), Val::Str(y)) => Some(x.cmp(y)),
         (Val::Duration(x), Val::Duration(y)) | (Val::Time(x), Val::Time(y)) => Some(x.cmp(&y)),
@@ -122,6 +140,11 @@ fn equal(a: Val<'_>, b: Val<'_>) -> Option<bool> {
         (Val::Kind(x), Val::Kind(y)) => Some(x == y),
         (Val::Bytes(x), Val::Bytes(y)) => Some(x == y),
         (Val::Span(x), Val::Span(y)) => Some(x == y),
+        // Lists are equal when their elements are, pairwise; elements whose
+        // types do not fit make the lists unequal.
+        (Val::List(x), Val::List(y)) => {
+            Some(x.len() == y.len() && (0..x.len()).all(|i| equal(x.get(i), y.get(i)) == Some(true)))
+        }
         _ => order(a, b).map(|o| o == Ordering::Equal),
     }
 }

@@ -19,10 +19,10 @@ impl SpanSet {
 
     pub fn full(n: usize) -> SpanSet {
         let mut set = SpanSet { words: vec![u64::MAX; n.div_ceil(64)] };
-        if n % 64 != 0 {
-            if let Some(last) = set.words.last_mut() {
-                *last = (1u64 << (n % 64)) - 1;
-            }
+        if !n.is_multiple_of(64)
+            && let Some(last) = set.words.last_mut()
+        {
+            *last = (1u64 << (n % 64)) - 1;
         }
         set
     }

@@ -176,6 +176,9 @@ pub struct Trace {
     pub trace_id: [u8; 16],
     pub strings: Strings,
     pub span_id: Vec<[u8; 8]>,
+    /// The parent id as recorded (all zeros for a root), even when that parent
+    /// is not in the trace.
+    pub parent_id: Vec<[u8; 8]>,
     /// Index of the parent span, or [`NO_PARENT`].
     pub parent: Vec<u32>,
     pub name: Vec<Sym>,
@@ -235,8 +238,10 @@ impl Trace {
         (parent != NO_PARENT).then_some(parent as usize)
     }
 
-    /// The root: the earliest span without a parent.
+    /// The root: the earliest span recorded without a parent. Orphans (whose
+    /// parent has not arrived) are not roots, so a trace whose root is still
+    /// missing has none.
     pub fn root(&self) -> Option<usize> {
-        (0..self.len()).find(|&i| self.parent[i] == NO_PARENT)
+        (0..self.len()).find(|&i| self.parent[i] == NO_PARENT && self.parent_id[i] == [0; 8])
     }
 }

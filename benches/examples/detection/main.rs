@@ -27,6 +27,8 @@ const SECOND: i64 = 1_000_000_000;
 
 struct Run {
     name: &'static str,
+    /// Keys, memory, rebuilds and size-cache hits after the run (novelty only).
+    state: Option<(usize, usize, u64, f64)>,
     scores: Vec<f64>,
     flagged: Vec<bool>,
     micros_per_event: f64,
@@ -58,7 +60,10 @@ fn novelty_run(name: &'static str, events: &[Event], options: &NoveltyOptions) -
         .collect();
     let micros_per_event = start.elapsed().as_secs_f64() * 1e6 / events.len() as f64;
     let flagged = scores.iter().map(|&s| s >= options.policy.flag).collect();
-    Run { name, scores, flagged, micros_per_event }
+    let metrics = state.metrics();
+    let hit_rate = state.cache_hit_rate();
+    let state = Some((metrics.keys, metrics.memory_bytes, metrics.counters.rebuilds, hit_rate));
+    Run { name, state, scores, flagged, micros_per_event }
 }
 
 fn reference_run(name: &'static str, events: &[Event], config: reference::Config) -> Run {
@@ -70,7 +75,7 @@ fn reference_run(name: &'static str, events: &[Event], config: reference::Config
     let micros_per_event = start.elapsed().as_secs_f64() * 1e6 / events.len() as f64;
     let scores = results.iter().map(|r| r.map_or(0.0, |r| r.ncd)).collect();
     let flagged = results.iter().map(|r| r.is_some_and(|r| r.p_value <= 0.05)).collect();
-    Run { name, scores, flagged, micros_per_event }
+    Run { name, state: None, scores, flagged, micros_per_event }
 }
 
 fn row(data_set: &str, run: &Run, labels: &[bool]) -> String {
@@ -101,13 +106,22 @@ fn quality_tables() {
         ("log lines", data::log_lines(12, EVENTS)),
         ("answers", data::answers(13, EVENTS)),
     ];
+    let mut state_rows = Vec::new();
     for (name, events) in &data_sets {
         let labels: Vec<bool> = events.iter().map(|e| e.anomaly).collect();
         let anomalies = labels[EVALUATE_FROM..].iter().filter(|l| **l).count();
         eprintln!("{name}: {} events evaluated, {anomalies} anomalies", labels.len() - EVALUATE_FROM);
         let by_score = novelty_run("novelty, score ≥ 0.5", events, &default_options);
+        if let Some((keys, memory, rebuilds, hits)) = by_score.state {
+            state_rows.push(format!(
+                "| {name} | {keys} | {:.0} KB | {rebuilds} | {:.0}% |",
+                memory as f64 / 1000.0,
+                100.0 * hits
+            ));
+        }
         let by_p_value = Run {
             name: "novelty, p ≤ 0.01",
+            state: None,
             flagged: p_value_flags(&by_score.scores, 1024, 0.01),
             scores: by_score.scores.clone(),
             micros_per_event: by_score.micros_per_event,
@@ -120,6 +134,11 @@ fn quality_tables() {
         ] {
             println!("{}", row(name, &run, &labels));
         }
+    }
+    println!("\n| data set | keys | state memory | dictionary rebuilds | size-cache hits |");
+    println!("|---|---:|---:|---:|---:|");
+    for line in state_rows {
+        println!("{line}");
     }
 }
 

@@ -216,6 +216,12 @@ impl NoveltyState {
             + self.key.capacity()
     }
 
+    /// The share of sizes found in the size cache rather than compressed.
+    pub fn cache_hit_rate(&self) -> f64 {
+        let cache = &self.work.cache;
+        cache.hits as f64 / (cache.hits + cache.misses).max(1) as f64
+    }
+
     pub fn metrics(&self) -> NoveltyMetrics {
         NoveltyMetrics {
             call_sites: self.sites.len(),

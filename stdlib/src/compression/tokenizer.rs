@@ -37,8 +37,16 @@ pub fn tokenize(text: &str) -> Cow<'_, str> {
             continue;
         }
         let mut end = i;
+        let mut may_vary = false;
         while end < bytes.len() && is_chunk_byte(bytes[end]) {
+            may_vary |= bytes[end].is_ascii_digit() || bytes[end] == b'@' || bytes[end] == b':';
             end += 1;
+        }
+        // Every token needs a digit (numbers, hashes, ids, times, IPs, UUIDs
+        // in practice), an `@` (emails) or a `:` (URLs): plain words skip the rest.
+        if !may_vary {
+            i = end;
+            continue;
         }
         if let Some(url_end) = url_end(bytes, i, end) {
             out.replace(i, url_end, URL);

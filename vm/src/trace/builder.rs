@@ -207,6 +207,7 @@ impl Columns {
     fn new(len: usize) -> Columns {
         let trace = Trace {
             span_id: Vec::with_capacity(len),
+            parent_id: Vec::with_capacity(len),
             name: Vec::with_capacity(len),
             kind: Vec::with_capacity(len),
             status: Vec::with_capacity(len),
@@ -259,6 +260,7 @@ impl Columns {
                 .collect();
             let trace = &mut self.trace;
             trace.span_id.push(span.span_id);
+            trace.parent_id.push(span.parent_id);
             trace.name.push(name);
             trace.kind.push(span.kind);
             trace.status.push(span.status);
