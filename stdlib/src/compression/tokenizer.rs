@@ -39,7 +39,7 @@ pub fn tokenize(text: &str) -> Cow<'_, str> {
         let mut end = i;
         let mut may_vary = false;
         while end < bytes.len() && is_chunk_byte(bytes[end]) {
-            may_vary |= bytes[end].is_ascii_digit() || bytes[end] == b'@' || bytes[end] == b':';
+            may_vary |= MAY_VARY[usize::from(bytes[end])];
             end += 1;
         }
         // Every token needs a digit (numbers, hashes, ids, times, IPs, UUIDs
@@ -91,8 +91,39 @@ impl<'a> Out<'a> {
     }
 }
 
+/// The bytes without which a chunk has nothing to replace: digits, `@`, `:`.
+const MAY_VARY: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = b'0';
+    while b <= b'9' {
+        table[b as usize] = true;
+        b += 1;
+    }
+    table[b'@' as usize] = true;
+    table[b':' as usize] = true;
+    table
+};
+
+/// Which bytes belong to chunks (see the module doc), as a table.
+const CHUNK_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] = byte.is_ascii_alphanumeric() || byte >= 0x80;
+        b += 1;
+    }
+    let punctuation = b"._-:/@+%~#";
+    let mut i = 0;
+    while i < punctuation.len() {
+        table[punctuation[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 fn is_chunk_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b >= 0x80 || b"._-:/@+%~#".contains(&b)
+    CHUNK_BYTES[usize::from(b)]
 }
 
 /// Where a URL starting at `start` ends, if the chunk starts with `scheme://`.
