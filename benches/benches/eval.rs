@@ -25,7 +25,7 @@ fn smartthings() -> Trace {
 fn synthetic() -> Trace {
     let mut records = Vec::new();
     let id = |n: usize| (n as u64 + 1).to_be_bytes();
-    let mut span = |n: usize, parent: Option<usize>, name: String, attrs: Vec<(String, RecordValue)>| SpanRecord {
+    let span = |n: usize, parent: Option<usize>, name: String, attrs: Vec<(String, RecordValue)>| SpanRecord {
         trace_id: [7; 16],
         span_id: id(n),
         parent_id: parent.map_or([0; 8], id),

@@ -67,7 +67,10 @@ fn novelty(c: &mut Criterion) {
                 let mut compressor = zstd::bulk::Compressor::new(level).expect("a zstd context");
                 let mut out = vec![0u8; 1 << 16];
                 b.iter(|| {
-                    s.values.iter().map(|v| compressor.compress_to_buffer(text(v).as_bytes(), &mut out).expect("fits")).sum::<usize>()
+                    s.values
+                        .iter()
+                        .map(|v| compressor.compress_to_buffer(text(v).as_bytes(), &mut out).expect("fits"))
+                        .sum::<usize>()
                 });
             });
         }

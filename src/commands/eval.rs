@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use betrace_runtime::export::{ExportConfig, request_to_json, violations_request};
 use betrace_vm::trace::{SpanRecord, Trace, group_by_trace};
 use betrace_vm::violation::hex;
-use betrace_vm::{Engine, EvalConfig, PackInfo, RuleErrorKind, Violation, ViolationJson};
+use betrace_vm::{Engine, EngineKind, EvalConfig, PackInfo, RuleErrorKind, Violation, ViolationJson};
 
 use crate::exit;
 use crate::packs;
@@ -41,6 +41,10 @@ pub struct EvalArgs {
     /// Work one rule may spend on one trace (instructions plus spans visited).
     #[arg(long, value_name = "N", default_value_t = EvalConfig::default().fuel)]
     fuel: u64,
+    /// The engine: `jit` (native code, the default on x86_64 and aarch64) or
+    /// `interp` (the bytecode interpreter). Both give the same violations.
+    #[arg(long, value_name = "jit|interp", default_value_t = EngineKind::host_default())]
+    engine: EngineKind,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +88,8 @@ fn evaluate(args: &EvalArgs) -> Result<u8, u8> {
     let info = PackInfo { name: pack.manifest.name.clone(), version: pack.manifest.version.clone() };
     let rule_count = pack.rules.iter().filter(|r| r.enabled).count();
     let config = EvalConfig { fuel: args.fuel, ..EvalConfig::default() };
-    let engine = Engine::new(info, pack.rules, config).map_err(|e| usage(format!("{}: {e}", args.rules.display())))?;
+    let engine = Engine::with_kind(info, pack.rules, config, args.engine)
+        .map_err(|e| usage(format!("{}: {e}", args.rules.display())))?;
     let traces = group_by_trace(read_inputs(&args.files)?);
     let results = run_engine(&engine, &traces);
 

@@ -31,6 +31,56 @@ pub struct TraceReport {
     pub errors: Vec<RuleError>,
     /// How many rules ran (after trigger filtering).
     pub evaluated: usize,
+    /// How many of those ran as native code (the rest were interpreted).
+    pub native: usize,
+}
+
+/// Which engine runs a pack's rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EngineKind {
+    /// Rules compiled to native code with Cranelift when the pack loads; a rule
+    /// the JIT does not take runs on the interpreter.
+    Jit,
+    /// The bytecode interpreter.
+    Interp,
+}
+
+impl EngineKind {
+    /// The JIT where Cranelift supports the host (x86_64, aarch64), else the interpreter.
+    pub fn host_default() -> EngineKind {
+        if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) { EngineKind::Jit } else { EngineKind::Interp }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Jit => "jit",
+            EngineKind::Interp => "interp",
+        }
+    }
+}
+
+impl Default for EngineKind {
+    fn default() -> Self {
+        EngineKind::host_default()
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "jit" => Ok(EngineKind::Jit),
+            "interp" => Ok(EngineKind::Interp),
+            other => Err(format!("unknown engine `{other}` (expected `jit` or `interp`)")),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -38,6 +88,10 @@ pub struct Engine {
     pub pack: PackInfo,
     pub rules: Vec<LoadedRule>,
     pub config: EvalConfig,
+    /// The engine in effect: `Jit` only if the JIT was asked for and the host has one.
+    pub kind: EngineKind,
+    /// What the JIT did with each rule (`None` under the interpreter).
+    pub jit: Option<crate::jit::JitReport>,
     by_name: HashMap<String, Vec<usize>>,
     by_attr: HashMap<(String, String), Vec<usize>>,
     attr_keys: HashSet<String>,
@@ -46,11 +100,25 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Loads a pack for the host's default engine ([`EngineKind::host_default`]).
     pub fn new(pack: PackInfo, programs: Vec<RuleProgram>, config: EvalConfig) -> Result<Engine, LoadError> {
+        Engine::with_kind(pack, programs, config, EngineKind::host_default())
+    }
+
+    /// Loads a pack for `kind`. Under the JIT every rule is compiled now; a
+    /// host without a JIT falls back to the interpreter (see [`Engine::kind`]).
+    pub fn with_kind(
+        pack: PackInfo,
+        programs: Vec<RuleProgram>,
+        config: EvalConfig,
+        kind: EngineKind,
+    ) -> Result<Engine, LoadError> {
         let mut engine = Engine {
             pack,
             rules: Vec::with_capacity(programs.len()),
             config,
+            kind: EngineKind::Interp,
+            jit: None,
             by_name: HashMap::new(),
             by_attr: HashMap::new(),
             attr_keys: HashSet::new(),
@@ -74,6 +142,12 @@ impl Engine {
             }
             engine.rules.push(LoadedRule::load(program)?);
         }
+        if kind == EngineKind::Jit
+            && let Ok(report) = crate::jit::compile_rules(&mut engine.rules)
+        {
+            engine.kind = EngineKind::Jit;
+            engine.jit = Some(report);
+        }
         Ok(engine)
     }
 
@@ -95,7 +169,8 @@ impl Engine {
                 for (key, value) in attrs.keys.iter().zip(&attrs.values) {
                     let key = trace.strings.text(*key);
                     if let (true, AttrValue::Str(value)) = (self.attr_keys.contains(key), value)
-                        && let Some(rules) = self.by_attr.get(&(key.to_string(), trace.strings.text(*value).to_string()))
+                        && let Some(rules) =
+                            self.by_attr.get(&(key.to_string(), trace.strings.text(*value).to_string()))
                     {
                         chosen.extend(rules);
                     }
@@ -114,6 +189,7 @@ impl Engine {
         for index in self.candidates(trace) {
             let rule = &self.rules[index];
             report.evaluated += 1;
+            report.native += usize::from(rule.native.is_some());
             let outcome = evaluate(rule, &view, &self.config);
             let rule_id = format!("{}/{}", self.pack.name, rule.program.name);
             if let Outcome::OutOfFuel(_) = outcome {

@@ -66,15 +66,22 @@ impl<'t> TraceView<'t> {
     }
 }
 
-/// Evaluates one rule on one trace with the interpreter.
+/// Evaluates one rule on one trace: natively if the rule has native code
+/// (see [`crate::jit`]), else with the interpreter.
 pub fn evaluate(rule: &LoadedRule, view: &TraceView<'_>, config: &EvalConfig) -> Outcome {
+    evaluate_metered(rule, view, config).0
+}
+
+/// [`evaluate`], also returning the fuel left (both engines must agree on it).
+pub fn evaluate_metered(rule: &LoadedRule, view: &TraceView<'_>, config: &EvalConfig) -> (Outcome, u64) {
     let arena = Bump::new();
     let mut machine = Machine::new(rule, view.trace, &view.order, &arena, config.fuel);
     let mut findings = Vec::new();
-    match run_rule(&mut machine, config, &mut findings) {
+    let outcome = match run_rule(&mut machine, config, &mut findings) {
         Ok(()) => Outcome::Findings(findings),
         Err(Halt::OutOfFuel) => Outcome::OutOfFuel(findings),
-    }
+    };
+    (outcome, machine.fuel)
 }
 
 fn run_rule(machine: &mut Machine<'_>, config: &EvalConfig, findings: &mut Vec<Finding>) -> Result<(), Halt> {
@@ -99,7 +106,12 @@ fn run_rule(machine: &mut Machine<'_>, config: &EvalConfig, findings: &mut Vec<F
 
 /// Runs every check; the first failing one yields the finding (one per trace
 /// or per bound span, naming the clause that failed).
-fn run_checks(machine: &mut Machine<'_>, bound: Option<u32>, config: &EvalConfig, findings: &mut Vec<Finding>) -> Result<(), Halt> {
+fn run_checks(
+    machine: &mut Machine<'_>,
+    bound: Option<u32>,
+    config: &EvalConfig,
+    findings: &mut Vec<Finding>,
+) -> Result<(), Halt> {
     let rule = machine.rule;
     for (index, check) in rule.program.checks.iter().enumerate() {
         machine.next_epoch();

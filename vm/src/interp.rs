@@ -1,6 +1,10 @@
 //! The bytecode interpreter: runs one rule's functions over one trace. Every
 //! instruction costs one unit of fuel, and set instructions one more per span
 //! they visit; running out stops the rule with [`Halt::OutOfFuel`].
+//!
+//! [`Machine::step`] is the meaning of each instruction for both engines: a
+//! rule with native code (see [`crate::jit`]) runs its functions natively, and
+//! that code calls back into `step` for every instruction it does not inline.
 
 use betrace_compiler::bytecode::{FuncId, Memo, Op};
 use betrace_compiler::hir::AggregateKind;
@@ -12,6 +16,13 @@ use crate::sets::{SpanSet, TreeOrder, structural};
 use crate::trace::Trace;
 use crate::value::{List, Val};
 
+/// What the loop does after an instruction.
+pub(crate) enum Step<'e> {
+    Next,
+    Jump(u32),
+    Return(Val<'e>),
+}
+
 /// Why evaluation of a rule stopped early.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Halt {
@@ -22,6 +33,8 @@ const NOT_COMPUTED: u32 = 0;
 const FOR_THE_TRACE: u32 = u32::MAX;
 const UNLINKED: u32 = u32::MAX;
 const ABSENT: u32 = u32::MAX - 1;
+/// `Machine::binding` when no span is bound.
+pub(crate) const NO_BINDING: u32 = u32::MAX;
 
 /// The state of one rule's evaluation over one trace.
 pub struct Machine<'e> {
@@ -29,7 +42,9 @@ pub struct Machine<'e> {
     pub trace: &'e Trace,
     order: &'e TreeOrder,
     pub arena: &'e Bump,
-    regs: Vec<Val<'e>>,
+    /// The register file. Never resized after `new`: JIT-compiled code holds
+    /// a pointer to its first element for the length of a call.
+    pub(crate) regs: Vec<Val<'e>>,
     pub sets: Vec<SpanSet>,
     /// When each memoized set / value register was computed (see [`Memo`]).
     set_stamp: Vec<u32>,
@@ -39,9 +54,13 @@ pub struct Machine<'e> {
     pub epoch: u32,
     /// 1, 2, … for each bound span in turn; 0 before the first.
     binding_round: u32,
-    pub binding: Option<u32>,
+    /// The span bound by `when NAME = …`, or [`NO_BINDING`] (a plain `u32`
+    /// so that JIT-compiled code can read it).
+    pub(crate) binding: u32,
     current: u32,
     pub fuel: u64,
+    /// The trace's scalar columns, for JIT-compiled code.
+    pub(crate) columns: crate::jit::Columns,
     /// Attribute keys (constant ids) resolved to this trace's symbols.
     key_syms: Vec<u32>,
 }
@@ -62,17 +81,23 @@ impl<'e> Machine<'e> {
             set_epoch: vec![0; usize::from(program.set_registers)],
             epoch: 0,
             binding_round: 0,
-            binding: None,
+            binding: NO_BINDING,
             current: 0,
             fuel,
+            columns: crate::jit::Columns::of(trace),
             key_syms: vec![UNLINKED; program.consts.len()],
         }
     }
 
     /// Binds the next span of `when NAME = …`.
     pub fn bind(&mut self, span: u32) {
-        self.binding = Some(span);
+        self.binding = span;
         self.binding_round += 1;
+    }
+
+    /// The span bound by `when NAME = …`, if any.
+    pub fn binding(&self) -> Option<u32> {
+        (self.binding != NO_BINDING).then_some(self.binding)
     }
 
     /// Starts a new check run (for witness bookkeeping).
@@ -80,7 +105,7 @@ impl<'e> Machine<'e> {
         self.epoch += 1;
     }
 
-    fn burn(&mut self, amount: u64) -> Result<(), Halt> {
+    pub(crate) fn burn(&mut self, amount: u64) -> Result<(), Halt> {
         if self.fuel < amount {
             self.fuel = 0;
             return Err(Halt::OutOfFuel);
@@ -100,7 +125,11 @@ impl<'e> Machine<'e> {
     /// Runs function `func` with `current` as the current span; returns its result.
     pub fn run(&mut self, func: FuncId, current: u32) -> Result<Val<'e>, Halt> {
         let saved = std::mem::replace(&mut self.current, current);
-        let result = self.run_body(func);
+        let native = self.rule.native.as_ref().and_then(|native| native.entry(func));
+        let result = match native {
+            Some(entry) => crate::jit::call(self, entry, current),
+            None => self.run_body(func),
+        };
         self.current = saved;
         result
     }
@@ -111,135 +140,159 @@ impl<'e> Machine<'e> {
         let mut pc = 0usize;
         loop {
             self.burn(1)?;
-            let op = &code[pc];
-            pc += 1;
-            match *op {
-                Op::Const { dst, value } => self.regs[usize::from(dst)] = Val::from_const(&rule.program.consts[value as usize]),
-                Op::Move { dst, src } => self.regs[usize::from(dst)] = self.regs[usize::from(src)],
-                Op::MakeList { dst, start, len } => {
-                    let items = &self.regs[usize::from(start)..usize::from(start) + usize::from(len)];
-                    self.regs[usize::from(dst)] = Val::List(List::Vals(self.arena.alloc_slice_copy(items)));
-                }
-                Op::CurrentSpan { dst } => self.regs[usize::from(dst)] = Val::Span(self.current),
-                Op::BindingSpan { dst } => self.regs[usize::from(dst)] = self.binding.map_or(Val::Nil, Val::Span),
-                Op::ParentSpan { dst, src } => {
-                    self.regs[usize::from(dst)] = match self.regs[usize::from(src)] {
-                        Val::Span(i) => self.trace.parent_of(i as usize).map_or(Val::Nil, |p| Val::Span(p as u32)),
-                        _ => Val::Nil,
-                    }
-                }
-                Op::Intrinsic { dst, span, which } => {
-                    self.regs[usize::from(dst)] = match self.regs[usize::from(span)] {
-                        Val::Span(i) => ops::intrinsic(self.trace, i as usize, which, self.arena),
-                        _ => Val::Nil,
-                    }
-                }
-                Op::TraceIntrinsic { dst, which } => {
-                    self.regs[usize::from(dst)] = ops::trace_intrinsic(self.trace, self.order, which, self.arena)
-                }
-                Op::Attr { dst, span, scope, key } => {
-                    let value = match (self.regs[usize::from(span)], self.key_sym(key)) {
-                        (Val::Span(i), Some(sym)) => ops::attribute(self.trace, i as usize, scope, sym),
-                        _ => Val::Nil,
-                    };
-                    self.regs[usize::from(dst)] = value;
-                }
-                Op::Not { dst, src } => self.regs[usize::from(dst)] = Val::Bool(!self.regs[usize::from(src)].is_true()),
-                Op::Truthy { dst, src } => self.regs[usize::from(dst)] = Val::Bool(self.regs[usize::from(src)].is_true()),
-                Op::IsNil { dst, src, negated } => {
-                    let is_nil = matches!(self.regs[usize::from(src)], Val::Nil);
-                    self.regs[usize::from(dst)] = Val::Bool(is_nil != negated);
-                }
-                Op::Compare { dst, op, a, b } => {
-                    self.regs[usize::from(dst)] =
-                        Val::Bool(ops::compare(op, self.regs[usize::from(a)], self.regs[usize::from(b)]))
-                }
-                Op::Match { dst, src, pattern, negated } => {
-                    let result = match self.regs[usize::from(src)] {
-                        Val::Str(text) => rule.patterns[pattern as usize].is_match(text) != negated,
-                        _ => false,
-                    };
-                    self.regs[usize::from(dst)] = Val::Bool(result);
-                }
-                Op::In { dst, value, list } => {
-                    self.regs[usize::from(dst)] = Val::Bool(ops::contains(self.regs[usize::from(list)], self.regs[usize::from(value)]))
-                }
-                Op::Arith { dst, op, a, b } => {
-                    self.regs[usize::from(dst)] = ops::arith(op, self.regs[usize::from(a)], self.regs[usize::from(b)])
-                }
-                Op::Neg { dst, src } => self.regs[usize::from(dst)] = ops::negate(self.regs[usize::from(src)]),
-                Op::Call { dst, builtin, args_start, args_len } => {
-                    let args: Vec<_> = self.regs[usize::from(args_start)..usize::from(args_start) + usize::from(args_len)]
-                        .iter()
-                        .map(|v| v.to_value())
-                        .collect();
-                    self.regs[usize::from(dst)] = match rule.builtins[builtin as usize] {
-                        Some(eval) => Val::from_value(&eval(&args), self.arena),
-                        None => Val::Nil,
-                    };
-                }
-                Op::JumpIfNotTrue { cond, target } => {
-                    if !self.regs[usize::from(cond)].is_true() {
-                        pc = target as usize;
-                    }
-                }
-                Op::JumpIfTrue { cond, target } => {
-                    if self.regs[usize::from(cond)].is_true() {
-                        pc = target as usize;
-                    }
-                }
-                Op::Jump { target } => pc = target as usize,
-                Op::Select { dst, pred, memo } => {
-                    if !self.reuse_set(dst, memo) {
-                        self.select(dst, pred)?;
-                        self.mark_set(dst, memo);
-                    }
-                }
-                Op::SelectAll { dst } => {
-                    self.burn(self.words())?;
-                    self.sets[usize::from(dst)] = SpanSet::full(self.trace.len());
-                    self.set_epoch[usize::from(dst)] = self.epoch;
-                }
-                Op::SpanSet { dst, span } => {
-                    let mut set = SpanSet::empty(self.trace.len());
-                    if let Val::Span(i) = self.regs[usize::from(span)] {
-                        set.insert(i as usize);
-                    }
-                    self.sets[usize::from(dst)] = set;
-                    self.set_epoch[usize::from(dst)] = self.epoch;
-                }
-                Op::SetAnd { dst, a, b } | Op::SetOr { dst, a, b } => {
-                    self.burn(self.words())?;
-                    let (a, b) = (&self.sets[usize::from(a)], &self.sets[usize::from(b)]);
-                    let result = if matches!(op, Op::SetAnd { .. }) { a.both(b) } else { a.or(b) };
-                    self.sets[usize::from(dst)] = result;
-                    self.set_epoch[usize::from(dst)] = self.epoch;
-                }
-                Op::Structural { dst, op: relation, a, b, memo } => {
-                    if !self.reuse_set(dst, memo) {
-                        self.burn(self.trace.len() as u64)?;
-                        let result = structural(relation, &self.sets[usize::from(a)], &self.sets[usize::from(b)], self.trace, self.order);
-                        self.sets[usize::from(dst)] = result;
-                        self.mark_set(dst, memo);
-                    }
-                }
-                Op::NonEmpty { dst, set } => self.regs[usize::from(dst)] = Val::Bool(!self.sets[usize::from(set)].is_empty()),
-                Op::Aggregate { dst, kind, set, value, empty, memo } => {
-                    let fresh = self.stamp_for(memo).is_none_or(|stamp| self.reg_stamp[usize::from(dst)] != stamp);
-                    if fresh {
-                        let result = self.aggregate(kind, set, value)?;
-                        self.regs[usize::from(dst)] = match result {
-                            Val::Nil => Val::from_const(&rule.program.consts[empty as usize]),
-                            other => other,
-                        };
-                        if let Some(stamp) = self.stamp_for(memo) {
-                            self.reg_stamp[usize::from(dst)] = stamp;
-                        }
-                    }
-                }
-                Op::Return { src } => return Ok(self.regs[usize::from(src)]),
+            match self.step(&code[pc])? {
+                Step::Next => pc += 1,
+                Step::Jump(target) => pc = target as usize,
+                Step::Return(value) => return Ok(value),
             }
         }
+    }
+
+    /// Executes one instruction (its unit of fuel already paid). This is the
+    /// meaning of every instruction, for both engines: the interpreter loops
+    /// over it, and JIT-compiled code calls it for the instructions it does not
+    /// inline (see `jit/helpers.rs`).
+    #[inline(always)]
+    pub(crate) fn step(&mut self, op: &Op) -> Result<Step<'e>, Halt> {
+        let rule = self.rule;
+        match *op {
+            Op::Const { dst, value } => {
+                self.regs[usize::from(dst)] = Val::from_const(&rule.program.consts[value as usize])
+            }
+            Op::Move { dst, src } => self.regs[usize::from(dst)] = self.regs[usize::from(src)],
+            Op::MakeList { dst, start, len } => {
+                let items = &self.regs[usize::from(start)..usize::from(start) + usize::from(len)];
+                self.regs[usize::from(dst)] = Val::List(List::Vals(self.arena.alloc_slice_copy(items)));
+            }
+            Op::CurrentSpan { dst } => self.regs[usize::from(dst)] = Val::Span(self.current),
+            Op::BindingSpan { dst } => self.regs[usize::from(dst)] = self.binding().map_or(Val::Nil, Val::Span),
+            Op::ParentSpan { dst, src } => {
+                self.regs[usize::from(dst)] = match self.regs[usize::from(src)] {
+                    Val::Span(i) => self.trace.parent_of(i as usize).map_or(Val::Nil, |p| Val::Span(p as u32)),
+                    _ => Val::Nil,
+                }
+            }
+            Op::Intrinsic { dst, span, which } => {
+                self.regs[usize::from(dst)] = match self.regs[usize::from(span)] {
+                    Val::Span(i) => ops::intrinsic(self.trace, i as usize, which, self.arena),
+                    _ => Val::Nil,
+                }
+            }
+            Op::TraceIntrinsic { dst, which } => {
+                self.regs[usize::from(dst)] = ops::trace_intrinsic(self.trace, self.order, which, self.arena)
+            }
+            Op::Attr { dst, span, scope, key } => {
+                let value = match (self.regs[usize::from(span)], self.key_sym(key)) {
+                    (Val::Span(i), Some(sym)) => ops::attribute(self.trace, i as usize, scope, sym),
+                    _ => Val::Nil,
+                };
+                self.regs[usize::from(dst)] = value;
+            }
+            Op::Not { dst, src } => self.regs[usize::from(dst)] = Val::Bool(!self.regs[usize::from(src)].is_true()),
+            Op::Truthy { dst, src } => self.regs[usize::from(dst)] = Val::Bool(self.regs[usize::from(src)].is_true()),
+            Op::IsNil { dst, src, negated } => {
+                let is_nil = matches!(self.regs[usize::from(src)], Val::Nil);
+                self.regs[usize::from(dst)] = Val::Bool(is_nil != negated);
+            }
+            Op::Compare { dst, op, a, b } => {
+                self.regs[usize::from(dst)] =
+                    Val::Bool(ops::compare(op, self.regs[usize::from(a)], self.regs[usize::from(b)]))
+            }
+            Op::Match { dst, src, pattern, negated } => {
+                let result = match self.regs[usize::from(src)] {
+                    Val::Str(text) => rule.patterns[pattern as usize].is_match(text) != negated,
+                    _ => false,
+                };
+                self.regs[usize::from(dst)] = Val::Bool(result);
+            }
+            Op::In { dst, value, list } => {
+                self.regs[usize::from(dst)] =
+                    Val::Bool(ops::contains(self.regs[usize::from(list)], self.regs[usize::from(value)]))
+            }
+            Op::Arith { dst, op, a, b } => {
+                self.regs[usize::from(dst)] = ops::arith(op, self.regs[usize::from(a)], self.regs[usize::from(b)])
+            }
+            Op::Neg { dst, src } => self.regs[usize::from(dst)] = ops::negate(self.regs[usize::from(src)]),
+            Op::Call { dst, builtin, args_start, args_len } => {
+                let args: Vec<_> = self.regs[usize::from(args_start)..usize::from(args_start) + usize::from(args_len)]
+                    .iter()
+                    .map(|v| v.to_value())
+                    .collect();
+                self.regs[usize::from(dst)] = match rule.builtins[builtin as usize] {
+                    Some(eval) => Val::from_value(&eval(&args), self.arena),
+                    None => Val::Nil,
+                };
+            }
+            Op::JumpIfNotTrue { cond, target } => {
+                if !self.regs[usize::from(cond)].is_true() {
+                    return Ok(Step::Jump(target));
+                }
+            }
+            Op::JumpIfTrue { cond, target } => {
+                if self.regs[usize::from(cond)].is_true() {
+                    return Ok(Step::Jump(target));
+                }
+            }
+            Op::Jump { target } => return Ok(Step::Jump(target)),
+            Op::Select { dst, pred, memo } => {
+                if !self.reuse_set(dst, memo) {
+                    self.select(dst, pred)?;
+                    self.mark_set(dst, memo);
+                }
+            }
+            Op::SelectAll { dst } => {
+                self.burn(self.words())?;
+                self.sets[usize::from(dst)] = SpanSet::full(self.trace.len());
+                self.set_epoch[usize::from(dst)] = self.epoch;
+            }
+            Op::SpanSet { dst, span } => {
+                let mut set = SpanSet::empty(self.trace.len());
+                if let Val::Span(i) = self.regs[usize::from(span)] {
+                    set.insert(i as usize);
+                }
+                self.sets[usize::from(dst)] = set;
+                self.set_epoch[usize::from(dst)] = self.epoch;
+            }
+            Op::SetAnd { dst, a, b } | Op::SetOr { dst, a, b } => {
+                self.burn(self.words())?;
+                let (a, b) = (&self.sets[usize::from(a)], &self.sets[usize::from(b)]);
+                let result = if matches!(op, Op::SetAnd { .. }) { a.both(b) } else { a.or(b) };
+                self.sets[usize::from(dst)] = result;
+                self.set_epoch[usize::from(dst)] = self.epoch;
+            }
+            Op::Structural { dst, op: relation, a, b, memo } => {
+                if !self.reuse_set(dst, memo) {
+                    self.burn(self.trace.len() as u64)?;
+                    let result = structural(
+                        relation,
+                        &self.sets[usize::from(a)],
+                        &self.sets[usize::from(b)],
+                        self.trace,
+                        self.order,
+                    );
+                    self.sets[usize::from(dst)] = result;
+                    self.mark_set(dst, memo);
+                }
+            }
+            Op::NonEmpty { dst, set } => {
+                self.regs[usize::from(dst)] = Val::Bool(!self.sets[usize::from(set)].is_empty())
+            }
+            Op::Aggregate { dst, kind, set, value, empty, memo } => {
+                let fresh = self.stamp_for(memo).is_none_or(|stamp| self.reg_stamp[usize::from(dst)] != stamp);
+                if fresh {
+                    let result = self.aggregate(kind, set, value)?;
+                    self.regs[usize::from(dst)] = match result {
+                        Val::Nil => Val::from_const(&rule.program.consts[empty as usize]),
+                        other => other,
+                    };
+                    if let Some(stamp) = self.stamp_for(memo) {
+                        self.reg_stamp[usize::from(dst)] = stamp;
+                    }
+                }
+            }
+            Op::Return { src } => return Ok(Step::Return(self.regs[usize::from(src)])),
+        }
+        Ok(Step::Next)
     }
 
     fn words(&self) -> u64 {

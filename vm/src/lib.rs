@@ -7,6 +7,9 @@
 pub mod engine;
 pub mod eval;
 pub mod interp;
+// The only module allowed `unsafe`: native code and the calls into it.
+#[allow(unsafe_code)]
+pub mod jit;
 pub mod loaded;
 pub mod ops;
 pub mod sets;
@@ -16,7 +19,7 @@ pub mod value;
 pub mod verify;
 pub mod violation;
 
-pub use engine::{Engine, RuleError, RuleErrorKind, TraceReport};
-pub use eval::{EvalConfig, Finding, Outcome, TraceView, evaluate};
+pub use engine::{Engine, EngineKind, RuleError, RuleErrorKind, TraceReport};
+pub use eval::{EvalConfig, Finding, Outcome, TraceView, evaluate, evaluate_metered};
 pub use loaded::{LoadError, LoadedRule};
 pub use violation::{PackInfo, Violation, ViolationJson};

@@ -1,9 +1,10 @@
-//! A rule program made ready to run: its regular expressions compiled and its
-//! builtin names resolved to implementations. Done once per pack load.
+//! A rule program made ready to run: its regular expressions compiled, its
+//! builtin names resolved to implementations, and (when the JIT compiled it)
+//! its native code. Done once per pack load.
 
 use betrace_compiler::bytecode::RuleProgram;
-use betrace_stdlib::builtins;
 use betrace_stdlib::Value;
+use betrace_stdlib::builtins;
 
 /// A builtin implementation (`None`: not implemented yet; the call yields nil).
 pub type BuiltinFn = Option<fn(&[Value]) -> Value>;
@@ -13,6 +14,9 @@ pub struct LoadedRule {
     pub program: RuleProgram,
     pub patterns: Vec<regex::Regex>,
     pub builtins: Vec<BuiltinFn>,
+    /// Native code for the rule's functions (see [`crate::jit`]); `None`: the
+    /// interpreter runs it.
+    pub native: Option<crate::jit::NativeRule>,
 }
 
 /// Why a program could not be loaded (a pack built by another version, or corrupted).
@@ -61,6 +65,6 @@ impl LoadedRule {
             .collect::<Result<Vec<_>, _>>()?;
         crate::verify::verify(&program)
             .map_err(|reason| LoadError::BadProgram { rule: program.name.clone(), reason })?;
-        Ok(LoadedRule { program, patterns, builtins })
+        Ok(LoadedRule { program, patterns, builtins, native: None })
     }
 }

@@ -44,24 +44,30 @@ impl<'e> List<'e> {
 }
 
 /// A register's value.
+///
+/// The layout is fixed (`repr(C, u8)`: a one-byte tag, then the payload at an
+/// 8-byte-aligned offset) so that JIT-compiled code can read and write the
+/// scalar variants of a register in place; see `jit/layout.rs`. The
+/// discriminants are part of that contract.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, u8)]
 pub enum Val<'e> {
     /// A missing attribute, `nil`, or the result of an ill-typed operation.
-    Nil,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(&'e str),
+    Nil = 0,
+    Bool(bool) = 1,
+    Int(i64) = 2,
+    Float(f64) = 3,
+    Str(&'e str) = 4,
     /// Nanoseconds.
-    Duration(i64),
+    Duration(i64) = 5,
     /// Nanoseconds since the Unix epoch.
-    Time(i64),
-    Status(Status),
-    Kind(SpanKind),
-    Bytes(&'e [u8]),
-    List(List<'e>),
+    Time(i64) = 6,
+    Status(Status) = 7,
+    Kind(SpanKind) = 8,
+    Bytes(&'e [u8]) = 9,
+    List(List<'e>) = 10,
     /// A span of the trace, by index (span registers).
-    Span(u32),
+    Span(u32) = 11,
 }
 
 impl<'e> Val<'e> {

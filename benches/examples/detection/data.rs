@@ -157,7 +157,8 @@ fn inject_shape_anomaly(rng: &mut Rng, lines: &mut Vec<(usize, String)>) {
             lines.insert(at, (1, intruder.to_string()));
         }
         1 => {
-            let misplaced = rng.pick(&["payment-service refund", "auth-service revoke_all", "postgres DROP TABLE sessions"]);
+            let misplaced =
+                rng.pick(&["payment-service refund", "auth-service revoke_all", "postgres DROP TABLE sessions"]);
             lines.insert(at.min(lines.len()), (2, misplaced.to_string()));
         }
         _ => {
@@ -191,7 +192,14 @@ fn fields(rng: &mut Rng) -> (String, String, u64, String, String) {
     let ip = format!("10.{}.{}.{}", rng.below(256), rng.below(256), rng.below(256));
     let ms = 1 + rng.next() % 900;
     let user = rng.pick(&USERS).to_string();
-    let ts = format!("2025-03-{:02}T{:02}:{:02}:{:02}.{:03}Z", 1 + rng.below(28), rng.below(24), rng.below(60), rng.below(60), rng.below(1000));
+    let ts = format!(
+        "2025-03-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        1 + rng.below(28),
+        rng.below(24),
+        rng.below(60),
+        rng.below(60),
+        rng.below(1000)
+    );
     (uuid, ip, ms, user, ts)
 }
 
@@ -200,7 +208,9 @@ pub fn normal_log(service: &str, rng: &mut Rng) -> String {
     let (uuid, ip, ms, user, ts) = fields(rng);
     let t = rng.zipf(20);
     let body = match t {
-        0 => format!("request completed method=GET path=/api/{service}/{} status=200 duration_ms={ms}", rng.below(5000)),
+        0 => {
+            format!("request completed method=GET path=/api/{service}/{} status=200 duration_ms={ms}", rng.below(5000))
+        }
         1 => format!("request completed method=POST path=/api/{service} status=201 duration_ms={ms} user={user}"),
         2 => format!("cache hit key={service}:{} ttl={}s", rng.below(100_000), rng.below(3600)),
         3 => format!("cache miss key={service}:{} loading from db", rng.below(100_000)),
@@ -209,7 +219,9 @@ pub fn normal_log(service: &str, rng: &mut Rng) -> String {
         6 => format!("request_id={uuid} upstream=inventory latency_ms={ms}"),
         7 => format!("health check ok uptime={}s goroutines={}", rng.below(1_000_000), rng.below(400)),
         8 => format!("retrying call to pricing attempt={} backoff_ms={}", 1 + rng.below(3), 100 * (1 + rng.below(5))),
-        9 => format!("request completed method=GET path=/api/{service}/{} status=404 duration_ms={ms}", rng.below(5000)),
+        9 => {
+            format!("request completed method=GET path=/api/{service}/{} status=404 duration_ms={ms}", rng.below(5000))
+        }
         10 => format!("published event {service}.updated id={uuid} partition={}", rng.below(12)),
         11 => format!("consumed event inventory.changed offset={} lag={}", rng.next() % 10_000_000, rng.below(50)),
         12 => format!("rate limit remaining={} client={ip}", rng.below(1000)),
@@ -217,8 +229,16 @@ pub fn normal_log(service: &str, rng: &mut Rng) -> String {
         14 => format!("slow request path=/api/{service}/search duration_ms={} threshold_ms=500", 500 + ms),
         15 => format!("connection pool size={} idle={} waiting={}", 20 + rng.below(10), rng.below(20), rng.below(3)),
         16 => format!("feature flag new-checkout evaluated for {user} result={}", rng.chance(0.5)),
-        17 => format!("payment intent {} created amount={}.{:02} currency=EUR", rng.hex(24), rng.below(500), rng.below(100)),
-        18 => format!("request completed method=DELETE path=/api/{service}/{} status=204 duration_ms={ms}", rng.below(5000)),
+        17 => format!(
+            "payment intent {} created amount={}.{:02} currency=EUR",
+            rng.hex(24),
+            rng.below(500),
+            rng.below(100)
+        ),
+        18 => format!(
+            "request completed method=DELETE path=/api/{service}/{} status=204 duration_ms={ms}",
+            rng.below(5000)
+        ),
         _ => format!("config reloaded version={} checksum={}", rng.below(90), rng.hex(40)),
     };
     format!("{ts} INFO [{service}] {body}")
@@ -230,7 +250,11 @@ fn rare_log(rng: &mut Rng) -> String {
         0 => format!("panic: runtime error: index out of range [{}] with length {}", rng.below(9), rng.below(9)),
         1 => format!("disk quota exceeded on /var/lib/data shard={} refusing writes", rng.below(16)),
         2 => format!("TLS handshake failed with {ip}: certificate has expired or is not yet valid"),
-        3 => format!("deadlock detected between transactions {} and {}; rolling back", rng.below(99_999), rng.below(99_999)),
+        3 => format!(
+            "deadlock detected between transactions {} and {}; rolling back",
+            rng.below(99_999),
+            rng.below(99_999)
+        ),
         4 => format!("user {user} escalated privileges to role=superadmin via legacy endpoint"),
         5 => format!("OOMKilled: container memory limit 512Mi exceeded, restarting (attempt {})", 1 + rng.below(5)),
         6 => format!("unexpected schema version {} for message {uuid}, dropping", rng.below(9)),
@@ -240,17 +264,56 @@ fn rare_log(rng: &mut Rng) -> String {
 }
 
 const SUPPORT: [&str; 24] = [
-    "invoice", "billing cycle", "refund", "subscription", "payment method", "credit card", "account settings",
-    "plan", "upgrade", "downgrade", "receipt", "tax", "VAT number", "charge", "trial", "discount code",
-    "statement", "balance", "renewal", "cancellation", "proration", "bank transfer", "currency", "pricing page",
+    "invoice",
+    "billing cycle",
+    "refund",
+    "subscription",
+    "payment method",
+    "credit card",
+    "account settings",
+    "plan",
+    "upgrade",
+    "downgrade",
+    "receipt",
+    "tax",
+    "VAT number",
+    "charge",
+    "trial",
+    "discount code",
+    "statement",
+    "balance",
+    "renewal",
+    "cancellation",
+    "proration",
+    "bank transfer",
+    "currency",
+    "pricing page",
 ];
 const SUPPORT_VERBS: [&str; 10] =
     ["update", "check", "download", "cancel", "change", "review", "confirm", "apply", "request", "view"];
 const OFF_TOPIC: [[&str; 8]; 4] = [
     ["sourdough", "oven", "flour", "proofing basket", "crust", "hydration", "starter", "baking stone"],
-    ["the Hanseatic League", "medieval trade", "Lübeck", "guild charters", "salted herring", "cog ships", "the Baltic", "merchants"],
+    [
+        "the Hanseatic League",
+        "medieval trade",
+        "Lübeck",
+        "guild charters",
+        "salted herring",
+        "cog ships",
+        "the Baltic",
+        "merchants",
+    ],
     ["the offside rule", "penalty area", "goalkeeper", "corner kick", "referee", "extra time", "midfield", "free kick"],
-    ["quantum entanglement", "qubits", "superposition", "decoherence", "Bell inequality", "photons", "measurement", "spin states"],
+    [
+        "quantum entanglement",
+        "qubits",
+        "superposition",
+        "decoherence",
+        "Bell inequality",
+        "photons",
+        "measurement",
+        "spin states",
+    ],
 ];
 
 /// Support-bot answers keyed by model; 1.5% switch to an unrelated topic
@@ -269,7 +332,8 @@ pub fn answers(seed: u64, n: usize) -> Vec<Event> {
 }
 
 fn answer(topic: &[&str], rng: &mut Rng) -> String {
-    let openers = ["Thanks for reaching out!", "Happy to help with that.", "Good question.", "Sure, here is how it works."];
+    let openers =
+        ["Thanks for reaching out!", "Happy to help with that.", "Good question.", "Sure, here is how it works."];
     let mut text = rng.pick(&openers).to_string();
     for _ in 0..3 + rng.below(3) {
         let (a, b) = (rng.pick(topic), rng.pick(topic));

@@ -54,9 +54,7 @@ fn novelty_run(name: &'static str, events: &[Event], options: &NoveltyOptions) -
     let scores: Vec<f64> = values
         .iter()
         .zip(events)
-        .map(|((key, value), e)| {
-            state.observe(&Call { site: &site, key, value, options, time: e.time }).unwrap_or(0.0)
-        })
+        .map(|((key, value), e)| state.observe(&Call { site: &site, key, value, options, time: e.time }).unwrap_or(0.0))
         .collect();
     let micros_per_event = start.elapsed().as_secs_f64() * 1e6 / events.len() as f64;
     let flagged = scores.iter().map(|&s| s >= options.policy.flag).collect();
@@ -154,7 +152,10 @@ fn burst_table() {
     }
     for i in 0..400 {
         if i % 4 == 0 {
-            let line = format!("2025-03-09T10:00:00Z FATAL [orders] disk quota exceeded on /data shard={} refusing writes", rng.below(8));
+            let line = format!(
+                "2025-03-09T10:00:00Z FATAL [orders] disk quota exceeded on /data shard={} refusing writes",
+                rng.below(8)
+            );
             events.push((line, Phase::Burst));
         } else {
             events.push((data::normal_log("orders", &mut rng), Phase::Normal));
@@ -178,11 +179,11 @@ fn burst_table() {
     println!("| policy | burst flagged | changed format: flagged until | normal flagged |");
     println!("|---|---:|---:|---:|");
     let config = NoveltyConfig::default();
-    let policies: [(&str, Box<dyn Fn(&mut NoveltyOptions)>); 4] = [
-        ("learn_flagged: true", Box::new(|o| o.policy.learn_flagged = true)),
-        ("default: join after hold (1 min)", Box::new(|_| {})),
-        ("join after hold: 5m", Box::new(|o| o.policy.hold_ns = 300 * SECOND)),
-        ("never learn flagged", Box::new(|o| o.policy.hold_ns = i64::MAX)),
+    let policies: [(&str, fn(&mut NoveltyOptions)); 4] = [
+        ("learn_flagged: true", |o| o.policy.learn_flagged = true),
+        ("default: join after hold (1 min)", |_| {}),
+        ("join after hold: 5m", |o| o.policy.hold_ns = 300 * SECOND),
+        ("never learn flagged", |o| o.policy.hold_ns = i64::MAX),
     ];
     for (name, adjust) in policies {
         let mut options = config.default_options();
@@ -231,6 +232,17 @@ enum Phase {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--sizes") {
+        for (name, events) in [
+            ("log lines", data::log_lines(1, 4000)),
+            ("trace shapes", data::trace_shapes(2, 4000)),
+            ("answers", data::answers(3, 4000)),
+        ] {
+            let total: usize = events.iter().map(|e| e.value.len()).sum();
+            println!("{name}: mean {} bytes (the bench's streams)", total / events.len());
+        }
+        return;
+    }
     println!("## Detection quality\n");
     quality_tables();
     println!("\n## Burst policy\n");

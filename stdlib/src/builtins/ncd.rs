@@ -22,10 +22,7 @@ pub const BUILTIN: Builtin = Builtin {
             call: r#"ncd("SELECT id, total FROM orders WHERE customer_id = 42", "SELECT id, total FROM orders WHERE customer_id = 42")"#,
             result: "0.1568627450980392",
         },
-        Example {
-            call: r#"ncd("payment declined: card expired", "order shipped to warehouse 7")"#,
-            result: "1.0",
-        },
+        Example { call: r#"ncd("payment declined: card expired", "order shipped to warehouse 7")"#, result: "1.0" },
         Example { call: r#"ncd("", "")"#, result: "0.0" },
         Example { call: r#"ncd(nil, "x")"#, result: "nil" },
     ],

@@ -57,7 +57,10 @@ pub const BUILTIN: Builtin = Builtin {
           are illustrative.",
     examples: &[
         Example { call: "novelty(trace:shape, by: trace:rootName)", result: "0.82" },
-        Example { call: "novelty(span.gen_ai.output.messages, by: span.gen_ai.request.model, flag: 0.6, hold: 5m)", result: "0.71" },
+        Example {
+            call: "novelty(span.gen_ai.output.messages, by: span.gen_ai.request.model, flag: 0.6, hold: 5m)",
+            result: "0.71",
+        },
         Example {
             call: r#"novelty(span.db.query.text, by: [resource.service.name, span.db.system.name], tokenize: true)"#,
             result: "0.04",

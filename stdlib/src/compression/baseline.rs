@@ -113,7 +113,13 @@ impl Baseline {
     }
 
     /// Rebuilds a baseline from its parts (see [`Baseline::parts`]).
-    pub fn from_parts(dict: Vec<Vec<u8>>, pending: Vec<Vec<u8>>, warm: bool, bounds: &Bounds, work: &mut Work) -> Baseline {
+    pub fn from_parts(
+        dict: Vec<Vec<u8>>,
+        pending: Vec<Vec<u8>>,
+        warm: bool,
+        bounds: &Bounds,
+        work: &mut Work,
+    ) -> Baseline {
         let mut baseline = Baseline::new();
         for sample in dict {
             baseline.dict_bytes += sample.len();

@@ -143,7 +143,11 @@ pub fn worst_segments(text: &[u8], dict: &CDict<'_>, compressor: &mut Compressor
     scored
         .into_iter()
         .take(k)
-        .map(|(cost, range)| Segment { offset: range.start, text: String::from_utf8_lossy(&text[range]).into_owned(), cost })
+        .map(|(cost, range)| Segment {
+            offset: range.start,
+            text: String::from_utf8_lossy(&text[range]).into_owned(),
+            cost,
+        })
         .collect()
 }
 

@@ -115,8 +115,10 @@ impl NoveltyState {
         for site in snap.sites {
             let mut keys = Lru::new();
             for key in site.keys {
-                let baseline = Baseline::from_parts(key.dict, key.pending, key.warm, &site.options.bounds, &mut state.work);
-                let evicted = keys.insert(key.key.into(), KeyState { baseline, quarantine: key.quarantine }, config.max_keys);
+                let baseline =
+                    Baseline::from_parts(key.dict, key.pending, key.warm, &site.options.bounds, &mut state.work);
+                let evicted =
+                    keys.insert(key.key.into(), KeyState { baseline, quarantine: key.quarantine }, config.max_keys);
                 state.counters.evicted_keys += evicted.len() as u64;
             }
             let recent = ScoreWindow::from_scores(site.recent, config.recent_scores);

@@ -124,7 +124,8 @@ impl NoveltyState {
             return None;
         }
         if !self.sites.contains_key(call.site) {
-            let site = Site { options: *call.options, keys: Lru::new(), recent: ScoreWindow::new(self.config.recent_scores) };
+            let site =
+                Site { options: *call.options, keys: Lru::new(), recent: ScoreWindow::new(self.config.recent_scores) };
             self.sites.insert(call.site.clone(), site);
         }
         let site = self.sites.get_mut(call.site).expect("inserted above");
@@ -210,10 +211,7 @@ impl NoveltyState {
                 std::mem::size_of::<Site>() + id.rule.len() + site.recent.len() * 8 + keys
             })
             .sum();
-        std::mem::size_of::<Self>()
-            + sites
-            + self.work.memory_bytes()
-            + self.key.capacity()
+        std::mem::size_of::<Self>() + sites + self.work.memory_bytes() + self.key.capacity()
     }
 
     /// The share of sizes found in the size cache rather than compressed.

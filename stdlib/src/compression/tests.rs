@@ -61,7 +61,13 @@ impl Harness {
     fn observe(&mut self, key: &str, value: Value) -> Option<f64> {
         self.time += SECOND;
         let key = Value::str(key);
-        self.state.observe(&Call { site: &self.site, key: &key, value: &value, options: &self.options, time: self.time })
+        self.state.observe(&Call {
+            site: &self.site,
+            key: &key,
+            value: &value,
+            options: &self.options,
+            time: self.time,
+        })
     }
 }
 
@@ -250,16 +256,32 @@ fn options_come_from_named_arguments_within_caps() {
 
 fn fill(kind: u8, rng: &mut Rng) -> String {
     match kind % 8 {
-        0 => format!("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", rng.next() as u32, rng.next() as u16, rng.next() as u16, rng.next() as u16, rng.next() & 0xffff_ffff_ffff),
+        0 => format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            rng.next() as u32,
+            rng.next() as u16,
+            rng.next() as u16,
+            rng.next() as u16,
+            rng.next() & 0xffff_ffff_ffff
+        ),
         1 => format!("{:016x}{:016x}", rng.next() | 1 << 60, rng.next()),
         2 => format!("{}", rng.next() % 1_000_000),
-        3 => format!("2024-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", 1 + rng.next() % 12, 1 + rng.next() % 28, rng.next() % 24, rng.next() % 60, rng.next() % 60, rng.next() % 1000),
+        3 => format!(
+            "2024-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            1 + rng.next() % 12,
+            1 + rng.next() % 28,
+            rng.next() % 24,
+            rng.next() % 60,
+            rng.next() % 60,
+            rng.next() % 1000
+        ),
         4 => format!("{}.{}.{}.{}", rng.next() % 256, rng.next() % 256, rng.next() % 256, rng.next() % 256),
         5 => format!("user{}@example{}.com", rng.next() % 1000, rng.next() % 9),
         6 => format!("https://api.example.com/v{}/items/{}?page={}", rng.next() % 3, rng.next() % 999, rng.next() % 9),
         _ => {
             let alphabet = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-            let mut id: String = (0..18).map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize] as char).collect();
+            let mut id: String =
+                (0..18).map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize] as char).collect();
             id.insert(3, char::from(b'0' + (rng.next() % 10) as u8));
             id
         }

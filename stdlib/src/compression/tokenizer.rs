@@ -210,7 +210,8 @@ fn classify_run(run: &[u8]) -> Option<&'static str> {
     if digits == run.len() {
         return Some(NUMBER);
     }
-    if run.len() > 2 && (run.starts_with(b"0x") || run.starts_with(b"0X")) && run[2..].iter().all(u8::is_ascii_hexdigit) {
+    if run.len() > 2 && (run.starts_with(b"0x") || run.starts_with(b"0X")) && run[2..].iter().all(u8::is_ascii_hexdigit)
+    {
         return Some(HEX);
     }
     if run.len() >= 8 && digits > 0 && run.iter().all(u8::is_ascii_hexdigit) {
@@ -226,7 +227,9 @@ fn classify_run(run: &[u8]) -> Option<&'static str> {
 
 fn is_uuid(s: &[u8]) -> bool {
     s.len() == 36
-        && s.iter().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { *b == b'-' } else { b.is_ascii_hexdigit() })
+        && s.iter()
+            .enumerate()
+            .all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { *b == b'-' } else { b.is_ascii_hexdigit() })
 }
 
 fn is_email(s: &[u8]) -> bool {
@@ -310,7 +313,8 @@ fn is_ipv4(s: &[u8]) -> bool {
             return false;
         }
         let start = c.pos;
-        if !c.digits(1, 3) || std::str::from_utf8(&s[start..c.pos]).ok().and_then(|t| t.parse::<u16>().ok()) > Some(255) {
+        if !c.digits(1, 3) || std::str::from_utf8(&s[start..c.pos]).ok().and_then(|t| t.parse::<u16>().ok()) > Some(255)
+        {
             return false;
         }
     }
@@ -328,9 +332,10 @@ fn is_ipv6(s: &[u8]) -> bool {
     }
     let groups: Vec<&[u8]> = s.split(|&b| b == b':').collect();
     let last = groups.len() - 1;
-    groups.iter().enumerate().all(|(i, g)| {
-        (g.len() <= 4 && g.iter().all(u8::is_ascii_hexdigit)) || (i == last && is_ipv4(g))
-    })
+    groups
+        .iter()
+        .enumerate()
+        .all(|(i, g)| (g.len() <= 4 && g.iter().all(u8::is_ascii_hexdigit)) || (i == last && is_ipv4(g)))
 }
 
 #[cfg(test)]
