@@ -316,7 +316,7 @@ pub(crate) fn template_holes(source: &str, value: &ast::Expr) -> Vec<ast::Expr> 
         match bytes[i] {
             b'\\' if !raw_string => i += 2,
             b'{' => {
-                let Some(close) = hole_end(bytes, i) else { break };
+                let Some(close) = crate::template::find_close(body, i) else { break };
                 if let Some(text) = body.get(i + 1..close) {
                     let (expr, errors) = betrace_grammar::parse_expr(text, offset + i + 1);
                     if errors.is_empty() {
@@ -331,30 +331,6 @@ pub(crate) fn template_holes(source: &str, value: &ast::Expr) -> Vec<ast::Expr> 
     holes
 }
 
-/// The `}` closing the hole opened at `open`, skipping nested braces and strings.
-fn hole_end(bytes: &[u8], open: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut quote: Option<u8> = None;
-    let mut i = open;
-    while i < bytes.len() {
-        match (quote, bytes[i]) {
-            (Some(_), b'\\') => i += 1,
-            (Some(q), b) if b == q => quote = None,
-            (Some(_), _) => {}
-            (None, b'`') => quote = Some(b'`'),
-            (None, b'{') => depth += 1,
-            (None, b'}') => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
 
 #[cfg(test)]
 mod tests;

@@ -59,7 +59,7 @@ fn split(body: &str, body_offset: usize, raw_string: bool) -> Result<Vec<Piece<'
 
 /// The index of the `}` closing the hole opened at `open`, skipping nested
 /// braces and quoted strings inside the expression.
-fn find_close(body: &str, open: usize) -> Option<usize> {
+pub(crate) fn find_close(body: &str, open: usize) -> Option<usize> {
     let bytes = body.as_bytes();
     let mut depth = 0;
     let mut i = open;
