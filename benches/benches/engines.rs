@@ -77,9 +77,9 @@ fn synthetic(n: usize, seed: u64) -> Trace {
     builder.build()
 }
 
-/// The SmartThings production trace (Zipkin v2 JSON, 1,041 spans).
+/// The SmartThings production trace (Zipkin v2 JSON, 957 spans once fragments are merged).
 fn smartthings() -> Option<Trace> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/traces/smartthings-mobile-web-install.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/traces/smartthings-mobile-web-install.json");
     let bytes = std::fs::read(path).ok()?;
     let records = betrace_runtime::formats::read_traces(&bytes).ok()?;
     betrace_vm::trace::group_by_trace(records).into_iter().max_by_key(Trace::len)

@@ -10,6 +10,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use betrace_compiler::{CheckConfig, compile_file};
 use betrace_runtime::formats::read_traces;
 use betrace_vm::trace::{RecordValue, SpanRecord, Trace, group_by_trace};
+use betrace_vm::engine::EngineKind;
 use betrace_vm::{Engine, EvalConfig, PackInfo};
 
 /// Span names the synthetic trace uses, and the first rules of every pack watch.
@@ -78,7 +79,8 @@ fn selective_pack(count: usize) -> String {
 fn engine(rules: usize) -> Engine {
     let (programs, report) = compile_file(&selective_pack(rules), &CheckConfig::default());
     assert!(!report.has_errors(), "{:#?}", report.diagnostics);
-    Engine::new(PackInfo { name: "bench".into(), version: "0".into() }, programs, EvalConfig::default()).expect("loads")
+    let pack = PackInfo { name: "bench".into(), version: "0".into() };
+    Engine::with_kind(pack, programs, EvalConfig::default(), EngineKind::Interp).expect("loads")
 }
 
 fn evaluation(c: &mut Criterion) {

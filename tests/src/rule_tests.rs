@@ -44,6 +44,11 @@ fn read(path: &Path) -> String {
 
 /// Runs every test file under `dir`, each against the pack in its own directory.
 pub fn run_dir(dir: &Path) -> Vec<FileOutcome> {
+    run_dir_with(dir, None)
+}
+
+/// [`run_dir`] on a chosen engine (`None`: the default one).
+pub fn run_dir_with(dir: &Path, engine: Option<betrace_vm::engine::EngineKind>) -> Vec<FileOutcome> {
     let mut by_dir: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
     for file in test_files(dir) {
         by_dir.entry(file.parent().expect("a file has a directory").to_path_buf()).or_default().push(file);
@@ -51,7 +56,7 @@ pub fn run_dir(dir: &Path) -> Vec<FileOutcome> {
     let mut outcomes = Vec::new();
     for (pack_dir, files) in by_dir {
         let name = pack_dir.file_name().map_or("pack".into(), |n| n.to_string_lossy().into_owned());
-        let pack = TestPack::compile(&name, &pack_sources(&pack_dir));
+        let pack = TestPack::compile(&name, &pack_sources(&pack_dir)).map(|pack| TestPack { engine, ..pack });
         for file in files {
             let shown = file.strip_prefix(dir).unwrap_or(&file).display().to_string();
             outcomes.push(match &pack {

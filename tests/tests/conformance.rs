@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use betrace_vm::engine::EngineKind;
+
 use betrace_tests::rule_tests;
 use betrace_vm::testing::{CaseResult, Summary};
 
@@ -23,8 +25,17 @@ fn suite() -> &'static Path {
 }
 
 #[test]
-fn conformance_cases_agree_with_the_brief() {
-    let outcomes = rule_tests::run_dir(suite());
+fn conformance_cases_agree_with_the_brief_on_the_jit() {
+    check_suite(EngineKind::Jit);
+}
+
+#[test]
+fn conformance_cases_agree_with_the_brief_on_the_interpreter() {
+    check_suite(EngineKind::Interp);
+}
+
+fn check_suite(engine: EngineKind) {
+    let outcomes = rule_tests::run_dir_with(suite(), Some(engine));
     let mut problems = String::new();
     let mut diverging = Vec::new();
     for outcome in &outcomes {
@@ -55,7 +66,7 @@ fn conformance_cases_agree_with_the_brief() {
             problems.push_str(&format!("KNOWN_DIVERGENCES names {known:?}, which is not a case of the suite\n"));
         }
     }
-    assert!(problems.is_empty(), "\n{problems}\n{}", Summary::of(&outcomes).line());
+    assert!(problems.is_empty(), "{engine:?}:\n{problems}\n{}", Summary::of(&outcomes).line());
 }
 
 #[test]

@@ -125,7 +125,7 @@ impl<'e> Machine<'e> {
     /// Runs function `func` with `current` as the current span; returns its result.
     pub fn run(&mut self, func: FuncId, current: u32) -> Result<Val<'e>, Halt> {
         let saved = std::mem::replace(&mut self.current, current);
-        let native = self.rule.native.as_ref().and_then(|native| native.entry(func));
+        let native = self.rule.native.as_ref().and_then(|native| native.entry(func, self.regs.len()));
         let result = match native {
             Some(entry) => crate::jit::call(self, entry, current),
             None => self.run_body(func),

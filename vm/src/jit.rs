@@ -63,6 +63,11 @@ pub(crate) struct Entry(NativeFn);
 /// A rule's native code: one entry per bytecode function.
 pub struct NativeRule {
     entries: Vec<Option<Entry>>,
+    /// The register count the code was compiled for: the code indexes
+    /// registers below it without checks, so it runs only on a register file
+    /// of exactly this size (`LoadedRule`'s fields are public; a program
+    /// changed after compiling runs on the interpreter).
+    registers: usize,
     pub stats: RuleStats,
     /// Keeps the code alive as long as any rule uses it.
     _code: Arc<code::CodeMemory>,
@@ -75,7 +80,11 @@ impl fmt::Debug for NativeRule {
 }
 
 impl NativeRule {
-    pub(crate) fn entry(&self, func: FuncId) -> Option<Entry> {
+    /// The native code of `func`, for a machine with `registers` registers.
+    pub(crate) fn entry(&self, func: FuncId, registers: usize) -> Option<Entry> {
+        if registers != self.registers {
+            return None;
+        }
         self.entries.get(usize::from(func)).copied().flatten()
     }
 }
@@ -280,7 +289,8 @@ pub fn compile_rules(rules: &mut [LoadedRule]) -> Result<JitReport, Unavailable>
             continue;
         };
         let entries = funcs.into_iter().map(|id| id.map(|id| memory.entry(id))).collect();
-        rule.native = Some(NativeRule { entries, stats: stats.clone(), _code: Arc::clone(&memory) });
+        let registers = usize::from(rule.program.registers);
+        rule.native = Some(NativeRule { entries, registers, stats: stats.clone(), _code: Arc::clone(&memory) });
     }
     Ok(report)
 }
@@ -322,8 +332,9 @@ pub(crate) fn call<'e>(machine: &mut Machine<'e>, entry: Entry, current: u32) ->
     let raw: *mut Machine<'e> = machine;
     // SAFETY: `entry` was compiled from this machine's rule (`Machine::run`
     // takes it from `machine.rule.native`), so every register it touches is
-    // below `program.registers` (`check` ran `verify` before compiling), which
-    // is `regs.len()`; `regs` is not resized while a rule runs. The code reads
+    // below the `program.registers` it was compiled for (`check` ran `verify`
+    // first), which `NativeRule::entry` checked is `regs.len()`; `regs` is not
+    // resized while a rule runs. The code reads
     // and writes registers only with the layout `layout.rs` checks, and the
     // machine only through the helpers, which turn `raw` back into the one
     // `&mut Machine` in use: `machine` is not touched until the call returns.

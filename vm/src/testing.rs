@@ -19,7 +19,7 @@ use betrace_compiler::bytecode::RuleProgram;
 use betrace_compiler::render::{self, HumanStyle};
 use betrace_compiler::{CheckConfig, SourceFile, check_files, lower};
 
-use crate::engine::{Engine, RuleErrorKind};
+use crate::engine::{Engine, EngineKind, RuleErrorKind};
 use crate::eval::EvalConfig;
 use crate::trace::TraceBuilder;
 use crate::trace::compact::{self, CompactTrace};
@@ -32,6 +32,8 @@ pub use spec::{CaseSpec, ExpectSpec, FileSpec, parse_file};
 pub struct TestPack {
     pub info: PackInfo,
     pub programs: Vec<RuleProgram>,
+    /// Which engine runs the tests (the default engine unless set).
+    pub engine: Option<EngineKind>,
 }
 
 impl TestPack {
@@ -49,7 +51,7 @@ impl TestPack {
             .zip(files)
             .flat_map(|(report, file)| report.checked.rules.iter().map(|rule| lower::lower_rule(rule, &file.text)))
             .collect();
-        Ok(TestPack { info: PackInfo { name: name.to_string(), version: "test".to_string() }, programs })
+        Ok(TestPack { info: PackInfo { name: name.to_string(), version: "test".to_string() }, programs, engine: None })
     }
 
     fn names(&self) -> Vec<&str> {
@@ -215,7 +217,11 @@ pub fn violations(
     programs: Vec<RuleProgram>,
     trace: &CompactTrace,
 ) -> Result<(Vec<Violation>, Vec<String>), String> {
-    let engine = Engine::new(pack.info.clone(), programs, EvalConfig::default()).map_err(|e| e.to_string())?;
+    let engine = match pack.engine {
+        Some(kind) => Engine::with_kind(pack.info.clone(), programs, EvalConfig::default(), kind),
+        None => Engine::new(pack.info.clone(), programs, EvalConfig::default()),
+    }
+    .map_err(|e| e.to_string())?;
     let mut builder = TraceBuilder::new(compact::TRACE_ID);
     for span in &trace.spans {
         builder.add(span.clone());

@@ -175,3 +175,23 @@ fn every_generated_rule_runs_native() {
         }
     }
 }
+
+#[test]
+fn a_program_changed_after_compiling_runs_on_the_interpreter() {
+    if jit::available().is_err() {
+        return;
+    }
+    let text = "rule r { severity: low when { kind = server } never { duration > 1us } }";
+    let (programs, _) = compile_file(text, &CheckConfig::default());
+    let mut rule = LoadedRule::load(programs[0].clone()).expect("loads");
+    jit::compile_rule(&mut rule).expect("JIT").expect("compiled");
+    // Native code indexes registers without checks; a register file of another
+    // size must never reach it.
+    rule.program.registers += 3;
+    let reference = LoadedRule::load(rule.program.clone()).expect("loads");
+    for trace in traces(5, 16, 12) {
+        let view = TraceView::new(&trace);
+        let config = EvalConfig::default();
+        assert_eq!(evaluate_metered(&rule, &view, &config), evaluate_metered(&reference, &view, &config));
+    }
+}
