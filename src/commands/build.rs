@@ -16,6 +16,10 @@ pub struct BuildArgs {
     /// Where to write the compiled pack.
     #[arg(short, long, value_name = "FILE.btpack")]
     output: PathBuf,
+    /// Also show, per rule, its static cost and whether it runs as native
+    /// code (the JIT) or on the interpreter, and why.
+    #[arg(long)]
+    explain: bool,
 }
 
 pub fn run(args: &BuildArgs) -> u8 {
@@ -65,5 +69,34 @@ pub fn run(args: &BuildArgs) -> u8 {
         bytes.len(),
         built.pack.sources_digest_hex(),
     );
+    if args.explain {
+        print!("{}", explain(&built.pack.rules));
+    }
     exit::OK
+}
+
+/// One line per rule: cost, and what the JIT does with it.
+fn explain(rules: &[betrace_compiler::bytecode::RuleProgram]) -> String {
+    let width = rules.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    let mut native = 0;
+    for rule in rules {
+        let cost = betrace_compiler::cost::Cost { degree: rule.cost_degree, log: false };
+        let engine = match betrace_vm::jit::explain(rule) {
+            Ok(stats) => {
+                native += 1;
+                format!(
+                    "native: {} function{}, {} instructions inline, {} through the interpreter",
+                    stats.funcs,
+                    if stats.funcs == 1 { "" } else { "s" },
+                    stats.inline_ops,
+                    stats.helper_ops
+                )
+            }
+            Err(reason) => format!("interpreter: {reason}"),
+        };
+        out.push_str(&format!("  {:width$}  {:<11}  {engine}\n", rule.name, cost.to_string()));
+    }
+    out.push_str(&format!("{native} of {} rules run native code (JIT)\n", rules.len()));
+    out
 }

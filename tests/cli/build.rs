@@ -113,3 +113,23 @@ fn manifest_problems_point_into_pack_toml() {
     assert_eq!(code(&not_dir), 2);
     assert_eq!(code(&betrace(&["build", path])), 2, "-o is required");
 }
+
+#[test]
+fn explain_lists_each_rule_with_its_cost_and_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("standard.btpack");
+    let output = betrace(&[
+        "build",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/packs/standard"),
+        "-o",
+        out.to_str().unwrap(),
+        "--explain",
+    ]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().find(|l| l.trim_start().starts_with("server_5xx_has_error_status")).expect("a line per rule");
+    assert!(line.contains("O(n)") && line.contains("native"), "{line}");
+    let line = text.lines().find(|l| l.trim_start().starts_with("new_call_path")).expect("a line per rule");
+    assert!(line.contains("interpreter: nothing runs per span"), "{line}");
+    assert!(text.contains("18 of 19 rules run native code"), "{text}");
+}
