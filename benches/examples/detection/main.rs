@@ -34,6 +34,9 @@ struct Run {
     micros_per_event: f64,
 }
 
+/// A change to the default options, naming one burst policy.
+type AdjustPolicy = fn(&mut NoveltyOptions);
+
 /// The empirical p-value of each score against the `window` scores before it
 /// (what `novelty`'s evidence reports), as flags at `p <= alpha`.
 fn p_value_flags(scores: &[f64], window: usize, alpha: f64) -> Vec<bool> {
@@ -179,7 +182,7 @@ fn burst_table() {
     println!("| policy | burst flagged | changed format: flagged until | normal flagged |");
     println!("|---|---:|---:|---:|");
     let config = NoveltyConfig::default();
-    let policies: [(&str, fn(&mut NoveltyOptions)); 4] = [
+    let policies: [(&str, AdjustPolicy); 4] = [
         ("learn_flagged: true", |o| o.policy.learn_flagged = true),
         ("default: join after hold (1 min)", |_| {}),
         ("join after hold: 5m", |o| o.policy.hold_ns = 300 * SECOND),
