@@ -48,7 +48,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 pub fn load(path: &Path) -> Result<Loaded, String> {
     let bytes = if path.as_os_str() == "-" {
         let mut buffer = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer).map_err(|e| format!("cannot read standard input: {e}"))?;
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
         buffer
     } else {
         std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?

@@ -9,8 +9,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 
 use betrace_compiler::{CheckConfig, compile_file};
 use betrace_runtime::formats::read_traces;
-use betrace_vm::trace::{RecordValue, SpanRecord, Trace, group_by_trace};
 use betrace_vm::engine::EngineKind;
+use betrace_vm::trace::{RecordValue, SpanRecord, Trace, group_by_trace};
 use betrace_vm::{Engine, EvalConfig, PackInfo};
 
 /// Span names the synthetic trace uses, and the first rules of every pack watch.
@@ -48,7 +48,8 @@ fn synthetic() -> Trace {
 }
 
 /// Span names of the SmartThings trace that the first rules of every pack watch.
-const SMARTTHINGS_NAMES: &[&str] = &["get", "post", "client-select-by-id", "post /oauth/check_token", "blacklist_get_by_id"];
+const SMARTTHINGS_NAMES: &[&str] =
+    &["get", "post", "client-select-by-id", "post /oauth/check_token", "blacklist_get_by_id"];
 
 /// `count` rules; rule `i` watches operation `op.{i}` (the first five also a
 /// SmartThings span name), so only the first few of a large pack can trigger.

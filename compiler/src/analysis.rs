@@ -331,6 +331,5 @@ pub(crate) fn template_holes(source: &str, value: &ast::Expr) -> Vec<ast::Expr> 
     holes
 }
 
-
 #[cfg(test)]
 mod tests;

@@ -67,12 +67,17 @@ impl AttributeEnv {
         let scope = segments.first().filter(|_| !decl.path.leading_dot).and_then(|s| scope_word(&s.name));
         let Some(scope) = scope.filter(|_| segments.len() > 1) else {
             let span = decl.path.segments.first().map_or(decl.span, |s| s.span);
-            let mut diagnostic = Diagnostic::new(codes::BAD_ATTRIBUTE_DECL, span, "an attribute declaration must start with a scope")
-                .with_label("expected `span.`, `resource.`, `event.`, `link.` or `instrumentation.`")
-                .with_help("write the scope and the attribute key: `span.payment.amount: float`");
+            let mut diagnostic =
+                Diagnostic::new(codes::BAD_ATTRIBUTE_DECL, span, "an attribute declaration must start with a scope")
+                    .with_label("expected `span.`, `resource.`, `event.`, `link.` or `instrumentation.`")
+                    .with_help("write the scope and the attribute key: `span.payment.amount: float`");
             // `payment.amount: float` (no scope word at all): most likely a span attribute.
             if !decl.path.leading_dot && segments.first().is_some_and(|s| scope_word(&s.name).is_none()) {
-                diagnostic = diagnostic.with_fix("declare a span attribute", Span { start: span.start, end: span.start }, "span.");
+                diagnostic = diagnostic.with_fix(
+                    "declare a span attribute",
+                    Span { start: span.start, end: span.start },
+                    "span.",
+                );
             }
             diagnostics.push(diagnostic);
             return;
@@ -161,9 +166,9 @@ fn is_moved(deprecation: &semconv::Deprecation) -> bool {
 fn deprecated(key: &str, key_span: Span, deprecation: &semconv::Deprecation) -> Diagnostic {
     let diagnostic = Diagnostic::new(codes::DEPRECATED_ATTRIBUTE, key_span, format!("`{key}` is deprecated"));
     match (deprecation.renamed_to, deprecation.note) {
-        (Some(new), _) => diagnostic
-            .with_label(format!("renamed to `{new}`"))
-            .with_fix(format!("use `{new}`"), key_span, new),
+        (Some(new), _) => {
+            diagnostic.with_label(format!("renamed to `{new}`")).with_fix(format!("use `{new}`"), key_span, new)
+        }
         (None, Some(note)) => diagnostic.with_help(note.to_string()),
         (None, None) => diagnostic,
     }
@@ -189,8 +194,9 @@ pub fn resolve_type(ty: &ast::TypeExpr, diagnostics: &mut Vec<Diagnostic>) -> Op
                 const NAMES: &[&str] =
                     &["string", "int", "float", "bool", "duration", "time", "status", "kind", "bytes", "any"];
                 let mut diagnostic =
-                    Diagnostic::new(codes::UNKNOWN_TYPE, name.span, format!("unknown type `{}`", name.name))
-                        .with_help(format!("attribute types are {}, and lists of them like `[string]`", NAMES.join(", ")));
+                    Diagnostic::new(codes::UNKNOWN_TYPE, name.span, format!("unknown type `{}`", name.name)).with_help(
+                        format!("attribute types are {}, and lists of them like `[string]`", NAMES.join(", ")),
+                    );
                 if let Some(suggestion) = closest(&name.name, NAMES.iter().copied()) {
                     diagnostic = diagnostic.with_fix(format!("use `{suggestion}`"), name.span, suggestion);
                 }

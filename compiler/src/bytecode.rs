@@ -53,60 +53,169 @@ pub enum Memo {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
     /// `dst = consts[value]`.
-    Const { dst: Reg, value: ConstId },
+    Const {
+        dst: Reg,
+        value: ConstId,
+    },
     /// `dst = src`.
-    Move { dst: Reg, src: Reg },
+    Move {
+        dst: Reg,
+        src: Reg,
+    },
     /// `dst` = the list of the values in registers `start..start + len`.
-    MakeList { dst: Reg, start: Reg, len: u16 },
+    MakeList {
+        dst: Reg,
+        start: Reg,
+        len: u16,
+    },
     /// `dst` = the span a selector or aggregate is visiting.
-    CurrentSpan { dst: Reg },
+    CurrentSpan {
+        dst: Reg,
+    },
     /// `dst` = the span bound by `when NAME = …`.
-    BindingSpan { dst: Reg },
+    BindingSpan {
+        dst: Reg,
+    },
     /// `dst` = the parent of span `src` (no span if it has none).
-    ParentSpan { dst: Reg, src: Reg },
-    Intrinsic { dst: Reg, span: Reg, which: SpanIntrinsic },
-    TraceIntrinsic { dst: Reg, which: TraceIntrinsic },
+    ParentSpan {
+        dst: Reg,
+        src: Reg,
+    },
+    Intrinsic {
+        dst: Reg,
+        span: Reg,
+        which: SpanIntrinsic,
+    },
+    TraceIntrinsic {
+        dst: Reg,
+        which: TraceIntrinsic,
+    },
     /// Attribute `consts[key]` (a string) of span `span` in `scope`; nil if absent.
-    Attr { dst: Reg, span: Reg, scope: AttrScope, key: ConstId },
+    Attr {
+        dst: Reg,
+        span: Reg,
+        scope: AttrScope,
+        key: ConstId,
+    },
     /// `dst = !truthy(src)`.
-    Not { dst: Reg, src: Reg },
+    Not {
+        dst: Reg,
+        src: Reg,
+    },
     /// `dst = truthy(src)`: `true` only for the boolean `true`.
-    Truthy { dst: Reg, src: Reg },
+    Truthy {
+        dst: Reg,
+        src: Reg,
+    },
     /// Any comparison with a nil operand is false, so `x = nil` / `x != nil`
     /// (the only comparisons with nil that hold) get their own instruction.
-    Compare { dst: Reg, op: CompareOp, a: Reg, b: Reg },
+    Compare {
+        dst: Reg,
+        op: CompareOp,
+        a: Reg,
+        b: Reg,
+    },
     /// `dst = src is nil` (or, `negated`, is not nil).
-    IsNil { dst: Reg, src: Reg, negated: bool },
+    IsNil {
+        dst: Reg,
+        src: Reg,
+        negated: bool,
+    },
     /// `dst = patterns[pattern]` matches `src` (anchored); false for non-strings.
-    Match { dst: Reg, src: Reg, pattern: u32, negated: bool },
-    In { dst: Reg, value: Reg, list: Reg },
-    Arith { dst: Reg, op: ArithOp, a: Reg, b: Reg },
-    Neg { dst: Reg, src: Reg },
+    Match {
+        dst: Reg,
+        src: Reg,
+        pattern: u32,
+        negated: bool,
+    },
+    In {
+        dst: Reg,
+        value: Reg,
+        list: Reg,
+    },
+    Arith {
+        dst: Reg,
+        op: ArithOp,
+        a: Reg,
+        b: Reg,
+    },
+    Neg {
+        dst: Reg,
+        src: Reg,
+    },
     /// `dst = builtins[builtin](args…)`; `args` are consecutive registers.
-    Call { dst: Reg, builtin: u32, args_start: Reg, args_len: u16 },
+    Call {
+        dst: Reg,
+        builtin: u32,
+        args_start: Reg,
+        args_len: u16,
+    },
     /// Continue at `target` (an instruction index) when `cond` is not `true`.
-    JumpIfNotTrue { cond: Reg, target: u32 },
+    JumpIfNotTrue {
+        cond: Reg,
+        target: u32,
+    },
     /// Continue at `target` when `cond` is `true`.
-    JumpIfTrue { cond: Reg, target: u32 },
-    Jump { target: u32 },
+    JumpIfTrue {
+        cond: Reg,
+        target: u32,
+    },
+    Jump {
+        target: u32,
+    },
     /// `dst` = the spans for which function `pred` returns `true`.
-    Select { dst: SetReg, pred: FuncId, memo: Memo },
+    Select {
+        dst: SetReg,
+        pred: FuncId,
+        memo: Memo,
+    },
     /// `dst` = every span.
-    SelectAll { dst: SetReg },
+    SelectAll {
+        dst: SetReg,
+    },
     /// `dst` = the one-span set of span `span` (empty if none).
-    SpanSet { dst: SetReg, span: Reg },
+    SpanSet {
+        dst: SetReg,
+        span: Reg,
+    },
     /// TraceQL's spanset `&&`: `a ∪ b` when both are non-empty, else empty.
-    SetAnd { dst: SetReg, a: SetReg, b: SetReg },
-    SetOr { dst: SetReg, a: SetReg, b: SetReg },
-    Structural { dst: SetReg, op: StructuralOp, a: SetReg, b: SetReg, memo: Memo },
+    SetAnd {
+        dst: SetReg,
+        a: SetReg,
+        b: SetReg,
+    },
+    SetOr {
+        dst: SetReg,
+        a: SetReg,
+        b: SetReg,
+    },
+    Structural {
+        dst: SetReg,
+        op: StructuralOp,
+        a: SetReg,
+        b: SetReg,
+        memo: Memo,
+    },
     /// `dst = set is not empty`.
-    NonEmpty { dst: Reg, set: SetReg },
+    NonEmpty {
+        dst: Reg,
+        set: SetReg,
+    },
     /// `dst` = aggregate over `set`, calling `value` per span (none for `count`);
     /// `consts[empty]` when no span gives a value (`0` of the right type for
     /// `count` and `sum`, nil for the others).
-    Aggregate { dst: Reg, kind: AggregateKind, set: SetReg, value: Option<FuncId>, empty: ConstId, memo: Memo },
+    Aggregate {
+        dst: Reg,
+        kind: AggregateKind,
+        set: SetReg,
+        value: Option<FuncId>,
+        empty: ConstId,
+        memo: Memo,
+    },
     /// End the function with `src` as its result.
-    Return { src: Reg },
+    Return {
+        src: Reg,
+    },
 }
 
 /// A straight-line function (forward jumps only), ending in `Return`.

@@ -26,13 +26,20 @@ fn aggregate_kind(name: &str) -> Option<AggregateKind> {
 impl<'f> Checker<'f> {
     /// A call. `piped` is the spanset on the left of `|`, which becomes the
     /// aggregate's first argument.
-    pub(crate) fn call(&mut self, call: &ast::Call, piped: Option<hir::Expr>, span: Span, scope: Scope<'_>) -> hir::Expr {
+    pub(crate) fn call(
+        &mut self,
+        call: &ast::Call,
+        piped: Option<hir::Expr>,
+        span: Span,
+        scope: Scope<'_>,
+    ) -> hir::Expr {
         let name = call.name.name.as_str();
         let Some(builtin) = builtins::lookup(name) else {
             for arg in &call.args {
                 self.expr(&arg.value, scope);
             }
-            let mut diagnostic = Diagnostic::new(codes::UNKNOWN_FUNCTION, call.name.span, format!("unknown function `{name}`"));
+            let mut diagnostic =
+                Diagnostic::new(codes::UNKNOWN_FUNCTION, call.name.span, format!("unknown function `{name}`"));
             if let Some(suggestion) = closest(name, builtins::all().iter().map(|b| b.name)) {
                 diagnostic = diagnostic.with_fix(format!("use `{suggestion}`"), call.name.span, suggestion);
             } else {
@@ -66,8 +73,12 @@ impl<'f> Checker<'f> {
                 None => {
                     if !named.is_empty() {
                         self.report(
-                            Diagnostic::new(codes::WRONG_ARITY, value.span, "positional arguments come before named ones")
-                                .with_help(signature(builtin)),
+                            Diagnostic::new(
+                                codes::WRONG_ARITY,
+                                value.span,
+                                "positional arguments come before named ones",
+                            )
+                            .with_help(signature(builtin)),
                         );
                         ok = false;
                     }
@@ -80,7 +91,11 @@ impl<'f> Checker<'f> {
                             ok = false;
                         }
                         if named.iter().any(|(n, _)| *n == name.name) {
-                            self.report(Diagnostic::new(codes::WRONG_ARITY, name.span, format!("`{}:` is given twice", name.name)));
+                            self.report(Diagnostic::new(
+                                codes::WRONG_ARITY,
+                                name.span,
+                                format!("`{}:` is given twice", name.name),
+                            ));
                             ok = false;
                         }
                         named.push((name.name.clone(), value));
@@ -108,7 +123,13 @@ impl<'f> Checker<'f> {
                 Diagnostic::new(
                     codes::WRONG_ARITY,
                     span,
-                    format!("`{}` takes {expected} argument{}, but {} {} given", builtin.name, if max == 1 { "" } else { "s" }, args.len(), if args.len() == 1 { "was" } else { "were" }),
+                    format!(
+                        "`{}` takes {expected} argument{}, but {} {} given",
+                        builtin.name,
+                        if max == 1 { "" } else { "s" },
+                        args.len(),
+                        if args.len() == 1 { "was" } else { "were" }
+                    ),
                 )
                 .with_help(signature(builtin)),
             );
@@ -117,8 +138,12 @@ impl<'f> Checker<'f> {
         for param in builtin.named.iter().filter(|p| !p.optional) {
             if !named.iter().any(|(n, _)| n == param.name) {
                 self.report(
-                    Diagnostic::new(codes::WRONG_ARITY, span, format!("`{}` needs the named argument `{}:`", builtin.name, param.name))
-                        .with_help(signature(builtin)),
+                    Diagnostic::new(
+                        codes::WRONG_ARITY,
+                        span,
+                        format!("`{}` needs the named argument `{}:`", builtin.name, param.name),
+                    )
+                    .with_help(signature(builtin)),
                 );
                 ok = false;
             }
@@ -143,7 +168,13 @@ impl<'f> Checker<'f> {
             Diagnostic::new(
                 codes::BAD_ARGUMENT,
                 arg.span,
-                format!("`{}` expects {} for `{}`, but this is `{}`", builtin.name, accepted.join(" or "), param.name, arg.ty),
+                format!(
+                    "`{}` expects {} for `{}`, but this is `{}`",
+                    builtin.name,
+                    accepted.join(" or "),
+                    param.name,
+                    arg.ty
+                ),
             )
             .with_help(signature(builtin)),
         );
@@ -165,8 +196,12 @@ impl<'f> Checker<'f> {
                 Some(arg) => self.expr(&arg.value, scope),
                 None => {
                     self.report(
-                        Diagnostic::new(codes::WRONG_ARITY, span, format!("`{}` needs a spanset to aggregate", builtin.name))
-                            .with_help(signature(builtin)),
+                        Diagnostic::new(
+                            codes::WRONG_ARITY,
+                            span,
+                            format!("`{}` needs a spanset to aggregate", builtin.name),
+                        )
+                        .with_help(signature(builtin)),
                     );
                     return hir::Expr::error(span);
                 }
@@ -176,12 +211,20 @@ impl<'f> Checker<'f> {
         let extra: Vec<_> = args.collect();
         if let Some(arg) = call.args.iter().find(|a| a.name.is_some()) {
             let name = arg.name.as_ref().map_or(call.name.span, |n| n.span);
-            self.report(Diagnostic::new(codes::UNKNOWN_NAMED_ARG, name, format!("`{}` takes no named arguments", builtin.name)));
+            self.report(Diagnostic::new(
+                codes::UNKNOWN_NAMED_ARG,
+                name,
+                format!("`{}` takes no named arguments", builtin.name),
+            ));
             return hir::Expr::error(span);
         }
         let wants_value = kind != AggregateKind::Count;
         if !extra.is_empty() || wants_value != value_arg.is_some() {
-            let form = if wants_value { format!("`{0}(S, e)` or `S | {0}(e)`", builtin.name) } else { "`count(S)` or `S | count()`".to_string() };
+            let form = if wants_value {
+                format!("`{0}(S, e)` or `S | {0}(e)`", builtin.name)
+            } else {
+                "`count(S)` or `S | count()`".to_string()
+            };
             self.report(
                 Diagnostic::new(codes::WRONG_ARITY, span, format!("wrong number of arguments to `{}`", builtin.name))
                     .with_help(format!("write {form}")),
@@ -191,8 +234,12 @@ impl<'f> Checker<'f> {
         if !matches!(set.ty, Type::SpanSet | Type::Span | Type::Any) {
             if !matches!(set.kind, ExprKind::Error) {
                 self.report(
-                    Diagnostic::new(codes::NOT_A_SPANSET, set.span, format!("`{}` aggregates a spanset, but this is `{}`", builtin.name, set.ty))
-                        .with_help("select spans with `{ … }`, e.g. `count({ name = \"db.query\" })`"),
+                    Diagnostic::new(
+                        codes::NOT_A_SPANSET,
+                        set.span,
+                        format!("`{}` aggregates a spanset, but this is `{}`", builtin.name, set.ty),
+                    )
+                    .with_help("select spans with `{ … }`, e.g. `count({ name = \"db.query\" })`"),
                 );
             }
             return hir::Expr::error(span);

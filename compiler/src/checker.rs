@@ -93,7 +93,11 @@ impl<'f> Checker<'f> {
                         Diagnostic::new(
                             codes::STRING_TOO_LONG,
                             span,
-                            format!("string of {} bytes is longer than the limit of {}", text.len(), self.config.max_string_len),
+                            format!(
+                                "string of {} bytes is longer than the limit of {}",
+                                text.len(),
+                                self.config.max_string_len
+                            ),
                         )
                         .with_help("rules compare against short values; long literals are usually a mistake"),
                     );

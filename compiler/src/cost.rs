@@ -130,7 +130,8 @@ impl Estimator {
 
     fn record(&mut self, cost: Cost, span: Span, own: u32) {
         if cost > self.estimate.cost || self.estimate.worst.is_none() && cost.degree > 0 {
-            let because = self.loops.iter().filter(|(_, _, level)| *level <= own).map(|(s, why, _)| (*s, why.clone())).collect();
+            let because =
+                self.loops.iter().filter(|(_, _, level)| *level <= own).map(|(s, why, _)| (*s, why.clone())).collect();
             self.estimate = Estimate { cost, worst: Some(span), because };
         }
     }
@@ -162,7 +163,11 @@ impl Estimator {
                 if let Some(value) = value {
                     let own = self.times_of(expr, times);
                     self.record(Cost { degree: own + 1, log: false }, expr.span, own);
-                    self.loops.push((set.span, "the aggregate evaluates its value for each span of this set".into(), own + 1));
+                    self.loops.push((
+                        set.span,
+                        "the aggregate evaluates its value for each span of this set".into(),
+                        own + 1,
+                    ));
                     self.walk(value, own + 1);
                     self.loops.pop();
                 }

@@ -66,7 +66,11 @@ impl Fix {
         let mut out = text.to_string();
         for edit in edits {
             let range = edit.span.range();
-            if range.start <= range.end && range.end <= out.len() && out.is_char_boundary(range.start) && out.is_char_boundary(range.end) {
+            if range.start <= range.end
+                && range.end <= out.len()
+                && out.is_char_boundary(range.start)
+                && out.is_char_boundary(range.end)
+            {
                 out.replace_range(range, &edit.replacement);
             }
         }
@@ -145,7 +149,8 @@ mod tests {
 
     #[test]
     fn fixes_apply_their_edits_against_the_original_text() {
-        let edit = |start, end, replacement: &str| Edit { span: Span::new(start, end), replacement: replacement.into() };
+        let edit =
+            |start, end, replacement: &str| Edit { span: Span::new(start, end), replacement: replacement.into() };
         let fix = Fix { title: "t".into(), edits: vec![edit(0, 1, "span.x"), edit(7, 7, "!"), edit(4, 5, "2")] };
         assert_eq!(fix.apply("x = 1 y"), "span.x = 2 y!");
         let out_of_range = Fix { title: "t".into(), edits: vec![edit(2, 99, "z"), edit(5, 6, "z")] };

@@ -4,8 +4,8 @@
 //! source.
 
 use betrace_grammar::ast::Span;
-use serde::{Deserialize, Serialize};
 use betrace_stdlib::{Type, builtins::Builtin};
+use serde::{Deserialize, Serialize};
 
 use crate::cost::Cost;
 use crate::intrinsics::{SpanIntrinsic, TraceIntrinsic};
@@ -26,7 +26,8 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub const ALL: [Severity; 5] = [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+    pub const ALL: [Severity; 5] =
+        [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
 
     pub fn word(self) -> &'static str {
         match self {
@@ -192,9 +193,16 @@ pub enum Literal {
 pub enum ExprKind {
     Literal(Literal),
     List(Vec<Expr>),
-    Intrinsic { intrinsic: SpanIntrinsic, of: SpanRef },
+    Intrinsic {
+        intrinsic: SpanIntrinsic,
+        of: SpanRef,
+    },
     TraceIntrinsic(TraceIntrinsic),
-    Attribute { scope: AttrScope, key: String, of: SpanRef },
+    Attribute {
+        scope: AttrScope,
+        key: String,
+        of: SpanRef,
+    },
     /// A bound span or `parent` used as a value: the one-span set.
     SpanSet(SpanRef),
     /// `{ pred }`; `None` selects every span.
@@ -213,11 +221,23 @@ pub enum ExprKind {
     Compare(CompareOp, Box<Expr>, Box<Expr>),
     Arith(ArithOp, Box<Expr>, Box<Expr>),
     /// `e =~ "re"` / `e !~ "re"`; the pattern is anchored at both ends.
-    Match { negated: bool, value: Box<Expr>, pattern: String },
+    Match {
+        negated: bool,
+        value: Box<Expr>,
+        pattern: String,
+    },
     In(Box<Expr>, Box<Expr>),
     Structural(StructuralOp, Box<Expr>, Box<Expr>),
-    Aggregate { kind: AggregateKind, set: Box<Expr>, value: Option<Box<Expr>> },
-    Call { builtin: &'static Builtin, args: Vec<Expr>, named: Vec<(String, Expr)> },
+    Aggregate {
+        kind: AggregateKind,
+        set: Box<Expr>,
+        value: Option<Box<Expr>>,
+    },
+    Call {
+        builtin: &'static Builtin,
+        args: Vec<Expr>,
+        named: Vec<(String, Expr)>,
+    },
     /// Something already reported as an error.
     Error,
 }

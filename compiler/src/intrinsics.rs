@@ -44,7 +44,12 @@ pub struct IntrinsicInfo<T: 'static> {
 }
 
 pub const SPAN_INTRINSICS: &[IntrinsicInfo<SpanIntrinsic>] = &[
-    IntrinsicInfo { names: &["name", "span:name"], which: SpanIntrinsic::Name, ty: Type::String, doc: "The span's name." },
+    IntrinsicInfo {
+        names: &["name", "span:name"],
+        which: SpanIntrinsic::Name,
+        ty: Type::String,
+        doc: "The span's name.",
+    },
     IntrinsicInfo {
         names: &["status", "span:status"],
         which: SpanIntrinsic::Status,
@@ -69,15 +74,30 @@ pub const SPAN_INTRINSICS: &[IntrinsicInfo<SpanIntrinsic>] = &[
         ty: Type::Duration,
         doc: "End minus start.",
     },
-    IntrinsicInfo { names: &["start", "span:start"], which: SpanIntrinsic::Start, ty: Type::Time, doc: "When the span started." },
-    IntrinsicInfo { names: &["end", "span:end"], which: SpanIntrinsic::End, ty: Type::Time, doc: "When the span ended." },
+    IntrinsicInfo {
+        names: &["start", "span:start"],
+        which: SpanIntrinsic::Start,
+        ty: Type::Time,
+        doc: "When the span started.",
+    },
+    IntrinsicInfo {
+        names: &["end", "span:end"],
+        which: SpanIntrinsic::End,
+        ty: Type::Time,
+        doc: "When the span ended.",
+    },
     IntrinsicInfo {
         names: &["childCount", "span:childCount"],
         which: SpanIntrinsic::ChildCount,
         ty: Type::Int,
         doc: "How many direct children the span has in the trace.",
     },
-    IntrinsicInfo { names: &["span:id"], which: SpanIntrinsic::Id, ty: Type::String, doc: "The span id, lower-case hex." },
+    IntrinsicInfo {
+        names: &["span:id"],
+        which: SpanIntrinsic::Id,
+        ty: Type::String,
+        doc: "The span id, lower-case hex.",
+    },
     IntrinsicInfo {
         names: &["span:parentID"],
         which: SpanIntrinsic::ParentId,
@@ -129,7 +149,12 @@ pub const TRACE_INTRINSICS: &[IntrinsicInfo<TraceIntrinsic>] = &[
         ty: Type::String,
         doc: "A canonical text of the trace's structure (service and span names in tree order), for `novelty`.",
     },
-    IntrinsicInfo { names: &["trace:id"], which: TraceIntrinsic::Id, ty: Type::String, doc: "The trace id, lower-case hex." },
+    IntrinsicInfo {
+        names: &["trace:id"],
+        which: TraceIntrinsic::Id,
+        ty: Type::String,
+        doc: "The trace id, lower-case hex.",
+    },
     IntrinsicInfo {
         names: &["trace:start"],
         which: TraceIntrinsic::Start,

@@ -98,8 +98,12 @@ pub fn check_file(source: &str, config: &CheckConfig) -> FileReport {
         let ast::Item::Rule(rule) = item else { continue };
         if let Some(first) = seen.get(rule.name.name.as_str()) {
             checker.report(
-                Diagnostic::new(codes::DUPLICATE_RULE, rule.name.span, format!("a rule named `{}` already exists", rule.name.name))
-                    .with_secondary(*first, "first defined here"),
+                Diagnostic::new(
+                    codes::DUPLICATE_RULE,
+                    rule.name.span,
+                    format!("a rule named `{}` already exists", rule.name.name),
+                )
+                .with_secondary(*first, "first defined here"),
             );
         } else {
             seen.insert(&rule.name.name, rule.name.span);
@@ -112,9 +116,10 @@ pub fn check_file(source: &str, config: &CheckConfig) -> FileReport {
     report_unused_lets(&parse.file, &mut checker);
     if seen.is_empty() && parse.errors.is_empty() {
         let span = ast::Span::new(0, source.len().min(1));
-        checker.report(Diagnostic::new(codes::NO_RULES, span, "this file defines no rules").with_help(
-            "a rule file holds `rule NAME { … }` items; see docs/language.md",
-        ));
+        checker.report(
+            Diagnostic::new(codes::NO_RULES, span, "this file defines no rules")
+                .with_help("a rule file holds `rule NAME { … }` items; see docs/language.md"),
+        );
     }
     diagnostics.append(&mut checker.diagnostics);
     dedup(&mut diagnostics);
@@ -139,7 +144,12 @@ pub fn check_files(files: &[SourceFile], config: &CheckConfig) -> Vec<FileReport
                     .with_help({
                         let owner = &files[*owner];
                         let at = line_index::LineIndex::new(&owner.text).line_col(&owner.text, first.start);
-                        format!("rule names are unique across a pack; the first is at {}:{}:{}", owner.name, at.line + 1, at.col + 1)
+                        format!(
+                            "rule names are unique across a pack; the first is at {}:{}:{}",
+                            owner.name,
+                            at.line + 1,
+                            at.col + 1
+                        )
                     });
                     reports[index].diagnostics.push(diagnostic);
                     reports[index].checked.rules.retain(|r| r.name != rule.name.name);

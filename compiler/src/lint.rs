@@ -57,7 +57,9 @@ fn as_fact(expr: &Expr) -> Option<(String, CompareOp, &Literal, Span)> {
 /// Operands worth tracking: intrinsics, attributes, aggregates; keyed by their shape.
 fn operand_key(expr: &Expr) -> Option<String> {
     match &expr.kind {
-        ExprKind::Intrinsic { .. } | ExprKind::Attribute { .. } | ExprKind::TraceIntrinsic(_) => Some(format!("{:?}", expr.kind)),
+        ExprKind::Intrinsic { .. } | ExprKind::Attribute { .. } | ExprKind::TraceIntrinsic(_) => {
+            Some(format!("{:?}", expr.kind))
+        }
         _ => None,
     }
 }
@@ -110,7 +112,8 @@ fn impossible_alone(expr: &Expr) -> Option<Diagnostic> {
         return Some(never_true(span, "this value is never negative".into()));
     }
     // A parent may be missing (roots), so only reads of the span itself are never nil.
-    if key.starts_with("Intrinsic") && !key.contains("Parent") && matches!(literal, Literal::Nil) && op == CompareOp::Eq {
+    if key.starts_with("Intrinsic") && !key.contains("Parent") && matches!(literal, Literal::Nil) && op == CompareOp::Eq
+    {
         return Some(never_true(span, "intrinsics always have a value; only attributes can be `nil`".into()));
     }
     None
@@ -128,14 +131,23 @@ fn check_chain(parts: &[&Expr], diagnostics: &mut Vec<Diagnostic>) {
         let known = facts.entry(key).or_default();
         let conflict = match op {
             CompareOp::Eq => match &known.equal {
-                Some((other, other_span)) if *other != value => Some((*other_span, format!("already required to be {other}"))),
-                _ => known.not_equal.iter().find(|(v, _)| *v == value).map(|(_, s)| (*s, format!("required not to be {value}"))),
+                Some((other, other_span)) if *other != value => {
+                    Some((*other_span, format!("already required to be {other}")))
+                }
+                _ => known
+                    .not_equal
+                    .iter()
+                    .find(|(v, _)| *v == value)
+                    .map(|(_, s)| (*s, format!("required not to be {value}"))),
             },
-            CompareOp::Ne => known.equal.as_ref().filter(|(v, _)| *v == value).map(|(_, s)| (*s, format!("required to be {value}"))),
+            CompareOp::Ne => {
+                known.equal.as_ref().filter(|(v, _)| *v == value).map(|(_, s)| (*s, format!("required to be {value}")))
+            }
             _ => None,
         };
         if let Some((other_span, why)) = conflict {
-            diagnostics.push(never_true(span, "contradicts an earlier comparison".into()).with_secondary(other_span, why));
+            diagnostics
+                .push(never_true(span, "contradicts an earlier comparison".into()).with_secondary(other_span, why));
             return;
         }
         match (op, number) {
@@ -145,7 +157,9 @@ fn check_chain(parts: &[&Expr], diagnostics: &mut Vec<Diagnostic>) {
             (CompareOp::Lt | CompareOp::Le, Some(n)) => known.upper = Some((n, op == CompareOp::Le, span)),
             _ => {}
         }
-        if let (Some((low, low_inclusive, low_span)), Some((high, high_inclusive, high_span))) = (known.lower, known.upper) {
+        if let (Some((low, low_inclusive, low_span)), Some((high, high_inclusive, high_span))) =
+            (known.lower, known.upper)
+        {
             let empty = low > high || (low == high && !(low_inclusive && high_inclusive));
             if empty {
                 let other = if span == low_span { high_span } else { low_span };

@@ -256,8 +256,11 @@ impl Lowerer {
                 let second = self.value(code, b, witnesses);
                 code.push(Op::Truthy { dst, src: second });
                 let end = code.len() as u32;
-                code[jump_at] =
-                    if is_and { Op::JumpIfNotTrue { cond: dst, target: end } } else { Op::JumpIfTrue { cond: dst, target: end } };
+                code[jump_at] = if is_and {
+                    Op::JumpIfNotTrue { cond: dst, target: end }
+                } else {
+                    Op::JumpIfTrue { cond: dst, target: end }
+                };
                 dst
             }
             ExprKind::NonEmpty(set) => {
@@ -267,7 +270,8 @@ impl Lowerer {
                 dst
             }
             ExprKind::Compare(op @ (CompareOp::Eq | CompareOp::Ne), a, b)
-                if matches!(a.kind, ExprKind::Literal(Literal::Nil)) || matches!(b.kind, ExprKind::Literal(Literal::Nil)) =>
+                if matches!(a.kind, ExprKind::Literal(Literal::Nil))
+                    || matches!(b.kind, ExprKind::Literal(Literal::Nil)) =>
             {
                 let other = if matches!(a.kind, ExprKind::Literal(Literal::Nil)) { b } else { a };
                 let src = self.value(code, other, witnesses);

@@ -73,7 +73,9 @@ impl<'f> Checker<'f> {
                 self.structural(relation, op, a, b, span)
             }
             BinaryOp::Lt | BinaryOp::Gt => self.compare(op, a, b, span),
-            BinaryOp::NotMatch if is_set(a.ty) || is_set(b.ty) => self.structural(StructuralOp::NotSibling, op, a, b, span),
+            BinaryOp::NotMatch if is_set(a.ty) || is_set(b.ty) => {
+                self.structural(StructuralOp::NotSibling, op, a, b, span)
+            }
             BinaryOp::Match | BinaryOp::NotMatch => self.regex_match(op == BinaryOp::NotMatch, a, b, span),
             BinaryOp::In => self.membership(a, b, span),
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => self.arith(op, a, b, span),
@@ -100,7 +102,14 @@ impl<'f> Checker<'f> {
         hir::Expr { kind, ty: Type::Bool, span }
     }
 
-    fn structural(&mut self, relation: StructuralOp, op: BinaryOp, a: hir::Expr, b: hir::Expr, span: Span) -> hir::Expr {
+    fn structural(
+        &mut self,
+        relation: StructuralOp,
+        op: BinaryOp,
+        a: hir::Expr,
+        b: hir::Expr,
+        span: Span,
+    ) -> hir::Expr {
         for side in [&a, &b] {
             if !is_set(side.ty) && !matches!(side.kind, ExprKind::Error) && side.ty != Type::Any {
                 let mut diagnostic = Diagnostic::new(
@@ -111,7 +120,8 @@ impl<'f> Checker<'f> {
                     .with_label("expected a spanset such as `{ name = \"x\" }` or a bound span")
                     .with_help("structural operators: `>` child, `>>` descendant, `<` parent, `<<` ancestor, `~` sibling, and `!>`, `!>>`, `!<`, `!<<`, `!~`");
                 if matches!(side.kind, ExprKind::Literal(Literal::String(_))) {
-                    diagnostic = diagnostic.with_edits("select the spans with this name", surround(side.span, "{ name = ", " }"));
+                    diagnostic = diagnostic
+                        .with_edits("select the spans with this name", surround(side.span, "{ name = ", " }"));
                 }
                 self.report(diagnostic);
                 return hir::Expr::error(span);
@@ -146,8 +156,12 @@ impl<'f> Checker<'f> {
         if ta == Type::Nil || tb == Type::Nil {
             if ordering {
                 self.report(
-                    Diagnostic::new(codes::NIL_ORDERING, if ta == Type::Nil { a.span } else { b.span }, format!("`nil` cannot be ordered with `{}`", op.symbol()))
-                        .with_help("`nil` means a missing attribute: test it with `= nil` or `!= nil`"),
+                    Diagnostic::new(
+                        codes::NIL_ORDERING,
+                        if ta == Type::Nil { a.span } else { b.span },
+                        format!("`nil` cannot be ordered with `{}`", op.symbol()),
+                    )
+                    .with_help("`nil` means a missing attribute: test it with `= nil` or `!= nil`"),
                 );
                 return false;
             }
@@ -160,9 +174,12 @@ impl<'f> Checker<'f> {
                 } else {
                     "count it with `count(…)`, or use the spanset as a condition on its own"
                 };
-                let mut diagnostic =
-                    Diagnostic::new(codes::SPAN_AS_VALUE, set.span, format!("a `{}` cannot be compared with `{}`", set.ty, op.symbol()))
-                        .with_help(help);
+                let mut diagnostic = Diagnostic::new(
+                    codes::SPAN_AS_VALUE,
+                    set.span,
+                    format!("a `{}` cannot be compared with `{}`", set.ty, op.symbol()),
+                )
+                .with_help(help);
                 if set.ty == Type::Span && other.ty == Type::String {
                     let end = Span { start: set.span.end, end: set.span.end };
                     diagnostic = diagnostic.with_fix("compare its name", end, ".name");
@@ -178,7 +195,9 @@ impl<'f> Checker<'f> {
             return true;
         }
         if ta == tb {
-            if ordering && matches!(ta, Type::Bool | Type::Status | Type::Kind | Type::List(_) | Type::SpanSet | Type::Span) {
+            if ordering
+                && matches!(ta, Type::Bool | Type::Status | Type::Kind | Type::List(_) | Type::SpanSet | Type::Span)
+            {
                 self.report(
                     Diagnostic::new(codes::BAD_OPERANDS, a.span.to(b.span), format!("`{ta}` values have no order"))
                         .with_label(format!("`{}` needs numbers, durations, times or strings", op.symbol())),
@@ -204,13 +223,17 @@ impl<'f> Checker<'f> {
         } else {
             (codes::KIND_COMPARED_WITH_STRING, "kind", SpanKind::ALL.iter().map(|k| k.word()).collect())
         };
-        let mut diagnostic = Diagnostic::new(code, string_side.span, format!("a span {what} is compared with a string"))
-            .with_label(format!("a string, but `{what}` is one of the words {}", words.join(", ")));
+        let mut diagnostic =
+            Diagnostic::new(code, string_side.span, format!("a span {what} is compared with a string"))
+                .with_label(format!("a string, but `{what}` is one of the words {}", words.join(", ")));
         if let ExprKind::Literal(Literal::String(text)) = &string_side.kind {
             let lower = text.to_lowercase();
-            let word = words.iter().find(|w| **w == lower || format!("status_code_{w}") == lower || format!("span_kind_{w}") == lower);
+            let word = words
+                .iter()
+                .find(|w| **w == lower || format!("status_code_{w}") == lower || format!("span_kind_{w}") == lower);
             if let Some(word) = word {
-                diagnostic = diagnostic.with_fix(format!("write the word `{word}` without quotes"), string_side.span, *word);
+                diagnostic =
+                    diagnostic.with_fix(format!("write the word `{word}` without quotes"), string_side.span, *word);
             } else {
                 diagnostic = diagnostic.with_help(format!("write one of {} without quotes", words.join(", ")));
             }
@@ -220,9 +243,10 @@ impl<'f> Checker<'f> {
 
     fn mismatch(&mut self, a: &hir::Expr, b: &hir::Expr) {
         let (ta, tb) = (a.ty, b.ty);
-        let mut diagnostic = Diagnostic::new(codes::TYPE_MISMATCH, a.span.to(b.span), format!("`{ta}` compared with `{tb}`"))
-            .with_secondary(a.span, format!("this is `{ta}`"))
-            .with_secondary(b.span, format!("this is `{tb}`"));
+        let mut diagnostic =
+            Diagnostic::new(codes::TYPE_MISMATCH, a.span.to(b.span), format!("`{ta}` compared with `{tb}`"))
+                .with_secondary(a.span, format!("this is `{ta}`"))
+                .with_secondary(b.span, format!("this is `{tb}`"));
         // Suggest rewriting a literal into the other side's type.
         for (typed, literal) in [(a, b), (b, a)] {
             let ExprKind::Literal(value) = &literal.kind else { continue };
@@ -257,12 +281,18 @@ impl<'f> Checker<'f> {
     /// `span.http.request.method = "FETCH"`: not a value the conventions list.
     fn check_enum_value(&mut self, a: &hir::Expr, b: &hir::Expr) {
         for (attr, literal) in [(a, b), (b, a)] {
-            let (ExprKind::Attribute { scope, key, .. }, ExprKind::Literal(Literal::String(value))) = (&attr.kind, &literal.kind)
+            let (ExprKind::Attribute { scope, key, .. }, ExprKind::Literal(Literal::String(value))) =
+                (&attr.kind, &literal.kind)
             else {
                 continue;
             };
-            let crate::attributes::AttrSource::Convention(convention) = self.attributes.source(*scope, key) else { continue };
-            if convention.enum_values.is_empty() || convention.ty != Type::String || convention.enum_values.contains(&value.as_str()) {
+            let crate::attributes::AttrSource::Convention(convention) = self.attributes.source(*scope, key) else {
+                continue;
+            };
+            if convention.enum_values.is_empty()
+                || convention.ty != Type::String
+                || convention.enum_values.contains(&value.as_str())
+            {
                 continue;
             }
             // The conventions' enums are open: other values are allowed. Only a
@@ -275,9 +305,13 @@ impl<'f> Checker<'f> {
                 literal.span,
                 format!("\"{value}\" is not one of the values the conventions list for `{key}`"),
             )
-            .with_help(format!("listed values: {}", convention.enum_values.iter().take(12).copied().collect::<Vec<_>>().join(", ")));
+            .with_help(format!(
+                "listed values: {}",
+                convention.enum_values.iter().take(12).copied().collect::<Vec<_>>().join(", ")
+            ));
             if let Some(suggestion) = crate::suggest::closest(value, convention.enum_values.iter().copied()) {
-                diagnostic = diagnostic.with_fix(format!("use \"{suggestion}\""), literal.span, format!("\"{suggestion}\""));
+                diagnostic =
+                    diagnostic.with_fix(format!("use \"{suggestion}\""), literal.span, format!("\"{suggestion}\""));
             }
             self.report(diagnostic);
         }
@@ -286,16 +320,24 @@ impl<'f> Checker<'f> {
     fn regex_match(&mut self, negated: bool, value: hir::Expr, pattern: hir::Expr, span: Span) -> hir::Expr {
         if !matches!(value.ty, Type::String | Type::Any) && !matches!(value.kind, ExprKind::Error) {
             self.report(
-                Diagnostic::new(codes::BAD_OPERANDS, value.span, format!("`{}` matches strings, but this is `{}`", if negated { "!~" } else { "=~" }, value.ty))
-                    .with_help("convert it first, e.g. `string(span.http.response.status_code) =~ \"5..\"`"),
+                Diagnostic::new(
+                    codes::BAD_OPERANDS,
+                    value.span,
+                    format!("`{}` matches strings, but this is `{}`", if negated { "!~" } else { "=~" }, value.ty),
+                )
+                .with_help("convert it first, e.g. `string(span.http.response.status_code) =~ \"5..\"`"),
             );
             return hir::Expr::error(span);
         }
         let ExprKind::Literal(Literal::String(text)) = &pattern.kind else {
             if !matches!(pattern.kind, ExprKind::Error) {
                 self.report(
-                    Diagnostic::new(codes::REGEX_NOT_LITERAL, pattern.span, "a regular expression must be a string literal")
-                        .with_help("patterns are compiled once, with the rules; write the pattern in quotes"),
+                    Diagnostic::new(
+                        codes::REGEX_NOT_LITERAL,
+                        pattern.span,
+                        "a regular expression must be a string literal",
+                    )
+                    .with_help("patterns are compiled once, with the rules; write the pattern in quotes"),
                 );
             }
             return hir::Expr::error(span);
@@ -304,7 +346,11 @@ impl<'f> Checker<'f> {
             self.report(diagnostic);
             return hir::Expr::error(span);
         }
-        hir::Expr { kind: ExprKind::Match { negated, value: Box::new(value), pattern: text.clone() }, ty: Type::Bool, span }
+        hir::Expr {
+            kind: ExprKind::Match { negated, value: Box::new(value), pattern: text.clone() },
+            ty: Type::Bool,
+            span,
+        }
     }
 
     fn membership(&mut self, value: hir::Expr, list: hir::Expr, span: Span) -> hir::Expr {
@@ -315,9 +361,12 @@ impl<'f> Checker<'f> {
             Type::List(elem) => *elem,
             Type::Any => Type::Any,
             other => {
-                let mut diagnostic =
-                    Diagnostic::new(codes::IN_NEEDS_LIST, list.span, format!("`in` needs a list on its right, but this is `{other}`"))
-                        .with_help("write the values in brackets: `name in [\"a\", \"b\"]`");
+                let mut diagnostic = Diagnostic::new(
+                    codes::IN_NEEDS_LIST,
+                    list.span,
+                    format!("`in` needs a list on its right, but this is `{other}`"),
+                )
+                .with_help("write the values in brackets: `name in [\"a\", \"b\"]`");
                 if matches!(list.kind, ExprKind::Literal(_)) {
                     diagnostic = diagnostic.with_edits("make it a list", surround(list.span, "[", "]"));
                 }
@@ -352,7 +401,9 @@ impl<'f> Checker<'f> {
             return hir::Expr::error(span);
         }
         if matches!(arith_op, ArithOp::Div | ArithOp::Rem) && is_zero(&b) {
-            self.report(Diagnostic::new(codes::DIVISION_BY_ZERO, b.span, "division by zero").with_label("this is always zero"));
+            self.report(
+                Diagnostic::new(codes::DIVISION_BY_ZERO, b.span, "division by zero").with_label("this is always zero"),
+            );
             return hir::Expr::error(span);
         }
         let Some(ty) = arith_type(arith_op, a.ty, b.ty) else {

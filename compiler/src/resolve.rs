@@ -45,7 +45,9 @@ impl<'f> Checker<'f> {
         let rest = &segments[1..];
         if !first.quoted {
             if let Some(attr_scope) = scope_word(&first.name) {
-                return self.attribute(attr_scope, SpanRef::Current, rest, span, scope).with_incomplete(first, span, self);
+                return self
+                    .attribute(attr_scope, SpanRef::Current, rest, span, scope)
+                    .with_incomplete(first, span, self);
             }
             if first.name == "parent" {
                 if !self.require_span(first.span, "`parent`", scope) {
@@ -111,7 +113,9 @@ impl<'f> Checker<'f> {
             diagnostic = diagnostic.with_help("trace intrinsics are written with a colon: `trace:duration`");
         } else {
             diagnostic = diagnostic
-                .with_help(format!("to read the attribute `{key}`, write `span.{key}` (span only) or `.{key}` (span, then resource)"))
+                .with_help(format!(
+                    "to read the attribute `{key}`, write `span.{key}` (span only) or `.{key}` (span, then resource)"
+                ))
                 .with_fix("read it as a span attribute", Span { start: span.start, end: span.start }, "span.");
         }
         self.report(diagnostic);
@@ -138,7 +142,9 @@ impl<'f> Checker<'f> {
         let mut diagnostic =
             Diagnostic::new(codes::UNKNOWN_SPAN_MEMBER, head.span, format!("a span has no field `{}`", head.name))
                 .with_label("not an intrinsic, `parent`, or an attribute scope")
-                .with_help("a span has intrinsics (`x.name`, `x.duration`, …) and attributes (`x.span.key`, `x.resource.key`)");
+                .with_help(
+                    "a span has intrinsics (`x.name`, `x.duration`, …) and attributes (`x.span.key`, `x.resource.key`)",
+                );
         if let Some(suggestion) = closest(&head.name, SPAN_INTRINSICS.iter().flat_map(|i| i.names.iter().copied())) {
             diagnostic = diagnostic.with_fix(format!("use `{suggestion}`"), head.span, suggestion);
         } else {
@@ -172,7 +178,13 @@ impl<'f> Checker<'f> {
     }
 
     /// `span:duration`, `trace:rootName`, `instrumentation:name`.
-    pub(crate) fn scoped(&mut self, scope_name: &ast::Ident, name: &ast::Ident, span: Span, scope: Scope<'_>) -> hir::Expr {
+    pub(crate) fn scoped(
+        &mut self,
+        scope_name: &ast::Ident,
+        name: &ast::Ident,
+        span: Span,
+        scope: Scope<'_>,
+    ) -> hir::Expr {
         let written = format!("{}:{}", scope_name.name, name.name);
         if let Some(info) = trace_intrinsic(&written) {
             return hir::Expr { kind: ExprKind::TraceIntrinsic(info.which), ty: info.ty, span };
@@ -181,7 +193,11 @@ impl<'f> Checker<'f> {
             if !self.require_span(span, &format!("`{written}`"), scope) {
                 return hir::Expr::error(span);
             }
-            return hir::Expr { kind: ExprKind::Intrinsic { intrinsic: info.which, of: SpanRef::Current }, ty: info.ty, span };
+            return hir::Expr {
+                kind: ExprKind::Intrinsic { intrinsic: info.which, of: SpanRef::Current },
+                ty: info.ty,
+                span,
+            };
         }
         let mut diagnostic = Diagnostic::new(codes::UNKNOWN_INTRINSIC, span, format!("unknown intrinsic `{written}`"));
         let same_scope = intrinsics::all_names().filter(|n| n.starts_with(&format!("{}:", scope_name.name)));
@@ -196,11 +212,11 @@ impl<'f> Checker<'f> {
         } else {
             // `resource:x`, `event:x`: an attribute written with a colon.
             let attribute = format!("{}.{}", scope_name.name, name.name);
-            self.report(
-                diagnostic
-                    .with_label("attributes are written with a dot")
-                    .with_fix(format!("read the attribute `{attribute}`"), span, attribute),
-            );
+            self.report(diagnostic.with_label("attributes are written with a dot").with_fix(
+                format!("read the attribute `{attribute}`"),
+                span,
+                attribute,
+            ));
         }
         hir::Expr::error(span)
     }
@@ -217,10 +233,10 @@ impl<'f> Checker<'f> {
         )
         .with_label("outside any `{ … }` selector");
         diagnostic = match scope.binding {
-            Some(binding) => diagnostic.with_help(format!(
-                "read it from the bound span (`{binding}.…`), or select spans with `{{ … }}`"
-            )),
-            None => diagnostic.with_help("put it in a selector, e.g. `{ duration > 1s }`, or bind spans with `when x = { … }`"),
+            Some(binding) => diagnostic
+                .with_help(format!("read it from the bound span (`{binding}.…`), or select spans with `{{ … }}`")),
+            None => diagnostic
+                .with_help("put it in a selector, e.g. `{ duration > 1s }`, or bind spans with `when x = { … }`"),
         };
         self.report(diagnostic);
         false
@@ -280,8 +296,12 @@ impl IncompletePath for hir::Expr {
     fn with_incomplete(self, scope: &ast::Segment, span: Span, checker: &mut Checker<'_>) -> hir::Expr {
         if matches!(self.kind, ExprKind::Error) && span.end == scope.span.end {
             checker.report(
-                Diagnostic::new(codes::INCOMPLETE_PATH, span, format!("`{}` needs an attribute key after it", scope.name))
-                    .with_help(format!("for example `{}.http.route`", scope.name)),
+                Diagnostic::new(
+                    codes::INCOMPLETE_PATH,
+                    span,
+                    format!("`{}` needs an attribute key after it", scope.name),
+                )
+                .with_help(format!("for example `{}.http.route`", scope.name)),
             );
         }
         self

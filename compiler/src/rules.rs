@@ -42,11 +42,8 @@ impl<'f> Checker<'f> {
         let binding_name = binding.map(|b| b.name.as_str());
         let when = when_clause.map(|clause| {
             let expr = self.expr(&clause.expr, Scope::default());
-            let expr = if binding.is_some() {
-                self.bound_set(expr)
-            } else {
-                self.condition(expr, "a `when` condition")
-            };
+            let expr =
+                if binding.is_some() { self.bound_set(expr) } else { self.condition(expr, "a `when` condition") };
             When { binding: binding.map(|b| Binding { name: b.name.clone(), span: b.span }), expr, span: clause.span }
         });
         let scope = Scope { in_span: false, binding: binding_name };
@@ -122,8 +119,9 @@ impl<'f> Checker<'f> {
             let ast::RuleItem::Field(field) = item else { continue };
             let name = field.name.name.as_str();
             let Some(known) = FIELDS.iter().find(|f| **f == name) else {
-                let mut diagnostic = Diagnostic::new(codes::UNKNOWN_FIELD, field.name.span, format!("unknown rule field `{name}`"))
-                    .with_help(format!("a rule's fields are {}", FIELDS.join(", ")));
+                let mut diagnostic =
+                    Diagnostic::new(codes::UNKNOWN_FIELD, field.name.span, format!("unknown rule field `{name}`"))
+                        .with_help(format!("a rule's fields are {}", FIELDS.join(", ")));
                 if let Some(suggestion) = closest(name, FIELDS.iter().copied()) {
                     diagnostic = diagnostic.with_fix(format!("use `{suggestion}`"), field.name.span, suggestion);
                 }
@@ -168,17 +166,25 @@ impl<'f> Checker<'f> {
         }
         if checks.is_empty() && !has_error_items {
             self.report(
-                Diagnostic::new(codes::NO_CHECK_CLAUSE, rule.name.span, format!("rule `{}` checks nothing", rule.name.name))
-                    .with_label("no `always` or `never` clause")
-                    .with_help("add what must hold, e.g. `always { status != error }` or `never { duration > 5s }`"),
+                Diagnostic::new(
+                    codes::NO_CHECK_CLAUSE,
+                    rule.name.span,
+                    format!("rule `{}` checks nothing", rule.name.name),
+                )
+                .with_label("no `always` or `never` clause")
+                .with_help("add what must hold, e.g. `always { status != error }` or `never { duration > 5s }`"),
             );
         }
         if let (Some(when), Some(first_check)) = (whens.first(), checks.first())
             && first_check.span.start < when.span.start
         {
             self.report(
-                Diagnostic::new(codes::WHEN_AFTER_CHECK, when.span, "the `when` clause must come before `always` and `never`")
-                    .with_secondary(first_check.span, "this check comes first"),
+                Diagnostic::new(
+                    codes::WHEN_AFTER_CHECK,
+                    when.span,
+                    "the `when` clause must come before `always` and `never`",
+                )
+                .with_secondary(first_check.span, "this check comes first"),
             );
         }
         (whens.first().copied(), checks)
@@ -187,15 +193,23 @@ impl<'f> Checker<'f> {
     fn check_binding_name(&mut self, binding: &ast::Ident) {
         if let Some(meaning) = reserved_meaning(&binding.name) {
             self.report(
-                Diagnostic::new(codes::RESERVED_NAME, binding.span, format!("`{}` cannot be a binding name", binding.name))
-                    .with_label(format!("`{}` already means {meaning}", binding.name))
-                    .with_fix("rename it", binding.span, format!("{}_span", binding.name)),
+                Diagnostic::new(
+                    codes::RESERVED_NAME,
+                    binding.span,
+                    format!("`{}` cannot be a binding name", binding.name),
+                )
+                .with_label(format!("`{}` already means {meaning}", binding.name))
+                .with_fix("rename it", binding.span, format!("{}_span", binding.name)),
             );
         } else if let Some(decl) = self.lets.decls.get(binding.name.as_str()) {
             self.report(
-                Diagnostic::new(codes::DUPLICATE_BINDING, binding.span, format!("`{}` is already a `let`", binding.name))
-                    .with_secondary(decl.name.span, "defined here")
-                    .with_help("inside the rule the name would hide the `let`; give the binding another name"),
+                Diagnostic::new(
+                    codes::DUPLICATE_BINDING,
+                    binding.span,
+                    format!("`{}` is already a `let`", binding.name),
+                )
+                .with_secondary(decl.name.span, "defined here")
+                .with_help("inside the rule the name would hide the `let`; give the binding another name"),
             );
         }
     }
@@ -224,9 +238,12 @@ impl<'f> Checker<'f> {
     fn severity(&mut self, rule: &ast::RuleDecl, field: Option<&ast::Field>, source: &str) -> Option<Severity> {
         let words: Vec<&str> = Severity::ALL.iter().map(|s| s.word()).collect();
         let Some(field) = field else {
-            let mut diagnostic =
-                Diagnostic::new(codes::MISSING_SEVERITY, rule.name.span, format!("rule `{}` has no severity", rule.name.name))
-                    .with_help(format!("add `severity: …`, one of {}", words.join(", ")));
+            let mut diagnostic = Diagnostic::new(
+                codes::MISSING_SEVERITY,
+                rule.name.span,
+                format!("rule `{}` has no severity", rule.name.name),
+            )
+            .with_help(format!("add `severity: …`, one of {}", words.join(", ")));
             let name_end = rule.name.span.end as usize;
             if let Some(brace) = source.get(name_end..).and_then(|rest| rest.find('{')) {
                 let after_brace = Span::new(name_end + brace + 1, name_end + brace + 1);
@@ -236,7 +253,9 @@ impl<'f> Checker<'f> {
             return None;
         };
         let written = match &field.value.kind {
-            ast::ExprKind::Path(path) if path.segments.len() == 1 && !path.leading_dot => Some(path.segments[0].name.as_str()),
+            ast::ExprKind::Path(path) if path.segments.len() == 1 && !path.leading_dot => {
+                Some(path.segments[0].name.as_str())
+            }
             ast::ExprKind::Literal(ast::Literal::String(text)) => {
                 if let Some(severity) = Severity::from_word(text) {
                     self.report(
@@ -293,7 +312,8 @@ impl<'f> Checker<'f> {
 
     fn tags(&mut self, field: &ast::Field) -> Vec<String> {
         let ast::ExprKind::List(items) = &field.value.kind else {
-            let mut diagnostic = Diagnostic::new(codes::BAD_FIELD_VALUE, field.value.span, "`tags` must be a list of strings");
+            let mut diagnostic =
+                Diagnostic::new(codes::BAD_FIELD_VALUE, field.value.span, "`tags` must be a list of strings");
             if let ast::ExprKind::Literal(ast::Literal::String(text)) = &field.value.kind {
                 diagnostic = diagnostic.with_fix("make it a list", field.value.span, format!("[{text:?}]"));
             }
@@ -338,7 +358,10 @@ impl<'f> Checker<'f> {
         let mut diagnostic = Diagnostic::new(
             codes::RULE_TOO_COSTLY,
             estimate.worst.unwrap_or(rule.name.span),
-            format!("rule `{}` costs {} in the trace's span count; the limit is {limit}", rule.name.name, estimate.cost),
+            format!(
+                "rule `{}` costs {} in the trace's span count; the limit is {limit}",
+                rule.name.name, estimate.cost
+            ),
         )
         .with_label(format!("about 10^{:.0} steps on a trace of {n} spans", steps_at(estimate.cost, n).log10()));
         for (span, why) in &estimate.because {

@@ -115,9 +115,13 @@ pub fn decode_source(bytes: &[u8]) -> Result<&str, Diagnostic> {
         ));
     }
     if let Some(nul) = bytes.iter().take(8192).position(|b| *b == 0) {
-        return Err(Diagnostic::new(codes::BINARY_FILE, Span::new(nul, nul), "this looks like a binary file, not rules")
-            .with_label("a NUL byte")
-            .with_help("rule files are UTF-8 text; compiled packs are loaded with `--rules`, not checked"));
+        return Err(Diagnostic::new(
+            codes::BINARY_FILE,
+            Span::new(nul, nul),
+            "this looks like a binary file, not rules",
+        )
+        .with_label("a NUL byte")
+        .with_help("rule files are UTF-8 text; compiled packs are loaded with `--rules`, not checked"));
     }
     std::str::from_utf8(bytes).map_err(|error| {
         let at = error.valid_up_to();

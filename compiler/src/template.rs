@@ -47,8 +47,11 @@ fn split(body: &str, body_offset: usize, raw_string: bool) -> Result<Vec<Piece<'
             }
             b'}' => {
                 let at = Span::new(body_offset + i, body_offset + i + 1);
-                return Err(Diagnostic::new(codes::BAD_TEMPLATE, at, "unmatched `}` in a message template")
-                    .with_fix("write a literal brace", at, "\\}"));
+                return Err(Diagnostic::new(codes::BAD_TEMPLATE, at, "unmatched `}` in a message template").with_fix(
+                    "write a literal brace",
+                    at,
+                    "\\}",
+                ));
             }
             _ => i += 1,
         }
@@ -101,8 +104,9 @@ fn escaped_quotes(text: &str, offset: usize) -> Diagnostic {
 /// A syntax error inside a hole. The hole, not the file, ends too early there.
 fn hole_syntax_diagnostic(error: &SyntaxError) -> Diagnostic {
     let SyntaxErrorKind::UnexpectedEof { expected } = &error.kind else { return syntax_diagnostic(error) };
-    let diagnostic = Diagnostic::new(codes::BAD_TEMPLATE, error.span, "the expression in this template hole is incomplete")
-        .with_help("complete the expression before the `}`, or write `\\{` and `\\}` for literal braces");
+    let diagnostic =
+        Diagnostic::new(codes::BAD_TEMPLATE, error.span, "the expression in this template hole is incomplete")
+            .with_help("complete the expression before the `}`, or write `\\{` and `\\}` for literal braces");
     match expected_label(expected) {
         Some(label) => diagnostic.with_label(label),
         None => diagnostic,
@@ -161,10 +165,16 @@ impl<'f> Checker<'f> {
             self.report(
                 Diagnostic::new(codes::BAD_TEMPLATE, expr.span, "a spanset cannot be printed in a message")
                     .with_help("print how many spans it has with `count(…)`")
-                    .with_edits("count its spans", vec![
-                        Edit { span: Span { start: expr.span.start, end: expr.span.start }, replacement: "count(".into() },
-                        Edit { span: Span { start: expr.span.end, end: expr.span.end }, replacement: ")".into() },
-                    ]),
+                    .with_edits(
+                        "count its spans",
+                        vec![
+                            Edit {
+                                span: Span { start: expr.span.start, end: expr.span.start },
+                                replacement: "count(".into(),
+                            },
+                            Edit { span: Span { start: expr.span.end, end: expr.span.end }, replacement: ")".into() },
+                        ],
+                    ),
             );
             return hir::Expr::error(expr.span);
         }

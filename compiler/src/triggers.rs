@@ -47,8 +47,8 @@ fn of_set(expr: &Expr) -> Option<Vec<Trigger>> {
         ExprKind::Structural(op, _, b) => {
             use crate::hir::StructuralOp::*;
             match op {
-                Child | Descendant | Parent | Ancestor | Sibling | NotChild | NotDescendant | NotParent | NotAncestor
-                | NotSibling => of_set(b),
+                Child | Descendant | Parent | Ancestor | Sibling | NotChild | NotDescendant | NotParent
+                | NotAncestor | NotSibling => of_set(b),
             }
         }
         _ => None,
@@ -61,9 +61,8 @@ fn of_predicate(pred: &Expr) -> Option<Vec<Trigger>> {
         ExprKind::And(a, b) => narrowest(of_predicate(a), of_predicate(b)),
         ExprKind::Or(a, b) => union(of_predicate(a), of_predicate(b)),
         ExprKind::Compare(CompareOp::Eq, a, b) => match (&a.kind, &b.kind) {
-            (subject, ExprKind::Literal(Literal::String(value))) | (ExprKind::Literal(Literal::String(value)), subject) => {
-                equality(subject, value)
-            }
+            (subject, ExprKind::Literal(Literal::String(value)))
+            | (ExprKind::Literal(Literal::String(value)), subject) => equality(subject, value),
             _ => None,
         },
         ExprKind::In(subject, list) => match &list.kind {
@@ -96,7 +95,9 @@ fn equality(subject: &ExprKind, value: &str) -> Option<Vec<Trigger>> {
 /// Both must hold: either side's triggers are necessary; keep the fewer.
 fn narrowest(a: Option<Vec<Trigger>>, b: Option<Vec<Trigger>>) -> Option<Vec<Trigger>> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(if b.len() < a.len() || (b.len() == a.len() && prefers_names(&b, &a)) { b } else { a }),
+        (Some(a), Some(b)) => {
+            Some(if b.len() < a.len() || (b.len() == a.len() && prefers_names(&b, &a)) { b } else { a })
+        }
         (Some(x), None) | (None, Some(x)) => Some(x),
         (None, None) => None,
     }

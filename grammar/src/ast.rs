@@ -168,7 +168,10 @@ pub enum ExprKind {
     /// `parent.resource.service.name`. Its meaning is decided by name resolution.
     Path(Path),
     /// A scoped intrinsic: `span:duration`, `trace:rootName`.
-    Scoped { scope: Ident, name: Ident },
+    Scoped {
+        scope: Ident,
+        name: Ident,
+    },
     /// `{ pred }`; `{ }` (no predicate) selects every span.
     Selector(Option<Box<Expr>>),
     Unary(UnaryOp, Box<Expr>),

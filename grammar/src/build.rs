@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::ast::*;
 use crate::lexer::{parse_duration, parse_int};
-use crate::parser::{children, dismantle, MAX_NESTING};
+use crate::parser::{MAX_NESTING, children, dismantle};
 
 /// The depth given to a node that replaced a too-deep subtree: deeper than the
 /// limit, so every enclosing node is replaced too and one error covers them all.

@@ -549,7 +549,11 @@ mod tests {
         let kinds: Vec<_> = errors.iter().map(|e| e.kind.clone()).collect();
         assert_eq!(
             kinds,
-            vec![LexErrorKind::UnexpectedChar('#'), LexErrorKind::UnterminatedString, LexErrorKind::UnterminatedComment]
+            vec![
+                LexErrorKind::UnexpectedChar('#'),
+                LexErrorKind::UnterminatedString,
+                LexErrorKind::UnterminatedComment
+            ]
         );
         assert_eq!(tokens.len(), 4, "{tokens:?}");
         let (_, errors) = lex(r#""bad \q escape" 99999999999999999999"#);

@@ -20,6 +20,6 @@ lalrpop_util::lalrpop_mod!(
 );
 
 pub use dump::{dump_expr, dump_file};
-pub use parser::{parse_expr, parse_file, Parse, SyntaxError, SyntaxErrorKind, MAX_NESTING};
+pub use parser::{MAX_NESTING, Parse, SyntaxError, SyntaxErrorKind, parse_expr, parse_file};
 pub use printer::{print_expr, print_file};
-pub use visit::{erase_expr_spans, erase_spans, VisitMut};
+pub use visit::{VisitMut, erase_expr_spans, erase_spans};

@@ -31,10 +31,17 @@ pub struct SyntaxError {
 pub enum SyntaxErrorKind {
     Lex(LexErrorKind),
     /// A token the grammar does not allow here; `expected` lists what it allows.
-    UnexpectedToken { found: String, expected: Vec<String> },
-    UnexpectedEof { expected: Vec<String> },
+    UnexpectedToken {
+        found: String,
+        expected: Vec<String>,
+    },
+    UnexpectedEof {
+        expected: Vec<String>,
+    },
     /// Nesting deeper than [`MAX_NESTING`].
-    TooDeep { limit: usize },
+    TooDeep {
+        limit: usize,
+    },
 }
 
 /// The result of parsing: always a tree, plus what went wrong.

@@ -99,9 +99,9 @@ pub fn run(args: &CheckArgs) -> u8 {
                 ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
             };
             let text = render::render_human(&all, &files, HumanStyle { color, ascii: false });
-            stdout.write_all(text.as_bytes()).and_then(|()| {
-                writeln!(stdout, "{}", summary(files.len(), rules, errors, warnings))
-            })
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| writeln!(stdout, "{}", summary(files.len(), rules, errors, warnings)))
         }
     };
     if written.is_err() {

@@ -127,7 +127,8 @@ fn explain_lists_each_rule_with_its_cost_and_engine() {
     ]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let text = String::from_utf8_lossy(&output.stdout);
-    let line = text.lines().find(|l| l.trim_start().starts_with("server_5xx_has_error_status")).expect("a line per rule");
+    let line =
+        text.lines().find(|l| l.trim_start().starts_with("server_5xx_has_error_status")).expect("a line per rule");
     assert!(line.contains("O(n)") && line.contains("native"), "{line}");
     let line = text.lines().find(|l| l.trim_start().starts_with("new_call_path")).expect("a line per rule");
     assert!(line.contains("interpreter: nothing runs per span"), "{line}");

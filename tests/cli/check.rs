@@ -17,7 +17,8 @@ fn the_standard_pack_checks_clean() {
 #[test]
 fn errors_exit_1_and_json_lists_them_with_positions() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "bad.btr", "rule r {\n  severity: high\n  when { }\n  always { status = \"error\" }\n}\n");
+    let path =
+        write(dir.path(), "bad.btr", "rule r {\n  severity: high\n  when { }\n  always { status = \"error\" }\n}\n");
     let output = betrace(&["check", "--format", "json", &path]);
     assert_eq!(code(&output), 1);
     let line: serde_json::Value = serde_json::from_str(stdout(&output).lines().next().unwrap()).unwrap();
@@ -31,7 +32,11 @@ fn errors_exit_1_and_json_lists_them_with_positions() {
 #[test]
 fn warnings_pass_unless_denied() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "warn.btr", "rule r {\n  severity: low\n  when { }\n  never { span.http.status_code = 500 }\n}\n");
+    let path = write(
+        dir.path(),
+        "warn.btr",
+        "rule r {\n  severity: low\n  when { }\n  never { span.http.status_code = 500 }\n}\n",
+    );
     assert_eq!(code(&betrace(&["check", &path])), 0);
     let denied = betrace(&["check", "--deny-warnings", "--format", "json", &path]);
     assert_eq!(code(&denied), 1);
@@ -125,7 +130,9 @@ fn a_ten_megabyte_file_of_fifty_five_thousand_rules_checks() {
 #[test]
 fn a_hundred_thousand_rules_check() {
     let dir = tempfile::tempdir().unwrap();
-    let rules: String = (0..100_000).map(|i| format!("rule r{i} {{ severity: low when {{ }} never {{ duration > {i}ms }} }}\n")).collect();
+    let rules: String = (0..100_000)
+        .map(|i| format!("rule r{i} {{ severity: low when {{ }} never {{ duration > {i}ms }} }}\n"))
+        .collect();
     let path = write(dir.path(), "many.btr", &rules);
     let output = betrace(&["check", &path]);
     assert_eq!(code(&output), 0);
@@ -135,7 +142,8 @@ fn a_hundred_thousand_rules_check() {
 #[test]
 fn a_file_of_garbage_gets_diagnostics_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let garbage: String = (0..20_000).map(|i| ["}", "{", "rule", "@", "\"", "(", "when", "=", "let", "\n"][i * 7 % 10]).collect();
+    let garbage: String =
+        (0..20_000).map(|i| ["}", "{", "rule", "@", "\"", "(", "when", "=", "let", "\n"][i * 7 % 10]).collect();
     let path = write(dir.path(), "garbage.btr", garbage);
     let output = betrace(&["check", "--format", "json", &path]);
     assert_eq!(code(&output), 1);

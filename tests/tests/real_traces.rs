@@ -98,7 +98,9 @@ fn genai_services_match_the_process_table() {
             .filter(|s| processes_of_service.iter().any(|p| s["processID"] == p.as_str()))
             .map(|s| format!("{:0>16}", s["spanID"].as_str().unwrap().to_lowercase()))
             .collect();
-        let rules = format!("rule r {{ severity: low when x = {{ resource.service.name = \"{service}\" }} never x.duration >= 0s }}");
+        let rules = format!(
+            "rule r {{ severity: low when x = {{ resource.service.name = \"{service}\" }} never x.duration >= 0s }}"
+        );
         assert_eq!(bound_spans(&rules, "genaiTestTrace.json"), expected, "{process} ({service})");
     }
 }

@@ -200,12 +200,16 @@ pub fn arith<'e>(op: ArithOp, a: Val<'e>, b: Val<'e>) -> Val<'e> {
         (_, Float(x), Float(y)) => float(x, y),
         (ArithOp::Add | ArithOp::Sub | ArithOp::Rem, Duration(x), Duration(y)) => int(x, y).map_or(Nil, Duration),
         (ArithOp::Div, Duration(x), Duration(y)) if y != 0 => Float(x as f64 / y as f64),
-        (ArithOp::Mul, Duration(d), Int(k)) | (ArithOp::Mul, Int(k), Duration(d)) => d.checked_mul(k).map_or(Nil, Duration),
+        (ArithOp::Mul, Duration(d), Int(k)) | (ArithOp::Mul, Int(k), Duration(d)) => {
+            d.checked_mul(k).map_or(Nil, Duration)
+        }
         (ArithOp::Div, Duration(d), Int(k)) => d.checked_div(k).map_or(Nil, Duration),
         (ArithOp::Mul, Duration(d), Float(f)) | (ArithOp::Mul, Float(f), Duration(d)) => scale(d, f, false),
         (ArithOp::Div, Duration(d), Float(f)) => scale(d, f, true),
         (ArithOp::Sub, Time(x), Time(y)) => x.checked_sub(y).map_or(Nil, Duration),
-        (ArithOp::Add, Time(t), Duration(d)) | (ArithOp::Add, Duration(d), Time(t)) => t.checked_add(d).map_or(Nil, Time),
+        (ArithOp::Add, Time(t), Duration(d)) | (ArithOp::Add, Duration(d), Time(t)) => {
+            t.checked_add(d).map_or(Nil, Time)
+        }
         (ArithOp::Sub, Time(t), Duration(d)) => t.checked_sub(d).map_or(Nil, Time),
         _ => Nil,
     }

@@ -29,7 +29,11 @@ pub fn verify(program: &RuleProgram) -> Result<(), String> {
         }
         for (at, op) in code.iter().enumerate() {
             let jump = |t: u32| {
-                if (t as usize) > at && (t as usize) <= code.len() { Ok(()) } else { Err(format!("bad jump target {t}")) }
+                if (t as usize) > at && (t as usize) <= code.len() {
+                    Ok(())
+                } else {
+                    Err(format!("bad jump target {t}"))
+                }
             };
             match op {
                 Op::Const { dst, value } => reg(*dst).and(konst(*value))?,
@@ -59,7 +63,9 @@ pub fn verify(program: &RuleProgram) -> Result<(), String> {
                     }
                 }
                 Op::In { dst, value, list } => reg(*dst).and(reg(*value)).and(reg(*list))?,
-                Op::JumpIfNotTrue { cond, target } | Op::JumpIfTrue { cond, target } => reg(*cond).and(jump(*target))?,
+                Op::JumpIfNotTrue { cond, target } | Op::JumpIfTrue { cond, target } => {
+                    reg(*cond).and(jump(*target))?
+                }
                 Op::Jump { target } => jump(*target)?,
                 Op::Select { dst, pred, .. } => set(*dst).and(func(*pred))?,
                 Op::SelectAll { dst } => set(*dst)?,
