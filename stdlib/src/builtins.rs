@@ -153,6 +153,31 @@ pub(crate) fn bytes_arg(args: &[Value], index: usize) -> Option<&[u8]> {
     }
 }
 
+/// Every scalar type and lists: what `string(x)` converts and what a
+/// `novelty` key may be.
+pub(crate) const SCALARS_AND_LISTS: &[Type] = &[
+    Type::String,
+    Type::Int,
+    Type::Float,
+    Type::Bool,
+    Type::Duration,
+    Type::Time,
+    Type::Status,
+    Type::Kind,
+    Type::Bytes,
+    Type::list_of(Type::Any),
+];
+
+/// `ceil`, `floor`, `round`: a float rounded by `to_whole` as an int (`Nil` if
+/// not finite or out of range); an int comes back as it is.
+pub(crate) fn round_to_int(args: &[Value], to_whole: fn(f64) -> f64) -> Value {
+    match args.first() {
+        Some(Value::Float(x)) => float_to_int(to_whole(*x)),
+        Some(Value::Int(i)) => Value::Int(*i),
+        _ => Value::Nil,
+    }
+}
+
 /// A whole float as an int, or `Nil` if it is not finite or out of range.
 pub(crate) fn float_to_int(x: f64) -> Value {
     // 2^63 is exactly representable; every float in [-2^63, 2^63) fits an i64.
@@ -164,6 +189,16 @@ pub(crate) fn float_to_int(x: f64) -> Value {
 mod tests {
     use super::*;
     use crate::example_syntax::{parse_call, parse_literal};
+
+    #[test]
+    fn rounding_non_finite_and_out_of_range_gives_nil() {
+        for round in [f64::ceil, f64::floor, f64::round] {
+            for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 9.3e18, -9.3e18] {
+                assert_eq!(round_to_int(&[Value::Float(x)], round), Value::Nil, "{x}");
+            }
+            assert_eq!(round_to_int(&[Value::Float(-9_223_372_036_854_775_808.0)], round), Value::Int(i64::MIN));
+        }
+    }
 
     #[test]
     fn registry_is_sorted_unique_and_named_after_files() {

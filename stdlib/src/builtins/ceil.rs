@@ -1,6 +1,6 @@
 //! `ceil(x)`: a float rounded to an int (the smallest int not below `x`).
 
-use crate::builtins::{Builtin, BuiltinKind, Example, Returns, float_to_int, param};
+use crate::builtins::{Builtin, BuiltinKind, Example, Returns, param, round_to_int};
 use crate::{Type, Value};
 
 pub const BUILTIN: Builtin = Builtin {
@@ -22,22 +22,5 @@ pub const BUILTIN: Builtin = Builtin {
 };
 
 fn eval(args: &[Value]) -> Value {
-    match args.first() {
-        Some(Value::Float(x)) => float_to_int(x.ceil()),
-        Some(Value::Int(i)) => Value::Int(*i),
-        _ => Value::Nil,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn non_finite_and_out_of_range_give_nil() {
-        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 9.3e18, -9.3e18] {
-            assert_eq!(eval(&[Value::Float(x)]), Value::Nil, "{x}");
-        }
-        assert_eq!(eval(&[Value::Float(-9_223_372_036_854_775_808.0)]), Value::Int(i64::MIN));
-    }
+    round_to_int(args, f64::ceil)
 }

@@ -3,28 +3,15 @@
 //! implementation is `crate::compression`).
 
 use crate::Type;
-use crate::builtins::{Builtin, BuiltinKind, Example, Returns, optional, param};
+use crate::builtins::{Builtin, BuiltinKind, Example, Returns, SCALARS_AND_LISTS, optional, param};
 
-/// The types a `by:` key may have: any scalar, or a list of them (a compound key).
-const KEY_TYPES: &[Type] = &[
-    Type::String,
-    Type::Int,
-    Type::Float,
-    Type::Bool,
-    Type::Duration,
-    Type::Time,
-    Type::Status,
-    Type::Kind,
-    Type::Bytes,
-    Type::list_of(Type::Any),
-];
 
 pub const BUILTIN: Builtin = Builtin {
     name: "novelty",
     kind: BuiltinKind::Stateful,
     params: &[param("value", &[Type::String, Type::Bytes])],
     named: &[
-        param("by", KEY_TYPES),
+        param("by", SCALARS_AND_LISTS),
         optional("samples", &[Type::Int]),
         optional("bytes", &[Type::Int]),
         optional("warmup", &[Type::Int]),

@@ -1,26 +1,13 @@
 //! `string(x)`: any value as text.
 
-use crate::builtins::{Builtin, BuiltinKind, Example, Returns, param};
+use crate::builtins::{Builtin, BuiltinKind, Example, Returns, SCALARS_AND_LISTS, param};
 use crate::{Type, Value};
 
-/// Every type `string` converts: all scalars and lists.
-const CONVERTIBLE: &[Type] = &[
-    Type::String,
-    Type::Int,
-    Type::Float,
-    Type::Bool,
-    Type::Duration,
-    Type::Time,
-    Type::Status,
-    Type::Kind,
-    Type::Bytes,
-    Type::list_of(Type::Any),
-];
 
 pub const BUILTIN: Builtin = Builtin {
     name: "string",
     kind: BuiltinKind::Scalar,
-    params: &[param("x", CONVERTIBLE)],
+    params: &[param("x", SCALARS_AND_LISTS)],
     named: &[],
     returns: Returns::Type(Type::String),
     doc: "`x` as text, the same text a message template shows for `{x}`: a string as it \
