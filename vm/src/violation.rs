@@ -65,9 +65,7 @@ pub fn violation_id(trace_id: &[u8; 16], rule_id: &str, bound: Option<&[u8; 8]>,
 }
 
 /// Lower-case hex of an id.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use betrace_stdlib::value::hex;
 
 #[cfg(test)]
 pub(crate) mod tests {

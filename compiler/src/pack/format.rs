@@ -102,9 +102,7 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use betrace_stdlib::value::hex;
 
 /// Reads the header field by field; running out of bytes is truncation.
 struct Reader<'b> {

@@ -154,9 +154,7 @@ fn put_count(out: &mut Map<String, Value>, key: &str, value: u32) {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    betrace_vm::violation::hex(bytes)
-}
+use betrace_vm::violation::hex;
 
 #[cfg(test)]
 mod tests {

@@ -119,9 +119,7 @@ fn fixed<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
     <[u8; N]>::try_from(bytes).ok().filter(|id| id.iter().any(|&byte| byte != 0))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
+use betrace_vm::violation::hex;
 
 fn attributes(list: Vec<KeyValue>) -> Vec<(String, RecordValue)> {
     list.into_iter().filter_map(|pair| Some((pair.key, record_value(pair.value?)?))).collect()

@@ -76,10 +76,7 @@ impl Trace {
     }
 }
 
-/// Bytes as lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
+pub(crate) use betrace_stdlib::value::hex;
 
 fn sym(strings: &Strings, sym: Sym) -> String {
     format!("#{}{:?}", sym.0, strings.text(sym))
