@@ -2,7 +2,7 @@
 //! trace runs only the rules whose `when` it can satisfy (a 1,000-rule pack
 //! costs little more than a 10-rule one on traces that trigger few rules).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use betrace_compiler::bytecode::RuleProgram;
 use betrace_compiler::triggers::Trigger;
@@ -93,8 +93,9 @@ pub struct Engine {
     /// What the JIT did with each rule (`None` under the interpreter).
     pub jit: Option<crate::jit::JitReport>,
     by_name: HashMap<String, Vec<usize>>,
-    by_attr: HashMap<(String, String), Vec<usize>>,
-    attr_keys: HashSet<String>,
+    /// Attribute key → string value → rules, so a trace's attributes are
+    /// looked up without building owned keys.
+    by_attr: HashMap<String, HashMap<String, Vec<usize>>>,
     /// Rules without a trigger: they run on every trace.
     everywhere: Vec<usize>,
 }
@@ -121,7 +122,6 @@ impl Engine {
             jit: None,
             by_name: HashMap::new(),
             by_attr: HashMap::new(),
-            attr_keys: HashSet::new(),
             everywhere: Vec::new(),
         };
         for program in programs.into_iter().filter(|p| p.enabled) {
@@ -133,8 +133,8 @@ impl Engine {
                         match trigger {
                             Trigger::SpanName(name) => engine.by_name.entry(name.clone()).or_default().push(index),
                             Trigger::SpanAttr { key, value } => {
-                                engine.attr_keys.insert(key.clone());
-                                engine.by_attr.entry((key.clone(), value.clone())).or_default().push(index);
+                                let values = engine.by_attr.entry(key.clone()).or_default();
+                                values.entry(value.clone()).or_default().push(index);
                             }
                         }
                     }
@@ -164,13 +164,12 @@ impl Engine {
                 }
             }
         }
-        if !self.attr_keys.is_empty() {
+        if !self.by_attr.is_empty() {
             for attrs in &trace.attrs {
                 for (key, value) in attrs.keys.iter().zip(&attrs.values) {
-                    let key = trace.strings.text(*key);
-                    if let (true, AttrValue::Str(value)) = (self.attr_keys.contains(key), value)
-                        && let Some(rules) =
-                            self.by_attr.get(&(key.to_string(), trace.strings.text(*value).to_string()))
+                    if let AttrValue::Str(value) = value
+                        && let Some(values) = self.by_attr.get(trace.strings.text(*key))
+                        && let Some(rules) = values.get(trace.strings.text(*value))
                     {
                         chosen.extend(rules);
                     }

@@ -15,11 +15,7 @@ use crate::trace::{Attrs, Sym, Trace};
 use crate::value::Val;
 
 fn hex<'e>(bytes: &[u8], arena: &'e Bump) -> &'e str {
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push_str(&format!("{byte:02x}"));
-    }
-    arena.alloc_str(&text)
+    arena.alloc_str(&betrace_stdlib::value::hex(bytes))
 }
 
 pub fn intrinsic<'e>(trace: &'e Trace, i: usize, which: SpanIntrinsic, arena: &'e Bump) -> Val<'e> {
@@ -236,7 +232,8 @@ pub struct Accumulator {
     saw_duration: bool,
     saw_number: bool,
     best: Option<f64>,
-    best_raw: Option<(i64, bool)>,
+    /// The best value as an int or duration, when it was one.
+    best_raw: Option<i64>,
 }
 
 impl Accumulator {
@@ -285,7 +282,7 @@ impl Accumulator {
         };
         if better {
             self.best = Some(as_float);
-            self.best_raw = raw.map(|r| (r, true));
+            self.best_raw = raw;
         }
     }
 
@@ -307,8 +304,8 @@ impl Accumulator {
                 if durations { Val::Duration(avg.round() as i64) } else { Val::Float(avg) }
             }
             AggregateKind::Min | AggregateKind::Max => match (self.best_raw, durations) {
-                (Some((raw, _)), true) => Val::Duration(raw),
-                (Some((raw, _)), false) if !self.saw_float => Val::Int(raw),
+                (Some(raw), true) => Val::Duration(raw),
+                (Some(raw), false) if !self.saw_float => Val::Int(raw),
                 _ => self.best.map_or(Val::Nil, Val::Float),
             },
         }
