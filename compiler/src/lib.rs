@@ -80,7 +80,11 @@ impl FileReport {
 
 /// Checks one file's text.
 pub fn check_file(source: &str, config: &CheckConfig) -> FileReport {
-    let parse = betrace_grammar::parse_file(source);
+    check_parsed(&betrace_grammar::parse_file(source), source, config)
+}
+
+/// Checks a file already parsed (`parse` is `source`'s).
+fn check_parsed(parse: &betrace_grammar::Parse, source: &str, config: &CheckConfig) -> FileReport {
     let mut diagnostics = syntax::syntax_diagnostics(&parse.errors, source);
     let attributes = AttributeEnv::from_file(&parse.file, &mut diagnostics);
     let mut checker = Checker::new(config, &attributes);
@@ -128,10 +132,12 @@ pub fn check_file(source: &str, config: &CheckConfig) -> FileReport {
 
 /// Checks the files of one pack: each on its own, plus rule names unique across them.
 pub fn check_files(files: &[SourceFile], config: &CheckConfig) -> Vec<FileReport> {
-    let mut reports: Vec<FileReport> = files.iter().map(|file| check_file(&file.text, config)).collect();
+    let parses: Vec<betrace_grammar::Parse> =
+        files.iter().map(|file| betrace_grammar::parse_file(&file.text)).collect();
+    let mut reports: Vec<FileReport> =
+        parses.iter().zip(files).map(|(parse, file)| check_parsed(parse, &file.text, config)).collect();
     let mut owners: HashMap<String, (usize, ast::Span)> = HashMap::new();
-    for (index, file) in files.iter().enumerate() {
-        let parse = betrace_grammar::parse_file(&file.text);
+    for (index, parse) in parses.iter().enumerate() {
         for item in &parse.file.items {
             let ast::Item::Rule(rule) = item else { continue };
             match owners.get(&rule.name.name) {
