@@ -275,6 +275,9 @@ pub struct RuleProgram {
     pub cost_degree: u32,
     /// What a trace must contain for `when` to hold (`None`: run on every trace).
     pub triggers: Option<Vec<crate::triggers::Trigger>>,
+    /// More spans cannot undo this rule's violations (see `monotone.rs`), so
+    /// the server may evaluate it on a trace still arriving.
+    pub early: bool,
 }
 
 impl Severity {

@@ -22,6 +22,7 @@ pub mod intrinsics;
 pub mod line_index;
 pub mod lint;
 pub mod lower;
+pub mod monotone;
 pub mod operators;
 pub mod pack;
 pub mod regexes;

@@ -76,6 +76,7 @@ pub fn lower_rule(rule: &hir::Rule, source: &str) -> RuleProgram {
         set_registers: lowerer.set_registers,
         cost_degree: rule.cost.degree,
         triggers: crate::triggers::triggers(&rule.when.expr),
+        early: crate::monotone::can_fire_early(rule),
     }
 }
 

@@ -7,6 +7,8 @@
 
 pub mod otlp_json;
 pub mod otlp_span;
+pub mod sink;
 
 pub use otlp_json::request_to_json;
 pub use otlp_span::{ExportConfig, violation_span, violations_request};
+pub use sink::{CollectSink, ViolationBatch, ViolationSink};

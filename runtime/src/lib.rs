@@ -1,6 +1,14 @@
-//! OTLP receivers, trace assembly, evaluation, exporters, hot reload (issue 5).
-//! So far: the readers of trace data in its formats ([`formats`]), and
-//! violations as OTLP spans ([`export`]).
+//! The server half of BeTrace: trace formats ([`formats`]), and `betrace
+//! serve` — OTLP receivers, trace assembly by shards ([`assembly`]),
+//! evaluation with the current packs ([`packs`]), violation export behind
+//! durable queues ([`export`]), hot reload, metrics and the admin API.
+//! ARCHITECTURE.md has the map.
 
+pub mod assembly;
+pub mod config;
 pub mod export;
 pub mod formats;
+pub mod ingest;
+pub mod metrics;
+pub mod packs;
+pub mod tenant;

@@ -33,6 +33,9 @@ pub struct TraceReport {
     pub evaluated: usize,
     /// How many of those ran as native code (the rest were interpreted).
     pub native: usize,
+    /// Each rule that ran (its index in [`Engine::rules`]) and its time in
+    /// nanoseconds, for per-rule cost metrics.
+    pub runs: Vec<(usize, u64)>,
 }
 
 /// Which engine runs a pack's rules.
@@ -151,6 +154,11 @@ impl Engine {
         Ok(engine)
     }
 
+    /// A rule's id as violations carry it: `pack/rule`.
+    pub fn rule_id(&self, index: usize) -> String {
+        format!("{}/{}", self.pack.name, self.rules[index].program.name)
+    }
+
     /// The rules a trace can trigger, in pack order.
     pub fn candidates(&self, trace: &Trace) -> Vec<usize> {
         let mut chosen = self.everywhere.clone();
@@ -183,14 +191,25 @@ impl Engine {
 
     /// Evaluates every candidate rule on `trace`.
     pub fn evaluate(&self, trace: &Trace) -> TraceReport {
+        self.evaluate_where(trace, |_| true)
+    }
+
+    /// Evaluates the candidate rules that `keep` takes (the server evaluates
+    /// only rules that can fire early on a trace still arriving).
+    pub fn evaluate_where(&self, trace: &Trace, keep: impl Fn(&LoadedRule) -> bool) -> TraceReport {
         let view = TraceView::new(trace);
         let mut report = TraceReport::default();
         for index in self.candidates(trace) {
             let rule = &self.rules[index];
+            if !keep(rule) {
+                continue;
+            }
             report.evaluated += 1;
             report.native += usize::from(rule.native.is_some());
+            let started = std::time::Instant::now();
             let outcome = evaluate(rule, &view, &self.config);
-            let rule_id = format!("{}/{}", self.pack.name, rule.program.name);
+            report.runs.push((index, started.elapsed().as_nanos() as u64));
+            let rule_id = self.rule_id(index);
             if let Outcome::OutOfFuel(_) = outcome {
                 report.errors.push(RuleError { rule_id: rule_id.clone(), kind: RuleErrorKind::OutOfFuel });
             }

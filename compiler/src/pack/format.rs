@@ -25,7 +25,7 @@ use super::{CompiledPack, PackError};
 pub const MAGIC: [u8; 8] = [0x89, b'B', b'T', b'P', b'A', b'C', b'K', b'\n'];
 
 /// The layout this build writes and the only one it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What the header says, read without decoding the body.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -34,11 +34,25 @@ pub fn read_otlp_proto(bytes: &[u8]) -> Result<Vec<SpanRecord>, FormatError> {
     }
 }
 
-/// The spans of a decoded request (as the gRPC and HTTP receivers get it).
+/// The spans of a decoded request; the first span that cannot be read fails
+/// the whole request (files: a broken export is reported, not half-read).
 /// Strings move out of the request; only resources and scopes are copied,
 /// once for each of their spans.
 pub fn records_from_request(request: ExportTraceServiceRequest) -> Result<Vec<SpanRecord>, FormatError> {
+    let (records, mut rejected) = records_from_request_lenient(request);
+    match rejected.is_empty() {
+        true => Ok(records),
+        false => Err(rejected.swap_remove(0)),
+    }
+}
+
+/// The spans of a decoded request as the receivers take it: every span that
+/// can be read, and an error for each that cannot (an id of the wrong length,
+/// an unknown enum value). The receivers answer with an OTLP partial success
+/// naming the count and the first problem.
+pub fn records_from_request_lenient(request: ExportTraceServiceRequest) -> (Vec<SpanRecord>, Vec<FormatError>) {
     let mut records = Vec::new();
+    let mut rejected = Vec::new();
     for (i, resource_spans) in request.resource_spans.into_iter().enumerate() {
         let resource = resource_spans.resource.map_or_else(Vec::new, |r| attributes(r.attributes));
         for (j, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
@@ -46,16 +60,20 @@ pub fn records_from_request(request: ExportTraceServiceRequest) -> Result<Vec<Sp
             let scope_attrs = attributes(scope.attributes);
             for (k, span) in scope_spans.spans.into_iter().enumerate() {
                 let at = |field: &str| format!("resource_spans[{i}].scope_spans[{j}].spans[{k}].{field}");
-                let mut record = read_span(span, &at)?;
-                record.resource = resource.clone();
-                record.scope_name = scope.name.clone();
-                record.scope_version = scope.version.clone();
-                record.scope_attrs = scope_attrs.clone();
-                records.push(record);
+                match read_span(span, &at) {
+                    Ok(mut record) => {
+                        record.resource = resource.clone();
+                        record.scope_name = scope.name.clone();
+                        record.scope_version = scope.version.clone();
+                        record.scope_attrs = scope_attrs.clone();
+                        records.push(record);
+                    }
+                    Err(error) => rejected.push(error),
+                }
             }
         }
     }
-    Ok(records)
+    (records, rejected)
 }
 
 fn read_span(span: Span, at: &dyn Fn(&str) -> String) -> Result<SpanRecord, FormatError> {

@@ -52,23 +52,33 @@ impl TraceBuilder {
         }
     }
 
-    pub fn build(self) -> Trace {
+    pub fn build(mut self) -> Trace {
+        self.build_keeping()
+    }
+
+    /// Builds the trace and keeps the records (sorted, duplicates dropped),
+    /// so more spans can be added and the trace built again: the server does
+    /// this for late spans of a trace it has already evaluated.
+    pub fn build_keeping(&mut self) -> Trace {
         let mut repairs = Repairs { foreign_spans: self.foreign_spans, ..Repairs::default() };
-        let mut records = self.records;
-        records.sort_unstable_by(canonical_order);
+        self.records.sort_unstable_by(canonical_order);
 
         // Keep the first copy of each span id, in sorted order.
-        let mut index: HashMap<[u8; 8], u32> = HashMap::with_capacity(records.len());
-        let mut spans = Vec::with_capacity(records.len());
-        for record in records {
-            match index.entry(record.span_id) {
-                Entry::Occupied(_) => repairs.duplicate_spans += 1,
-                Entry::Vacant(slot) => {
-                    slot.insert(spans.len() as u32);
-                    spans.push(record);
-                }
+        let mut index: HashMap<[u8; 8], u32> = HashMap::with_capacity(self.records.len());
+        self.records.retain(|record| match index.entry(record.span_id) {
+            Entry::Occupied(_) => {
+                repairs.duplicate_spans += 1;
+                false
             }
+            Entry::Vacant(slot) => {
+                slot.insert(0);
+                true
+            }
+        });
+        for (position, record) in self.records.iter().enumerate() {
+            index.insert(record.span_id, position as u32);
         }
+        let spans = &self.records;
 
         let mut parent: Vec<u32> = spans
             .iter()
@@ -87,7 +97,7 @@ impl TraceBuilder {
         let children = Children::new(&parent);
         let (enter, exit) = number(&parent, &children);
 
-        let mut trace = Columns::new(spans.len()).fill(&spans);
+        let mut trace = Columns::new(spans.len()).fill(spans);
         trace.trace_id = self.trace_id;
         trace.parent = parent;
         trace.child_count = children.counts();

@@ -1,0 +1,156 @@
+//! Trace assembly: spans are grouped into traces by shards, each a thread
+//! that owns the traces whose (tenant, trace id) hash to it and shares
+//! nothing with the others. A shard completes a trace when it is idle, too
+//! old or too large, evaluates it with the packs current at that moment, and
+//! hands the violations to the sink. See `assembly/shard.rs` for the life of
+//! a trace there.
+//!
+//! Memory is bounded by a [`Budget`] of bytes shared by all shards: receivers
+//! reserve a request's bytes before handing it over (or throttle), shards
+//! release them when they let a trace go.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use betrace_vm::trace::SpanRecord;
+use prometheus_client::metrics::gauge::Gauge;
+
+use crate::config::AssemblyConfig;
+use crate::export::ViolationSink;
+use crate::metrics::Metrics;
+use crate::packs::PackRegistry;
+use crate::tenant::Tenant;
+
+mod evaluate;
+mod shard;
+
+pub use evaluate::evaluate_trace;
+
+/// Bytes of spans held, against the configured limit.
+#[derive(Debug)]
+pub struct Budget {
+    used: AtomicUsize,
+    limit: usize,
+    gauge: Gauge,
+}
+
+impl Budget {
+    pub fn new(limit: usize, gauge: Gauge) -> Budget {
+        Budget { used: AtomicUsize::new(0), limit, gauge }
+    }
+
+    /// Reserves `bytes` if they fit under the limit. A request larger than
+    /// the whole limit is still taken when nothing else is held, so it
+    /// cannot be refused forever.
+    pub fn try_reserve(&self, bytes: usize) -> bool {
+        let reserved = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+            (used == 0 || used + bytes <= self.limit).then_some(used + bytes)
+        });
+        self.gauge.set(self.used() as i64);
+        reserved.is_ok()
+    }
+
+    pub fn release(&self, bytes: usize) {
+        let before = self.used.fetch_sub(bytes, Ordering::AcqRel);
+        debug_assert!(before >= bytes, "released more bytes than reserved");
+        self.gauge.set(before.saturating_sub(bytes) as i64);
+    }
+
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Past this, shards let their oldest traces go early to make room.
+    pub fn high_water(&self) -> usize {
+        self.limit / 10 * 9
+    }
+}
+
+pub(crate) enum ShardMessage {
+    Spans {
+        tenant: Tenant,
+        records: Vec<SpanRecord>,
+        bytes: usize,
+        received: Instant,
+    },
+    /// Complete every open trace now, then answer (tests, and `POST /api/v1/flush`).
+    Flush(mpsc::SyncSender<()>),
+}
+
+/// The sending side of a shard; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ShardHandle {
+    sender: mpsc::Sender<ShardMessage>,
+}
+
+/// The shard has stopped.
+#[derive(Debug)]
+pub struct ShardStopped;
+
+impl ShardHandle {
+    /// Hands spans (already reserved in the budget) to the shard.
+    pub fn send_spans(
+        &self,
+        tenant: Tenant,
+        records: Vec<SpanRecord>,
+        bytes: usize,
+        received: Instant,
+    ) -> Result<(), ShardStopped> {
+        self.sender.send(ShardMessage::Spans { tenant, records, bytes, received }).map_err(|_| ShardStopped)
+    }
+
+    /// Completes and evaluates every open trace of the shard; returns when done.
+    pub fn flush(&self) -> Result<(), ShardStopped> {
+        let (done, wait) = mpsc::sync_channel(1);
+        self.sender.send(ShardMessage::Flush(done)).map_err(|_| ShardStopped)?;
+        wait.recv().map_err(|_| ShardStopped)
+    }
+}
+
+/// What every shard shares.
+#[derive(Clone)]
+pub struct ShardContext {
+    pub config: AssemblyConfig,
+    pub packs: Arc<PackRegistry>,
+    pub sink: Arc<dyn ViolationSink>,
+    pub metrics: Arc<Metrics>,
+    pub budget: Arc<Budget>,
+}
+
+/// Starts `count` shards. Dropping every handle stops them: each completes
+/// and evaluates the traces it holds, then its thread ends (join them to
+/// wait for that).
+pub fn spawn_shards(count: usize, context: ShardContext) -> (Arc<[ShardHandle]>, Vec<JoinHandle<()>>) {
+    let count = count.max(1);
+    let mut handles = Vec::with_capacity(count);
+    let mut threads = Vec::with_capacity(count);
+    for index in 0..count {
+        let (sender, receiver) = mpsc::channel();
+        let shard = shard::Shard::new(context.clone(), count);
+        let thread = std::thread::Builder::new()
+            .name(format!("betrace-shard-{index}"))
+            .spawn(move || shard.run(receiver))
+            .expect("the system can start a thread");
+        handles.push(ShardHandle { sender });
+        threads.push(thread);
+    }
+    (handles.into(), threads)
+}
+
+/// The shard that owns a tenant's trace: FNV-1a over tenant and trace id, so
+/// the same trace always meets the same shard and tenants never share a trace.
+pub fn shard_of(tenant: &str, trace_id: &[u8; 16], shards: usize) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in tenant.bytes().chain([0xff]).chain(trace_id.iter().copied()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash % shards.max(1) as u64) as usize
+}

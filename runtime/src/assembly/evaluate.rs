@@ -1,0 +1,54 @@
+//! Evaluating one assembled trace with a tenant's packs, counting what
+//! happened in the metrics (evaluations, native runs, violations, fuel
+//! exhaustions and time, per rule).
+
+use betrace_vm::trace::Trace;
+use betrace_vm::{RuleErrorKind, Violation};
+
+use crate::metrics::{Metrics, RuleLabels};
+use crate::packs::TenantPacks;
+
+/// Which rules to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// Every rule: the trace is complete.
+    All,
+    /// Only rules whose verdict more spans cannot undo (`RuleProgram::early`):
+    /// the trace is still arriving.
+    Early,
+}
+
+/// Evaluates `trace` with every pack of `packs`; returns the violations.
+pub fn evaluate_trace(
+    packs: &TenantPacks,
+    tenant: &str,
+    trace: &Trace,
+    which: Which,
+    metrics: &Metrics,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for engine in &packs.engines {
+        let report = match which {
+            Which::All => engine.evaluate(trace),
+            Which::Early => engine.evaluate_where(trace, |rule| rule.program.early),
+        };
+        metrics.evaluations.inc_by(report.evaluated as u64);
+        metrics.evaluations_native.inc_by(report.native as u64);
+        let labels = |rule: String| RuleLabels { tenant: tenant.to_string(), rule };
+        for (rule, nanos) in &report.runs {
+            metrics.rule_seconds.get_or_create(&labels(engine.rule_id(*rule))).inc_by(*nanos as f64 * 1e-9);
+        }
+        for error in &report.errors {
+            match error.kind {
+                RuleErrorKind::OutOfFuel => {
+                    metrics.fuel_exhaustions.get_or_create(&labels(error.rule_id.clone())).inc()
+                }
+            };
+        }
+        for violation in &report.violations {
+            metrics.violations.get_or_create(&labels(violation.rule_id.clone())).inc();
+        }
+        violations.extend(report.violations);
+    }
+    violations
+}

@@ -1,0 +1,312 @@
+//! One shard: the life of a trace.
+//!
+//! 1. **Open.** Spans collect in a [`TraceBuilder`]. When `early_firing` is
+//!    on, rules whose verdict can only stay broken as spans arrive (see
+//!    `RuleProgram::early`) are evaluated on the partial trace, at most once
+//!    per [`EARLY_INTERVAL`], and what they find is emitted at once.
+//! 2. **Complete**, when no span came for `idle_timeout`, the first came
+//!    `max_trace_age` ago, it holds `max_spans_per_trace` spans, or a limit
+//!    (`max_traces` per shard share, bytes over the budget's high water)
+//!    makes room. Every rule is evaluated with the packs current now; only
+//!    violations not already emitted for the trace go out.
+//! 3. **Decided.** The spans and the ids of emitted violations are kept for
+//!    `late_span_window`. A late span re-opens the trace as a continuation:
+//!    it is evaluated again whole when it completes, and only new violations
+//!    go out. After the window (or to free memory) the trace is forgotten.
+//!
+//! Completion deadlines sit in a heap with lazy deletion: every touch pushes
+//! the trace's new deadline, and a popped entry whose trace has a later
+//! deadline is skipped. The same goes for the arrival order used to evict
+//! the oldest traces.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use betrace_vm::trace::{SpanRecord, TraceBuilder};
+
+use super::evaluate::{Which, evaluate_trace};
+use super::{ShardContext, ShardMessage};
+use crate::export::ViolationBatch;
+use crate::metrics::CompletionLabel;
+use crate::tenant::Tenant;
+
+/// Early rules run on a trace still arriving at most this often.
+pub const EARLY_INTERVAL: Duration = Duration::from_millis(500);
+
+type Key = (Tenant, [u8; 16]);
+
+struct OpenTrace {
+    builder: TraceBuilder,
+    first_seen: Instant,
+    last_seen: Instant,
+    bytes: usize,
+    /// Ids of violations already emitted for this trace (early, or before a continuation).
+    emitted: HashSet<String>,
+    /// New spans since the last early evaluation.
+    early_due: bool,
+    last_early: Option<Instant>,
+}
+
+struct DecidedTrace {
+    builder: TraceBuilder,
+    emitted: HashSet<String>,
+    bytes: usize,
+    forget_at: Instant,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Reason {
+    Idle,
+    Age,
+    Size,
+    Evicted,
+    Shutdown,
+}
+
+impl Reason {
+    fn label(self) -> &'static str {
+        match self {
+            Reason::Idle => "idle",
+            Reason::Age => "age",
+            Reason::Size => "size",
+            Reason::Evicted => "evicted",
+            Reason::Shutdown => "shutdown",
+        }
+    }
+}
+
+pub(super) struct Shard {
+    context: ShardContext,
+    /// This shard's share of `max_traces`.
+    max_open: usize,
+    open: HashMap<Key, OpenTrace>,
+    decided: HashMap<Key, DecidedTrace>,
+    /// (deadline, key), soonest first: when a trace may be complete.
+    deadlines: BinaryHeap<Reverse<(Instant, Key)>>,
+    /// (first seen, key), oldest first: who to evict.
+    arrivals: VecDeque<(Instant, Key)>,
+    /// (forget at, key) of decided traces.
+    forget: VecDeque<(Instant, Key)>,
+}
+
+impl Shard {
+    pub(super) fn new(context: ShardContext, shards: usize) -> Shard {
+        let max_open = context.config.max_traces.div_ceil(shards).max(1);
+        Shard {
+            context,
+            max_open,
+            open: HashMap::new(),
+            decided: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            arrivals: VecDeque::new(),
+            forget: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn run(mut self, messages: Receiver<ShardMessage>) {
+        let tick = (self.context.config.idle_timeout / 10).clamp(Duration::from_millis(5), Duration::from_millis(250));
+        let mut next_sweep = Instant::now() + tick;
+        loop {
+            let wait = next_sweep.saturating_duration_since(Instant::now());
+            match messages.recv_timeout(wait) {
+                Ok(ShardMessage::Spans { tenant, records, bytes, received }) => {
+                    self.add(tenant, records, bytes, received);
+                }
+                Ok(ShardMessage::Flush(done)) => {
+                    self.complete_all(Reason::Shutdown);
+                    let _ = done.send(());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let now = Instant::now();
+            if now >= next_sweep {
+                self.sweep(now);
+                next_sweep = now + tick;
+            }
+        }
+        self.complete_all(Reason::Shutdown);
+        let held: usize = self.decided.drain().map(|(_, d)| d.bytes).sum();
+        self.context.budget.release(held);
+    }
+
+    fn add(&mut self, tenant: Tenant, records: Vec<SpanRecord>, bytes: usize, now: Instant) {
+        // Split by trace; a request usually carries few traces.
+        let mut by_trace: HashMap<[u8; 16], (Vec<SpanRecord>, usize)> = HashMap::new();
+        let per_record = bytes / records.len().max(1);
+        let mut remainder = bytes - per_record * records.len();
+        for record in records {
+            let entry = by_trace.entry(record.trace_id).or_default();
+            entry.1 += per_record + std::mem::take(&mut remainder);
+            entry.0.push(record);
+        }
+        for (trace_id, (records, bytes)) in by_trace {
+            self.add_to_trace((tenant.clone(), trace_id), records, bytes, now);
+        }
+        self.evict_over_limits();
+    }
+
+    fn add_to_trace(&mut self, key: Key, records: Vec<SpanRecord>, bytes: usize, now: Instant) {
+        let config = &self.context.config;
+        if !self.open.contains_key(&key) {
+            let trace = match self.decided.remove(&key) {
+                Some(decided) => {
+                    self.context.metrics.late_spans.inc_by(records.len() as u64);
+                    OpenTrace {
+                        builder: decided.builder,
+                        first_seen: now,
+                        last_seen: now,
+                        bytes: decided.bytes,
+                        emitted: decided.emitted,
+                        early_due: false,
+                        last_early: None,
+                    }
+                }
+                None => OpenTrace {
+                    builder: TraceBuilder::new(key.1),
+                    first_seen: now,
+                    last_seen: now,
+                    bytes: 0,
+                    emitted: HashSet::new(),
+                    early_due: false,
+                    last_early: None,
+                },
+            };
+            self.arrivals.push_back((now, key.clone()));
+            self.open.insert(key.clone(), trace);
+            self.context.metrics.traces_open.inc();
+        }
+        let trace = self.open.get_mut(&key).expect("inserted above");
+        for record in records {
+            trace.builder.add(record);
+        }
+        trace.bytes += bytes;
+        trace.last_seen = now;
+        trace.early_due = true;
+        let deadline = (now + config.idle_timeout).min(trace.first_seen + config.max_trace_age);
+        self.deadlines.push(Reverse((deadline, key.clone())));
+        if trace.builder.len() >= config.max_spans_per_trace {
+            self.complete(&key, Reason::Size);
+        } else if config.early_firing {
+            self.fire_early(&key, now);
+        }
+    }
+
+    /// Evaluates the early rules on a trace still arriving, if it is time.
+    fn fire_early(&mut self, key: &Key, now: Instant) {
+        let packs = self.context.packs.current();
+        let tenant_packs = packs.for_tenant(&key.0);
+        if !tenant_packs.has_early_rules() {
+            return;
+        }
+        let Some(trace) = self.open.get_mut(key) else { return };
+        if !trace.early_due || trace.last_early.is_some_and(|at| now < at + EARLY_INTERVAL) {
+            return;
+        }
+        trace.early_due = false;
+        trace.last_early = Some(now);
+        let built = trace.builder.build_keeping();
+        let found = evaluate_trace(tenant_packs, &key.0, &built, Which::Early, &self.context.metrics);
+        let fresh: Vec<_> = found.into_iter().filter(|v| trace.emitted.insert(v.id.clone())).collect();
+        if !fresh.is_empty() {
+            self.context.sink.emit(ViolationBatch { tenant: key.0.clone(), violations: fresh, completed_at: now });
+        }
+    }
+
+    /// Completes what is due: idle or old traces, early rules of traces that
+    /// got spans since their last early run, and decided traces past their window.
+    fn sweep(&mut self, now: Instant) {
+        while let Some(Reverse((deadline, _))) = self.deadlines.peek() {
+            if *deadline > now {
+                break;
+            }
+            let Reverse((_, key)) = self.deadlines.pop().expect("peeked");
+            let Some(trace) = self.open.get(&key) else { continue };
+            let config = &self.context.config;
+            let idle_at = trace.last_seen + config.idle_timeout;
+            let old_at = trace.first_seen + config.max_trace_age;
+            if old_at <= now {
+                self.complete(&key, Reason::Age);
+            } else if idle_at <= now {
+                self.complete(&key, Reason::Idle);
+            }
+        }
+        if self.context.config.early_firing {
+            let due: Vec<Key> = self.open.iter().filter(|(_, t)| t.early_due).map(|(k, _)| k.clone()).collect();
+            for key in due {
+                self.fire_early(&key, now);
+            }
+        }
+        while let Some((at, _)) = self.forget.front() {
+            if *at > now {
+                break;
+            }
+            let (_, key) = self.forget.pop_front().expect("front exists");
+            if self.decided.get(&key).is_some_and(|d| d.forget_at <= now) {
+                let decided = self.decided.remove(&key).expect("checked above");
+                self.context.budget.release(decided.bytes);
+            }
+        }
+        self.evict_over_limits();
+    }
+
+    /// Keeps the shard within its share of `max_traces` and the budget under
+    /// its high water: first by forgetting decided traces, then by completing
+    /// the oldest open ones.
+    fn evict_over_limits(&mut self) {
+        let budget = self.context.budget.clone();
+        while budget.used() > budget.high_water() {
+            let Some((_, key)) = self.forget.pop_front() else { break };
+            if let Some(decided) = self.decided.remove(&key) {
+                budget.release(decided.bytes);
+            }
+        }
+        while self.open.len() > self.max_open || (budget.used() > budget.high_water() && !self.open.is_empty()) {
+            let Some((first_seen, key)) = self.arrivals.pop_front() else { break };
+            if self.open.get(&key).is_some_and(|t| t.first_seen == first_seen) {
+                self.complete(&key, Reason::Evicted);
+                self.context.metrics.traces_evicted.inc();
+            }
+        }
+    }
+
+    fn complete_all(&mut self, reason: Reason) {
+        let keys: Vec<Key> = self.open.keys().cloned().collect();
+        for key in keys {
+            self.complete(&key, reason);
+        }
+        self.deadlines.clear();
+        self.arrivals.clear();
+    }
+
+    /// Evaluates a trace whole and moves it to the decided traces.
+    fn complete(&mut self, key: &Key, reason: Reason) {
+        let Some(mut trace) = self.open.remove(key) else { return };
+        let metrics = &self.context.metrics;
+        metrics.traces_open.dec();
+        metrics.traces_completed.get_or_create(&CompletionLabel { reason: reason.label() }).inc();
+        let completed_at = Instant::now();
+        let built = trace.builder.build_keeping();
+        let packs = self.context.packs.current();
+        let found = evaluate_trace(packs.for_tenant(&key.0), &key.0, &built, Which::All, metrics);
+        let fresh: Vec<_> = found.into_iter().filter(|v| trace.emitted.insert(v.id.clone())).collect();
+        if !fresh.is_empty() {
+            self.context.sink.emit(ViolationBatch { tenant: key.0.clone(), violations: fresh, completed_at });
+        }
+        let config = &self.context.config;
+        let keep = reason != Reason::Shutdown
+            && !config.late_span_window.is_zero()
+            && trace.builder.len() < config.max_spans_per_trace;
+        if keep {
+            let forget_at = completed_at + config.late_span_window;
+            self.forget.push_back((forget_at, key.clone()));
+            let decided =
+                DecidedTrace { builder: trace.builder, emitted: trace.emitted, bytes: trace.bytes, forget_at };
+            self.decided.insert(key.clone(), decided);
+        } else {
+            self.context.budget.release(trace.bytes);
+        }
+    }
+}

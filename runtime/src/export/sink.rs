@@ -1,0 +1,49 @@
+//! Where evaluation hands its violations: a [`ViolationSink`]. The server's
+//! sink (`export::dispatch`) writes them to standard output and the file and
+//! appends them to each network exporter's durable queue; tests use
+//! [`CollectSink`].
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use betrace_vm::Violation;
+
+use crate::tenant::Tenant;
+
+/// The violations one evaluation produced (a completed trace, a continuation
+/// or an early firing), all of one tenant.
+#[derive(Clone, Debug)]
+pub struct ViolationBatch {
+    pub tenant: Tenant,
+    pub violations: Vec<Violation>,
+    /// When the trace completed (for the completion-to-export latency).
+    pub completed_at: Instant,
+}
+
+pub trait ViolationSink: Send + Sync + 'static {
+    /// Takes violations. Returns once they are durable: written to the
+    /// stdout and file outputs and appended (fsync'd) to every network
+    /// exporter's queue, so a crash after it returns loses none. Called from
+    /// the assembly shards' threads; it may block.
+    fn emit(&self, batch: ViolationBatch);
+}
+
+/// Keeps every batch, for tests.
+#[derive(Debug, Default)]
+pub struct CollectSink {
+    pub batches: Mutex<Vec<ViolationBatch>>,
+}
+
+impl CollectSink {
+    /// Every violation so far, in the order they came.
+    pub fn violations(&self) -> Vec<Violation> {
+        let batches = self.batches.lock().expect("a test sink is never poisoned");
+        batches.iter().flat_map(|b| b.violations.iter().cloned()).collect()
+    }
+}
+
+impl ViolationSink for CollectSink {
+    fn emit(&self, batch: ViolationBatch) {
+        self.batches.lock().expect("a test sink is never poisoned").push(batch);
+    }
+}

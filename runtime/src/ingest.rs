@@ -1,0 +1,129 @@
+//! Admission: what every receiver calls with a decoded OTLP request. It reads
+//! the spans (refusing those that cannot be read, for a partial-success
+//! reply), reserves their bytes against the memory limit (or refuses the
+//! whole request with a throttling reply), and hands each span to the shard
+//! that owns its trace.
+//!
+//! Accepted means owned: once [`Ingest::submit`] returns `Ok`, every accepted
+//! span is evaluated, however the server is loaded.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use betrace_vm::trace::{RecordValue, SpanRecord};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+use crate::assembly::{Budget, ShardHandle, shard_of};
+use crate::formats::records_from_request_lenient;
+use crate::metrics::{Metrics, ReceiverLabel};
+use crate::tenant::Tenant;
+
+/// A request taken (maybe in part).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Accepted {
+    /// Spans that could not be read (OTLP `rejected_spans`); 0 for full success.
+    pub rejected_spans: i64,
+    /// Why, for the partial-success `error_message`; empty for full success.
+    pub message: String,
+}
+
+/// A request refused as a whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over the memory limit (or shutting down): retry after the delay. gRPC
+    /// answers `RESOURCE_EXHAUSTED` with `RetryInfo`, HTTP 429 with `Retry-After`.
+    Throttled { retry_after: Duration },
+    /// Shutting down: HTTP 503, gRPC `UNAVAILABLE`.
+    Unavailable,
+}
+
+/// The receivers' way in; cheap to clone.
+#[derive(Clone)]
+pub struct Ingest {
+    shards: Arc<[ShardHandle]>,
+    budget: Arc<Budget>,
+    metrics: Arc<Metrics>,
+    retry_after: Duration,
+}
+
+impl Ingest {
+    pub fn new(
+        shards: Arc<[ShardHandle]>,
+        budget: Arc<Budget>,
+        metrics: Arc<Metrics>,
+        retry_after: Duration,
+    ) -> Ingest {
+        Ingest { shards, budget, metrics, retry_after }
+    }
+
+    /// Takes a request's spans for `tenant`. `receiver` (`grpc`, `http`) labels metrics.
+    pub fn submit(
+        &self,
+        receiver: &'static str,
+        tenant: Tenant,
+        request: ExportTraceServiceRequest,
+    ) -> Result<Accepted, Refusal> {
+        let (records, rejected) = records_from_request_lenient(request);
+        let bytes: usize = records.iter().map(record_bytes).sum();
+        if !self.budget.try_reserve(bytes) {
+            self.metrics.refused(receiver, "throttled", (records.len() + rejected.len()) as u64);
+            return Err(Refusal::Throttled { retry_after: self.retry_after });
+        }
+        let received = Instant::now();
+        let mut per_shard: Vec<Vec<SpanRecord>> = vec![Vec::new(); self.shards.len()];
+        for record in records {
+            per_shard[shard_of(&tenant, &record.trace_id, self.shards.len())].push(record);
+        }
+        let mut accepted = 0;
+        for (shard, records) in self.shards.iter().zip(per_shard) {
+            if records.is_empty() {
+                continue;
+            }
+            let bytes = records.iter().map(record_bytes).sum();
+            accepted += records.len();
+            if shard.send_spans(tenant.clone(), records, bytes, received).is_err() {
+                // The shard has stopped (shutdown): give the bytes back; the
+                // client retries elsewhere or later.
+                self.budget.release(bytes);
+                return Err(Refusal::Unavailable);
+            }
+        }
+        self.metrics.spans_received.get_or_create(&ReceiverLabel { receiver }).inc_by(accepted as u64);
+        if rejected.is_empty() {
+            return Ok(Accepted::default());
+        }
+        self.metrics.refused(receiver, "invalid_span", rejected.len() as u64);
+        let message = match rejected.len() {
+            1 => format!("1 span rejected: {}", rejected[0]),
+            n => format!("{n} spans rejected; the first: {}", rejected[0]),
+        };
+        Ok(Accepted { rejected_spans: rejected.len() as i64, message })
+    }
+}
+
+/// What a span costs in memory while it is held, roughly: its strings and
+/// attributes plus the fixed part. Used for the `assembly.max_bytes` limit,
+/// so it needs to be proportionate, not exact.
+pub fn record_bytes(record: &SpanRecord) -> usize {
+    fn attrs(list: &[(String, RecordValue)]) -> usize {
+        list.iter().map(|(key, value)| 32 + key.len() + value_bytes(value)).sum()
+    }
+    fn value_bytes(value: &RecordValue) -> usize {
+        match value {
+            RecordValue::Str(text) => text.len(),
+            RecordValue::Bytes(bytes) => bytes.len(),
+            RecordValue::Array(items) => items.iter().map(|v| 16 + value_bytes(v)).sum(),
+            _ => 8,
+        }
+    }
+    std::mem::size_of::<SpanRecord>()
+        + record.name.len()
+        + record.status_message.len()
+        + record.scope_name.len()
+        + record.scope_version.len()
+        + attrs(&record.attrs)
+        + attrs(&record.resource)
+        + attrs(&record.scope_attrs)
+        + record.events.iter().map(|(name, _, a)| 48 + name.len() + attrs(a)).sum::<usize>()
+        + record.links.iter().map(|(_, _, a)| 48 + attrs(a)).sum::<usize>()
+}

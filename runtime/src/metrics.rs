@@ -1,0 +1,194 @@
+//! Prometheus metrics of the server, served as text on the admin port's
+//! `/metrics`. One [`Metrics`] is shared (in an `Arc`) by every part of the
+//! server; each part updates its own metrics and reads none.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// A receiver's name: `grpc` or `http`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReceiverLabel {
+    pub receiver: &'static str,
+}
+
+/// Spans refused, by receiver and why (`throttled`, `malformed`,
+/// `unauthenticated`, `too_large`, `invalid_span`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    pub receiver: &'static str,
+    pub reason: &'static str,
+}
+
+/// Why a trace completed: `idle`, `age`, `size`, `evicted` (over the traces
+/// or bytes limit), `shutdown`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CompletionLabel {
+    pub reason: &'static str,
+}
+
+/// A rule, as `pack/rule`, and its tenant (empty for the default tenant).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub tenant: String,
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExporterLabel {
+    pub exporter: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabel {
+    pub tenant: String,
+}
+
+/// Every metric of the server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub spans_received: Family<ReceiverLabel, Counter>,
+    pub spans_refused: Family<RefusedLabels, Counter>,
+    pub requests_malformed: Family<ReceiverLabel, Counter>,
+    pub bytes_held: Gauge,
+    pub traces_open: Gauge,
+    pub traces_completed: Family<CompletionLabel, Counter>,
+    /// Traces completed early because a limit (traces or bytes held) was reached.
+    pub traces_evicted: Counter,
+    /// Spans that arrived for a trace already decided (evaluated as a continuation).
+    pub late_spans: Counter,
+    /// Rule evaluations (one rule on one trace).
+    pub evaluations: Counter,
+    /// Evaluations that ran as native code.
+    pub evaluations_native: Counter,
+    pub violations: Family<RuleLabels, Counter>,
+    pub fuel_exhaustions: Family<RuleLabels, Counter>,
+    /// Time spent evaluating each rule, in seconds.
+    pub rule_seconds: Family<RuleLabels, Counter<f64, AtomicU64>>,
+    pub rules_loaded: Family<TenantLabel, Gauge>,
+    pub rules_native: Family<TenantLabel, Gauge>,
+    pub reloads: Family<ResultLabel, Counter>,
+    pub export_queue_depth: Family<ExporterLabel, Gauge>,
+    pub export_queue_bytes: Family<ExporterLabel, Gauge>,
+    pub exported: Family<ExporterLabel, Counter>,
+    pub export_failures: Family<ExporterLabel, Counter>,
+    /// Violations dropped because a queue was over its size limit.
+    pub export_dropped: Family<ExporterLabel, Counter>,
+    /// From a trace's completion to its violations leaving through an exporter.
+    pub completion_to_export_seconds: Histogram,
+    /// Bytes held by compression-scoring baselines.
+    pub novelty_bytes: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("betrace");
+        let metrics = Metrics {
+            spans_received: Family::default(),
+            spans_refused: Family::default(),
+            requests_malformed: Family::default(),
+            bytes_held: Gauge::default(),
+            traces_open: Gauge::default(),
+            traces_completed: Family::default(),
+            traces_evicted: Counter::default(),
+            late_spans: Counter::default(),
+            evaluations: Counter::default(),
+            evaluations_native: Counter::default(),
+            violations: Family::default(),
+            fuel_exhaustions: Family::default(),
+            rule_seconds: Family::default(),
+            rules_loaded: Family::default(),
+            rules_native: Family::default(),
+            reloads: Family::default(),
+            export_queue_depth: Family::default(),
+            export_queue_bytes: Family::default(),
+            exported: Family::default(),
+            export_failures: Family::default(),
+            export_dropped: Family::default(),
+            completion_to_export_seconds: Histogram::new(
+                [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0].into_iter(),
+            ),
+            novelty_bytes: Gauge::default(),
+            registry: Registry::default(),
+        };
+        let m = &metrics;
+        registry.register("spans_received", "Spans accepted by the receivers", m.spans_received.clone());
+        registry.register("spans_refused", "Spans refused, by reason", m.spans_refused.clone());
+        registry.register(
+            "requests_malformed",
+            "Requests whose body could not be decoded",
+            m.requests_malformed.clone(),
+        );
+        registry.register("bytes_held", "Bytes of spans received and not yet evaluated", m.bytes_held.clone());
+        registry.register("traces_open", "Traces being assembled", m.traces_open.clone());
+        registry.register("traces_completed", "Traces completed, by reason", m.traces_completed.clone());
+        registry.register("traces_evicted", "Traces completed early to stay under a limit", m.traces_evicted.clone());
+        registry.register("late_spans", "Spans evaluated as the continuation of a decided trace", m.late_spans.clone());
+        registry.register("rule_evaluations", "Evaluations of one rule on one trace", m.evaluations.clone());
+        registry.register("rule_evaluations_native", "Evaluations run as native code", m.evaluations_native.clone());
+        registry.register("violations", "Violations found, by rule", m.violations.clone());
+        registry.register("fuel_exhaustions", "Evaluations that ran out of fuel, by rule", m.fuel_exhaustions.clone());
+        registry.register("rule_seconds", "Time spent evaluating each rule", m.rule_seconds.clone());
+        registry.register("rules_loaded", "Rules loaded, by tenant", m.rules_loaded.clone());
+        registry.register("rules_native", "Rules running as native code, by tenant", m.rules_native.clone());
+        registry.register("reloads", "Pack reloads, by result", m.reloads.clone());
+        registry.register("export_queue_depth", "Violations waiting in an export queue", m.export_queue_depth.clone());
+        registry.register("export_queue_bytes", "Bytes of an export queue on disk", m.export_queue_bytes.clone());
+        registry.register("exported", "Violations delivered, by exporter", m.exported.clone());
+        registry.register("export_failures", "Failed export attempts, by exporter", m.export_failures.clone());
+        registry.register("export_dropped", "Violations dropped from a full queue", m.export_dropped.clone());
+        registry.register(
+            "completion_to_export_seconds",
+            "From a trace's completion to its violations' export",
+            m.completion_to_export_seconds.clone(),
+        );
+        registry.register("novelty_bytes", "Bytes held by compression-scoring baselines", m.novelty_bytes.clone());
+        Metrics { registry, ..metrics }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String");
+        text
+    }
+
+    pub fn refused(&self, receiver: &'static str, reason: &'static str, spans: u64) {
+        self.spans_refused.get_or_create(&RefusedLabels { receiver, reason }).inc_by(spans);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_exposed_with_the_betrace_prefix() {
+        let metrics = Metrics::new();
+        metrics.spans_received.get_or_create(&ReceiverLabel { receiver: "grpc" }).inc_by(3);
+        metrics.refused("http", "throttled", 2);
+        metrics.rule_seconds.get_or_create(&RuleLabels { tenant: String::new(), rule: "p/r".into() }).inc_by(0.5);
+        let text = metrics.encode();
+        assert!(text.contains("betrace_spans_received_total{receiver=\"grpc\"} 3"), "{text}");
+        assert!(text.contains("betrace_spans_refused_total{receiver=\"http\",reason=\"throttled\"} 2"), "{text}");
+        assert!(text.contains("betrace_rule_seconds_total{tenant=\"\",rule=\"p/r\"} 0.5"), "{text}");
+        assert!(text.contains("# TYPE betrace_traces_open gauge"), "{text}");
+    }
+}
