@@ -3,6 +3,8 @@
 pub mod build;
 pub mod check;
 pub mod eval;
+pub mod loadgen;
 pub mod lsp;
+pub mod serve;
 pub mod test;
 pub mod verify;

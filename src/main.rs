@@ -32,6 +32,10 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Check the signatures of violations (JSON lines from `eval --format json`).
     Verify(commands::verify::VerifyArgs),
+    /// Run the server: receive OTLP spans, evaluate packs, export violations.
+    Serve(commands::serve::ServeArgs),
+    /// Replay traces to a server over OTLP/gRPC at a rate, and compare with a plain decode.
+    Loadgen(commands::loadgen::LoadgenArgs),
 }
 
 /// Exit codes shared by every command.
@@ -60,6 +64,8 @@ fn main() -> ExitCode {
         Command::Build(args) => commands::build::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Verify(args) => commands::verify::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
+        Command::Loadgen(args) => commands::loadgen::run(&args),
     };
     ExitCode::from(code)
 }

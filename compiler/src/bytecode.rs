@@ -150,6 +150,15 @@ pub enum Op {
         args_start: Reg,
         args_len: u16,
     },
+    /// `dst = novelty(value, by: key)` at call site `novelty[site]`: scores
+    /// `value` against the baseline of `key` at that site, and updates it
+    /// (stateful, see `RuleProgram::novelty`); nil while the key warms up.
+    Novelty {
+        dst: Reg,
+        site: u32,
+        value: Reg,
+        key: Reg,
+    },
     /// Continue at `target` (an instruction index) when `cond` is not `true`.
     JumpIfNotTrue {
         cond: Reg,
@@ -242,6 +251,26 @@ pub struct CheckProgram {
     pub source: String,
 }
 
+/// One `novelty` call site of a rule: what names its state, so that the
+/// state survives a reload that leaves the call unchanged, and its options.
+/// Calls of a rule that are written alike (same value, key and options, so
+/// the same `digest`) share one site, wherever they appear.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoveltySite {
+    /// Where the call first appears: 0 for `when`, `1 + i` for check `i`,
+    /// `1 + checks` for the message.
+    pub clause: u32,
+    /// Its place among the distinct `novelty` calls of that clause.
+    pub ordinal: u32,
+    /// A digest of the call's checked form (value, key and options, not
+    /// spacing or comments): a changed call is a new site.
+    pub digest: u64,
+    /// The call as written, for evidence.
+    pub text: String,
+    /// The options given (`samples:`, `flag:`, …), as constants, in source order.
+    pub options: Vec<(String, Const)>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum MessagePart {
     Text(String),
@@ -269,6 +298,8 @@ pub struct RuleProgram {
     pub patterns: Vec<String>,
     /// Builtin function names, indexed by `Op::Call::builtin`.
     pub builtins: Vec<String>,
+    /// `novelty` call sites, indexed by `Op::Novelty::site`.
+    pub novelty: Vec<NoveltySite>,
     pub registers: u16,
     pub set_registers: u16,
     /// The static cost, `O(n^degree)`, for reports.

@@ -10,6 +10,7 @@ use crate::checker::{Checker, Scope};
 use crate::codes;
 use crate::diagnostics::Diagnostic;
 use crate::hir::{self, AggregateKind, ExprKind};
+use crate::lower::novelty::{KEY_ARGUMENT, option_const};
 use crate::suggest::closest;
 
 fn aggregate_kind(name: &str) -> Option<AggregateKind> {
@@ -154,12 +155,41 @@ impl<'f> Checker<'f> {
                 ok = false;
             }
         }
+        if builtin.kind == BuiltinKind::Stateful {
+            ok &= self.options_are_constant(builtin, &named);
+        }
         if !ok {
             return hir::Expr::error(span);
         }
         let types: Vec<Type> = args.iter().map(|a| a.ty).collect();
         let ty = builtin.return_type(&types);
         hir::Expr { kind: ExprKind::Call { builtin, args, named }, ty, span }
+    }
+
+    /// A stateful builtin's options (`samples:`, `flag:` …) shape the state
+    /// its call site keeps, so they are fixed when the rule is compiled.
+    fn options_are_constant(&mut self, builtin: &Builtin, named: &[(String, hir::Expr)]) -> bool {
+        let mut ok = true;
+        for (name, value) in named {
+            if name == KEY_ARGUMENT || matches!(value.kind, ExprKind::Error) || option_const(value).is_some() {
+                continue;
+            }
+            self.report(
+                Diagnostic::new(
+                    codes::OPTION_NOT_CONSTANT,
+                    value.span,
+                    format!("`{name}:` of `{}` must be a constant", builtin.name),
+                )
+                .with_label("not a literal")
+                .with_help(format!(
+                    "a call site's options are fixed when the rule is compiled: write a literal such as `{}`; \
+                     to keep separate baselines per value, put the value in `by:`",
+                    example_option(name)
+                )),
+            );
+            ok = false;
+        }
+        ok
     }
 
     fn bad_argument(&mut self, builtin: &Builtin, param: &builtins::Param, arg: &hir::Expr) {
@@ -287,6 +317,17 @@ impl<'f> Checker<'f> {
             }
         }
     }
+}
+
+/// A literal for option `name`, for help texts.
+fn example_option(name: &str) -> String {
+    let value = match name {
+        "tokenize" | "learn_flagged" => "true",
+        "flag" => "0.7",
+        "hold" => "5m",
+        _ => "500",
+    };
+    format!("{name}: {value}")
 }
 
 /// `count(S, by?)`-style one-line signature for help texts.

@@ -103,6 +103,7 @@ codes! {
     BAD_SEVERITY = error("E218", "bad-severity");
     AGGREGATE_VALUE_NOT_NUMERIC = error("E219", "aggregate-value-not-numeric");
     SPAN_AS_VALUE = error("E220", "span-used-as-value");
+    OPTION_NOT_CONSTANT = error("E221", "option-not-constant");
 
     // E3xx: cost and limits
     RULE_TOO_COSTLY = error("E300", "rule-too-costly");

@@ -2,11 +2,15 @@
 //! predicate, aggregate value and message hole becomes its own function; `&&`
 //! and `||` become forward jumps; set instructions carry the [`Memo`] class the
 //! cost model assumes, so the VM computes a selector that reads neither the
-//! current span nor the binding once per rule evaluation.
+//! current span nor the binding once per rule evaluation. `novelty` calls
+//! become stateful call sites ([`novelty`]).
+
+pub mod novelty;
 
 use std::collections::HashMap;
 
 use betrace_stdlib::Type;
+use betrace_stdlib::builtins::BuiltinKind;
 use betrace_stdlib::value::{SpanKind, Status};
 
 use crate::bytecode::*;
@@ -17,7 +21,7 @@ use crate::regexes::anchored;
 /// Lowers one checked rule. `source` is its file's text (clauses are quoted
 /// into violations).
 pub fn lower_rule(rule: &hir::Rule, source: &str) -> RuleProgram {
-    let mut lowerer = Lowerer::default();
+    let mut lowerer = Lowerer { source, ..Lowerer::default() };
     let when = lowerer.function(|l, code| {
         if rule.when.binding.is_some() {
             let set = l.set(code, &rule.when.expr, None);
@@ -32,7 +36,9 @@ pub fn lower_rule(rule: &hir::Rule, source: &str) -> RuleProgram {
     let checks = rule
         .checks
         .iter()
-        .map(|check| {
+        .enumerate()
+        .map(|(index, check)| {
+            lowerer.clause = 1 + index as u32;
             let mut witnesses = Vec::new();
             let func = lowerer.function(|l, code| {
                 let value = l.condition(code, &check.expr, Some(&mut witnesses));
@@ -46,6 +52,7 @@ pub fn lower_rule(rule: &hir::Rule, source: &str) -> RuleProgram {
             CheckProgram { kind, func, witnesses, source: text }
         })
         .collect();
+    lowerer.clause = 1 + rule.checks.len() as u32;
     let message = rule
         .message
         .iter()
@@ -72,6 +79,7 @@ pub fn lower_rule(rule: &hir::Rule, source: &str) -> RuleProgram {
         consts: lowerer.consts,
         patterns: lowerer.patterns,
         builtins: lowerer.builtins,
+        novelty: lowerer.novelty,
         registers: lowerer.registers,
         set_registers: lowerer.set_registers,
         cost_degree: rule.cost.degree,
@@ -81,7 +89,9 @@ pub fn lower_rule(rule: &hir::Rule, source: &str) -> RuleProgram {
 }
 
 #[derive(Default)]
-struct Lowerer {
+struct Lowerer<'s> {
+    /// The rule's file, for the text of `novelty` calls.
+    source: &'s str,
     funcs: Vec<Func>,
     consts: Vec<Const>,
     const_index: HashMap<String, ConstId>,
@@ -90,6 +100,9 @@ struct Lowerer {
     registers: u16,
     set_registers: u16,
     binding_set: Option<SetReg>,
+    novelty: Vec<NoveltySite>,
+    /// The clause being lowered: 0 for `when`, `1 + i` for check `i`, then the message.
+    clause: u32,
 }
 
 /// Sets whose spans explain a failing clause, collected while lowering it.
@@ -132,9 +145,9 @@ fn constant_list(items: &[Expr]) -> Option<Const> {
         .map(Const::List)
 }
 
-impl Lowerer {
+impl Lowerer<'_> {
     /// Builds a new function with `body` and returns its id.
-    fn function(&mut self, body: impl FnOnce(&mut Lowerer, &mut Vec<Op>)) -> FuncId {
+    fn function(&mut self, body: impl FnOnce(&mut Self, &mut Vec<Op>)) -> FuncId {
         let id = self.funcs.len();
         self.funcs.push(Func { code: Vec::new() });
         let mut code = Vec::new();
@@ -332,6 +345,9 @@ impl Lowerer {
                 let dst = self.reg();
                 code.push(Op::Aggregate { dst, kind: *kind, set: set_reg, value, empty, memo: memo_of(expr) });
                 dst
+            }
+            ExprKind::Call { builtin, args, named } if builtin.kind == BuiltinKind::Stateful => {
+                self.novelty_call(code, expr, args, named, witnesses)
             }
             ExprKind::Call { builtin, args, .. } => {
                 let values: Vec<Reg> = args.iter().map(|arg| self.value(code, arg, witnesses.as_deref_mut())).collect();

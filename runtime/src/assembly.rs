@@ -29,47 +29,84 @@ mod shard;
 
 pub use evaluate::evaluate_trace;
 
-/// Bytes of spans held, against the configured limit.
+/// Bytes of spans in memory, against the configured limit, in two parts:
+/// *held* — spans received and not yet evaluated, which admission counts
+/// (a request that does not fit is throttled) — and *kept* — spans of
+/// decided traces remembered for late spans, a cache that shards drop,
+/// oldest first, whenever held and kept together pass the limit. So kept
+/// traces never cause throttling, and memory stays under the limit but for
+/// the moment between a reservation and the shard's next message or tick.
 #[derive(Debug)]
 pub struct Budget {
-    used: AtomicUsize,
+    held: AtomicUsize,
+    kept: AtomicUsize,
     limit: usize,
     gauge: Gauge,
 }
 
 impl Budget {
     pub fn new(limit: usize, gauge: Gauge) -> Budget {
-        Budget { used: AtomicUsize::new(0), limit, gauge }
+        Budget { held: AtomicUsize::new(0), kept: AtomicUsize::new(0), limit, gauge }
     }
 
-    /// Reserves `bytes` if they fit under the limit. A request larger than
-    /// the whole limit is still taken when nothing else is held, so it
-    /// cannot be refused forever.
+    /// Reserves `bytes` for received spans if they fit under the limit. A
+    /// request larger than the whole limit is still taken when nothing else
+    /// is held, so it cannot be refused forever.
     pub fn try_reserve(&self, bytes: usize) -> bool {
-        let reserved = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-            (used == 0 || used + bytes <= self.limit).then_some(used + bytes)
+        let reserved = self.held.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+            (held == 0 || held + bytes <= self.limit).then_some(held + bytes)
         });
-        self.gauge.set(self.used() as i64);
+        self.update_gauge();
         reserved.is_ok()
     }
 
+    /// Releases bytes of spans received (their trace was let go).
     pub fn release(&self, bytes: usize) {
-        let before = self.used.fetch_sub(bytes, Ordering::AcqRel);
+        let before = self.held.fetch_sub(bytes, Ordering::AcqRel);
         debug_assert!(before >= bytes, "released more bytes than reserved");
-        self.gauge.set(before.saturating_sub(bytes) as i64);
+        self.update_gauge();
     }
 
+    /// Moves a decided trace's bytes from held to kept.
+    pub fn keep(&self, bytes: usize) {
+        self.kept.fetch_add(bytes, Ordering::AcqRel);
+        self.release(bytes);
+    }
+
+    /// Moves a kept trace's bytes back to held (late spans re-opened it).
+    pub fn reopen(&self, bytes: usize) {
+        self.held.fetch_add(bytes, Ordering::AcqRel);
+        self.forget(bytes);
+    }
+
+    /// Releases a kept trace's bytes.
+    pub fn forget(&self, bytes: usize) {
+        let before = self.kept.fetch_sub(bytes, Ordering::AcqRel);
+        debug_assert!(before >= bytes, "forgot more bytes than kept");
+        self.update_gauge();
+    }
+
+    /// Bytes held and kept.
     pub fn used(&self) -> usize {
-        self.used.load(Ordering::Acquire)
+        self.held() + self.kept.load(Ordering::Acquire)
+    }
+
+    /// Bytes of spans received and not yet evaluated.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
     }
 
     pub fn limit(&self) -> usize {
         self.limit
     }
 
-    /// Past this, shards let their oldest traces go early to make room.
+    /// Past this many held bytes, shards let their oldest traces go early to make room.
     pub fn high_water(&self) -> usize {
         self.limit / 10 * 9
+    }
+
+    fn update_gauge(&self) {
+        self.gauge.set(i64::try_from(self.used()).unwrap_or(i64::MAX));
     }
 }
 
@@ -152,5 +189,9 @@ pub fn shard_of(tenant: &str, trace_id: &[u8; 16], shards: usize) -> usize {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    (hash % shards.max(1) as u64) as usize
+    // The high bits of FNV are the well-mixed ones: scale into 0..shards.
+    ((u128::from(hash) * shards.max(1) as u128) >> 64) as usize
 }
+
+#[cfg(test)]
+mod tests;

@@ -36,9 +36,12 @@ pub struct ReceiversConfig {
     /// Largest request accepted, in bytes, after decompression.
     pub max_request_bytes: usize,
     /// When set, requests must carry `Authorization: Bearer <token>`.
+    #[serde(with = "empty_is_none")]
     pub bearer_token: Option<String>,
     /// PEM certificate chain and private key: both set turns TLS on for both receivers.
+    #[serde(with = "empty_is_none")]
     pub tls_cert: Option<PathBuf>,
+    #[serde(with = "empty_is_none")]
     pub tls_key: Option<PathBuf>,
     /// How long a throttled client is told to wait before retrying.
     #[serde(with = "humantime_serde")]
@@ -51,6 +54,7 @@ pub struct AdminConfig {
     /// Metrics, health and the admin API; empty switches them off.
     pub addr: String,
     /// When set, the admin API (not /metrics or health) needs this bearer token.
+    #[serde(with = "empty_is_none")]
     pub token: Option<String>,
 }
 
@@ -62,6 +66,7 @@ pub struct RulesConfig {
     pub paths: Vec<PathBuf>,
     /// A directory with one sub-directory of packs per tenant
     /// (`X-Scope-OrgID`); a tenant without one gets the packs of `paths`.
+    #[serde(with = "empty_is_none")]
     pub tenants_dir: Option<PathBuf>,
     /// Reload when files under the rule paths change.
     pub watch: bool,
@@ -104,10 +109,13 @@ pub struct ExportConfig {
     /// Violations as JSON lines on standard output.
     pub stdout: bool,
     /// Violations as JSON lines appended to this file.
+    #[serde(with = "empty_is_none")]
     pub file: Option<PathBuf>,
     /// OTLP/gRPC endpoint for violation spans (`http://tempo:4317`).
+    #[serde(with = "empty_is_none")]
     pub otlp_grpc: Option<String>,
     /// OTLP/HTTP endpoint for violation spans (`http://tempo:4318/v1/traces`).
+    #[serde(with = "empty_is_none")]
     pub otlp_http: Option<String>,
     /// Extra headers on OTLP export requests (`X-Scope-OrgID`, `Authorization`).
     pub headers: std::collections::BTreeMap<String, String>,
@@ -127,6 +135,7 @@ pub struct ExportConfig {
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     /// File with the HMAC key that signs violations (`betrace.signature`).
+    #[serde(with = "empty_is_none")]
     pub signing_key_file: Option<PathBuf>,
     /// `service.instance.id` of violation spans; empty: host name and pid.
     pub instance_id: String,
@@ -265,7 +274,7 @@ pub fn env_name(path: &str) -> String {
 /// Overrides keys from `BETRACE_…` variables (`vars` is the environment; a
 /// parameter so tests need not change the process's). Values are read as the
 /// key's type: numbers, `true`/`false`, durations, comma-separated lists;
-/// an empty value clears an optional key.
+/// an empty value switches an optional setting off.
 pub fn apply_env(
     config: &ServeConfig,
     vars: impl IntoIterator<Item = (String, String)>,
@@ -285,21 +294,9 @@ pub fn apply_env(
     tree.try_into().map_err(|e: toml::de::Error| e.to_string())
 }
 
-/// Every key of the configuration, with a sample value of its type. Optional
-/// keys that default to none are listed with a string sample (they are paths,
-/// URLs or tokens).
+/// Every key of the configuration, with a sample value of its type (every
+/// key serializes: optional ones as `""`).
 fn leaf_paths(config: &ServeConfig) -> Vec<(String, toml::Value)> {
-    const OPTIONAL: &[&str] = &[
-        "receivers.bearer_token",
-        "receivers.tls_cert",
-        "receivers.tls_key",
-        "admin.token",
-        "rules.tenants_dir",
-        "export.file",
-        "export.otlp_grpc",
-        "export.otlp_http",
-        "export.signing_key_file",
-    ];
     let tree = toml::Value::try_from(config).expect("the configuration serializes");
     let mut out = Vec::new();
     if let toml::Value::Table(sections) = tree {
@@ -311,19 +308,11 @@ fn leaf_paths(config: &ServeConfig) -> Vec<(String, toml::Value)> {
             }
         }
     }
-    for path in OPTIONAL {
-        if !out.iter().any(|(p, _)| p == path) {
-            out.push((path.to_string(), toml::Value::String(String::new())));
-        }
-    }
     out
 }
 
-fn parse_like(sample: &toml::Value, text: &str) -> Result<Option<toml::Value>, String> {
-    if text.is_empty() && !matches!(sample, toml::Value::Array(_)) {
-        return Ok(None);
-    }
-    Ok(Some(match sample {
+fn parse_like(sample: &toml::Value, text: &str) -> Result<toml::Value, String> {
+    Ok(match sample {
         toml::Value::Integer(_) => {
             toml::Value::Integer(text.trim().parse().map_err(|_| format!("`{text}` is not a whole number"))?)
         }
@@ -345,22 +334,35 @@ fn parse_like(sample: &toml::Value, text: &str) -> Result<Option<toml::Value>, S
             toml::Value::Table(table)
         }
         _ => toml::Value::String(text.into()),
-    }))
+    })
 }
 
-fn set_path(tree: &mut toml::Value, path: &str, value: Option<toml::Value>) {
+fn set_path(tree: &mut toml::Value, path: &str, value: toml::Value) {
     let (section, key) = path.split_once('.').expect("keys are section.key");
     let toml::Value::Table(sections) = tree else { return };
     let section = sections.entry(section).or_insert_with(|| toml::Value::Table(Default::default()));
     if let toml::Value::Table(keys) = section {
-        match value {
-            Some(value) => {
-                keys.insert(key.into(), value);
-            }
-            None => {
-                keys.remove(key);
-            }
-        }
+        keys.insert(key.into(), value);
+    }
+}
+
+/// Optional settings are written `""` when off, in files and environment
+/// alike (TOML has no null, and a missing key means "the default", which for
+/// `export.file` is on).
+mod empty_is_none {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<T: AsRef<std::ffi::OsStr>, S: Serializer>(
+        value: &Option<T>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let text = value.as_ref().map(|v| v.as_ref().to_string_lossy().into_owned()).unwrap_or_default();
+        serializer.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, T: From<String>, D: Deserializer<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok((!text.is_empty()).then(|| T::from(text)))
     }
 }
 

@@ -14,7 +14,7 @@ use betrace_vm::trace::{RecordValue, SpanRecord};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::assembly::{Budget, ShardHandle, shard_of};
-use crate::formats::records_from_request_lenient;
+use crate::formats::{FormatError, records_from_request_lenient};
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::Tenant;
 
@@ -64,6 +64,22 @@ impl Ingest {
         request: ExportTraceServiceRequest,
     ) -> Result<Accepted, Refusal> {
         let (records, rejected) = records_from_request_lenient(request);
+        self.submit_records(receiver, tenant, records, rejected)
+    }
+
+    /// Takes spans already read (the OTLP/JSON path), with the errors of the
+    /// spans that could not be read, through the same admission as [`submit`]:
+    /// the whole request is throttled or taken, and `rejected` becomes the
+    /// partial-success reply.
+    ///
+    /// [`submit`]: Ingest::submit
+    pub fn submit_records(
+        &self,
+        receiver: &'static str,
+        tenant: Tenant,
+        records: Vec<SpanRecord>,
+        rejected: Vec<FormatError>,
+    ) -> Result<Accepted, Refusal> {
         let bytes: usize = records.iter().map(record_bytes).sum();
         if !self.budget.try_reserve(bytes) {
             self.metrics.refused(receiver, "throttled", (records.len() + rejected.len()) as u64);
@@ -75,18 +91,22 @@ impl Ingest {
             per_shard[shard_of(&tenant, &record.trace_id, self.shards.len())].push(record);
         }
         let mut accepted = 0;
+        let mut unsent = bytes;
         for (shard, records) in self.shards.iter().zip(per_shard) {
             if records.is_empty() {
                 continue;
             }
-            let bytes = records.iter().map(record_bytes).sum();
-            accepted += records.len();
-            if shard.send_spans(tenant.clone(), records, bytes, received).is_err() {
-                // The shard has stopped (shutdown): give the bytes back; the
-                // client retries elsewhere or later.
-                self.budget.release(bytes);
+            let shard_bytes = records.iter().map(record_bytes).sum();
+            let count = records.len();
+            if shard.send_spans(tenant.clone(), records, shard_bytes, received).is_err() {
+                // The shard has stopped (shutdown): give back the bytes not
+                // handed over; the client retries elsewhere or later.
+                self.budget.release(unsent);
+                self.metrics.spans_received.get_or_create(&ReceiverLabel { receiver }).inc_by(accepted as u64);
                 return Err(Refusal::Unavailable);
             }
+            accepted += count;
+            unsent -= shard_bytes;
         }
         self.metrics.spans_received.get_or_create(&ReceiverLabel { receiver }).inc_by(accepted as u64);
         if rejected.is_empty() {

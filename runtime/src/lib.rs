@@ -4,11 +4,17 @@
 //! durable queues ([`export`]), hot reload, metrics and the admin API.
 //! ARCHITECTURE.md has the map.
 
+pub mod admin;
 pub mod assembly;
 pub mod config;
 pub mod export;
 pub mod formats;
 pub mod ingest;
+pub mod loadgen;
 pub mod metrics;
+pub mod otlp_sink;
 pub mod packs;
+pub mod receiver;
+pub mod reload;
+pub mod server;
 pub mod tenant;

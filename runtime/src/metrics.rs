@@ -26,7 +26,7 @@ pub struct RefusedLabels {
 }
 
 /// Why a trace completed: `idle`, `age`, `size`, `evicted` (over the traces
-/// or bytes limit), `shutdown`.
+/// or bytes limit), `flush` (asked for through the admin API), `shutdown`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CompletionLabel {
     pub reason: &'static str,
@@ -61,6 +61,11 @@ pub struct Metrics {
     pub spans_received: Family<ReceiverLabel, Counter>,
     pub spans_refused: Family<RefusedLabels, Counter>,
     pub requests_malformed: Family<ReceiverLabel, Counter>,
+    /// Requests refused as a whole, by receiver and why: `unauthenticated`,
+    /// `too_large`, `malformed`, `unsupported` (media type or encoding),
+    /// `bad_tenant`, `throttled`, `unavailable`. Their spans are counted in
+    /// `spans_refused` too when the request could be read.
+    pub requests_refused: Family<RefusedLabels, Counter>,
     pub bytes_held: Gauge,
     pub traces_open: Gauge,
     pub traces_completed: Family<CompletionLabel, Counter>,
@@ -104,6 +109,7 @@ impl Metrics {
             spans_received: Family::default(),
             spans_refused: Family::default(),
             requests_malformed: Family::default(),
+            requests_refused: Family::default(),
             bytes_held: Gauge::default(),
             traces_open: Gauge::default(),
             traces_completed: Family::default(),
@@ -135,6 +141,11 @@ impl Metrics {
             "requests_malformed",
             "Requests whose body could not be decoded",
             m.requests_malformed.clone(),
+        );
+        registry.register(
+            "requests_refused",
+            "Requests refused as a whole, by receiver and reason",
+            m.requests_refused.clone(),
         );
         registry.register("bytes_held", "Bytes of spans received and not yet evaluated", m.bytes_held.clone());
         registry.register("traces_open", "Traces being assembled", m.traces_open.clone());

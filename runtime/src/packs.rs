@@ -2,6 +2,10 @@
 //! builds a whole new [`Packs`] and swaps it in ([`PackRegistry::swap`]);
 //! evaluation takes the current one when a trace completes, so a trace is
 //! evaluated exactly once, under one pack set, whenever the swap happens.
+//! Reading packs from disk is [`load`] (over [`sources`]).
+
+pub mod load;
+pub mod sources;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +14,8 @@ use arc_swap::ArcSwap;
 use betrace_vm::Engine;
 
 use crate::tenant::Tenant;
+
+pub use load::{LoadFailure, load_packs};
 
 /// The packs one tenant runs.
 #[derive(Debug, Default)]

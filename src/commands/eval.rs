@@ -200,6 +200,9 @@ fn write_human(out: &mut impl Write, results: &Results, pack: &PackInfo, rules: 
         };
         writeln!(out, "{:<width$}  {}  {}", violation.severity.word(), violation.rule_id, violation.message)?;
         writeln!(out, "{:<width$}  trace {}  {span}{witnesses}", "", hex(&violation.trace_id))?;
+        for evidence in &violation.novelty {
+            writeln!(out, "{:<width$}  {} by {}", "", evidence.evidence.summary(), evidence.key)?;
+        }
     }
     if !results.violations.is_empty() {
         writeln!(out)?;

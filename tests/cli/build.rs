@@ -54,10 +54,12 @@ fn corrupted_truncated_and_foreign_packs_exit_2_saying_why() {
         b[8] = b[8].wrapping_add(1);
         b
     };
+    let version = betrace_compiler::pack::FORMAT_VERSION;
+    let too_new = format!("pack format version {} is newer than this betrace supports (version {version})", version + 1);
     let cases = [
         ("flipped.btpack", flipped, "the pack is corrupted: its checksum does not match"),
         ("cut.btpack", bytes[..bytes.len() / 2].to_vec(), "the pack is truncated"),
-        ("newer.btpack", newer, "pack format version 2 is newer than this betrace supports (version 1)"),
+        ("newer.btpack", newer, too_new.as_str()),
         ("text.btpack", b"name = \"x\"\n".to_vec(), "not a compiled BeTrace pack"),
     ];
     for (name, contents, message) in cases {

@@ -338,3 +338,63 @@ fn what_cannot_be_evaluated_exits_2() {
     assert_eq!(code(&empty), 2);
     assert!(stderr(&empty).contains("<stdin>: trace data: the input is empty"), "{}", stderr(&empty));
 }
+
+/// Traces for `novelty`: 40 with the usual call path, then two with a new
+/// one, as OTLP protobuf; `reversed` writes the spans in the opposite order.
+fn novelty_traces(reversed: bool) -> Vec<u8> {
+    const USUAL: &str = "frontend: GET /  server  0ms+30ms\n  catalog: GET /products  server  5ms+10ms\n  cart: GET /cart  server  6ms+8ms\n";
+    const NEW: &str = "frontend: GET /  server  0ms+30ms\n  payments: POST /refund  server  5ms+10ms\n    ledger: ledger.reverse  internal  6ms+3ms\n";
+    let mut records = Vec::new();
+    for n in 0u8..44 {
+        let text = if n == 40 || n == 43 { NEW } else { USUAL };
+        for mut span in betrace_vm::trace::compact::parse(text).unwrap().spans {
+            span.trace_id = [n + 1; 16];
+            span.start += i64::from(n) * 1_000_000_000;
+            span.end += i64::from(n) * 1_000_000_000;
+            records.push(span);
+        }
+    }
+    if reversed {
+        records.reverse();
+    }
+    betrace_runtime::formats::encode_request(&records).encode_to_vec()
+}
+
+#[test]
+fn novelty_violations_carry_evidence_that_is_signed_and_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        dir.path(),
+        "drift.btr",
+        "rule new_call_path {\n  severity: info\n  when { }\n  never novelty(trace:shape, by: trace:rootName) > 0.5\n}\n",
+    );
+    let key = write(dir.path(), "key", "correct horse\n");
+    let forward = write(dir.path(), "forward.pb", novelty_traces(false));
+    let backward = write(dir.path(), "backward.pb", novelty_traces(true));
+    let eval = |file: &str| {
+        let output = betrace(&["eval", "--rules", &rules, "--format", "json", "--signing-key-file", &key, file]);
+        assert_eq!(code(&output), 1, "{}", stderr(&output));
+        stdout(&output)
+    };
+    let first = eval(&forward);
+    assert_eq!(eval(&forward), first, "run to run");
+    assert_eq!(eval(&backward), first, "whatever order the spans come in");
+
+    let lines: Vec<Value> = first.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "the two traces with a new path: {first}");
+    for line in &lines {
+        let evidence = &line["novelty"][0];
+        assert!(evidence["score"].as_f64().is_some_and(|score| score > 0.5), "{line}");
+        assert_eq!(evidence["key"], "\"GET /\"");
+        assert!(evidence["worst"][0]["text"].as_str().is_some_and(|text| text.contains("payments")), "{line}");
+    }
+    let signed = write(dir.path(), "violations.jsonl", &first);
+    let verified = betrace(&["verify", "--signing-key-file", &key, &signed]);
+    assert_eq!(code(&verified), 0, "{}", stdout(&verified));
+    let score = lines[0]["novelty"][0]["score"].to_string();
+    let tampered = write(dir.path(), "tampered.jsonl", first.replacen(&score, "0.51", 1));
+    assert_eq!(code(&betrace(&["verify", "--signing-key-file", &key, &tampered])), 1, "the score is signed");
+
+    let human = betrace(&["eval", "--rules", &rules, &forward]);
+    assert!(stdout(&human).contains("novelty ") && stdout(&human).contains(" by \"GET /\""), "{}", stdout(&human));
+}

@@ -1,14 +1,25 @@
 //! A loaded pack ready to evaluate traces: its rules, and a trigger index so a
 //! trace runs only the rules whose `when` it can satisfy (a 1,000-rule pack
 //! costs little more than a 10-rule one on traces that trigger few rules).
+//!
+//! The engine also owns its pack's `novelty` state ([`NoveltyStore`]): calls
+//! update it in the order traces are evaluated, so callers evaluate traces in
+//! a reproducible order (the server as they complete, `betrace eval` by first
+//! span start). The state outlives a reload for unchanged call sites
+//! ([`Engine::carry_novelty_from`]) and a restart through snapshots
+//! ([`Engine::novelty_snapshot`], [`Engine::restore_novelty`]).
 
 use std::collections::HashMap;
 
 use betrace_compiler::bytecode::RuleProgram;
 use betrace_compiler::triggers::Trigger;
 
+use betrace_stdlib::compression::snapshot::SnapshotError;
+use betrace_stdlib::compression::{NoveltyMetrics, NoveltyState};
+
 use crate::eval::{EvalConfig, Outcome, TraceView, evaluate};
 use crate::loaded::{LoadError, LoadedRule};
+use crate::novelty::{LoadedSite, NoveltyStore};
 use crate::trace::{AttrValue, Trace};
 use crate::violation::{PackInfo, Violation, violation_id};
 
@@ -101,6 +112,8 @@ pub struct Engine {
     by_attr: HashMap<String, HashMap<String, Vec<usize>>>,
     /// Rules without a trigger: they run on every trace.
     everywhere: Vec<usize>,
+    /// The state of the rules' `novelty` call sites.
+    novelty: NoveltyStore,
 }
 
 impl Engine {
@@ -126,6 +139,7 @@ impl Engine {
             by_name: HashMap::new(),
             by_attr: HashMap::new(),
             everywhere: Vec::new(),
+            novelty: NoveltyStore::new(config.novelty),
         };
         for program in programs.into_iter().filter(|p| p.enabled) {
             let index = engine.rules.len();
@@ -143,7 +157,7 @@ impl Engine {
                     }
                 }
             }
-            engine.rules.push(LoadedRule::load(program)?);
+            engine.rules.push(LoadedRule::load_with(program, &config.novelty)?);
         }
         if kind == EngineKind::Jit
             && let Ok(report) = crate::jit::compile_rules(&mut engine.rules)
@@ -197,7 +211,7 @@ impl Engine {
     /// Evaluates the candidate rules that `keep` takes (the server evaluates
     /// only rules that can fire early on a trace still arriving).
     pub fn evaluate_where(&self, trace: &Trace, keep: impl Fn(&LoadedRule) -> bool) -> TraceReport {
-        let view = TraceView::new(trace);
+        let view = TraceView::new(trace).with_novelty(&self.novelty);
         let mut report = TraceReport::default();
         for index in self.candidates(trace) {
             let rule = &self.rules[index];
@@ -236,9 +250,62 @@ impl Engine {
                     tags: rule.program.tags.clone(),
                     pack: self.pack.clone(),
                     time,
+                    novelty: finding.novelty.clone(),
                 });
             }
         }
         report
+    }
+
+    /// Whether some rule calls `novelty`, so the engine keeps state across traces.
+    pub fn uses_novelty(&self) -> bool {
+        self.rules.iter().any(LoadedRule::is_stateful)
+    }
+
+    /// Every `novelty` call site of the pack.
+    fn novelty_sites(&self) -> impl Iterator<Item = &LoadedSite> {
+        self.rules.iter().flat_map(|rule| &rule.novelty)
+    }
+
+    /// Bytes of memory the `novelty` state holds (for metrics).
+    pub fn novelty_bytes(&self) -> usize {
+        self.novelty.lock().memory_bytes()
+    }
+
+    /// Call sites, keys, memory and counters of the `novelty` state.
+    pub fn novelty_metrics(&self) -> NoveltyMetrics {
+        self.novelty.metrics()
+    }
+
+    /// Takes over `old`'s `novelty` state after a reload, keeping the state
+    /// of each call site this pack has unchanged — same rule, clause,
+    /// ordinal, call and resolved options — and dropping the rest. `old`
+    /// is left with an empty state (it is about to be retired). If the two
+    /// engines' novelty configs differ, the state is carried through a
+    /// snapshot so the new bounds apply.
+    pub fn carry_novelty_from(&self, old: &Engine) {
+        let state = old.novelty.take();
+        let state = if *state.config() == self.config.novelty {
+            state
+        } else {
+            NoveltyState::restore(self.config.novelty, &state.snapshot())
+                .unwrap_or_else(|_| NoveltyState::new(self.config.novelty))
+        };
+        self.novelty.adopt(state, self.novelty_sites());
+    }
+
+    /// The `novelty` state as bytes (`betrace_stdlib::compression::snapshot`),
+    /// for a restart to restore. Equal states give equal bytes.
+    pub fn novelty_snapshot(&self) -> Vec<u8> {
+        self.novelty.lock().snapshot()
+    }
+
+    /// Replaces the `novelty` state by a snapshot's, keeping the call sites
+    /// this pack has unchanged (as [`carry_novelty_from`](Self::carry_novelty_from)).
+    /// On error the state is left as it was.
+    pub fn restore_novelty(&self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let state = NoveltyState::restore(self.config.novelty, bytes)?;
+        self.novelty.adopt(state, self.novelty_sites());
+        Ok(())
     }
 }

@@ -3,31 +3,35 @@
 //! trace; fuel is per rule evaluation, so one costly rule never stops others.
 
 use betrace_compiler::bytecode::{CheckKind, MessagePart};
+use betrace_stdlib::compression::NoveltyConfig;
 use bumpalo::Bump;
 
 use crate::interp::{Halt, Machine};
 use crate::loaded::LoadedRule;
+use crate::novelty::{NoveltyEvidence, NoveltyStore};
 use crate::sets::TreeOrder;
 use crate::trace::Trace;
 use crate::value::Val;
 
-/// Limits of one rule evaluation.
+/// Limits of one rule evaluation, and the settings of `novelty` state.
 #[derive(Clone, Copy, Debug)]
 pub struct EvalConfig {
     /// Instructions (plus spans visited by set operations) one rule may spend on one trace.
     pub fuel: u64,
     /// Most witness spans kept per violation.
     pub max_witnesses: usize,
+    /// Bounds and defaults of the engine's `novelty` state.
+    pub novelty: NoveltyConfig,
 }
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        EvalConfig { fuel: 10_000_000, max_witnesses: 64 }
+        EvalConfig { fuel: 10_000_000, max_witnesses: 64, novelty: NoveltyConfig::default() }
     }
 }
 
 /// A broken invariant, before it is dressed as a violation (ids, pack, signature).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Finding {
     /// Index of the failing check in the rule program.
     pub check: usize,
@@ -36,10 +40,13 @@ pub struct Finding {
     /// Spans that made the check fail, by index, in start order.
     pub witnesses: Vec<u32>,
     pub message: String,
+    /// Why, when the failing clause (or `when`) called `novelty`: the
+    /// evidence of each call site it read that gave a score, in site order.
+    pub novelty: Vec<NoveltyEvidence>,
 }
 
 /// What evaluating one rule over one trace produced.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     Findings(Vec<Finding>),
     /// The rule ran out of fuel; findings before that point are kept.
@@ -58,11 +65,21 @@ impl Outcome {
 pub struct TraceView<'t> {
     pub trace: &'t Trace,
     pub order: TreeOrder,
+    /// The state `novelty` calls score against; without one they are `nil`.
+    pub novelty: Option<&'t NoveltyStore>,
+    /// The trace's time for `novelty`'s burst policy: its first span's start.
+    pub time: i64,
 }
 
 impl<'t> TraceView<'t> {
     pub fn new(trace: &'t Trace) -> TraceView<'t> {
-        TraceView { trace, order: TreeOrder::new(trace) }
+        let time = trace.start.first().copied().unwrap_or(0);
+        TraceView { trace, order: TreeOrder::new(trace), novelty: None, time }
+    }
+
+    /// The view with `novelty` calls scoring against `store`.
+    pub fn with_novelty(self, store: &'t NoveltyStore) -> TraceView<'t> {
+        TraceView { novelty: Some(store), ..self }
     }
 }
 
@@ -76,6 +93,9 @@ pub fn evaluate(rule: &LoadedRule, view: &TraceView<'_>, config: &EvalConfig) ->
 pub fn evaluate_metered(rule: &LoadedRule, view: &TraceView<'_>, config: &EvalConfig) -> (Outcome, u64) {
     let arena = Bump::new();
     let mut machine = Machine::new(rule, view.trace, &view.order, &arena, config.fuel);
+    if let Some(store) = view.novelty.filter(|_| rule.is_stateful()) {
+        machine.attach_novelty(store, view.time);
+    }
     let mut findings = Vec::new();
     let outcome = match run_rule(&mut machine, config, &mut findings) {
         Ok(()) => Outcome::Findings(findings),
@@ -132,11 +152,25 @@ fn run_checks(
             witnesses.dedup();
             witnesses.truncate(config.max_witnesses);
             let message = render_message(machine, bound, index)?;
-            findings.push(Finding { check: index, bound, witnesses, message });
+            let novelty = novelty_evidence(machine, index);
+            findings.push(Finding { check: index, bound, witnesses, message, novelty });
             return Ok(());
         }
     }
     Ok(())
+}
+
+/// The evidence of the `novelty` sites that check `check` and `when` read.
+fn novelty_evidence(machine: &Machine<'_>, check: usize) -> Vec<NoveltyEvidence> {
+    let rule = machine.rule;
+    if !rule.is_stateful() {
+        return Vec::new();
+    }
+    let mut sites = rule.when_sites.clone();
+    sites.extend(&rule.check_sites[check]);
+    sites.sort_unstable();
+    sites.dedup();
+    machine.novelty.evidence(&rule.novelty, &sites, machine.epoch)
 }
 
 fn render_message(machine: &mut Machine<'_>, bound: Option<u32>, check: usize) -> Result<String, Halt> {

@@ -11,6 +11,7 @@ use betrace_compiler::hir::AggregateKind;
 use bumpalo::Bump;
 
 use crate::loaded::LoadedRule;
+use crate::novelty::NoveltyRun;
 use crate::ops;
 use crate::sets::{SpanSet, TreeOrder, structural};
 use crate::trace::Trace;
@@ -63,6 +64,9 @@ pub struct Machine<'e> {
     pub(crate) columns: crate::jit::Columns,
     /// Attribute keys (constant ids) resolved to this trace's symbols.
     key_syms: Vec<u32>,
+    /// The rule's `novelty` calls on this trace (stateless until
+    /// [`attach_novelty`](Self::attach_novelty)).
+    pub novelty: NoveltyRun<'e>,
 }
 
 impl<'e> Machine<'e> {
@@ -86,7 +90,13 @@ impl<'e> Machine<'e> {
             fuel,
             columns: crate::jit::Columns::of(trace),
             key_syms: vec![UNLINKED; program.consts.len()],
+            novelty: NoveltyRun::default(),
         }
+    }
+
+    /// Lets `novelty` calls score against `store`, at trace time `time`.
+    pub fn attach_novelty(&mut self, store: &'e crate::novelty::NoveltyStore, time: i64) {
+        self.novelty = NoveltyRun::new(Some(store), time);
     }
 
     /// Binds the next span of `when NAME = …`.
@@ -222,6 +232,19 @@ impl<'e> Machine<'e> {
                     Some(eval) => Val::from_value(&eval(&args), self.arena),
                     None => Val::Nil,
                 };
+            }
+            Op::Novelty { dst, site, value, key } => {
+                let value = self.regs[usize::from(value)].to_value();
+                // Scoring costs O(|value|): a unit of fuel per 64 bytes.
+                let bytes = match &value {
+                    betrace_stdlib::Value::Str(text) => text.len(),
+                    betrace_stdlib::Value::Bytes(bytes) => bytes.len(),
+                    _ => 0,
+                };
+                self.burn(bytes.div_ceil(64) as u64)?;
+                let key = self.regs[usize::from(key)].to_value();
+                let score = self.novelty.call(&rule.novelty, site, &key, &value, self.epoch);
+                self.regs[usize::from(dst)] = score.map_or(Val::Nil, Val::Float);
             }
             Op::JumpIfNotTrue { cond, target } => {
                 if !self.regs[usize::from(cond)].is_true() {

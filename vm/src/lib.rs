@@ -11,6 +11,7 @@ pub mod interp;
 #[allow(unsafe_code)]
 pub mod jit;
 pub mod loaded;
+pub mod novelty;
 pub mod ops;
 pub mod sets;
 pub mod testing;
@@ -22,4 +23,5 @@ pub mod violation;
 pub use engine::{Engine, EngineKind, RuleError, RuleErrorKind, TraceReport};
 pub use eval::{EvalConfig, Finding, Outcome, TraceView, evaluate, evaluate_metered};
 pub use loaded::{LoadError, LoadedRule};
+pub use novelty::{NoveltyEvidence, NoveltyStore};
 pub use violation::{PackInfo, Violation, ViolationJson};

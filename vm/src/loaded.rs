@@ -1,10 +1,14 @@
 //! A rule program made ready to run: its regular expressions compiled, its
-//! builtin names resolved to implementations, and (when the JIT compiled it)
-//! its native code. Done once per pack load.
+//! builtin names resolved to implementations, its `novelty` call sites named
+//! and their options resolved, and (when the JIT compiled it) its native
+//! code. Done once per pack load.
 
-use betrace_compiler::bytecode::RuleProgram;
+use betrace_compiler::bytecode::{FuncId, Op, RuleProgram};
 use betrace_stdlib::Value;
 use betrace_stdlib::builtins;
+use betrace_stdlib::compression::NoveltyConfig;
+
+use crate::novelty::LoadedSite;
 
 /// A builtin implementation (`None`: not implemented yet; the call yields nil).
 pub type BuiltinFn = Option<fn(&[Value]) -> Value>;
@@ -14,6 +18,12 @@ pub struct LoadedRule {
     pub program: RuleProgram,
     pub patterns: Vec<regex::Regex>,
     pub builtins: Vec<BuiltinFn>,
+    /// The `novelty` call sites, indexed by `Op::Novelty::site`.
+    pub novelty: Vec<LoadedSite>,
+    /// The sites `when` reads, and each check (directly or in the functions
+    /// it runs), sorted: where a finding's evidence comes from.
+    pub when_sites: Vec<u32>,
+    pub check_sites: Vec<Vec<u32>>,
     /// Native code for the rule's functions (see [`crate::jit`]); `None`: the
     /// interpreter runs it.
     pub native: Option<crate::jit::NativeRule>,
@@ -42,7 +52,13 @@ impl std::fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 
 impl LoadedRule {
+    /// Loads `program` with the default novelty config.
     pub fn load(program: RuleProgram) -> Result<LoadedRule, LoadError> {
+        LoadedRule::load_with(program, &NoveltyConfig::default())
+    }
+
+    /// Loads `program`, resolving its `novelty` options under `novelty`.
+    pub fn load_with(program: RuleProgram, novelty: &NoveltyConfig) -> Result<LoadedRule, LoadError> {
         let patterns = program
             .patterns
             .iter()
@@ -65,6 +81,41 @@ impl LoadedRule {
             .collect::<Result<Vec<_>, _>>()?;
         crate::verify::verify(&program)
             .map_err(|reason| LoadError::BadProgram { rule: program.name.clone(), reason })?;
-        Ok(LoadedRule { program, patterns, builtins, native: None })
+        let sites = program.novelty.iter().map(|site| LoadedSite::load(&program.name, site, novelty)).collect();
+        let (when_sites, check_sites) = if program.novelty.is_empty() {
+            (Vec::new(), vec![Vec::new(); program.checks.len()])
+        } else {
+            (sites_read(&program, program.when), program.checks.iter().map(|c| sites_read(&program, c.func)).collect())
+        };
+        Ok(LoadedRule { program, patterns, builtins, novelty: sites, when_sites, check_sites, native: None })
     }
+
+    /// Whether the rule calls `novelty` (keeps state across traces).
+    pub fn is_stateful(&self) -> bool {
+        !self.program.novelty.is_empty()
+    }
+}
+
+/// The `novelty` sites that function `func` and the functions it runs read,
+/// sorted. Calls only go forward (checked by `verify`), so this ends.
+fn sites_read(program: &RuleProgram, func: FuncId) -> Vec<u32> {
+    let mut sites = Vec::new();
+    let mut pending = vec![func];
+    let mut seen = vec![false; program.funcs.len()];
+    while let Some(func) = pending.pop() {
+        if std::mem::replace(&mut seen[usize::from(func)], true) {
+            continue;
+        }
+        for op in &program.funcs[usize::from(func)].code {
+            match op {
+                Op::Novelty { site, .. } => sites.push(*site),
+                Op::Select { pred, .. } => pending.push(*pred),
+                Op::Aggregate { value: Some(value), .. } => pending.push(*value),
+                _ => {}
+            }
+        }
+    }
+    sites.sort_unstable();
+    sites.dedup();
+    sites
 }

@@ -25,7 +25,7 @@ use crate::trace::TraceBuilder;
 use crate::trace::compact::{self, CompactTrace};
 use crate::violation::{PackInfo, Violation};
 
-pub use spec::{CaseSpec, ExpectSpec, FileSpec, parse_file};
+pub use spec::{CaseSpec, ExpectSpec, FileSpec, HistorySpec, parse_file};
 
 /// A pack compiled for testing: every rule, enabled or not.
 #[derive(Debug)]
@@ -156,30 +156,51 @@ pub fn run_file(pack: &TestPack, file: &SourceFile) -> FileOutcome {
 }
 
 fn run_case(pack: &TestPack, file: &FileSpec, case: &spec::CaseSpec, text: &str) -> CaseResult {
-    let first_line = spec::first_content_line(text, case.trace.span().start);
-    let trace = match compact::parse(case.trace.get_ref()) {
-        Ok(trace) => trace,
-        Err(errors) => {
-            let lines: Vec<String> = errors
-                .iter()
-                .map(|e| format!("line {}, column {}: {}", first_line + e.line - 1, e.column, e.message))
-                .collect();
-            return CaseResult::Error(format!("bad trace:\n    {}", lines.join("\n    ")));
+    let mut history = Vec::new();
+    for entry in &case.history {
+        let repeat = *entry.repeat.get_ref();
+        if repeat > spec::MAX_REPEAT {
+            let line = spec::line_of(text, entry.repeat.span().start);
+            return CaseResult::Error(format!("line {line}: `repeat` is at most {}", spec::MAX_REPEAT));
         }
+        match parse_trace(&entry.trace, text) {
+            Ok(trace) => history.push((trace, repeat)),
+            Err(error) => return CaseResult::Error(format!("bad history trace:\n    {error}")),
+        }
+    }
+    let trace = match parse_trace(&case.trace, text) {
+        Ok(trace) => trace,
+        Err(error) => return CaseResult::Error(format!("bad trace:\n    {error}")),
     };
-    match evaluate(pack, case.rules.as_deref().or(file.rules.as_deref()), &case.expect, &trace) {
+    let history: Vec<&CompactTrace> =
+        history.iter().flat_map(|(trace, repeat)| std::iter::repeat_n(trace, *repeat as usize)).collect();
+    match evaluate(pack, case.rules.as_deref().or(file.rules.as_deref()), &case.expect, &history, &trace) {
         Ok(None) => CaseResult::Passed,
         Ok(Some(diff)) => CaseResult::Failed(diff),
         Err(error) => CaseResult::Error(error),
     }
 }
 
-/// Runs the chosen rules (all, without a filter) on `trace` and compares.
-/// `Ok(None)`: as expected; `Ok(Some(diff))`: not; `Err`: the test is wrong.
+/// A trace of the test file, its errors placed on the file's lines.
+fn parse_trace(trace: &toml::Spanned<String>, text: &str) -> Result<CompactTrace, String> {
+    let first_line = spec::first_content_line(text, trace.span().start);
+    compact::parse(trace.get_ref()).map_err(|errors| {
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|e| format!("line {}, column {}: {}", first_line + e.line - 1, e.column, e.message))
+            .collect();
+        lines.join("\n    ")
+    })
+}
+
+/// Runs the chosen rules (all, without a filter) on the `history` traces,
+/// then on `trace`, and compares the violations of `trace`. `Ok(None)`: as
+/// expected; `Ok(Some(diff))`: not; `Err`: the test is wrong.
 pub fn evaluate(
     pack: &TestPack,
     rules: Option<&[String]>,
     expect: &[ExpectSpec],
+    history: &[&CompactTrace],
     trace: &CompactTrace,
 ) -> Result<Option<String>, String> {
     let known = pack.names();
@@ -202,7 +223,7 @@ pub fn evaluate(
         }
     }
     let expected = expect.iter().map(|e| spec::resolve(e, trace)).collect::<Result<Vec<_>, _>>()?;
-    let (violations, out_of_fuel) = violations(pack, chosen, trace)?;
+    let (violations, out_of_fuel) = violations(pack, chosen, history, trace)?;
     let mut report = diff::compare(&expected, &violations, trace);
     if !out_of_fuel.is_empty() {
         let note = format!("    ran out of fuel: {}\n", out_of_fuel.join(", "));
@@ -211,10 +232,13 @@ pub fn evaluate(
     Ok(report)
 }
 
-/// The violations the rules find on the trace, and the rules that ran out of fuel.
+/// The violations the rules find on `trace` after evaluating the `history`
+/// traces (whose violations are dropped), and the rules that ran out of fuel
+/// on `trace`.
 pub fn violations(
     pack: &TestPack,
     programs: Vec<RuleProgram>,
+    history: &[&CompactTrace],
     trace: &CompactTrace,
 ) -> Result<(Vec<Violation>, Vec<String>), String> {
     let engine = match pack.engine {
@@ -222,14 +246,21 @@ pub fn violations(
         None => Engine::new(pack.info.clone(), programs, EvalConfig::default()),
     }
     .map_err(|e| e.to_string())?;
+    for earlier in history {
+        engine.evaluate(&build(earlier));
+    }
+    let report = engine.evaluate(&build(trace));
+    let out_of_fuel =
+        report.errors.iter().filter(|e| e.kind == RuleErrorKind::OutOfFuel).map(|e| e.rule_id.clone()).collect();
+    Ok((report.violations, out_of_fuel))
+}
+
+fn build(trace: &CompactTrace) -> crate::trace::Trace {
     let mut builder = TraceBuilder::new(compact::TRACE_ID);
     for span in &trace.spans {
         builder.add(span.clone());
     }
-    let report = engine.evaluate(&builder.build());
-    let out_of_fuel =
-        report.errors.iter().filter(|e| e.kind == RuleErrorKind::OutOfFuel).map(|e| e.rule_id.clone()).collect();
-    Ok((report.violations, out_of_fuel))
+    builder.build()
 }
 
 /// Every failure and error, then the summary line: what `betrace test` prints.

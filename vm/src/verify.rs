@@ -62,6 +62,12 @@ pub fn verify(program: &RuleProgram) -> Result<(), String> {
                         return Err(format!("pattern {pattern} out of range"));
                     }
                 }
+                Op::Novelty { dst, site, value, key } => {
+                    reg(*dst).and(reg(*value)).and(reg(*key))?;
+                    if *site as usize >= program.novelty.len() {
+                        return Err(format!("novelty call site {site} out of range"));
+                    }
+                }
                 Op::In { dst, value, list } => reg(*dst).and(reg(*value)).and(reg(*list))?,
                 Op::JumpIfNotTrue { cond, target } | Op::JumpIfTrue { cond, target } => {
                     reg(*cond).and(jump(*target))?

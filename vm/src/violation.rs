@@ -10,6 +10,7 @@ mod signature;
 use betrace_compiler::bytecode::CheckKind;
 use betrace_compiler::hir::Severity;
 
+pub use crate::novelty::NoveltyEvidence;
 pub use json::{JsonFieldError, ViolationJson};
 pub use signature::{DOMAIN_TAG, unhex};
 
@@ -43,6 +44,9 @@ pub struct Violation {
     pub pack: PackInfo,
     /// When it happened: the end of the bound span, else of the trace (ns since epoch).
     pub time: i64,
+    /// The evidence of the `novelty` calls the failing clause (or `when`)
+    /// made; empty for a rule that calls none.
+    pub novelty: Vec<NoveltyEvidence>,
 }
 
 /// A stable 128-bit id (FNV-1a, twice with different seeds) as hex.
@@ -90,6 +94,32 @@ pub(crate) mod tests {
             tags: vec!["soc2:CC7.2".into(), "latency".into()],
             pack: PackInfo { name: "demo".into(), version: "1.2.3".into() },
             time: 1_700_000_000_123_456_789,
+            novelty: Vec::new(),
+        }
+    }
+
+    /// [`sample`] caused through `novelty`.
+    pub(crate) fn sample_with_novelty() -> Violation {
+        use betrace_stdlib::compression::{Evidence, Segment};
+        let evidence = Evidence {
+            score: 0.8731884057971014,
+            p_value: 0.0078125,
+            recent_scores: 128,
+            baseline_samples: 40,
+            baseline_bytes: 5120,
+            tokenized: true,
+            worst: vec![
+                Segment { offset: 31, text: "payments: refund.issue".into(), cost: 17 },
+                Segment { offset: 0, text: "frontend: GET /".into(), cost: 3 },
+            ],
+        };
+        Violation {
+            novelty: vec![NoveltyEvidence {
+                call: "novelty(trace:shape, by: trace:rootName)".into(),
+                key: "\"GET /\"".into(),
+                evidence,
+            }],
+            ..sample()
         }
     }
 

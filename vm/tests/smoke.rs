@@ -112,7 +112,7 @@ fn fuel_exhaustion_is_an_outcome_not_a_crash() {
     }
     let trace = builder.build();
     let view = TraceView::new(&trace);
-    let outcome = evaluate(&rule, &view, &EvalConfig { fuel: 5_000, max_witnesses: 64 });
+    let outcome = evaluate(&rule, &view, &EvalConfig { fuel: 5_000, ..EvalConfig::default() });
     assert!(matches!(outcome, Outcome::OutOfFuel(_)), "{outcome:?}");
     let outcome = evaluate(&rule, &view, &EvalConfig::default());
     assert_eq!(outcome.findings().len(), 199, "every span but the last-started has a later one");

@@ -1,6 +1,7 @@
 //! Evaluating one assembled trace with a tenant's packs, counting what
-//! happened in the metrics (evaluations, native runs, violations, fuel
-//! exhaustions and time, per rule).
+//! happened in the metrics (evaluations, native runs, fuel exhaustions and
+//! time, per rule). Violations are counted by the shard once it knows which
+//! are new for the trace.
 
 use betrace_vm::trace::Trace;
 use betrace_vm::{RuleErrorKind, Violation};
@@ -44,9 +45,6 @@ pub fn evaluate_trace(
                     metrics.fuel_exhaustions.get_or_create(&labels(error.rule_id.clone())).inc()
                 }
             };
-        }
-        for violation in &report.violations {
-            metrics.violations.get_or_create(&labels(violation.rule_id.clone())).inc();
         }
         violations.extend(report.violations);
     }

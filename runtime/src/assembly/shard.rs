@@ -29,7 +29,7 @@ use betrace_vm::trace::{SpanRecord, TraceBuilder};
 use super::evaluate::{Which, evaluate_trace};
 use super::{ShardContext, ShardMessage};
 use crate::export::ViolationBatch;
-use crate::metrics::CompletionLabel;
+use crate::metrics::{CompletionLabel, RuleLabels};
 use crate::tenant::Tenant;
 
 /// Early rules run on a trace still arriving at most this often.
@@ -62,6 +62,8 @@ enum Reason {
     Age,
     Size,
     Evicted,
+    /// Asked for (`ShardHandle::flush`): the trace is kept for late spans.
+    Flush,
     Shutdown,
 }
 
@@ -72,6 +74,7 @@ impl Reason {
             Reason::Age => "age",
             Reason::Size => "size",
             Reason::Evicted => "evicted",
+            Reason::Flush => "flush",
             Reason::Shutdown => "shutdown",
         }
     }
@@ -115,7 +118,7 @@ impl Shard {
                     self.add(tenant, records, bytes, received);
                 }
                 Ok(ShardMessage::Flush(done)) => {
-                    self.complete_all(Reason::Shutdown);
+                    self.complete_all(Reason::Flush);
                     let _ = done.send(());
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -128,8 +131,8 @@ impl Shard {
             }
         }
         self.complete_all(Reason::Shutdown);
-        let held: usize = self.decided.drain().map(|(_, d)| d.bytes).sum();
-        self.context.budget.release(held);
+        let kept: usize = self.decided.drain().map(|(_, d)| d.bytes).sum();
+        self.context.budget.forget(kept);
     }
 
     fn add(&mut self, tenant: Tenant, records: Vec<SpanRecord>, bytes: usize, now: Instant) {
@@ -154,6 +157,7 @@ impl Shard {
             let trace = match self.decided.remove(&key) {
                 Some(decided) => {
                     self.context.metrics.late_spans.inc_by(records.len() as u64);
+                    self.context.budget.reopen(decided.bytes);
                     OpenTrace {
                         builder: decided.builder,
                         first_seen: now,
@@ -210,9 +214,7 @@ impl Shard {
         let built = trace.builder.build_keeping();
         let found = evaluate_trace(tenant_packs, &key.0, &built, Which::Early, &self.context.metrics);
         let fresh: Vec<_> = found.into_iter().filter(|v| trace.emitted.insert(v.id.clone())).collect();
-        if !fresh.is_empty() {
-            self.context.sink.emit(ViolationBatch { tenant: key.0.clone(), violations: fresh, completed_at: now });
-        }
+        self.emit(&key.0, fresh, now);
     }
 
     /// Completes what is due: idle or old traces, early rules of traces that
@@ -246,24 +248,25 @@ impl Shard {
             let (_, key) = self.forget.pop_front().expect("front exists");
             if self.decided.get(&key).is_some_and(|d| d.forget_at <= now) {
                 let decided = self.decided.remove(&key).expect("checked above");
-                self.context.budget.release(decided.bytes);
+                self.context.budget.forget(decided.bytes);
             }
         }
         self.evict_over_limits();
     }
 
-    /// Keeps the shard within its share of `max_traces` and the budget under
-    /// its high water: first by forgetting decided traces, then by completing
-    /// the oldest open ones.
+    /// Keeps the shard within its share of `max_traces` and memory under the
+    /// budget: decided traces are forgotten while held and kept bytes pass
+    /// the limit, and the oldest open traces complete while held bytes pass
+    /// the high water.
     fn evict_over_limits(&mut self) {
         let budget = self.context.budget.clone();
-        while budget.used() > budget.high_water() {
+        while budget.used() > budget.limit() {
             let Some((_, key)) = self.forget.pop_front() else { break };
             if let Some(decided) = self.decided.remove(&key) {
-                budget.release(decided.bytes);
+                budget.forget(decided.bytes);
             }
         }
-        while self.open.len() > self.max_open || (budget.used() > budget.high_water() && !self.open.is_empty()) {
+        while self.open.len() > self.max_open || (budget.held() > budget.high_water() && !self.open.is_empty()) {
             let Some((first_seen, key)) = self.arrivals.pop_front() else { break };
             if self.open.get(&key).is_some_and(|t| t.first_seen == first_seen) {
                 self.complete(&key, Reason::Evicted);
@@ -281,6 +284,18 @@ impl Shard {
         self.arrivals.clear();
     }
 
+    /// Counts and hands on violations not yet reported for their trace.
+    fn emit(&self, tenant: &Tenant, fresh: Vec<betrace_vm::Violation>, completed_at: Instant) {
+        if fresh.is_empty() {
+            return;
+        }
+        for violation in &fresh {
+            let labels = RuleLabels { tenant: tenant.to_string(), rule: violation.rule_id.clone() };
+            self.context.metrics.violations.get_or_create(&labels).inc();
+        }
+        self.context.sink.emit(ViolationBatch { tenant: tenant.clone(), violations: fresh, completed_at });
+    }
+
     /// Evaluates a trace whole and moves it to the decided traces.
     fn complete(&mut self, key: &Key, reason: Reason) {
         let Some(mut trace) = self.open.remove(key) else { return };
@@ -292,11 +307,10 @@ impl Shard {
         let packs = self.context.packs.current();
         let found = evaluate_trace(packs.for_tenant(&key.0), &key.0, &built, Which::All, metrics);
         let fresh: Vec<_> = found.into_iter().filter(|v| trace.emitted.insert(v.id.clone())).collect();
-        if !fresh.is_empty() {
-            self.context.sink.emit(ViolationBatch { tenant: key.0.clone(), violations: fresh, completed_at });
-        }
+        self.emit(&key.0, fresh, completed_at);
         let config = &self.context.config;
-        let keep = reason != Reason::Shutdown
+        // Traces let go to make room are not kept: that would take the room back.
+        let keep = !matches!(reason, Reason::Shutdown | Reason::Evicted)
             && !config.late_span_window.is_zero()
             && trace.builder.len() < config.max_spans_per_trace;
         if keep {
@@ -305,6 +319,7 @@ impl Shard {
             let decided =
                 DecidedTrace { builder: trace.builder, emitted: trace.emitted, bytes: trace.bytes, forget_at };
             self.decided.insert(key.clone(), decided);
+            self.context.budget.keep(trace.bytes);
         } else {
             self.context.budget.release(trace.bytes);
         }

@@ -12,10 +12,19 @@
 //!   `betrace.message`, `betrace.pack.name`, `betrace.pack.version`,
 //!   `betrace.clause`, `betrace.tags` (string array) and, when a key is
 //!   configured, `betrace.signature`;
+//! - for a violation caused through `novelty`, its evidence:
+//!   `betrace.novelty.score` and `betrace.novelty.p_value` (doubles),
+//!   `betrace.novelty.recent_scores`, `betrace.novelty.baseline.samples` and
+//!   `betrace.novelty.baseline.bytes` (ints), `betrace.novelty.tokenized`
+//!   (bool), `betrace.novelty.worst` (the worst-compressing segments, a string
+//!   array), `betrace.novelty.call` and `betrace.novelty.key` (strings). When
+//!   the clause read several `novelty` calls, the first call's evidence has
+//!   these names and the others' are numbered: `betrace.novelty.1.score`, …
 //! - resource `service.name = "betrace"` and `service.instance.id`.
 
+use betrace_stdlib::Value;
 use betrace_vm::Violation;
-use betrace_vm::violation::unhex;
+use betrace_vm::violation::{NoveltyEvidence, unhex};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -56,6 +65,9 @@ pub fn violation_span(violation: &Violation, signature: Option<&str>) -> Span {
             ..KeyValue::default()
         },
     ];
+    for (index, evidence) in violation.novelty.iter().enumerate() {
+        attributes.extend(novelty_attributes(evidence, index));
+    }
     if let Some(signature) = signature {
         attributes.push(string_attr("betrace.signature", signature));
     }
@@ -80,6 +92,37 @@ pub fn violation_span(violation: &Violation, signature: Option<&str>) -> Span {
         status: Some(Status { code: status::StatusCode::Error as i32, message: violation.message.clone() }),
         ..Span::default()
     }
+}
+
+/// The `betrace.novelty.*` attributes of the evidence of the `index`th
+/// `novelty` call (numbered from the second on).
+fn novelty_attributes(evidence: &NoveltyEvidence, index: usize) -> Vec<KeyValue> {
+    const PREFIX: &str = "betrace.novelty.";
+    let name = |suffix: &str| match index {
+        0 => format!("{PREFIX}{suffix}"),
+        n => format!("{PREFIX}{n}.{suffix}"),
+    };
+    let mut attributes = vec![string_attr(&name("call"), &evidence.call), string_attr(&name("key"), &evidence.key)];
+    for (key, value) in evidence.evidence.attributes() {
+        let suffix = key.strip_prefix(PREFIX).unwrap_or(key);
+        attributes.push(KeyValue { key: name(suffix), value: Some(any_value(&value)), ..KeyValue::default() });
+    }
+    attributes
+}
+
+/// A scalar or list value as an OTLP attribute value (a number stays a number).
+fn any_value(value: &Value) -> AnyValue {
+    let value = match value {
+        Value::Bool(b) => any_value::Value::BoolValue(*b),
+        Value::Int(i) => any_value::Value::IntValue(*i),
+        Value::Float(x) => any_value::Value::DoubleValue(*x),
+        Value::List(items) => {
+            any_value::Value::ArrayValue(ArrayValue { values: items.iter().map(any_value).collect() })
+        }
+        Value::Bytes(bytes) => any_value::Value::BytesValue(bytes.to_vec()),
+        other => any_value::Value::StringValue(other.to_string()),
+    };
+    AnyValue { value: Some(value) }
 }
 
 /// Violations as one export request: one resource (`service.name = "betrace"`),
@@ -175,6 +218,7 @@ pub(crate) mod tests {
             tags: vec!["soc2:CC6.1".into()],
             pack: PackInfo { name: "demo".into(), version: "1.0.0".into() },
             time: 1_700_000_000_000_000_000,
+            novelty: Vec::new(),
         }
     }
 
@@ -217,6 +261,43 @@ pub(crate) mod tests {
         assert_eq!(text(&span, "betrace.signature"), "abcd");
         let Some(any_value::Value::ArrayValue(tags)) = attr(&span, "betrace.tags") else { panic!("tags") };
         assert_eq!(tags.values, [string_value("soc2:CC6.1")]);
+    }
+
+    fn evidence(score: f64, worst: &str) -> NoveltyEvidence {
+        use betrace_stdlib::compression::{Evidence, Segment};
+        NoveltyEvidence {
+            call: "novelty(trace:shape, by: trace:rootName)".into(),
+            key: "\"GET /\"".into(),
+            evidence: Evidence {
+                score,
+                p_value: 0.01,
+                recent_scores: 100,
+                baseline_samples: 40,
+                baseline_bytes: 4096,
+                tokenized: true,
+                worst: vec![Segment { offset: 12, text: worst.into(), cost: 9 }],
+            },
+        }
+    }
+
+    #[test]
+    fn novelty_evidence_becomes_typed_attributes() {
+        let mut violation = sample(false);
+        violation.novelty = vec![evidence(0.87, "payments: refund.issue"), evidence(0.6, "db: SELECT")];
+        let span = violation_span(&violation, None);
+        assert_eq!(attr(&span, "betrace.novelty.score"), Some(&any_value::Value::DoubleValue(0.87)));
+        assert_eq!(attr(&span, "betrace.novelty.p_value"), Some(&any_value::Value::DoubleValue(0.01)));
+        assert_eq!(attr(&span, "betrace.novelty.baseline.samples"), Some(&any_value::Value::IntValue(40)));
+        assert_eq!(attr(&span, "betrace.novelty.baseline.bytes"), Some(&any_value::Value::IntValue(4096)));
+        assert_eq!(attr(&span, "betrace.novelty.recent_scores"), Some(&any_value::Value::IntValue(100)));
+        assert_eq!(attr(&span, "betrace.novelty.tokenized"), Some(&any_value::Value::BoolValue(true)));
+        assert_eq!(text(&span, "betrace.novelty.call"), "novelty(trace:shape, by: trace:rootName)");
+        assert_eq!(text(&span, "betrace.novelty.key"), "\"GET /\"");
+        let Some(any_value::Value::ArrayValue(worst)) = attr(&span, "betrace.novelty.worst") else { panic!("worst") };
+        assert_eq!(worst.values, [string_value("payments: refund.issue")]);
+        assert_eq!(attr(&span, "betrace.novelty.1.score"), Some(&any_value::Value::DoubleValue(0.6)));
+        let plain = violation_span(&sample(false), None);
+        assert!(plain.attributes.iter().all(|kv| !kv.key.starts_with("betrace.novelty")));
     }
 
     #[test]

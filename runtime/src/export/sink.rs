@@ -47,3 +47,15 @@ impl ViolationSink for CollectSink {
         self.batches.lock().expect("a test sink is never poisoned").push(batch);
     }
 }
+
+/// Hands every batch to each sink in turn (the server's dispatcher, plus a
+/// test's collector).
+pub struct Tee(pub Vec<std::sync::Arc<dyn ViolationSink>>);
+
+impl ViolationSink for Tee {
+    fn emit(&self, batch: ViolationBatch) {
+        for sink in &self.0 {
+            sink.emit(batch.clone());
+        }
+    }
+}

@@ -24,17 +24,45 @@ pub fn read_otlp_json(bytes: &[u8]) -> Result<Vec<SpanRecord>, FormatError> {
     Ok(records)
 }
 
+/// Reads an OTLP/JSON request as the receivers take it: a span that cannot
+/// be read is set aside with its error (for a partial-success reply) instead
+/// of failing the request; anything wrong outside the spans still fails it.
+pub fn read_otlp_json_lenient(bytes: &[u8]) -> Result<(Vec<SpanRecord>, Vec<FormatError>), FormatError> {
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    for (document, value) in parse_documents(bytes, Format::OtlpJson)?.iter().enumerate() {
+        read_request(value, &Cx { format: Format::OtlpJson, document }, &mut records, Some(&mut rejected))?;
+    }
+    Ok((records, rejected))
+}
+
 pub(crate) fn records_from_value(value: &Value, cx: &Cx, out: &mut Vec<SpanRecord>) -> Result<(), FormatError> {
+    read_request(value, cx, out, None)
+}
+
+/// `rejected`: where unreadable spans go; `None` fails on the first.
+fn read_request(
+    value: &Value,
+    cx: &Cx,
+    out: &mut Vec<SpanRecord>,
+    mut rejected: Option<&mut Vec<FormatError>>,
+) -> Result<(), FormatError> {
     let root = Path::ROOT;
     let object = cx.object(value, root)?;
     let at = root.key("resourceSpans");
     for (i, resource_spans) in cx.array_field(object, "resourceSpans", at)?.iter().enumerate() {
-        read_resource_spans(resource_spans, cx, at.index(i), out)?;
+        read_resource_spans(resource_spans, cx, at.index(i), out, rejected.as_deref_mut())?;
     }
     Ok(())
 }
 
-fn read_resource_spans(value: &Value, cx: &Cx, at: Path<'_>, out: &mut Vec<SpanRecord>) -> Result<(), FormatError> {
+fn read_resource_spans(
+    value: &Value,
+    cx: &Cx,
+    at: Path<'_>,
+    out: &mut Vec<SpanRecord>,
+    mut rejected: Option<&mut Vec<FormatError>>,
+) -> Result<(), FormatError> {
     let object = cx.object(value, at)?;
     let resource = match field(object, "resource") {
         Some(resource) => {
@@ -63,7 +91,14 @@ fn read_resource_spans(value: &Value, cx: &Cx, at: Path<'_>, out: &mut Vec<SpanR
         }
         let spans_at = at.key("spans");
         for (k, span) in cx.array_field(object, "spans", spans_at)?.iter().enumerate() {
-            let mut record = read_span(span, cx, spans_at.index(k))?;
+            let mut record = match (read_span(span, cx, spans_at.index(k)), rejected.as_deref_mut()) {
+                (Ok(record), _) => record,
+                (Err(error), Some(rejected)) => {
+                    rejected.push(error);
+                    continue;
+                }
+                (Err(error), None) => return Err(error),
+            };
             record.resource = resource.clone();
             record.scope_name = scope_name.clone();
             record.scope_version = scope_version.clone();

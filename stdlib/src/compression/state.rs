@@ -192,6 +192,12 @@ impl NoveltyState {
         self.sites.retain(|id, _| keep(id));
     }
 
+    /// The call sites that hold state, with the options each keeps (those of
+    /// its first call), in no particular order.
+    pub fn sites(&self) -> impl Iterator<Item = (&CallSiteId, &NoveltyOptions)> {
+        self.sites.iter().map(|(id, site)| (id, &site.options))
+    }
+
     /// Bytes of memory the state holds: every key's baseline (samples and
     /// prepared dictionary) and quarantine, the keys, the recent scores, and
     /// the compression context and buffers.

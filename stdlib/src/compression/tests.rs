@@ -123,6 +123,9 @@ fn keys_and_sites_are_separate() {
     assert_eq!(h.state.observe(&call), None, "a nil key");
     h.state.retain_sites(|id| id.rule == "r");
     assert_eq!(h.state.metrics().call_sites, 1);
+    let sites: Vec<_> = h.state.sites().collect();
+    assert_eq!(sites.len(), 1);
+    assert_eq!((sites[0].0.rule.as_str(), *sites[0].1), ("r", h.options), "a site keeps its first call's options");
 }
 
 #[test]

@@ -261,6 +261,7 @@ fn written(op: &Op) -> Option<Reg> {
         | Op::Arith { dst, .. }
         | Op::Neg { dst, .. }
         | Op::Call { dst, .. }
+        | Op::Novelty { dst, .. }
         | Op::NonEmpty { dst, .. } => Some(dst),
         _ => None,
     }

@@ -24,8 +24,29 @@ pub struct CaseSpec {
     pub name: Spanned<String>,
     pub trace: Spanned<String>,
     pub rules: Option<Vec<String>>,
+    /// Traces evaluated before `trace`, in order, their violations ignored:
+    /// what rules that keep state (`novelty`) have seen before.
+    #[serde(default)]
+    pub history: Vec<HistorySpec>,
     pub expect: Vec<ExpectSpec>,
 }
+
+/// One entry of a test's `history`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySpec {
+    pub trace: Spanned<String>,
+    /// How many times the trace is evaluated (default 1).
+    #[serde(default = "once")]
+    pub repeat: Spanned<u32>,
+}
+
+fn once() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
+}
+
+/// The most times a history trace may repeat: a warm-up, not a load test.
+pub const MAX_REPEAT: u32 = 10_000;
 
 /// One expected violation, as written.
 #[derive(Deserialize, Debug, Clone)]

@@ -105,3 +105,34 @@ fn broken_files_and_summaries() {
     assert_eq!(Summary { passed: 3, failed: 1, errors: 0 }.line(), "3 passed, 1 failed");
     assert!(TestPack::compile("p", &[SourceFile { name: "x.btr".into(), text: "rule r { }".into() }]).is_err());
 }
+
+#[test]
+fn history_runs_before_the_trace_and_its_violations_are_dropped() {
+    let rules = r#"
+rule new_names { severity: low when { } never novelty(trace:rootName, by: 1, warmup: 3) > 0.5 }
+rule errors { severity: low when { } never { status = error } }
+"#;
+    let pack = TestPack::compile("p", &[SourceFile { name: "r.btr".into(), text: rules.into() }]).unwrap();
+    let case = |history: &str, trace: &str, expect: &str| {
+        let toml = format!(
+            "[[test]]\nname = \"t\"\nhistory = [{history}]\ntrace = \"\"\"\n{trace}\n\"\"\"\nexpect = [{expect}]\n"
+        );
+        let outcome = run_file(&pack, &SourceFile { name: "t.test.toml".into(), text: toml });
+        assert_eq!(outcome.error, None);
+        outcome.cases[0].result.clone()
+    };
+    let usual = r#"{ trace = "checkout.submit server 0ms+1ms status=error", repeat = 5 }"#;
+    let novel = "refund.issue.for.a.disputed.card.payment  server  0ms+1ms";
+    assert_eq!(case(usual, novel, r#"{ rule = "new_names" }"#), CaseResult::Passed, "the history's errors are dropped");
+    assert_eq!(case(usual, "checkout.submit server 0ms+1ms", ""), CaseResult::Passed);
+    assert_eq!(case("", novel, ""), CaseResult::Passed, "without history, warming up");
+    let once = r#"{ trace = "checkout.submit server 0ms+1ms" }"#;
+    assert_eq!(case(once, novel, ""), CaseResult::Passed, "`repeat` is 1 unless given");
+
+    let error = |history: &str| match case(history, novel, "") {
+        CaseResult::Error(error) => error,
+        other => panic!("{other:?}"),
+    };
+    assert!(error(r#"{ trace = "a", repeat = 10001 }"#).contains("`repeat` is at most 10000"));
+    assert!(error(r#"{ trace = "a 5ms+" }"#).starts_with("bad history trace:\n    line 3"));
+}

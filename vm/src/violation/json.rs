@@ -2,17 +2,19 @@
 //! [`ViolationJson`] is the serde view — ids as lower-case hex, the severity
 //! and clause kind as words, every field the signature covers, and the
 //! signature itself. It converts back to a [`Violation`], so `betrace verify`
-//! can recompute the signature from a line.
+//! can recompute the signature from a line. A violation caused through
+//! `novelty` has a `novelty` array of evidence; others have no such key, so
+//! their lines are as they were before novelty existed.
 
 use betrace_compiler::bytecode::CheckKind;
 use betrace_compiler::hir::Severity;
 use serde::{Deserialize, Serialize};
 
 use super::signature::{clause_kind_word, unhex};
-use super::{PackInfo, Violation, hex};
+use super::{NoveltyEvidence, PackInfo, Violation, hex};
 
 /// One violation as a JSON object.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ViolationJson {
     /// 32 hex digits, stable across re-evaluations of the same trace.
     pub id: String,
@@ -41,6 +43,10 @@ pub struct ViolationJson {
     /// hold numbers as doubles would round it); read from a string or a number.
     #[serde(with = "decimal_string")]
     pub time_unix_nano: i64,
+    /// The evidence of the `novelty` calls behind it (call, key, score,
+    /// p-value, baseline size, worst segments); absent when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub novelty: Vec<NoveltyEvidence>,
     /// HMAC-SHA256 (hex) over the violation's canonical encoding; null when
     /// no signing key was configured.
     pub signature: Option<String>,
@@ -81,6 +87,7 @@ impl ViolationJson {
             pack_name: violation.pack.name.clone(),
             pack_version: violation.pack.version.clone(),
             time_unix_nano: violation.time,
+            novelty: violation.novelty.clone(),
             signature,
         }
     }
@@ -124,6 +131,7 @@ impl ViolationJson {
             tags: self.tags.clone(),
             pack: PackInfo { name: self.pack_name.clone(), version: self.pack_version.clone() },
             time: self.time_unix_nano,
+            novelty: self.novelty.clone(),
         })
     }
 }
@@ -183,6 +191,42 @@ mod tests {
         let mut unbound = violation.clone();
         unbound.bound_span = None;
         assert_eq!(ViolationJson::new(&unbound, None).to_violation().unwrap(), unbound);
+    }
+
+    #[test]
+    fn novelty_evidence_is_an_array_that_round_trips() {
+        let violation = crate::violation::tests::sample_with_novelty();
+        let value = serde_json::to_value(ViolationJson::new(&violation, None)).unwrap();
+        let evidence = &value["novelty"][0];
+        assert_eq!(evidence["call"], "novelty(trace:shape, by: trace:rootName)");
+        assert_eq!(evidence["key"], "\"GET /\"");
+        assert_eq!(evidence["score"], 0.8731884057971014);
+        assert_eq!(evidence["p_value"], 0.0078125);
+        assert_eq!(evidence["baseline_samples"], 40);
+        assert_eq!(evidence["worst"][0]["text"], "payments: refund.issue");
+        let back: ViolationJson = serde_json::from_str(&value.to_string()).unwrap();
+        assert_eq!(back.to_violation().unwrap(), violation);
+        let plain = serde_json::to_value(ViolationJson::new(&sample(), None)).unwrap();
+        assert!(plain.get("novelty").is_none(), "no key without evidence");
+    }
+
+    #[test]
+    fn signed_evidence_verifies_after_a_json_round_trip() {
+        // Scores are f64s written as JSON numbers: parsing must give back the
+        // exact bits, or `betrace verify` would reject honest violations.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut violation = crate::violation::tests::sample_with_novelty();
+            violation.novelty[0].evidence.score = (x >> 11) as f64 / (1u64 << 53) as f64 * 1.2;
+            violation.novelty[0].evidence.p_value = 1.0 / ((x % 4093) + 1) as f64;
+            let signature = violation.sign(b"k");
+            let line = serde_json::to_string(&ViolationJson::new(&violation, Some(signature.clone()))).unwrap();
+            let back: ViolationJson = serde_json::from_str(&line).unwrap();
+            assert!(back.to_violation().unwrap().verify(b"k", &signature), "{line}");
+        }
     }
 
     #[test]

@@ -22,6 +22,21 @@
 //! | 13 | pack name | UTF-8 |
 //! | 14 | pack version | UTF-8 |
 //! | 15 | time | i64 big-endian, nanoseconds since the Unix epoch |
+//! | 16 | novelty evidence | only when the violation carries some (below) |
+//!
+//! Field 16 is a u32 big-endian count, then each evidence entry
+//! length-prefixed; an entry is these fields, each length-prefixed: the call
+//! (UTF-8), the key (UTF-8), the score and the p-value (IEEE-754 f64 bits,
+//! big-endian), the recent scores, baseline samples and baseline bytes (u64
+//! big-endian), tokenized (one byte, 0 or 1), and the worst segments (a u32
+//! count, then each segment length-prefixed: its offset (u64), text (UTF-8)
+//! and cost (u64), each length-prefixed).
+//!
+//! The evidence is signed because it is what the violation claims as its
+//! cause: an auditor reading `betrace.novelty.score` must be able to trust
+//! it as much as the message. A violation without evidence has no field 16,
+//! so its encoding, and every signature made before novelty existed, is
+//! unchanged; that is why the domain tag stays `v1`.
 //!
 //! Length prefixes make the encoding injective: no two different violations
 //! encode alike, whatever their strings contain. A signature is the lower-case
@@ -31,7 +46,7 @@ use betrace_compiler::bytecode::CheckKind;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::{Violation, hex};
+use super::{NoveltyEvidence, Violation, hex};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -66,6 +81,10 @@ impl Violation {
         out.field(self.pack.name.as_bytes());
         out.field(self.pack.version.as_bytes());
         out.field(&self.time.to_be_bytes());
+        if !self.novelty.is_empty() {
+            let entries: Vec<Vec<u8>> = self.novelty.iter().map(evidence_bytes).collect();
+            out.list(entries.iter().map(Vec::as_slice));
+        }
         out.0
     }
 
@@ -94,6 +113,34 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     text.chunks_exact(2).map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?)).collect()
+}
+
+/// One evidence entry of field 16 (see the module docs).
+fn evidence_bytes(entry: &NoveltyEvidence) -> Vec<u8> {
+    let evidence = &entry.evidence;
+    let count = |n: usize| (n as u64).to_be_bytes();
+    let mut out = Encoder(Vec::new());
+    out.field(entry.call.as_bytes());
+    out.field(entry.key.as_bytes());
+    out.field(&evidence.score.to_bits().to_be_bytes());
+    out.field(&evidence.p_value.to_bits().to_be_bytes());
+    out.field(&count(evidence.recent_scores));
+    out.field(&count(evidence.baseline_samples));
+    out.field(&count(evidence.baseline_bytes));
+    out.field(&[u8::from(evidence.tokenized)]);
+    let segments: Vec<Vec<u8>> = evidence
+        .worst
+        .iter()
+        .map(|segment| {
+            let mut bytes = Encoder(Vec::new());
+            bytes.field(&count(segment.offset));
+            bytes.field(segment.text.as_bytes());
+            bytes.field(&count(segment.cost));
+            bytes.0
+        })
+        .collect();
+    out.list(segments.iter().map(Vec::as_slice));
+    out.0
 }
 
 struct Encoder(Vec<u8>);
@@ -184,6 +231,31 @@ mod tests {
     /// Computed independently of this code (Python's `hmac` over the encoding
     /// in the module docs, built by hand).
     const KNOWN_SIGNATURE: &str = "bd25c8ba95c5fed91830d6815cd53be3c2b3e868388ace12341b3f65505111ed";
+
+    #[test]
+    fn novelty_evidence_is_signed_and_plain_violations_encode_as_before() {
+        let plain = sample();
+        let with = crate::violation::tests::sample_with_novelty();
+        assert!(with.canonical_bytes().starts_with(&plain.canonical_bytes()), "field 16 is appended");
+        assert_eq!(with.sign(b"key"), KNOWN_NOVELTY_SIGNATURE);
+        let signature = with.sign(b"secret");
+        let tampered: [fn(&mut Violation); 5] = [
+            |v| v.novelty[0].evidence.score = 0.9,
+            |v| v.novelty[0].evidence.p_value *= 2.0,
+            |v| v.novelty[0].evidence.worst[0].text.push('!'),
+            |v| v.novelty[0].key.clear(),
+            |v| v.novelty.clear(),
+        ];
+        for (index, tamper) in tampered.iter().enumerate() {
+            let mut changed = with.clone();
+            tamper(&mut changed);
+            assert!(!changed.verify(b"secret", &signature), "change {index} went unnoticed");
+        }
+    }
+
+    /// [`KNOWN_SIGNATURE`]'s violation with `sample_with_novelty`'s evidence,
+    /// computed the same way.
+    const KNOWN_NOVELTY_SIGNATURE: &str = "8035c2b6c75dc5ba5a8a1af862b40ac3e2cd485e834b4b7642d838006d847aab";
 
     #[test]
     fn hex_decoding() {

@@ -1,0 +1,256 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use betrace_compiler::{CheckConfig, compile_file};
+use betrace_vm::trace::{SpanRecord, Status};
+use betrace_vm::{Engine, EngineKind, EvalConfig, PackInfo};
+
+use super::*;
+use crate::export::CollectSink;
+use crate::packs::{Packs, TenantPacks};
+
+fn engine(rules: &str) -> Arc<Engine> {
+    let (programs, report) = compile_file(rules, &CheckConfig::default());
+    assert!(!report.has_errors(), "{:?}", report.diagnostics);
+    let pack = PackInfo { name: "test".into(), version: "1.0.0".into() };
+    Arc::new(Engine::with_kind(pack, programs, EvalConfig::default(), EngineKind::Interp).unwrap())
+}
+
+fn packs(rules: &str) -> Packs {
+    Packs { default: Arc::new(TenantPacks { engines: vec![engine(rules)] }), ..Packs::default() }
+}
+
+/// Fires when a trace holds a span named `b` (can fire early).
+const NEVER_B: &str = r#"rule no_b { severity: high when { true } never { name = "b" } }"#;
+/// Fires when a `charge` has no `fraud` span in its trace (must wait for the whole trace).
+const CHARGE_NEEDS_FRAUD: &str =
+    r#"rule fraud_first { severity: high when { name = "charge" } always { name = "fraud" } }"#;
+
+struct Harness {
+    handles: Arc<[ShardHandle]>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    sink: Arc<CollectSink>,
+    registry: Arc<PackRegistry>,
+    budget: Arc<Budget>,
+    metrics: Arc<Metrics>,
+}
+
+impl Harness {
+    fn new(rules: &str, config: AssemblyConfig) -> Harness {
+        let sink = Arc::new(CollectSink::default());
+        let metrics = Arc::new(Metrics::new());
+        let budget = Arc::new(Budget::new(config.max_bytes, metrics.bytes_held.clone()));
+        let registry = Arc::new(PackRegistry::new(packs(rules)));
+        let context = ShardContext {
+            config,
+            packs: registry.clone(),
+            sink: sink.clone(),
+            metrics: metrics.clone(),
+            budget: budget.clone(),
+        };
+        let (handles, threads) = spawn_shards(2, context);
+        Harness { handles, threads, sink, registry, budget, metrics }
+    }
+
+    fn send(&self, records: Vec<SpanRecord>) {
+        for record in records {
+            let bytes = crate::ingest::record_bytes(&record);
+            assert!(self.budget.try_reserve(bytes));
+            let shard = shard_of("", &record.trace_id, self.handles.len());
+            self.handles[shard].send_spans(Tenant::from(""), vec![record], bytes, Instant::now()).unwrap();
+        }
+    }
+
+    fn flush(&self) {
+        for handle in self.handles.iter() {
+            handle.flush().unwrap();
+        }
+    }
+
+    fn rule_hits(&self) -> Vec<String> {
+        self.sink.violations().into_iter().map(|v| v.rule_name).collect()
+    }
+
+    fn completed(&self, reason: &'static str) -> u64 {
+        self.metrics.traces_completed.get_or_create(&crate::metrics::CompletionLabel { reason }).get()
+    }
+
+    /// Stops the shards (they complete what they hold) and waits for them.
+    fn stop(self) -> (Arc<CollectSink>, Arc<Budget>) {
+        drop(self.handles);
+        for thread in self.threads {
+            thread.join().unwrap();
+        }
+        (self.sink, self.budget)
+    }
+}
+
+fn span(trace: u8, id: u8, parent: u8, name: &str) -> SpanRecord {
+    let mut span_id = [0; 8];
+    span_id[7] = id;
+    let mut parent_id = [0; 8];
+    parent_id[7] = parent;
+    SpanRecord {
+        trace_id: [trace; 16],
+        span_id,
+        parent_id,
+        name: name.into(),
+        start: 1_000 + i64::from(id),
+        end: 2_000 + i64::from(id),
+        status: Status::Ok,
+        ..SpanRecord::default()
+    }
+}
+
+fn config() -> AssemblyConfig {
+    AssemblyConfig {
+        idle_timeout: Duration::from_secs(60),
+        late_span_window: Duration::from_secs(60),
+        early_firing: false,
+        ..AssemblyConfig::default()
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn spans_sent_apart_are_evaluated_as_one_trace() {
+    let harness = Harness::new(CHARGE_NEEDS_FRAUD, config());
+    harness.send(vec![span(1, 1, 0, "checkout"), span(2, 1, 0, "checkout")]);
+    harness.send(vec![span(1, 2, 1, "charge"), span(2, 2, 1, "charge")]);
+    harness.send(vec![span(1, 3, 1, "fraud")]);
+    harness.flush();
+    // Trace 2 has no fraud check; trace 1 has one, in a later batch.
+    let violations = harness.sink.violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].trace_id, [2; 16]);
+}
+
+#[test]
+fn an_idle_trace_completes_by_itself() {
+    let harness = Harness::new(NEVER_B, AssemblyConfig { idle_timeout: Duration::from_millis(30), ..config() });
+    harness.send(vec![span(1, 1, 0, "a"), span(1, 2, 1, "b")]);
+    wait_until("the idle trace is evaluated", || harness.rule_hits() == ["no_b"]);
+    assert_eq!(harness.completed("idle"), 1);
+}
+
+#[test]
+fn a_trace_too_large_completes_at_its_limit() {
+    let harness = Harness::new(NEVER_B, AssemblyConfig { max_spans_per_trace: 3, ..config() });
+    harness.send(vec![span(1, 1, 0, "a"), span(1, 2, 1, "a"), span(1, 3, 1, "b")]);
+    wait_until("the full trace is evaluated", || harness.rule_hits() == ["no_b"]);
+    assert_eq!(harness.completed("size"), 1);
+}
+
+#[test]
+fn past_the_trace_limit_the_oldest_trace_completes_first() {
+    // Two shards share max_traces = 2: one open trace each.
+    let harness = Harness::new(NEVER_B, AssemblyConfig { max_traces: 2, ..config() });
+    let traces: Vec<u8> = (1..=20).collect();
+    for &trace in &traces {
+        harness.send(vec![span(trace, 1, 0, "b")]);
+    }
+    wait_until("old traces are evicted", || harness.metrics.traces_evicted.get() >= 18);
+    let evicted: Vec<[u8; 16]> = harness.sink.violations().iter().map(|v| v.trace_id).collect();
+    // Each shard evicts in arrival order: the newest trace of each shard is still open.
+    for (shard, _) in harness.handles.iter().enumerate() {
+        let mine: Vec<u8> = traces.iter().copied().filter(|t| shard_of("", &[*t; 16], 2) == shard).collect();
+        let done: Vec<u8> = evicted.iter().map(|id| id[0]).filter(|t| mine.contains(t)).collect();
+        assert_eq!(done, mine[..mine.len() - 1], "shard {shard}");
+    }
+}
+
+#[test]
+fn a_late_span_is_evaluated_as_a_continuation_of_its_trace() {
+    let harness = Harness::new(NEVER_B, config());
+    harness.send(vec![span(1, 1, 0, "a")]);
+    harness.flush();
+    assert!(harness.sink.violations().is_empty());
+    // `b` arrives after the trace was decided: the trace is evaluated again
+    // with both spans, and the violation points into it.
+    harness.send(vec![span(1, 2, 1, "b")]);
+    harness.flush();
+    let violations = harness.sink.violations();
+    assert_eq!(violations.len(), 1);
+    assert_eq!(violations[0].parent_span, Some([0, 0, 0, 0, 0, 0, 0, 1]), "the root from the first part");
+    assert_eq!(harness.metrics.late_spans.get(), 1);
+    // A second continuation finds the same violation and does not send it again.
+    harness.send(vec![span(1, 3, 1, "c")]);
+    harness.flush();
+    assert_eq!(harness.sink.violations().len(), 1);
+}
+
+#[test]
+fn rules_that_cannot_be_undone_fire_before_the_trace_completes() {
+    let rules = format!("{NEVER_B}\n{CHARGE_NEEDS_FRAUD}");
+    let harness = Harness::new(&rules, AssemblyConfig { early_firing: true, ..config() });
+    harness.send(vec![span(1, 1, 0, "charge"), span(1, 2, 1, "b")]);
+    // The trace stays open (idle timeout 60 s), yet `no_b` is reported...
+    wait_until("the early rule fires", || harness.rule_hits() == ["no_b"]);
+    assert_eq!(harness.metrics.traces_open.get(), 1);
+    // ...and `fraud_first`, which a later span could satisfy, waits.
+    harness.send(vec![span(1, 3, 1, "fraud")]);
+    harness.flush();
+    assert_eq!(harness.rule_hits(), ["no_b"], "no duplicate at completion, no false fraud_first");
+}
+
+#[test]
+fn a_trace_is_evaluated_with_the_packs_current_when_it_completes() {
+    let harness = Harness::new(CHARGE_NEEDS_FRAUD, config());
+    harness.send(vec![span(1, 1, 0, "b")]);
+    harness.registry.swap(packs(NEVER_B));
+    harness.flush();
+    assert_eq!(harness.rule_hits(), ["no_b"]);
+}
+
+#[test]
+fn stopping_evaluates_open_traces_and_releases_every_byte() {
+    let harness = Harness::new(NEVER_B, config());
+    harness.send(vec![span(1, 1, 0, "b"), span(2, 1, 0, "b"), span(3, 1, 0, "a")]);
+    assert!(harness.budget.used() > 0);
+    let (sink, budget) = harness.stop();
+    assert_eq!(sink.violations().len(), 2);
+    assert_eq!(budget.used(), 0);
+}
+
+#[test]
+fn decided_traces_are_forgotten_after_the_late_span_window() {
+    let harness = Harness::new(NEVER_B, AssemblyConfig { late_span_window: Duration::from_millis(20), ..config() });
+    harness.send(vec![span(1, 1, 0, "a")]);
+    harness.flush();
+    wait_until("the decided trace's bytes are released", || harness.budget.used() == 0);
+}
+
+#[test]
+fn shards_are_chosen_by_tenant_and_trace() {
+    let id = [7; 16];
+    assert_eq!(shard_of("acme", &id, 8), shard_of("acme", &id, 8));
+    let spread: std::collections::HashSet<usize> = (0..64u8).map(|t| shard_of("", &[t; 16], 4)).collect();
+    assert_eq!(spread.len(), 4, "traces spread over every shard");
+}
+
+#[test]
+fn decided_traces_make_room_instead_of_throttling() {
+    let one = crate::ingest::record_bytes(&span(1, 1, 0, "a"));
+    // Room for three spans; each decided trace keeps one.
+    let harness = Harness::new(NEVER_B, AssemblyConfig { max_bytes: one * 3, ..config() });
+    for trace in 1..=3 {
+        harness.send(vec![span(trace, 1, 0, "a")]);
+        harness.flush();
+    }
+    assert_eq!(harness.budget.used(), one * 3, "three decided traces kept");
+    assert_eq!(harness.budget.held(), 0);
+    // A new span is admitted, and the oldest decided trace is forgotten to make room.
+    harness.send(vec![span(9, 1, 0, "a")]);
+    wait_until("a decided trace is forgotten", || harness.budget.used() <= one * 3);
+    // Trace 1 was forgotten: its late span is a new trace, not a continuation.
+    harness.send(vec![span(1, 2, 1, "b")]);
+    harness.flush();
+    assert_eq!(harness.metrics.late_spans.get(), 0);
+}

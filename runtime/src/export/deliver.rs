@@ -1,0 +1,384 @@
+//! Delivery for one network exporter: a tokio task that reads the
+//! exporter's durable queue, merges consecutive records of one tenant into
+//! requests of at most `batch_size` violations, sends them ([`grpc`] or
+//! [`http`]) and acknowledges them once the downstream has taken them.
+//!
+//! While the downstream is away it retries the same request with backoff,
+//! for as long as it takes (the queue's size limit is what bounds the wait);
+//! a request the downstream refuses for good is dropped, counted and logged.
+//! On shutdown it stops after the request in flight: what is not yet
+//! acknowledged is delivered again after a restart (at least once).
+
+mod backoff;
+mod grpc;
+mod http;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Once};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ::http::HeaderMap;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use tokio::sync::watch;
+
+use super::queue::DurableQueue;
+use super::record::ExportRecord;
+use crate::metrics::{ExporterLabel, Metrics};
+use crate::tenant::Tenant;
+use backoff::Backoff;
+
+/// Records read from the queue at a time, and about how many bytes.
+const READ_RECORDS: usize = 256;
+const READ_BYTES: usize = 4 << 20;
+
+/// The wire protocol of a network exporter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Grpc,
+    Http,
+}
+
+impl Protocol {
+    /// The exporter's name: its metrics label and its queue's directory.
+    pub fn exporter_name(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "otlp_grpc",
+            Protocol::Http => "otlp_http",
+        }
+    }
+}
+
+/// What a downstream's reply means for a batch.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Taken (perhaps in part: the downstream says what it rejected, and
+    /// retrying would not change that).
+    Delivered { rejected_spans: i64, message: String },
+    /// Not taken this time; try again, after `after` if the server said.
+    Retry { after: Option<Duration>, reason: String },
+    /// Refused for good.
+    Refused { reason: String },
+}
+
+/// A network client of one downstream.
+#[derive(Debug)]
+pub(crate) enum Transport {
+    Grpc(grpc::GrpcTransport),
+    Http(http::HttpTransport),
+}
+
+impl Transport {
+    /// A client for `endpoint`; must be called inside a tokio runtime.
+    pub fn new(
+        protocol: Protocol,
+        endpoint: &str,
+        headers: &HeaderMap,
+        timeout: Duration,
+    ) -> Result<Transport, String> {
+        Ok(match protocol {
+            Protocol::Grpc => Transport::Grpc(grpc::GrpcTransport::new(endpoint, headers, timeout)?),
+            Protocol::Http => Transport::Http(http::HttpTransport::new(endpoint, headers, timeout)?),
+        })
+    }
+
+    async fn send(&mut self, tenant: &str, request: ExportTraceServiceRequest) -> Outcome {
+        match self {
+            Transport::Grpc(grpc) => grpc.send(tenant, request).await,
+            Transport::Http(http) => http.send(tenant, request).await,
+        }
+    }
+}
+
+/// rustls needs a process-wide crypto provider for reqwest and for TLS to a
+/// gRPC downstream; ring is the one this build has. Installing twice (or
+/// after someone else did) is harmless.
+pub(crate) fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// Everything one delivery task needs.
+pub(crate) struct Delivery {
+    pub exporter: &'static str,
+    pub queue: Arc<DurableQueue>,
+    pub transport: Transport,
+    pub metrics: Arc<Metrics>,
+    pub batch_size: usize,
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Consecutive records of one tenant, merged into one request.
+struct Batch {
+    tenant: Tenant,
+    request: ExportTraceServiceRequest,
+    violations: u64,
+    completed_at_unix_nanos: Vec<u64>,
+    /// Acknowledging up to here takes the batch out of the queue.
+    upto: u64,
+}
+
+/// Shutdown was asked for while a delivery task waited.
+struct Stopped;
+
+impl Delivery {
+    /// Delivers until shut down (the `watch` turns true or its sender goes).
+    pub async fn run(mut self) {
+        let label = ExporterLabel { exporter: self.exporter.to_string() };
+        let mut lookahead: VecDeque<(u64, ExportRecord)> = VecDeque::new();
+        let mut next_read = 0u64;
+        let mut read_backoff = Backoff::new(self.retry_min, self.retry_max);
+        self.update_gauges(&label);
+        while !self.stopping() {
+            // Records the queue dropped to stay under its size are gone.
+            let cursor = self.queue.cursor();
+            while lookahead.front().is_some_and(|(seq, _)| *seq < cursor) {
+                lookahead.pop_front();
+            }
+            if lookahead.is_empty() {
+                match self.read_into(&mut lookahead, next_read).await {
+                    Ok(next) => {
+                        next_read = next;
+                        read_backoff.reset();
+                    }
+                    Err(e) => {
+                        tracing::warn!(exporter = self.exporter, "cannot read the export queue: {e}");
+                        if self.sleep(read_backoff.next_delay()).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+            let Some(batch) = self.take_batch(&mut lookahead) else {
+                if self.wait_for_appends().await.is_err() {
+                    return;
+                }
+                continue;
+            };
+            if self.deliver(batch, &label).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Reads and decodes the next records into `lookahead`; returns where to
+    /// read next. Records that do not decode are logged and acknowledged.
+    async fn read_into(&self, lookahead: &mut VecDeque<(u64, ExportRecord)>, from: u64) -> std::io::Result<u64> {
+        let queue = Arc::clone(&self.queue);
+        let batch = tokio::task::spawn_blocking(move || queue.read(from, READ_RECORDS, READ_BYTES))
+            .await
+            .map_err(std::io::Error::other)??;
+        for record in batch.records {
+            match ExportRecord::decode(&record.payload) {
+                Ok(decoded) => lookahead.push_back((record.seq, decoded)),
+                Err(e) => tracing::warn!(exporter = self.exporter, record = record.seq, "skipping a queue record: {e}"),
+            }
+        }
+        if lookahead.is_empty() && batch.next > self.queue.cursor() {
+            // Nothing to deliver below `next`: only records that were skipped.
+            self.ack(batch.next).await;
+        }
+        Ok(batch.next)
+    }
+
+    /// Takes the longest run of records of the first record's tenant that
+    /// stays within `batch_size` violations (always at least one record).
+    fn take_batch(&self, lookahead: &mut VecDeque<(u64, ExportRecord)>) -> Option<Batch> {
+        let (seq, first) = lookahead.pop_front()?;
+        let tenant = first.tenant.clone();
+        let mut violations = u64::from(first.violations);
+        let mut records = vec![(seq, first)];
+        while let Some((_, next)) = lookahead.front() {
+            if next.tenant != tenant || violations + u64::from(next.violations) > self.batch_size as u64 {
+                break;
+            }
+            violations += u64::from(next.violations);
+            records.push(lookahead.pop_front().expect("peeked"));
+        }
+        let upto = records.last().map_or(seq, |(seq, _)| seq + 1);
+        let mut requests = Vec::with_capacity(records.len());
+        let mut completed_at_unix_nanos = Vec::with_capacity(records.len());
+        for (seq, record) in records {
+            match ExportTraceServiceRequest::decode(record.request.as_slice()) {
+                Ok(request) => {
+                    requests.push(request);
+                    completed_at_unix_nanos.push(record.completed_at_unix_nanos);
+                }
+                Err(e) => {
+                    violations -= u64::from(record.violations);
+                    self.metrics
+                        .export_dropped
+                        .get_or_create(&ExporterLabel { exporter: self.exporter.to_string() })
+                        .inc_by(u64::from(record.violations));
+                    tracing::warn!(
+                        exporter = self.exporter,
+                        record = seq,
+                        "dropping a queue record whose request does not decode: {e}"
+                    );
+                }
+            }
+        }
+        Some(Batch { tenant, request: merge(requests), violations, completed_at_unix_nanos, upto })
+    }
+
+    /// Sends one batch until it is delivered or refused. Errs only when
+    /// shut down while waiting to retry.
+    async fn deliver(&mut self, batch: Batch, label: &ExporterLabel) -> Result<(), Stopped> {
+        if batch.request.resource_spans.is_empty() {
+            // Every record of it was dropped as undecodable.
+            self.ack(batch.upto).await;
+            return Ok(());
+        }
+        let mut backoff = Backoff::new(self.retry_min, self.retry_max);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match self.transport.send(&batch.tenant, batch.request.clone()).await {
+                Outcome::Delivered { rejected_spans, message } => {
+                    if rejected_spans > 0 || !message.is_empty() {
+                        tracing::warn!(
+                            exporter = self.exporter,
+                            rejected_spans,
+                            "the downstream took the batch in part: {message}"
+                        );
+                    }
+                    self.metrics.exported.get_or_create(label).inc_by(batch.violations);
+                    let now = unix_nanos(SystemTime::now());
+                    for completed_at in &batch.completed_at_unix_nanos {
+                        let latency = now.saturating_sub(*completed_at) as f64 / 1e9;
+                        self.metrics.completion_to_export_seconds.observe(latency);
+                    }
+                    self.ack(batch.upto).await;
+                    return Ok(());
+                }
+                Outcome::Refused { reason } => {
+                    self.metrics.export_failures.get_or_create(label).inc();
+                    self.metrics.export_dropped.get_or_create(label).inc_by(batch.violations);
+                    tracing::warn!(
+                        exporter = self.exporter,
+                        tenant = %batch.tenant,
+                        violations = batch.violations,
+                        "the downstream refused a batch for good; it is dropped: {reason}"
+                    );
+                    self.ack(batch.upto).await;
+                    return Ok(());
+                }
+                Outcome::Retry { after, reason } => {
+                    self.metrics.export_failures.get_or_create(label).inc();
+                    let delay = after.unwrap_or_else(|| backoff.next_delay());
+                    if attempts == 1 {
+                        tracing::warn!(exporter = self.exporter, "export failed, retrying in {delay:?}: {reason}");
+                    } else {
+                        tracing::debug!(
+                            exporter = self.exporter,
+                            attempts,
+                            "export failed, retrying in {delay:?}: {reason}"
+                        );
+                    }
+                    self.sleep(delay).await?;
+                }
+            }
+        }
+    }
+
+    /// Acknowledges up to `upto`; a failure is logged (those records will
+    /// be delivered again after a restart).
+    async fn ack(&self, upto: u64) {
+        let queue = Arc::clone(&self.queue);
+        let acked = tokio::task::spawn_blocking(move || queue.ack(upto)).await.map_err(std::io::Error::other);
+        if let Err(e) = acked.and_then(|result| result) {
+            tracing::warn!(exporter = self.exporter, "cannot record a delivery in the export queue: {e}");
+        }
+        self.update_gauges(&ExporterLabel { exporter: self.exporter.to_string() });
+    }
+
+    fn update_gauges(&self, label: &ExporterLabel) {
+        let stats = self.queue.stats();
+        self.metrics.export_queue_depth.get_or_create(label).set(stats.weight as i64);
+        self.metrics.export_queue_bytes.get_or_create(label).set(stats.bytes as i64);
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    async fn sleep(&mut self, delay: Duration) -> Result<(), Stopped> {
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => Ok(()),
+            _ = stopped(&mut self.shutdown) => Err(Stopped),
+        }
+    }
+
+    async fn wait_for_appends(&mut self) -> Result<(), Stopped> {
+        let queue = Arc::clone(&self.queue);
+        tokio::select! {
+            _ = queue.wait_for_appends() => Ok(()),
+            _ = stopped(&mut self.shutdown) => Err(Stopped),
+        }
+    }
+}
+
+/// Returns once shutdown is asked for (or nobody can ask any more).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Requests as one: spans under the same resource and scope are put
+/// together, so a merged batch reads as one resource to the downstream.
+fn merge(requests: Vec<ExportTraceServiceRequest>) -> ExportTraceServiceRequest {
+    let mut merged = ExportTraceServiceRequest::default();
+    for resource_spans in requests.into_iter().flat_map(|r| r.resource_spans) {
+        let same_resource = merged
+            .resource_spans
+            .iter_mut()
+            .find(|m| m.resource == resource_spans.resource && m.schema_url == resource_spans.schema_url);
+        let Some(target) = same_resource else {
+            merged.resource_spans.push(resource_spans);
+            continue;
+        };
+        for scope_spans in resource_spans.scope_spans {
+            match target
+                .scope_spans
+                .iter_mut()
+                .find(|s| s.scope == scope_spans.scope && s.schema_url == scope_spans.schema_url)
+            {
+                Some(same_scope) => same_scope.spans.extend(scope_spans.spans),
+                None => target.scope_spans.push(scope_spans),
+            }
+        }
+    }
+    merged
+}
+
+pub(crate) fn unix_nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use betrace_vm::Violation;
+
+    use super::*;
+    use crate::export::otlp_span::tests::sample;
+    use crate::export::otlp_span::{ExportConfig, violations_request};
+
+    fn request(violations: &[Violation], instance: &str) -> ExportTraceServiceRequest {
+        violations_request(violations, &ExportConfig { instance_id: instance.into(), signing_key: None })
+    }
+
+    #[test]
+    fn merged_requests_share_their_resource_and_scope() {
+        let merged = merge(vec![request(&[sample(true)], "a"), request(&[sample(false), sample(true)], "a")]);
+        assert_eq!(merged.resource_spans.len(), 1);
+        assert_eq!(merged.resource_spans[0].scope_spans.len(), 1);
+        assert_eq!(merged.resource_spans[0].scope_spans[0].spans.len(), 3);
+        // Another resource stays apart.
+        let merged = merge(vec![request(&[sample(true)], "a"), request(&[sample(true)], "b")]);
+        assert_eq!(merged.resource_spans.len(), 2);
+    }
+}

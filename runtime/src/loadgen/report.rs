@@ -1,0 +1,267 @@
+//! Every figure of a load run, as one serializable value (`--format json`)
+//! and as a table for people.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::decode_rate::DecodeRate;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadReport {
+    pub target: String,
+    pub tenant: Option<String>,
+    pub payload: PayloadSummary,
+    pub load: LoadFigures,
+    /// Plain prost decode of the same requests, measured before the load.
+    pub decode: DecodeFigures,
+    /// End-to-end accepted spans/s ÷ plain decode spans/s.
+    pub ratio: Ratios,
+    /// From the server's metrics (`--metrics`): what changed during the run.
+    pub server: Option<ServerFigures>,
+    /// Things to know when reading the figures.
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PayloadSummary {
+    /// `synthetic`, or the trace files read.
+    pub source: String,
+    /// Distinct template traces; each replay gives them fresh trace ids.
+    pub traces: usize,
+    pub spans_per_round: u64,
+    pub requests_per_round: u64,
+    pub batch_spans: usize,
+    pub mean_request_bytes: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LoadFigures {
+    pub concurrency: usize,
+    /// 0: as fast as the server answers.
+    pub target_spans_per_sec: f64,
+    pub duration_secs: f64,
+    /// From the first request to the last reply.
+    pub elapsed_secs: f64,
+    /// Requests sent (each counted once, however often it was retried).
+    pub requests: u64,
+    pub spans_sent: u64,
+    /// Spans the server took (sent minus partial-success rejections).
+    pub spans_accepted: u64,
+    /// Spans refused in partial-success replies.
+    pub spans_rejected: u64,
+    /// Spans of requests that failed with an error that is not retried.
+    pub spans_failed: u64,
+    /// Spans of requests still being retried when the run ended.
+    pub spans_abandoned: u64,
+    /// RESOURCE_EXHAUSTED and UNAVAILABLE replies (each retried).
+    pub throttled_replies: u64,
+    pub errors: u64,
+    /// The first few error messages.
+    pub error_samples: Vec<String>,
+    /// The end-to-end rate: spans accepted ÷ elapsed.
+    pub accepted_spans_per_sec: f64,
+    /// Of the calls that were accepted, from send to reply.
+    pub latency_ms: Latency,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Latency {
+    /// Nearest-rank percentiles of `micros` (sorted here).
+    pub fn of(micros: &mut [u64]) -> Latency {
+        micros.sort_unstable();
+        let at = |q: f64| -> f64 {
+            if micros.is_empty() {
+                return 0.0;
+            }
+            let rank = ((q * micros.len() as f64).ceil() as usize).clamp(1, micros.len());
+            micros[rank - 1] as f64 / 1_000.0
+        };
+        Latency { p50: at(0.5), p99: at(0.99), max: at(1.0) }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct DecodeFigures {
+    pub single_thread: DecodeRate,
+    /// On as many threads as the server has shards by default (one a core).
+    pub multi_thread: DecodeRate,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Ratios {
+    pub vs_single_thread_decode: f64,
+    pub vs_multi_thread_decode: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ServerFigures {
+    pub metrics_url: String,
+    pub spans_received: f64,
+    pub spans_refused: f64,
+    pub spans_refused_by_reason: BTreeMap<String, f64>,
+    pub rule_evaluations: f64,
+    pub violations: f64,
+    pub traces_completed: f64,
+    pub completion_to_export: ExportLatency,
+    /// Whether every trace was completed and every violation exported
+    /// (`traces_open`, `bytes_held` and export queues at 0) before the final scrape.
+    pub drained: bool,
+    pub drain_secs: f64,
+}
+
+/// `betrace_completion_to_export_seconds` over the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ExportLatency {
+    pub observations: f64,
+    pub p50_secs: Option<f64>,
+    pub p99_secs: Option<f64>,
+    /// The histogram's bucket bounds: a quantile is interpolated within
+    /// the bucket that holds it, so it is only as fine as these.
+    pub bucket_bounds_secs: Vec<f64>,
+}
+
+impl LoadReport {
+    /// The report as an aligned two-column table.
+    pub fn to_table(&self) -> String {
+        let mut rows: Vec<(String, String)> = Vec::new();
+        let mut row = |label: &str, value: String| rows.push((label.to_owned(), value));
+        let payload = &self.payload;
+        row(
+            "target",
+            format!("{}{}", self.target, self.tenant.as_ref().map_or(String::new(), |t| format!(" (tenant {t})"))),
+        );
+        row(
+            "payload",
+            format!("{}: {} traces, {} spans a round", payload.source, payload.traces, payload.spans_per_round),
+        );
+        row(
+            "requests",
+            format!(
+                "{} a round, ~{} spans, {:.0} bytes on average",
+                payload.requests_per_round, payload.batch_spans, payload.mean_request_bytes
+            ),
+        );
+        let load = &self.load;
+        let rate = match load.target_spans_per_sec {
+            0.0 => "unlimited".to_owned(),
+            rate => format!("{} spans/s", thousands(rate)),
+        };
+        row("offered", format!("{rate}, {} connections, {:.1} s", load.concurrency, load.duration_secs));
+        row(
+            "sent",
+            format!(
+                "{} spans in {} requests over {:.2} s",
+                thousands(load.spans_sent as f64),
+                load.requests,
+                load.elapsed_secs
+            ),
+        );
+        row("accepted", format!("{} spans", thousands(load.spans_accepted as f64)));
+        row("end-to-end", format!("{} spans/s", thousands(load.accepted_spans_per_sec)));
+        row(
+            "refused",
+            format!(
+                "{} rejected (partial success), {} throttled replies, {} errors ({} spans), {} spans abandoned",
+                load.spans_rejected, load.throttled_replies, load.errors, load.spans_failed, load.spans_abandoned
+            ),
+        );
+        let latency = &load.latency_ms;
+        row(
+            "request latency",
+            format!("p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", latency.p50, latency.p99, latency.max),
+        );
+        for (label, rate, ratio) in [
+            ("plain decode, 1 thread", &self.decode.single_thread, self.ratio.vs_single_thread_decode),
+            ("plain decode, N threads", &self.decode.multi_thread, self.ratio.vs_multi_thread_decode),
+        ] {
+            let value = format!(
+                "{} spans/s on {} thread(s); end-to-end is {:.3}x of it",
+                thousands(rate.spans_per_sec),
+                rate.threads,
+                ratio
+            );
+            row(label, value);
+        }
+        if let Some(server) = &self.server {
+            row("server spans received", thousands(server.spans_received));
+            let reasons: Vec<String> =
+                server.spans_refused_by_reason.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
+            row("server spans refused", format!("{} {}", server.spans_refused, bracketed(&reasons.join(", "))));
+            row("rule evaluations", thousands(server.rule_evaluations));
+            row("traces completed", thousands(server.traces_completed));
+            row("violations", thousands(server.violations));
+            let export = &server.completion_to_export;
+            let seconds = |value: Option<f64>| value.map_or("-".to_owned(), |s| format!("{:.1} ms", s * 1_000.0));
+            row(
+                "completion→export",
+                format!(
+                    "p50 {}, p99 {} over {} traces (bucket resolution)",
+                    seconds(export.p50_secs),
+                    seconds(export.p99_secs),
+                    export.observations
+                ),
+            );
+            let drain = if server.drained { "drained" } else { "NOT drained" };
+            row("after the load", format!("{drain} in {:.2} s", server.drain_secs));
+        }
+        if !load.error_samples.is_empty() {
+            row("first errors", load.error_samples.join(" | "));
+        }
+        let width = rows.iter().map(|(label, _)| label.chars().count()).max().unwrap_or(0);
+        let mut text = String::new();
+        for (label, value) in &rows {
+            let _ = writeln!(text, "{label:<width$}  {value}");
+        }
+        for note in &self.notes {
+            let _ = writeln!(text, "note: {note}");
+        }
+        text
+    }
+}
+
+fn bracketed(text: &str) -> String {
+    match text.is_empty() {
+        true => String::new(),
+        false => format!("({text})"),
+    }
+}
+
+/// 1234567.8 → "1,234,568".
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_percentiles_are_nearest_rank() {
+        let mut micros: Vec<u64> = (1..=100).rev().map(|ms| ms * 1_000).collect();
+        assert_eq!(Latency::of(&mut micros), Latency { p50: 50.0, p99: 99.0, max: 100.0 });
+        assert_eq!(Latency::of(&mut []), Latency::default());
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(1_234_567.8), "1,234,568");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(0.0), "0");
+    }
+}

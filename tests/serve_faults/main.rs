@@ -1,0 +1,1 @@
+//! Fault tests of `betrace serve` as a process (being written).
