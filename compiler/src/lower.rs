@@ -65,6 +65,10 @@ pub fn lower_rule(rule: &hir::Rule, source: &str) -> RuleProgram {
             })),
         })
         .collect();
+    // A rule with state is evaluated once per trace, when it completes: an
+    // early evaluation would teach its baselines the trace twice (the
+    // analysis already rules `novelty` out of clauses; this covers messages).
+    let early = crate::monotone::can_fire_early(rule) && lowerer.novelty.is_empty();
     RuleProgram {
         name: rule.name.clone(),
         description: rule.description.clone(),
@@ -84,7 +88,7 @@ pub fn lower_rule(rule: &hir::Rule, source: &str) -> RuleProgram {
         set_registers: lowerer.set_registers,
         cost_degree: rule.cost.degree,
         triggers: crate::triggers::triggers(&rule.when.expr),
-        early: crate::monotone::can_fire_early(rule),
+        early,
     }
 }
 

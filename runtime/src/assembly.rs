@@ -40,13 +40,16 @@ pub use evaluate::evaluate_trace;
 pub struct Budget {
     held: AtomicUsize,
     kept: AtomicUsize,
+    /// The largest request refused since shards last made room: they let
+    /// their oldest traces go until it would fit, so the client's retry is taken.
+    pressure: AtomicUsize,
     limit: usize,
     gauge: Gauge,
 }
 
 impl Budget {
     pub fn new(limit: usize, gauge: Gauge) -> Budget {
-        Budget { held: AtomicUsize::new(0), kept: AtomicUsize::new(0), limit, gauge }
+        Budget { held: AtomicUsize::new(0), kept: AtomicUsize::new(0), pressure: AtomicUsize::new(0), limit, gauge }
     }
 
     /// Reserves `bytes` for received spans if they fit under the limit. A
@@ -57,7 +60,20 @@ impl Budget {
             (held == 0 || held + bytes <= self.limit).then_some(held + bytes)
         });
         self.update_gauge();
+        if reserved.is_err() {
+            self.pressure.fetch_max(bytes, Ordering::AcqRel);
+        }
         reserved.is_ok()
+    }
+
+    /// Bytes a refused request wants freed (0: none refused since room was made).
+    pub fn pressure(&self) -> usize {
+        self.pressure.load(Ordering::Acquire)
+    }
+
+    /// Room was made for a refused request of `wanted` bytes.
+    pub fn relieve(&self, wanted: usize) {
+        let _ = self.pressure.compare_exchange(wanted, 0, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// Releases bytes of spans received (their trace was let go).

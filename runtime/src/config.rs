@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 /// The whole configuration. Unknown keys in a file are errors (a typo must not
 /// silently leave a default in place).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServeConfig {
     pub receivers: ReceiversConfig,
@@ -74,6 +74,10 @@ pub struct RulesConfig {
     pub engine: String,
     /// Work one rule may spend on one trace.
     pub fuel: u64,
+    /// Where `novelty` baselines are saved on stop and restored on start;
+    /// empty: they start afresh each time.
+    #[serde(with = "empty_is_none")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -141,18 +145,6 @@ pub struct ExportConfig {
     pub instance_id: String,
 }
 
-impl Default for ServeConfig {
-    fn default() -> Self {
-        ServeConfig {
-            receivers: ReceiversConfig::default(),
-            admin: AdminConfig::default(),
-            rules: RulesConfig::default(),
-            assembly: AssemblyConfig::default(),
-            export: ExportConfig::default(),
-        }
-    }
-}
-
 impl Default for ReceiversConfig {
     fn default() -> Self {
         ReceiversConfig {
@@ -181,6 +173,7 @@ impl Default for RulesConfig {
             watch: true,
             engine: betrace_vm::EngineKind::host_default().name().into(),
             fuel: betrace_vm::EvalConfig::default().fuel,
+            state_dir: Some(PathBuf::from("betrace-data/state")),
         }
     }
 }

@@ -7,13 +7,17 @@
 //! 1. [`payload`]: the template traces (from files, or [`synthetic`]) are
 //!    grouped into requests and encoded once; each replay only overwrites
 //!    trace ids in place, so encoding is not part of the timed run.
-//! 2. [`decode_rate`]: plain decode, on one thread and on one per core,
+//! 2. What can fail is checked first: the server's metrics are scraped
+//!    ([`prometheus`]) if asked for, the [`sink`] listens if asked for, and
+//!    the [`client`] connections are opened.
+//! 3. [`decode_rate`]: plain decode, on one thread and on one per core,
 //!    before the load so the two do not compete for the cores.
-//! 3. The server's metrics are scraped ([`prometheus`]), if asked for.
-//! 4. [`drive`]: the load itself, paced by [`pacer`], over [`client`]s.
+//! 4. [`drive`]: the load itself, paced by [`pacer`].
 //! 5. The load generator waits for the server to finish the traces it was
-//!    sent (`traces_open`, `bytes_held` and export queues reach 0), scrapes again and
-//!    reports what changed, with the trace-completion-to-export quantiles.
+//!    sent (`traces_open` and export queues reach 0), scrapes again and
+//!    reports what changed, with the trace-completion-to-export quantiles
+//!    (observed when a network exporter delivers: the [`sink`] is a
+//!    downstream for that).
 
 pub mod client;
 pub mod decode_rate;
@@ -22,9 +26,11 @@ pub mod pacer;
 pub mod payload;
 pub mod prometheus;
 pub mod report;
+pub mod sink;
 pub mod synthetic;
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,6 +42,7 @@ use self::drive::{DriveConfig, drive};
 use self::payload::Payloads;
 use self::prometheus::{Scrape, scrape};
 use self::report::{DecodeFigures, ExportLatency, LoadReport, PayloadSummary, Ratios, ServerFigures};
+use self::sink::CountingSink;
 use self::synthetic::{SyntheticConfig, synthetic_traces};
 
 /// Template traces made up when no file is given.
@@ -58,6 +65,9 @@ pub struct LoadConfig {
     pub tenant: Option<String>,
     /// The server's Prometheus `/metrics` URL.
     pub metrics_url: Option<String>,
+    /// Where to serve a counting OTLP/gRPC sink for the server's violation
+    /// export (see [`sink`]).
+    pub sink: Option<SocketAddr>,
     /// Threads of the multi-threaded decode measurement.
     pub decode_threads: usize,
     /// How long each decode measurement runs.
@@ -81,6 +91,7 @@ impl LoadConfig {
             batch_spans: 512,
             tenant: None,
             metrics_url: None,
+            sink: None,
             decode_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             decode_time: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(30),
@@ -107,6 +118,8 @@ pub enum LoadError {
     Connect(String),
     /// The metrics URL cannot be scraped before the run.
     Metrics(String),
+    /// The sink cannot listen.
+    Sink(String),
     /// The async runtime could not start.
     Runtime(String),
 }
@@ -115,7 +128,9 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::NoSpans => write!(f, "the trace files hold no spans"),
-            LoadError::Connect(message) | LoadError::Metrics(message) => write!(f, "{message}"),
+            LoadError::Connect(message) | LoadError::Metrics(message) | LoadError::Sink(message) => {
+                write!(f, "{message}")
+            }
             LoadError::Runtime(message) => write!(f, "cannot start the async runtime: {message}"),
         }
     }
@@ -145,6 +160,22 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
     let seed = config.seed.unwrap_or_else(random_seed);
     let payloads = Arc::new(Payloads::new(records, config.batch_spans, seed).ok_or(LoadError::NoSpans)?);
 
+    // Everything that can fail is checked before the measurements start.
+    let metrics = match &config.metrics_url {
+        Some(url) => {
+            let http = prometheus::http_client().map_err(LoadError::Metrics)?;
+            let before = scrape(&http, url).await.map_err(LoadError::Metrics)?;
+            Some((http, url.clone(), before))
+        }
+        None => None,
+    };
+
+    let sink = config.sink.map(CountingSink::start).transpose().map_err(LoadError::Sink)?;
+    let mut clients = Vec::with_capacity(config.concurrency.max(1));
+    for _ in 0..config.concurrency.max(1) {
+        clients
+            .push(ExportClient::connect(&config.target, config.tenant.as_deref()).await.map_err(LoadError::Connect)?);
+    }
     let decode = {
         let (payloads, threads, time) = (payloads.clone(), config.decode_threads, config.decode_time);
         tokio::task::spawn_blocking(move || {
@@ -157,39 +188,33 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         .map_err(|error| LoadError::Runtime(error.to_string()))?
     };
 
-    let metrics = match &config.metrics_url {
-        Some(url) => {
-            let http = prometheus::http_client().map_err(LoadError::Metrics)?;
-            let before = scrape(&http, url).await.map_err(LoadError::Metrics)?;
-            Some((http, url.clone(), before))
-        }
-        None => None,
-    };
-
-    let mut clients = Vec::with_capacity(config.concurrency.max(1));
-    for _ in 0..config.concurrency.max(1) {
-        clients
-            .push(ExportClient::connect(&config.target, config.tenant.as_deref()).await.map_err(LoadError::Connect)?);
-    }
     let load = drive(payloads.clone(), clients, DriveConfig { rate: config.rate, duration: config.duration }).await;
 
     let mut notes = vec![
-        "end-to-end counts spans the server accepted (it owns them: every accepted span is evaluated); \
+        "the accepted rate counts spans when the receiver takes them; the server may still be working \
+         through them when the load ends (with --metrics, end-to-end waits until it has finished); \
          request latency is of accepted calls"
             .to_owned(),
         "the load generator ran on this machine too, so it shared the cores with the server".to_owned(),
     ];
     let server = match metrics {
         Some((http, url, before)) => {
-            let (figures, note) = server_figures(&http, &url, &before, config.drain_timeout).await;
+            let (figures, note) = server_figures(&http, &url, &before, config.drain_timeout, load.elapsed_secs).await;
             notes.extend(note);
             Some(figures)
         }
         None => None,
     };
+    let sink = sink.map(|sink| sink.counts.figures(sink.address));
+    let (end_to_end, basis) = match server.as_ref().and_then(|server| server.processed_spans_per_sec) {
+        Some(processed) => (processed, "server_processed"),
+        None => (load.accepted_spans_per_sec, "accepted"),
+    };
     let ratio = Ratios {
-        vs_single_thread_decode: load.accepted_spans_per_sec / decode.single_thread.spans_per_sec,
-        vs_multi_thread_decode: load.accepted_spans_per_sec / decode.multi_thread.spans_per_sec,
+        end_to_end_spans_per_sec: end_to_end,
+        basis,
+        vs_single_thread_decode: end_to_end / decode.single_thread.spans_per_sec,
+        vs_multi_thread_decode: end_to_end / decode.multi_thread.spans_per_sec,
     };
     Ok(LoadReport {
         target: config.target,
@@ -206,6 +231,7 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         decode,
         ratio,
         server,
+        sink,
         notes,
     })
 }
@@ -217,8 +243,12 @@ async fn server_figures(
     url: &str,
     before: &Scrape,
     drain_timeout: Duration,
+    load_secs: f64,
 ) -> (ServerFigures, Option<String>) {
     let started = tokio::time::Instant::now();
+    // Idle twice in a row, 250 ms apart: a trace still in a shard's inbox
+    // is not yet counted as open.
+    let mut idle_scrapes = 0;
     let (after, drained) = loop {
         let now = match scrape(http, url).await {
             Ok(now) => now,
@@ -226,12 +256,10 @@ async fn server_figures(
                 return (ServerFigures { metrics_url: url.to_owned(), ..ServerFigures::default() }, Some(error));
             }
         };
-        // Spans are counted in `bytes_held` from admission until evaluated,
-        // so a trace still in a shard's inbox keeps the server from idle.
-        let idle = ["betrace_traces_open", "betrace_bytes_held", "betrace_export_queue_depth"];
-        let drained = idle.iter().all(|name| now.sum(name) == 0.0);
-        if drained || started.elapsed() >= drain_timeout {
-            break (now, drained);
+        let idle = now.sum("betrace_traces_open") == 0.0 && now.sum("betrace_export_queue_depth") == 0.0;
+        idle_scrapes = if idle { idle_scrapes + 1 } else { 0 };
+        if idle_scrapes == 2 || started.elapsed() >= drain_timeout {
+            break (now, idle);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
@@ -251,6 +279,7 @@ async fn server_figures(
         observations: histogram.count(),
         p50_secs: histogram.quantile(0.5),
         p99_secs: histogram.quantile(0.99),
+        over_last_bound: histogram.over_last_bound(),
         bucket_bounds_secs: histogram.buckets.iter().map(|b| b.0).filter(|b| b.is_finite()).collect(),
     });
     let note = (!drained).then(|| {
@@ -264,6 +293,7 @@ async fn server_figures(
         rule_evaluations: delta("betrace_rule_evaluations_total"),
         violations: delta("betrace_violations_total"),
         traces_completed: delta("betrace_traces_completed_total"),
+        processed_spans_per_sec: drained.then(|| delta("betrace_spans_received_total") / (load_secs + drain_secs)),
         completion_to_export,
         drained,
         drain_secs,

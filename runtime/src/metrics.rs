@@ -128,9 +128,9 @@ impl Metrics {
             exported: Family::default(),
             export_failures: Family::default(),
             export_dropped: Family::default(),
-            completion_to_export_seconds: Histogram::new(
-                [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0].into_iter(),
-            ),
+            completion_to_export_seconds: Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             novelty_bytes: Gauge::default(),
             registry: Registry::default(),
         };

@@ -194,6 +194,12 @@ impl OtlpSink {
         self.shared.received.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// Forgets the requests accepted so far (and the count of failed ones).
+    pub fn clear(&self) {
+        self.shared.received.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        *self.shared.failed.lock().unwrap_or_else(PoisonError::into_inner) = 0;
+    }
+
     /// Every span accepted so far, with the tenant of its request.
     pub fn spans(&self) -> Vec<(Option<String>, Span)> {
         let received = self.shared.received.lock().unwrap_or_else(PoisonError::into_inner);

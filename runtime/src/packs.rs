@@ -8,6 +8,7 @@ pub mod load;
 pub mod sources;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -52,6 +53,75 @@ impl Packs {
     pub fn for_tenant(&self, tenant: &str) -> &Arc<TenantPacks> {
         self.tenants.get(tenant).unwrap_or(&self.default)
     }
+
+    /// Every tenant's packs, the default tenant (`""`) first.
+    pub fn all(&self) -> impl Iterator<Item = (&str, &Arc<TenantPacks>)> {
+        std::iter::once(("", &self.default)).chain(self.tenants.iter().map(|(name, packs)| (&**name, packs)))
+    }
+
+    /// Hands each engine the `novelty` baselines of the engine of the same
+    /// tenant and pack name in `previous`, for call sites that did not change
+    /// (a reload keeps what the server has learnt).
+    pub fn carry_novelty_from(&self, previous: &Packs) {
+        for (tenant, packs) in self.all() {
+            let Some(old_packs) = previous.all().find(|(name, _)| *name == tenant).map(|(_, p)| p) else { continue };
+            for engine in packs.engines.iter().filter(|e| e.uses_novelty()) {
+                if let Some(old) = old_packs.engines.iter().find(|old| old.pack.name == engine.pack.name) {
+                    engine.carry_novelty_from(old);
+                }
+            }
+        }
+    }
+
+    /// Bytes held by every engine's `novelty` baselines.
+    pub fn novelty_bytes(&self) -> usize {
+        self.all().flat_map(|(_, packs)| packs.engines.iter()).map(|e| e.novelty_bytes()).sum()
+    }
+
+    /// Writes each engine's `novelty` baselines under `dir`
+    /// (`<tenant or _default>/<pack>.novelty`), for [`Packs::restore_novelty`]
+    /// on the next start.
+    pub fn save_novelty(&self, dir: &Path) -> std::io::Result<usize> {
+        let mut saved = 0;
+        for (tenant, packs) in self.all() {
+            for engine in packs.engines.iter().filter(|e| e.uses_novelty()) {
+                let path = snapshot_path(dir, tenant, &engine.pack.name);
+                std::fs::create_dir_all(path.parent().unwrap_or(dir))?;
+                let temporary = path.with_extension("novelty.tmp");
+                std::fs::write(&temporary, engine.novelty_snapshot())?;
+                std::fs::rename(&temporary, &path)?;
+                saved += 1;
+            }
+        }
+        Ok(saved)
+    }
+
+    /// Restores baselines saved by [`Packs::save_novelty`]; a missing file is
+    /// a fresh start, an unreadable one is logged and skipped.
+    pub fn restore_novelty(&self, dir: &Path) -> usize {
+        let mut restored = 0;
+        for (tenant, packs) in self.all() {
+            for engine in packs.engines.iter().filter(|e| e.uses_novelty()) {
+                let path = snapshot_path(dir, tenant, &engine.pack.name);
+                let Ok(bytes) = std::fs::read(&path) else { continue };
+                match engine.restore_novelty(&bytes) {
+                    Ok(()) => restored += 1,
+                    Err(error) => tracing::warn!("ignoring the novelty snapshot {}: {error:?}", path.display()),
+                }
+            }
+        }
+        restored
+    }
+}
+
+/// Where a tenant's pack's baselines are saved; names are reduced to
+/// characters safe in a file name.
+fn snapshot_path(dir: &Path, tenant: &str, pack: &str) -> PathBuf {
+    let safe = |name: &str| -> String {
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+    };
+    let tenant = if tenant.is_empty() { "_default".to_string() } else { safe(tenant) };
+    dir.join(tenant).join(format!("{}.novelty", safe(pack)))
 }
 
 /// The current packs.

@@ -155,6 +155,7 @@ impl Reloader {
         let outcome = match loaded {
             Ok(packs) => {
                 let previous = self.registry.current();
+                packs.carry_novelty_from(&previous);
                 let generation = self.registry.swap(packs);
                 record_rule_gauges(&self.metrics, Some(&previous), &self.registry.current());
                 self.metrics.reloads.get_or_create(&ResultLabel { result: "ok" }).inc();

@@ -90,6 +90,12 @@ impl Server {
                 true => failure.message,
                 false => format!("{}\n{}", failure.report.trim_end(), failure.message),
             })?;
+        if let Some(dir) = &config.rules.state_dir {
+            let restored = packs.restore_novelty(dir);
+            if restored > 0 {
+                tracing::info!(packs = restored, dir = %dir.display(), "restored novelty baselines");
+            }
+        }
         let registry = Arc::new(PackRegistry::new(packs));
         let reloader = Arc::new(Reloader::new(config.rules.clone(), registry.clone(), metrics.clone()));
 
@@ -149,8 +155,7 @@ impl Server {
                 };
                 let router = admin_router(state);
                 let task = tokio::spawn(async move {
-                    let serving =
-                        axum::serve(listener, router).with_graceful_shutdown(stopped(admin_stopping.clone()));
+                    let serving = axum::serve(listener, router).with_graceful_shutdown(stopped(admin_stopping.clone()));
                     if let Err(error) = serving.await {
                         tracing::error!("the admin port failed: {error}");
                     }
@@ -160,7 +165,7 @@ impl Server {
             None => (None, None),
         };
 
-        let mut background = Vec::new();
+        let mut background = vec![tokio::spawn(report_novelty_bytes(reloader.clone(), metrics.clone()))];
         #[cfg(unix)]
         background.push(crate::reload::on_sighup(reloader.clone()).map_err(|e| format!("cannot catch SIGHUP: {e}"))?);
         let watch = match config.rules.watch {
@@ -217,6 +222,13 @@ impl Server {
             }
         })
         .await;
+        if let Some(dir) = &self.config.rules.state_dir {
+            match self.reloader.registry().current().save_novelty(dir) {
+                Ok(0) => {}
+                Ok(saved) => tracing::info!(packs = saved, dir = %dir.display(), "saved novelty baselines"),
+                Err(error) => tracing::error!("cannot save the novelty baselines in {}: {error}", dir.display()),
+            }
+        }
         drain(&self.dispatcher, self.config.export.timeout).await;
         self.delivery.stop().await;
         for task in self.background {
@@ -289,7 +301,8 @@ async fn log_failure<E: std::fmt::Display>(serving: impl Future<Output = Result<
 
 fn read_signing_key(config: &ServeConfig) -> Result<Option<Vec<u8>>, String> {
     let Some(path) = &config.export.signing_key_file else { return Ok(None) };
-    let text = std::fs::read(path).map_err(|e| format!("export.signing_key_file: cannot read {}: {e}", path.display()))?;
+    let text =
+        std::fs::read(path).map_err(|e| format!("export.signing_key_file: cannot read {}: {e}", path.display()))?;
     let key = text.trim_ascii().to_vec();
     if key.is_empty() {
         return Err(format!("export.signing_key_file: {} is empty", path.display()));
@@ -311,6 +324,17 @@ fn flush_shards(shards: &[ShardHandle]) -> Result<(), String> {
         shard.flush().map_err(|_| "a shard has stopped".to_string())?;
     }
     Ok(())
+}
+
+/// Keeps `betrace_novelty_bytes` current (the baselines live in the engines,
+/// behind their locks; reading them every few seconds costs nothing).
+async fn report_novelty_bytes(reloader: Arc<Reloader>, metrics: Arc<Metrics>) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        let bytes = reloader.registry().current().novelty_bytes();
+        metrics.novelty_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
 }
 
 /// Waits (up to `timeout`) for the export queues to empty.

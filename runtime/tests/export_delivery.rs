@@ -148,7 +148,9 @@ async fn tenants_headers_and_batches(protocol: Protocol) {
     assert_eq!(count(&metrics.export_failures, protocol), 0);
     let text = metrics.encode();
     assert!(text.contains("betrace_completion_to_export_seconds_count 7"), "one latency per queued batch:\n{text}");
-    assert!(text.contains(&format!("betrace_export_queue_depth{{exporter=\"{}\"}} 0", protocol.exporter_name())));
+    let label = ExporterLabel { exporter: protocol.exporter_name().into() };
+    eventually("the queue depth gauge to reach 0", || metrics.export_queue_depth.get_or_create(&label).get() == 0)
+        .await;
     delivery.stop().await;
 }
 

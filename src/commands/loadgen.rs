@@ -41,6 +41,11 @@ pub struct LoadgenArgs {
     /// the trace-completion-to-export latency.
     #[arg(long, value_name = "URL")]
     metrics: Option<String>,
+    /// Serve a counting OTLP/gRPC sink here for the server's violation
+    /// export (`betrace serve --export-otlp http://ADDR`), so that the
+    /// completion-to-export latency is measured; `127.0.0.1:4319`, say.
+    #[arg(long, value_name = "ADDR")]
+    sink: Option<std::net::SocketAddr>,
     /// How long to wait for the server to finish after the load (with `--metrics`).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
@@ -48,6 +53,9 @@ pub struct LoadgenArgs {
     /// per core, as the server's shards.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     decode_threads: Option<u16>,
+    /// How long each plain-decode measurement (one thread, N threads) runs.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    decode_time: Duration,
     /// How the report is printed.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -76,8 +84,10 @@ pub fn run(args: &LoadgenArgs) -> u8 {
         batch_spans: args.batch_spans as usize,
         tenant: args.tenant.clone(),
         metrics_url: args.metrics.clone(),
+        sink: args.sink,
         decode_threads: args.decode_threads.map_or(defaults.decode_threads, usize::from),
         drain_timeout: args.drain_timeout,
+        decode_time: args.decode_time,
         ..defaults
     };
     match loadgen::run(config) {

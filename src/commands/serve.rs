@@ -80,8 +80,8 @@ pub fn run(args: &ServeArgs) -> u8 {
 fn init_logging() {
     const DEFAULT: &str = "info,cranelift_jit=warn,cranelift_codegen=warn";
     let filter = std::env::var("BETRACE_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| DEFAULT.into());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
@@ -143,8 +143,11 @@ mod tests {
     fn flags_override_the_environment_which_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("betrace.toml");
-        std::fs::write(&file, "[assembly]\nidle_timeout = \"3s\"\nmax_traces = 5\n[receivers]\notlp_http = \"127.0.0.1:1\"\n")
-            .unwrap();
+        std::fs::write(
+            &file,
+            "[assembly]\nidle_timeout = \"3s\"\nmax_traces = 5\n[receivers]\notlp_http = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
         let args = ServeArgs {
             config: Some(file),
             otlp_http: Some("127.0.0.1:2".into()),
@@ -171,11 +174,8 @@ mod tests {
 
     #[test]
     fn off_switches_a_listener_or_output_off() {
-        let args = ServeArgs {
-            otlp_grpc: Some("off".into()),
-            violations_file: Some("off".into()),
-            ..ServeArgs::default()
-        };
+        let args =
+            ServeArgs { otlp_grpc: Some("off".into()), violations_file: Some("off".into()), ..ServeArgs::default() };
         let config = build_config(&args, []).unwrap();
         assert_eq!(config.receivers.otlp_grpc, "");
         assert_eq!(config.export.file, None);

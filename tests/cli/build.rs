@@ -55,7 +55,8 @@ fn corrupted_truncated_and_foreign_packs_exit_2_saying_why() {
         b
     };
     let version = betrace_compiler::pack::FORMAT_VERSION;
-    let too_new = format!("pack format version {} is newer than this betrace supports (version {version})", version + 1);
+    let too_new =
+        format!("pack format version {} is newer than this betrace supports (version {version})", version + 1);
     let cases = [
         ("flipped.btpack", flipped, "the pack is corrupted: its checksum does not match"),
         ("cut.btpack", bytes[..bytes.len() / 2].to_vec(), "the pack is truncated"),

@@ -4,6 +4,7 @@
 mod build;
 mod check;
 mod eval;
+mod loadgen;
 mod test_command;
 
 use std::path::Path;

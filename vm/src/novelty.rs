@@ -18,7 +18,7 @@
 //! (`Machine::step` runs `Op::Novelty` for both), so they update the state
 //! identically.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use betrace_compiler::bytecode::NoveltySite;
@@ -101,7 +101,7 @@ impl NoveltyStore {
     /// engine config) starts afresh.
     pub fn adopt<'s>(&self, mut state: NoveltyState, sites: impl IntoIterator<Item = &'s LoadedSite>) {
         let wanted: HashMap<&CallSiteId, &NoveltyOptions> = sites.into_iter().map(|s| (&s.id, &s.options)).collect();
-        let keep: Vec<CallSiteId> = state
+        let keep: HashSet<CallSiteId> = state
             .sites()
             .filter(|(id, options)| wanted.get(id).is_some_and(|wanted| *wanted == *options))
             .map(|(id, _)| id.clone())

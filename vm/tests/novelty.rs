@@ -5,9 +5,13 @@
 
 use betrace_compiler::bytecode::RuleProgram;
 use betrace_compiler::{CheckConfig, compile_file};
+use betrace_stdlib::compression::NoveltyConfig;
 use betrace_vm::trace::compact;
 use betrace_vm::trace::{SpanRecord, Trace, TraceBuilder, group_by_trace};
-use betrace_vm::{Engine, EngineKind, EvalConfig, PackInfo, Violation, ViolationJson, jit};
+use betrace_vm::{
+    Engine, EngineKind, EvalConfig, LoadedRule, NoveltyStore, Outcome, PackInfo, TraceView, Violation, ViolationJson,
+    evaluate, evaluate_metered, jit,
+};
 
 const MS: i64 = 1_000_000;
 
@@ -184,6 +188,44 @@ fn the_interpreter_and_the_jit_agree_call_for_call() {
 }
 
 #[test]
+fn the_interpreter_and_the_jit_spend_the_same_fuel_even_when_it_runs_out() {
+    if jit::available().is_err() {
+        return;
+    }
+    let config = NoveltyConfig::default();
+    for program in programs(PER_SPAN) {
+        let interp = LoadedRule::load(program.clone()).unwrap();
+        let mut native = LoadedRule::load(program).unwrap();
+        assert!(jit::compile_rule(&mut native).unwrap().is_ok(), "the JIT takes {}", native.program.name);
+        let (left, right) = (NoveltyStore::new(config), NoveltyStore::new(config));
+        let (mut halted, mut found) = (0, 0);
+        for (n, trace) in stream(300, 13).iter().enumerate() {
+            // Every third trace with too little fuel to finish: both engines
+            // must stop at the same call, leaving the same state.
+            let fuel = if n % 3 == 0 { 5 + (n % 50) as u64 } else { 10_000_000 };
+            let eval = EvalConfig { fuel, ..EvalConfig::default() };
+            let expected = evaluate_metered(&interp, &TraceView::new(trace).with_novelty(&left), &eval);
+            let actual = evaluate_metered(&native, &TraceView::new(trace).with_novelty(&right), &eval);
+            assert_eq!(actual, expected, "{} on trace {n}", interp.program.name);
+            halted += usize::from(matches!(expected.0, Outcome::OutOfFuel(_)));
+            found += expected.0.findings().len();
+        }
+        assert!(halted > 10 && found > 0, "{halted} halted, {found} findings");
+        assert_eq!(left.lock().snapshot(), right.lock().snapshot());
+        assert!(left.metrics().counters.scored > 100);
+    }
+}
+
+#[test]
+fn without_a_store_novelty_is_nil() {
+    let rule = LoadedRule::load(programs(NEW_CALL_PATH).remove(0)).unwrap();
+    for trace in (0..40).map(|n| build(records(n, if n % 2 == 0 { USUAL } else { UNUSUAL }))) {
+        let outcome = evaluate(&rule, &TraceView::new(&trace), &EvalConfig::default());
+        assert!(outcome.findings().is_empty());
+    }
+}
+
+#[test]
 fn evidence_belongs_to_the_bound_span_that_failed() {
     let engine = engine(PER_SPAN, EngineKind::Interp);
     let found = run(&engine, stream(300, 11));
@@ -214,6 +256,22 @@ fn a_reload_keeps_the_state_of_unchanged_call_sites_only() {
     let found = run(&new, [build(records(40, UNUSUAL))]);
     assert_eq!(found.len(), 1, "no new warm-up for the unchanged site: {found:#?}");
     assert_eq!(found[0].rule_name, "new_call_path");
+}
+
+#[test]
+fn a_reload_under_other_defaults_starts_the_sites_they_change_afresh() {
+    let old = engine(NEW_CALL_PATH, EngineKind::Interp);
+    run(&old, (0..40).map(|n| build(records(n, USUAL))));
+    let pack = PackInfo { name: "p".into(), version: "2".into() };
+    let mut config = EvalConfig::default();
+    config.novelty.max_keys = 10;
+    let same_options = Engine::with_kind(pack.clone(), programs(NEW_CALL_PATH), config, EngineKind::Interp).unwrap();
+    same_options.carry_novelty_from(&old);
+    assert_eq!(same_options.novelty_metrics().keys, 1, "other bounds, same options: kept");
+    config.novelty.samples = 128;
+    let other_options = Engine::with_kind(pack, programs(NEW_CALL_PATH), config, EngineKind::Interp).unwrap();
+    other_options.carry_novelty_from(&same_options);
+    assert_eq!(other_options.novelty_metrics().call_sites, 0, "the call's baseline size changed");
 }
 
 #[test]

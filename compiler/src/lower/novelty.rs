@@ -229,6 +229,14 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_with_novelty_anywhere_never_fires_early() {
+        let plain = r#"rule r { severity: low when { true } never { status = error } }"#;
+        assert!(compile(plain).early);
+        let in_message = plain.replace("severity: low", &format!("severity: low message: \"{{{SHAPE}}}\""));
+        assert!(!compile(&in_message).early, "the message would score the trace again");
+    }
+
+    #[test]
     fn options_must_be_literals() {
         let text = r#"rule r { severity: low when x = { true } never novelty(x.name, by: x.name, warmup: x.span.n + 1) > 0.5 }"#;
         let (_, report) = compile_file(text, &CheckConfig::default());

@@ -17,6 +17,9 @@ pub enum Which {
     /// Only rules whose verdict more spans cannot undo (`RuleProgram::early`):
     /// the trace is still arriving.
     Early,
+    /// Every rule but those with `novelty` state: the trace was decided
+    /// before and late spans re-opened it.
+    Continuation,
 }
 
 /// Evaluates `trace` with every pack of `packs`; returns the violations.
@@ -32,6 +35,7 @@ pub fn evaluate_trace(
         let report = match which {
             Which::All => engine.evaluate(trace),
             Which::Early => engine.evaluate_where(trace, |rule| rule.program.early),
+            Which::Continuation => engine.evaluate_where(trace, |rule| !rule.is_stateful()),
         };
         metrics.evaluations.inc_by(report.evaluated as u64);
         metrics.evaluations_native.inc_by(report.native as u64);

@@ -12,7 +12,8 @@
 //! 3. **Decided.** The spans and the ids of emitted violations are kept for
 //!    `late_span_window`. A late span re-opens the trace as a continuation:
 //!    it is evaluated again whole when it completes, and only new violations
-//!    go out. After the window (or to free memory) the trace is forgotten.
+//!    go out. Rules with `novelty` state are not run on a continuation: a
+//!    trace's values enter the baselines once. After the window (or to free memory) the trace is forgotten.
 //!
 //! Completion deadlines sit in a heap with lazy deletion: every touch pushes
 //! the trace's new deadline, and a popped entry whose trace has a later
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 use betrace_vm::trace::{SpanRecord, TraceBuilder};
 
 use super::evaluate::{Which, evaluate_trace};
-use super::{ShardContext, ShardMessage};
+use super::{Budget, ShardContext, ShardMessage};
 use crate::export::ViolationBatch;
 use crate::metrics::{CompletionLabel, RuleLabels};
 use crate::tenant::Tenant;
@@ -47,6 +48,9 @@ struct OpenTrace {
     /// New spans since the last early evaluation.
     early_due: bool,
     last_early: Option<Instant>,
+    /// Re-opened by late spans: rules with `novelty` state are not run again,
+    /// so a trace's values enter the baselines once.
+    continuation: bool,
 }
 
 struct DecidedTrace {
@@ -166,6 +170,7 @@ impl Shard {
                         emitted: decided.emitted,
                         early_due: false,
                         last_early: None,
+                        continuation: true,
                     }
                 }
                 None => OpenTrace {
@@ -176,6 +181,7 @@ impl Shard {
                     emitted: HashSet::new(),
                     early_due: false,
                     last_early: None,
+                    continuation: false,
                 },
             };
             self.arrivals.push_back((now, key.clone()));
@@ -213,7 +219,12 @@ impl Shard {
         trace.last_early = Some(now);
         let built = trace.builder.build_keeping();
         let found = evaluate_trace(tenant_packs, &key.0, &built, Which::Early, &self.context.metrics);
-        let fresh: Vec<_> = found.into_iter().filter(|v| trace.emitted.insert(v.id.clone())).collect();
+        // An unbound violation hangs under the trace's root; before the root
+        // has arrived it would have no parent (children usually reach us
+        // first: SDKs export spans as they end). It waits for completion,
+        // which finds it again, with its parent.
+        let settled = |v: &betrace_vm::Violation| v.bound_span.is_some() || v.parent_span.is_some();
+        let fresh: Vec<_> = found.into_iter().filter(|v| settled(v) && trace.emitted.insert(v.id.clone())).collect();
         self.emit(&key.0, fresh, now);
     }
 
@@ -257,7 +268,7 @@ impl Shard {
     /// Keeps the shard within its share of `max_traces` and memory under the
     /// budget: decided traces are forgotten while held and kept bytes pass
     /// the limit, and the oldest open traces complete while held bytes pass
-    /// the high water.
+    /// the high water, or until a request that was refused would fit.
     fn evict_over_limits(&mut self) {
         let budget = self.context.budget.clone();
         while budget.used() > budget.limit() {
@@ -266,12 +277,19 @@ impl Shard {
                 budget.forget(decided.bytes);
             }
         }
-        while self.open.len() > self.max_open || (budget.held() > budget.high_water() && !self.open.is_empty()) {
+        let wanted = budget.pressure();
+        let short_of_room = |budget: &Budget| {
+            budget.held() > budget.high_water() || (wanted > 0 && budget.held() + wanted > budget.limit())
+        };
+        while self.open.len() > self.max_open || (short_of_room(&budget) && !self.open.is_empty()) {
             let Some((first_seen, key)) = self.arrivals.pop_front() else { break };
             if self.open.get(&key).is_some_and(|t| t.first_seen == first_seen) {
                 self.complete(&key, Reason::Evicted);
                 self.context.metrics.traces_evicted.inc();
             }
+        }
+        if wanted > 0 && (!short_of_room(&budget) || self.open.is_empty()) {
+            budget.relieve(wanted);
         }
     }
 
@@ -305,7 +323,8 @@ impl Shard {
         let completed_at = Instant::now();
         let built = trace.builder.build_keeping();
         let packs = self.context.packs.current();
-        let found = evaluate_trace(packs.for_tenant(&key.0), &key.0, &built, Which::All, metrics);
+        let which = if trace.continuation { Which::Continuation } else { Which::All };
+        let found = evaluate_trace(packs.for_tenant(&key.0), &key.0, &built, which, metrics);
         let fresh: Vec<_> = found.into_iter().filter(|v| trace.emitted.insert(v.id.clone())).collect();
         self.emit(&key.0, fresh, completed_at);
         let config = &self.context.config;

@@ -201,6 +201,22 @@ fn rules_that_cannot_be_undone_fire_before_the_trace_completes() {
 }
 
 #[test]
+fn an_early_violation_waits_for_the_root_it_hangs_under() {
+    let harness = Harness::new(NEVER_B, AssemblyConfig { early_firing: true, ..config() });
+    // The child arrives first (SDKs export spans as they end): `no_b` holds,
+    // but the violation would have no parent yet.
+    harness.send(vec![span(1, 2, 1, "b")]);
+    std::thread::sleep(super::shard::EARLY_INTERVAL / 5);
+    assert!(harness.rule_hits().is_empty(), "reported before its root arrived");
+    harness.send(vec![span(1, 1, 0, "checkout")]);
+    wait_until("the early rule fires once the root is there", || harness.rule_hits() == ["no_b"]);
+    let violations = harness.sink.violations();
+    assert_eq!(violations[0].parent_span, Some([0, 0, 0, 0, 0, 0, 0, 1]), "under the root");
+    harness.flush();
+    assert_eq!(harness.rule_hits(), ["no_b"], "not reported again at completion");
+}
+
+#[test]
 fn a_trace_is_evaluated_with_the_packs_current_when_it_completes() {
     let harness = Harness::new(CHARGE_NEEDS_FRAUD, config());
     harness.send(vec![span(1, 1, 0, "b")]);
@@ -253,4 +269,18 @@ fn decided_traces_make_room_instead_of_throttling() {
     harness.send(vec![span(1, 2, 1, "b")]);
     harness.flush();
     assert_eq!(harness.metrics.late_spans.get(), 0);
+}
+
+#[test]
+fn a_refused_request_makes_the_oldest_traces_complete_to_make_room() {
+    let one = crate::ingest::record_bytes(&span(1, 1, 0, "b"));
+    // Room for four spans, under the high water (90 %) with three.
+    let harness = Harness::new(NEVER_B, AssemblyConfig { max_bytes: one * 4, ..config() });
+    harness.send(vec![span(1, 1, 0, "b"), span(2, 1, 0, "b"), span(3, 1, 0, "a")]);
+    assert!(!harness.budget.try_reserve(one * 2), "two more spans do not fit");
+    // The shards let old traces go (evaluating them) until the request would fit.
+    wait_until("room is made", || harness.budget.held() + one * 2 <= one * 4);
+    assert!(harness.budget.try_reserve(one * 2), "the retry is taken");
+    assert!(harness.metrics.traces_evicted.get() >= 1);
+    assert_eq!(harness.budget.pressure(), 0);
 }

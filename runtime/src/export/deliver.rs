@@ -139,7 +139,10 @@ impl Delivery {
             while lookahead.front().is_some_and(|(seq, _)| *seq < cursor) {
                 lookahead.pop_front();
             }
-            if lookahead.is_empty() {
+            // Read on while what is at hand cannot fill a request, so runs of
+            // one tenant merge across reads.
+            let at_hand: u64 = lookahead.iter().map(|(_, record)| u64::from(record.violations)).sum();
+            if at_hand < self.batch_size as u64 {
                 match self.read_into(&mut lookahead, next_read).await {
                     Ok(next) => {
                         next_read = next;

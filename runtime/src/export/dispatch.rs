@@ -8,7 +8,7 @@
 //!   OTLP request.
 //!
 //! [`Dispatcher::start`] then runs one delivery task per network exporter
-//! ([`super::deliver`]), which empties its queue towards the downstream.
+//! (`deliver`), which empties its queue towards the downstream.
 //! Queues live in `<queue_dir>/otlp_grpc` and `<queue_dir>/otlp_http`.
 
 use std::fs::File;

@@ -106,6 +106,12 @@ impl Histogram {
         Histogram { buckets: self.buckets.iter().map(|&(le, count)| (le, (count - before(le)).max(0.0))).collect() }
     }
 
+    /// Observations above the largest finite bucket bound.
+    pub fn over_last_bound(&self) -> f64 {
+        let finite = self.buckets.iter().rev().find(|bucket| bucket.0.is_finite()).map_or(0.0, |bucket| bucket.1);
+        self.count() - finite
+    }
+
     /// The `q` quantile (0 ≤ q ≤ 1) as PromQL's `histogram_quantile`: find
     /// the bucket holding rank `q × count` and interpolate linearly between
     /// its bounds (the first bucket's lower bound is 0). In the `+Inf`
@@ -256,6 +262,7 @@ betrace_completion_to_export_seconds_bucket{le="+Inf"} 100
     fn the_inf_bucket_answers_the_largest_finite_bound() {
         let histogram = Histogram { buckets: vec![(0.1, 1.0), (1.0, 2.0), (f64::INFINITY, 10.0)] };
         assert_eq!(histogram.quantile(0.99), Some(1.0));
+        assert_eq!(histogram.over_last_bound(), 8.0);
         assert_eq!(Histogram { buckets: vec![(1.0, 0.0), (f64::INFINITY, 0.0)] }.quantile(0.5), None);
     }
 

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::decode_rate::DecodeRate;
+use super::sink::SinkFigures;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LoadReport {
@@ -16,10 +17,12 @@ pub struct LoadReport {
     pub load: LoadFigures,
     /// Plain prost decode of the same requests, measured before the load.
     pub decode: DecodeFigures,
-    /// End-to-end accepted spans/s ÷ plain decode spans/s.
+    /// The end-to-end rate ÷ plain decode spans/s.
     pub ratio: Ratios,
     /// From the server's metrics (`--metrics`): what changed during the run.
     pub server: Option<ServerFigures>,
+    /// What the load generator's own OTLP sink got from the server (`--sink`).
+    pub sink: Option<SinkFigures>,
     /// Things to know when reading the figures.
     pub notes: Vec<String>,
 }
@@ -95,8 +98,13 @@ pub struct DecodeFigures {
     pub multi_thread: DecodeRate,
 }
 
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Ratios {
+    pub end_to_end_spans_per_sec: f64,
+    /// Which rate `end_to_end_spans_per_sec` is: `server_processed` (spans
+    /// ÷ time until the server had finished them, when the metrics tell)
+    /// or `accepted` (spans ÷ time until the receiver took them).
+    pub basis: &'static str,
     pub vs_single_thread_decode: f64,
     pub vs_multi_thread_decode: f64,
 }
@@ -110,9 +118,13 @@ pub struct ServerFigures {
     pub rule_evaluations: f64,
     pub violations: f64,
     pub traces_completed: f64,
+    /// Spans received ÷ (load time + drain time), when drained: a floor on
+    /// the rate at which the server finished spans, since the drain time
+    /// includes its idle timeout and up to 0.5 s of polling.
+    pub processed_spans_per_sec: Option<f64>,
     pub completion_to_export: ExportLatency,
     /// Whether every trace was completed and every violation exported
-    /// (`traces_open`, `bytes_held` and export queues at 0) before the final scrape.
+    /// (`traces_open` and export queues at 0) before the final scrape.
     pub drained: bool,
     pub drain_secs: f64,
 }
@@ -123,6 +135,9 @@ pub struct ExportLatency {
     pub observations: f64,
     pub p50_secs: Option<f64>,
     pub p99_secs: Option<f64>,
+    /// Observations above the largest finite bound (a quantile among them
+    /// reads as that bound).
+    pub over_last_bound: f64,
     /// The histogram's bucket bounds: a quantile is interpolated within
     /// the bucket that holds it, so it is only as fine as these.
     pub bucket_bounds_secs: Vec<f64>,
@@ -165,7 +180,7 @@ impl LoadReport {
             ),
         );
         row("accepted", format!("{} spans", thousands(load.spans_accepted as f64)));
-        row("end-to-end", format!("{} spans/s", thousands(load.accepted_spans_per_sec)));
+        row("accepted rate", format!("{} spans/s", thousands(load.accepted_spans_per_sec)));
         row(
             "refused",
             format!(
@@ -178,6 +193,7 @@ impl LoadReport {
             "request latency",
             format!("p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", latency.p50, latency.p99, latency.max),
         );
+        row("end-to-end", format!("{} spans/s ({})", thousands(self.ratio.end_to_end_spans_per_sec), self.ratio.basis));
         for (label, rate, ratio) in [
             ("plain decode, 1 thread", &self.decode.single_thread, self.ratio.vs_single_thread_decode),
             ("plain decode, N threads", &self.decode.multi_thread, self.ratio.vs_multi_thread_decode),
@@ -197,20 +213,38 @@ impl LoadReport {
             row("server spans refused", format!("{} {}", server.spans_refused, bracketed(&reasons.join(", "))));
             row("rule evaluations", thousands(server.rule_evaluations));
             row("traces completed", thousands(server.traces_completed));
+            if let Some(rate) = server.processed_spans_per_sec {
+                row("server processed", format!("{} spans/s (until drained)", thousands(rate)));
+            }
             row("violations", thousands(server.violations));
             let export = &server.completion_to_export;
             let seconds = |value: Option<f64>| value.map_or("-".to_owned(), |s| format!("{:.1} ms", s * 1_000.0));
             row(
                 "completion→export",
                 format!(
-                    "p50 {}, p99 {} over {} traces (bucket resolution)",
+                    "p50 {}, p99 {} over {} traces (bucket resolution{})",
                     seconds(export.p50_secs),
                     seconds(export.p99_secs),
-                    export.observations
+                    export.observations,
+                    match export.over_last_bound {
+                        0.0 => String::new(),
+                        over => format!("; {over} beyond the last bucket bound"),
+                    }
                 ),
             );
             let drain = if server.drained { "drained" } else { "NOT drained" };
             row("after the load", format!("{drain} in {:.2} s", server.drain_secs));
+        }
+        if let Some(sink) = &self.sink {
+            row(
+                "sink",
+                format!(
+                    "{} violation spans in {} requests on {}",
+                    thousands(sink.spans as f64),
+                    sink.requests,
+                    sink.address
+                ),
+            );
         }
         if !load.error_samples.is_empty() {
             row("first errors", load.error_samples.join(" | "));

@@ -16,7 +16,10 @@
 //! fuel part-way through a block (interpreter) and at its start (native code)
 //! are the same outcome — the rule stops with the findings it had before this
 //! function ran — and the total charged by a run that finishes is the same sum.
-//! In both engines fuel is `0` after running out.
+//! In both engines fuel is `0` after running out. The one observable
+//! instruction, `Novelty` (it updates state shared across traces), ends its
+//! block: both engines make the call exactly when the fuel reaching it
+//! suffices, so running out leaves the same state behind.
 
 use std::collections::HashMap;
 
@@ -120,7 +123,8 @@ pub(super) fn build(
     let params = b.block_params(entry).to_vec();
     let (m, regs, current) = (params[0], params[1], params[2]);
 
-    // Basic blocks of the bytecode: starts at 0, at jump targets, after jumps and returns.
+    // Basic blocks of the bytecode: starts at 0, at jump targets, after jumps,
+    // returns and `Novelty` (see the module doc on fuel).
     let mut leader = vec![false; code.len()];
     leader[0] = true;
     for (pc, op) in code.iter().enumerate() {
@@ -129,7 +133,7 @@ pub(super) fn build(
                 leader[*target as usize] = true;
                 true
             }
-            Op::Return { .. } => true,
+            Op::Return { .. } | Op::Novelty { .. } => true,
             _ => false,
         };
         if ends_block && pc + 1 < code.len() {

@@ -307,7 +307,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     /// Against a plain list: after any sequence of appends, acknowledgements,
     /// reopens and torn tails, the queue holds exactly the records appended
