@@ -296,7 +296,7 @@ impl PackView {
                     let rule = &engine.rules[index];
                     let program = &rule.program;
                     RuleView {
-                        id: engine.rule_id(index),
+                        id: engine.rule_id(index).to_string(),
                         name: program.name.clone(),
                         description: program.description.clone(),
                         severity: program.severity.word(),

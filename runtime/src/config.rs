@@ -105,6 +105,10 @@ pub struct AssemblyConfig {
     /// Evaluate rules whose verdict cannot change (a `never` that holds) as
     /// spans arrive, not only when the trace completes.
     pub early_firing: bool,
+    /// … on traces open at least this long (then at most every 500 ms while
+    /// spans arrive): traces that complete sooner are evaluated once.
+    #[serde(with = "humantime_serde")]
+    pub early_after: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -189,6 +193,7 @@ impl Default for AssemblyConfig {
             max_bytes: 512 << 20,
             late_span_window: Duration::from_secs(120),
             early_firing: true,
+            early_after: Duration::from_secs(5),
         }
     }
 }

@@ -2,7 +2,12 @@
 //! `/metrics`. One [`Metrics`] is shared (in an `Arc`) by every part of the
 //! server; each part updates its own metrics and reads none.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,6 +15,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::packs::PackRegistry;
 
 /// A receiver's name: `grpc` or `http`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -79,8 +86,8 @@ pub struct Metrics {
     pub evaluations_native: Counter,
     pub violations: Family<RuleLabels, Counter>,
     pub fuel_exhaustions: Family<RuleLabels, Counter>,
-    /// Time spent evaluating each rule, in seconds.
-    pub rule_seconds: Family<RuleLabels, Counter<f64, AtomicU64>>,
+    /// Each rule's runs and time, read from the current packs at scrape time.
+    rule_costs: Arc<RuleCosts>,
     pub rules_loaded: Family<TenantLabel, Gauge>,
     pub rules_native: Family<TenantLabel, Gauge>,
     pub reloads: Family<ResultLabel, Counter>,
@@ -119,7 +126,7 @@ impl Metrics {
             evaluations_native: Counter::default(),
             violations: Family::default(),
             fuel_exhaustions: Family::default(),
-            rule_seconds: Family::default(),
+            rule_costs: Arc::new(RuleCosts::default()),
             rules_loaded: Family::default(),
             rules_native: Family::default(),
             reloads: Family::default(),
@@ -147,7 +154,11 @@ impl Metrics {
             "Requests refused as a whole, by receiver and reason",
             m.requests_refused.clone(),
         );
-        registry.register("bytes_held", "Bytes of spans received and not yet evaluated", m.bytes_held.clone());
+        registry.register(
+            "bytes_held",
+            "Bytes of spans in memory: received and not yet evaluated, plus decided traces kept for late spans",
+            m.bytes_held.clone(),
+        );
         registry.register("traces_open", "Traces being assembled", m.traces_open.clone());
         registry.register("traces_completed", "Traces completed, by reason", m.traces_completed.clone());
         registry.register("traces_evicted", "Traces completed early to stay under a limit", m.traces_evicted.clone());
@@ -156,7 +167,7 @@ impl Metrics {
         registry.register("rule_evaluations_native", "Evaluations run as native code", m.evaluations_native.clone());
         registry.register("violations", "Violations found, by rule", m.violations.clone());
         registry.register("fuel_exhaustions", "Evaluations that ran out of fuel, by rule", m.fuel_exhaustions.clone());
-        registry.register("rule_seconds", "Time spent evaluating each rule", m.rule_seconds.clone());
+        registry.register_collector(Box::new(m.rule_costs.clone()));
         registry.register("rules_loaded", "Rules loaded, by tenant", m.rules_loaded.clone());
         registry.register("rules_native", "Rules running as native code, by tenant", m.rules_native.clone());
         registry.register("reloads", "Pack reloads, by result", m.reloads.clone());
@@ -181,8 +192,49 @@ impl Metrics {
         text
     }
 
+    /// Reports the per-rule costs of `packs` (whichever packs are current at
+    /// each scrape). Rule costs restart from zero when a reload replaces a
+    /// pack, as a counter reset.
+    pub fn report_rule_costs(&self, packs: Arc<PackRegistry>) {
+        let _ = self.rule_costs.packs.set(packs);
+    }
+
     pub fn refused(&self, receiver: &'static str, reason: &'static str, spans: u64) {
         self.spans_refused.get_or_create(&RefusedLabels { receiver, reason }).inc_by(spans);
+    }
+}
+
+/// `betrace_rule_runs_total` and `betrace_rule_seconds_total` per tenant
+/// and rule, read from the rules' own atomic counters when scraped: an
+/// evaluation then costs two atomic adds, not a labelled lookup.
+#[derive(Debug, Default)]
+struct RuleCosts {
+    packs: OnceLock<Arc<PackRegistry>>,
+}
+
+impl Collector for RuleCosts {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(registry) = self.packs.get() else { return Ok(()) };
+        let packs = registry.current();
+        let rules = || {
+            packs.all().flat_map(|(tenant, tenant_packs)| {
+                tenant_packs.engines.iter().flat_map(move |engine| {
+                    engine.rules.iter().enumerate().map(move |(index, rule)| {
+                        (RuleLabels { tenant: tenant.to_string(), rule: engine.rule_id(index).to_string() }, rule)
+                    })
+                })
+            })
+        };
+        let mut runs = encoder.encode_descriptor("rule_runs", "Evaluations of each rule", None, MetricType::Counter)?;
+        for (labels, rule) in rules() {
+            ConstCounter::new(rule.cost.runs()).encode(runs.encode_family(&labels)?)?;
+        }
+        let mut seconds =
+            encoder.encode_descriptor("rule_seconds", "Time spent evaluating each rule", None, MetricType::Counter)?;
+        for (labels, rule) in rules() {
+            ConstCounter::new(rule.cost.seconds()).encode(seconds.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
 }
 
@@ -195,11 +247,26 @@ mod tests {
         let metrics = Metrics::new();
         metrics.spans_received.get_or_create(&ReceiverLabel { receiver: "grpc" }).inc_by(3);
         metrics.refused("http", "throttled", 2);
-        metrics.rule_seconds.get_or_create(&RuleLabels { tenant: String::new(), rule: "p/r".into() }).inc_by(0.5);
         let text = metrics.encode();
         assert!(text.contains("betrace_spans_received_total{receiver=\"grpc\"} 3"), "{text}");
         assert!(text.contains("betrace_spans_refused_total{receiver=\"http\",reason=\"throttled\"} 2"), "{text}");
-        assert!(text.contains("betrace_rule_seconds_total{tenant=\"\",rule=\"p/r\"} 0.5"), "{text}");
         assert!(text.contains("# TYPE betrace_traces_open gauge"), "{text}");
+    }
+
+    #[test]
+    fn rule_costs_are_read_from_the_current_packs() {
+        use crate::packs::{Packs, TenantPacks};
+        let source = r#"rule slow { severity: low when { true } never { name = "x" } }"#;
+        let (programs, _) = betrace_compiler::compile_file(source, &betrace_compiler::CheckConfig::default());
+        let pack = betrace_vm::PackInfo { name: "p".into(), version: "1".into() };
+        let engine = betrace_vm::Engine::new(pack, programs, betrace_vm::EvalConfig::default()).unwrap();
+        engine.rules[0].cost.record(1_500_000_000);
+        engine.rules[0].cost.record(500_000_000);
+        let packs = Packs { default: Arc::new(TenantPacks { engines: vec![Arc::new(engine)] }), ..Packs::default() };
+        let metrics = Metrics::new();
+        metrics.report_rule_costs(Arc::new(PackRegistry::new(packs)));
+        let text = metrics.encode();
+        assert!(text.contains("betrace_rule_runs_total{tenant=\"\",rule=\"p/slow\"} 2"), "{text}");
+        assert!(text.contains("betrace_rule_seconds_total{tenant=\"\",rule=\"p/slow\"} 2.0"), "{text}");
     }
 }

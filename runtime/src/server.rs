@@ -97,6 +97,7 @@ impl Server {
             }
         }
         let registry = Arc::new(PackRegistry::new(packs));
+        metrics.report_rule_costs(registry.clone());
         let reloader = Arc::new(Reloader::new(config.rules.clone(), registry.clone(), metrics.clone()));
 
         let signing_key = read_signing_key(&config)?;

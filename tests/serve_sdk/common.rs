@@ -4,7 +4,7 @@
 //! file, the sink's violation spans).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use betrace_runtime::config::ServeConfig;
 use betrace_runtime::otlp_sink::OtlpSink;
@@ -46,6 +46,7 @@ pub fn config(dir: &Path, rules: &Path, sink: &OtlpSink, export: Wire) -> ServeC
     config.admin.addr = "127.0.0.1:0".into();
     config.rules.paths = vec![rules.to_path_buf()];
     config.rules.watch = false;
+    config.rules.state_dir = Some(dir.join("state"));
     config.assembly.shards = 2;
     config.assembly.idle_timeout = Duration::from_millis(200);
     config.export.stdout = false;
@@ -72,15 +73,6 @@ pub fn read_violations_file(path: &Path) -> Vec<ViolationJson> {
         .filter(|line| !line.trim().is_empty())
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a violation line ({e}): {line}")))
         .collect()
-}
-
-/// Polls `check` until it holds or [`WAIT`] passes.
-pub async fn eventually(what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// The value of attribute `key` of an OTLP attribute list.

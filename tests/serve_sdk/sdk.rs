@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
@@ -119,8 +119,8 @@ fn checkout(tracer: &SdkTracer, shape: Checkout) -> CheckoutIds {
             .with_start_time(at(from))
             .with_attributes(attributes)
             .start_with_context(tracer, &cx);
-        let id = opentelemetry::trace::Span::span_context(&span).span_id().to_bytes();
-        opentelemetry::trace::Span::end_with_timestamp(&mut span, at(to));
+        let id = span.span_context().span_id().to_bytes();
+        span.end_with_timestamp(at(to));
         id
     };
     if shape.fraud_check {

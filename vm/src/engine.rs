@@ -44,9 +44,6 @@ pub struct TraceReport {
     pub evaluated: usize,
     /// How many of those ran as native code (the rest were interpreted).
     pub native: usize,
-    /// Each rule that ran (its index in [`Engine::rules`]) and its time in
-    /// nanoseconds, for per-rule cost metrics.
-    pub runs: Vec<(usize, u64)>,
 }
 
 /// Which engine runs a pack's rules.
@@ -112,6 +109,8 @@ pub struct Engine {
     by_attr: HashMap<String, HashMap<String, Vec<usize>>>,
     /// Rules without a trigger: they run on every trace.
     everywhere: Vec<usize>,
+    /// `pack/rule` of each rule, made once.
+    rule_ids: Vec<String>,
     /// The state of the rules' `novelty` call sites.
     novelty: NoveltyStore,
 }
@@ -139,6 +138,7 @@ impl Engine {
             by_name: HashMap::new(),
             by_attr: HashMap::new(),
             everywhere: Vec::new(),
+            rule_ids: Vec::new(),
             novelty: NoveltyStore::new(config.novelty),
         };
         for program in programs.into_iter().filter(|p| p.enabled) {
@@ -157,6 +157,7 @@ impl Engine {
                     }
                 }
             }
+            engine.rule_ids.push(format!("{}/{}", engine.pack.name, program.name));
             engine.rules.push(LoadedRule::load_with(program, &config.novelty)?);
         }
         if kind == EngineKind::Jit
@@ -169,8 +170,8 @@ impl Engine {
     }
 
     /// A rule's id as violations carry it: `pack/rule`.
-    pub fn rule_id(&self, index: usize) -> String {
-        format!("{}/{}", self.pack.name, self.rules[index].program.name)
+    pub fn rule_id(&self, index: usize) -> &str {
+        &self.rule_ids[index]
     }
 
     /// The rules a trace can trigger, in pack order.
@@ -222,8 +223,8 @@ impl Engine {
             report.native += usize::from(rule.native.is_some());
             let started = std::time::Instant::now();
             let outcome = evaluate(rule, &view, &self.config);
-            report.runs.push((index, started.elapsed().as_nanos() as u64));
-            let rule_id = self.rule_id(index);
+            rule.cost.record(started.elapsed().as_nanos() as u64);
+            let rule_id = &self.rule_ids[index];
             if let Outcome::OutOfFuel(_) = outcome {
                 report.errors.push(RuleError { rule_id: rule_id.clone(), kind: RuleErrorKind::OutOfFuel });
             }
@@ -236,7 +237,7 @@ impl Engine {
                     None => trace.end.iter().max().copied().unwrap_or(0),
                 };
                 report.violations.push(Violation {
-                    id: violation_id(&trace.trace_id, &rule_id, bound_span.as_ref(), finding.check),
+                    id: violation_id(&trace.trace_id, rule_id, bound_span.as_ref(), finding.check),
                     trace_id: trace.trace_id,
                     bound_span,
                     parent_span,

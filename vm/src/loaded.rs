@@ -27,6 +27,30 @@ pub struct LoadedRule {
     /// Native code for the rule's functions (see [`crate::jit`]); `None`: the
     /// interpreter runs it.
     pub native: Option<crate::jit::NativeRule>,
+    /// What running the rule has cost so far (for per-rule metrics).
+    pub cost: RuleCost,
+}
+
+/// Runs and time of one rule, added to by every evaluation (from any thread).
+#[derive(Debug, Default)]
+pub struct RuleCost {
+    runs: std::sync::atomic::AtomicU64,
+    nanos: std::sync::atomic::AtomicU64,
+}
+
+impl RuleCost {
+    pub fn record(&self, nanos: u64) {
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.nanos.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn runs(&self) -> u64 {
+        self.runs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn seconds(&self) -> f64 {
+        self.nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9
+    }
 }
 
 /// Why a program could not be loaded (a pack built by another version, or corrupted).
@@ -87,7 +111,16 @@ impl LoadedRule {
         } else {
             (sites_read(&program, program.when), program.checks.iter().map(|c| sites_read(&program, c.func)).collect())
         };
-        Ok(LoadedRule { program, patterns, builtins, novelty: sites, when_sites, check_sites, native: None })
+        Ok(LoadedRule {
+            program,
+            patterns,
+            builtins,
+            novelty: sites,
+            when_sites,
+            check_sites,
+            native: None,
+            cost: RuleCost::default(),
+        })
     }
 
     /// Whether the rule calls `novelty` (keeps state across traces).

@@ -1,7 +1,7 @@
 //! Evaluating one assembled trace with a tenant's packs, counting what
-//! happened in the metrics (evaluations, native runs, fuel exhaustions and
-//! time, per rule). Violations are counted by the shard once it knows which
-//! are new for the trace.
+//! happened in the metrics (evaluations, native runs, fuel exhaustions).
+//! Each rule keeps its own time (`metrics::RuleCosts` reports it); the shard
+//! counts violations once it knows which are new for the trace.
 
 use betrace_vm::trace::Trace;
 use betrace_vm::{RuleErrorKind, Violation};
@@ -40,9 +40,6 @@ pub fn evaluate_trace(
         metrics.evaluations.inc_by(report.evaluated as u64);
         metrics.evaluations_native.inc_by(report.native as u64);
         let labels = |rule: String| RuleLabels { tenant: tenant.to_string(), rule };
-        for (rule, nanos) in &report.runs {
-            metrics.rule_seconds.get_or_create(&labels(engine.rule_id(*rule))).inc_by(*nanos as f64 * 1e-9);
-        }
         for error in &report.errors {
             match error.kind {
                 RuleErrorKind::OutOfFuel => {

@@ -2,8 +2,11 @@
 //!
 //! 1. **Open.** Spans collect in a [`TraceBuilder`]. When `early_firing` is
 //!    on, rules whose verdict can only stay broken as spans arrive (see
-//!    `RuleProgram::early`) are evaluated on the partial trace, at most once
-//!    per [`EARLY_INTERVAL`], and what they find is emitted at once.
+//!    `RuleProgram::early`) are evaluated on the partial trace once it has
+//!    been open `early_after`, then at most once per [`EARLY_INTERVAL`] while
+//!    spans arrive, and what they find is emitted at once. (Not sooner: most
+//!    traces complete quickly, and evaluating each twice would halve
+//!    throughput for no earlier alert worth having.)
 //! 2. **Complete**, when no span came for `idle_timeout`, the first came
 //!    `max_trace_age` ago, it holds `max_spans_per_trace` spans, or a limit
 //!    (`max_traces` per shard share, bytes over the budget's high water)
@@ -96,6 +99,9 @@ pub(super) struct Shard {
     arrivals: VecDeque<(Instant, Key)>,
     /// (forget at, key) of decided traces.
     forget: VecDeque<(Instant, Key)>,
+    /// Violations found since the last hand-over to the sink: one round of
+    /// work (a message, a sweep) is made durable at once.
+    found: Vec<ViolationBatch>,
 }
 
 impl Shard {
@@ -109,6 +115,7 @@ impl Shard {
             deadlines: BinaryHeap::new(),
             arrivals: VecDeque::new(),
             forget: VecDeque::new(),
+            found: Vec::new(),
         }
     }
 
@@ -123,6 +130,7 @@ impl Shard {
                 }
                 Ok(ShardMessage::Flush(done)) => {
                     self.complete_all(Reason::Flush);
+                    self.hand_over();
                     let _ = done.send(());
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -133,8 +141,10 @@ impl Shard {
                 self.sweep(now);
                 next_sweep = now + tick;
             }
+            self.hand_over();
         }
         self.complete_all(Reason::Shutdown);
+        self.hand_over();
         let kept: usize = self.decided.drain().map(|(_, d)| d.bytes).sum();
         self.context.budget.forget(kept);
     }
@@ -211,8 +221,13 @@ impl Shard {
         if !tenant_packs.has_early_rules() {
             return;
         }
+        let early_after = self.context.config.early_after;
         let Some(trace) = self.open.get_mut(key) else { return };
-        if !trace.early_due || trace.last_early.is_some_and(|at| now < at + EARLY_INTERVAL) {
+        let too_soon = match trace.last_early {
+            Some(at) => now < at + EARLY_INTERVAL,
+            None => now < trace.first_seen + early_after,
+        };
+        if !trace.early_due || too_soon {
             return;
         }
         trace.early_due = false;
@@ -302,8 +317,9 @@ impl Shard {
         self.arrivals.clear();
     }
 
-    /// Counts and hands on violations not yet reported for their trace.
-    fn emit(&self, tenant: &Tenant, fresh: Vec<betrace_vm::Violation>, completed_at: Instant) {
+    /// Counts violations not yet reported for their trace and keeps them for
+    /// the next hand-over.
+    fn emit(&mut self, tenant: &Tenant, fresh: Vec<betrace_vm::Violation>, completed_at: Instant) {
         if fresh.is_empty() {
             return;
         }
@@ -311,7 +327,14 @@ impl Shard {
             let labels = RuleLabels { tenant: tenant.to_string(), rule: violation.rule_id.clone() };
             self.context.metrics.violations.get_or_create(&labels).inc();
         }
-        self.context.sink.emit(ViolationBatch { tenant: tenant.clone(), violations: fresh, completed_at });
+        self.found.push(ViolationBatch { tenant: tenant.clone(), violations: fresh, completed_at });
+    }
+
+    /// Hands what was found to the sink, which makes it durable.
+    fn hand_over(&mut self) {
+        if !self.found.is_empty() {
+            self.context.sink.emit_all(std::mem::take(&mut self.found));
+        }
     }
 
     /// Evaluates a trace whole and moves it to the decided traces.

@@ -189,7 +189,8 @@ fn a_late_span_is_evaluated_as_a_continuation_of_its_trace() {
 #[test]
 fn rules_that_cannot_be_undone_fire_before_the_trace_completes() {
     let rules = format!("{NEVER_B}\n{CHARGE_NEEDS_FRAUD}");
-    let harness = Harness::new(&rules, AssemblyConfig { early_firing: true, ..config() });
+    let config = AssemblyConfig { early_firing: true, early_after: Duration::from_millis(20), ..config() };
+    let harness = Harness::new(&rules, config);
     harness.send(vec![span(1, 1, 0, "charge"), span(1, 2, 1, "b")]);
     // The trace stays open (idle timeout 60 s), yet `no_b` is reported...
     wait_until("the early rule fires", || harness.rule_hits() == ["no_b"]);
@@ -202,7 +203,8 @@ fn rules_that_cannot_be_undone_fire_before_the_trace_completes() {
 
 #[test]
 fn an_early_violation_waits_for_the_root_it_hangs_under() {
-    let harness = Harness::new(NEVER_B, AssemblyConfig { early_firing: true, ..config() });
+    let config = AssemblyConfig { early_firing: true, early_after: Duration::ZERO, ..config() };
+    let harness = Harness::new(NEVER_B, config);
     // The child arrives first (SDKs export spans as they end): `no_b` holds,
     // but the violation would have no parent yet.
     harness.send(vec![span(1, 2, 1, "b")]);

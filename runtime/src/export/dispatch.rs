@@ -165,7 +165,7 @@ impl Dispatcher {
         self.exporters.iter().map(|e| (e.protocol.exporter_name(), e.queue.stats())).collect()
     }
 
-    fn write_json(&self, violations: &[Violation]) {
+    fn write_json(&self, violations: &[&Violation]) {
         if !self.stdout && self.file.is_none() {
             return;
         }
@@ -238,14 +238,23 @@ impl Dispatcher {
 
 impl ViolationSink for Dispatcher {
     fn emit(&self, batch: ViolationBatch) {
-        if batch.violations.is_empty() {
+        self.emit_all(vec![batch]);
+    }
+
+    /// One write (and fsync) of the JSON lines and one append (one fsync) per
+    /// queue for all the batches: shards hand over what one round of work
+    /// produced at once.
+    fn emit_all(&self, batches: Vec<ViolationBatch>) {
+        let batches: Vec<ViolationBatch> = batches.into_iter().filter(|b| !b.violations.is_empty()).collect();
+        if batches.is_empty() {
             return;
         }
-        self.write_json(&batch.violations);
+        let violations: Vec<&Violation> = batches.iter().flat_map(|b| &b.violations).collect();
+        self.write_json(&violations);
         if self.exporters.is_empty() {
             return;
         }
-        let records = self.records(&batch);
+        let records: Vec<Vec<u8>> = batches.iter().flat_map(|batch| self.records(batch)).collect();
         for exporter in &self.exporters {
             let name = exporter.protocol.exporter_name();
             let label = ExporterLabel { exporter: name.to_string() };
@@ -260,10 +269,10 @@ impl ViolationSink for Dispatcher {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    self.metrics.export_dropped.get_or_create(&label).inc_by(batch.violations.len() as u64);
+                    self.metrics.export_dropped.get_or_create(&label).inc_by(violations.len() as u64);
                     tracing::error!(
                         exporter = name,
-                        violations = batch.violations.len(),
+                        violations = violations.len(),
                         "cannot append violations to the export queue: {e}"
                     );
                 }

@@ -26,6 +26,14 @@ pub trait ViolationSink: Send + Sync + 'static {
     /// exporter's queue, so a crash after it returns loses none. Called from
     /// the assembly shards' threads; it may block.
     fn emit(&self, batch: ViolationBatch);
+
+    /// Takes several batches at once (shards hand over what one round of
+    /// work produced), so a sink can make them durable with one write.
+    fn emit_all(&self, batches: Vec<ViolationBatch>) {
+        for batch in batches {
+            self.emit(batch);
+        }
+    }
 }
 
 /// Keeps every batch, for tests.
@@ -54,8 +62,12 @@ pub struct Tee(pub Vec<std::sync::Arc<dyn ViolationSink>>);
 
 impl ViolationSink for Tee {
     fn emit(&self, batch: ViolationBatch) {
+        self.emit_all(vec![batch]);
+    }
+
+    fn emit_all(&self, batches: Vec<ViolationBatch>) {
         for sink in &self.0 {
-            sink.emit(batch.clone());
+            sink.emit_all(batches.clone());
         }
     }
 }
