@@ -104,17 +104,12 @@ async fn require_token(State(state): State<AdminState>, request: Request, next: 
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
-    if given.is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes())) {
+    if given.is_some_and(|given| crate::receiver::constant_time_eq(given.trim().as_bytes(), token.as_bytes())) {
         return next.run(request).await;
     }
     let mut response = error(StatusCode::UNAUTHORIZED, "the admin API needs `Authorization: Bearer <admin.token>`");
     response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
     response
-}
-
-/// Compares secrets in time that does not depend on where they differ.
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
 }
 
 async fn metrics(State(state): State<AdminState>) -> Response {

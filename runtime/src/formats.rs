@@ -20,6 +20,7 @@ mod zipkin;
 pub use detect::{detect_format, read_traces};
 pub use jaeger::read_jaeger;
 pub use otlp_json::{read_otlp_json, read_otlp_json_lenient};
+pub(crate) use otlp_proto::next_field;
 pub use otlp_proto::{encode_request, read_otlp_proto, records_from_request, records_from_request_lenient};
 pub use zipkin::read_zipkin;
 

@@ -18,3 +18,17 @@ pub mod receiver;
 pub mod reload;
 pub mod server;
 pub mod tenant;
+
+/// An error and its causes, joined by `: ` for messages and logs: the top of
+/// a transport error (reqwest's, tonic's) often says only "error sending
+/// request".
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

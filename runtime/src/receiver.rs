@@ -27,6 +27,8 @@ mod grpc;
 mod http;
 mod tls;
 
+pub(crate) use auth::constant_time_eq;
+
 pub use grpc::serve_grpc;
 pub use http::serve_http;
 pub use tls::{TlsIdentity, install_crypto_provider};

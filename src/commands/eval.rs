@@ -246,7 +246,8 @@ fn write_json(out: &mut impl Write, violations: &[Violation], key: Option<&[u8]>
 
 /// One request per line (an empty request when there are no violations).
 fn write_otlp_json(out: &mut impl Write, violations: &[Violation], key: Option<Vec<u8>>) -> std::io::Result<()> {
-    let config = ExportConfig { instance_id: instance_id(), signing_key: key };
+    let config =
+        ExportConfig { instance_id: betrace_runtime::export::dispatch::default_instance_id(), signing_key: key };
     let chunks: Vec<&[Violation]> =
         if violations.is_empty() { vec![&[]] } else { violations.chunks(SPANS_PER_REQUEST).collect() };
     for chunk in chunks {
@@ -254,15 +255,4 @@ fn write_otlp_json(out: &mut impl Write, violations: &[Violation], key: Option<V
         out.write_all(b"\n")?;
     }
     Ok(())
-}
-
-/// `service.instance.id` of this run: the host name and process id.
-fn instance_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{host}-{}", std::process::id())
 }

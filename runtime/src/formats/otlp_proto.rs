@@ -209,7 +209,7 @@ fn locate_failure(bytes: &[u8]) -> usize {
 
 /// Reads one field's key and skips its value; a length-delimited field's
 /// body is returned. `None` when the bytes cannot be framed.
-fn next_field<'b>(rest: &mut &'b [u8]) -> Option<(u32, Option<&'b [u8]>)> {
+pub(crate) fn next_field<'b>(rest: &mut &'b [u8]) -> Option<(u32, Option<&'b [u8]>)> {
     let key = varint(rest)?;
     let number = u32::try_from(key >> 3).ok().filter(|&n| n > 0)?;
     let skip = |rest: &mut &'b [u8], len: usize| -> Option<&'b [u8]> {

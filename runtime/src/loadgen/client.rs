@@ -45,8 +45,10 @@ impl ExportClient {
             .map_err(|error| format!("bad target address {target:?}: {error}"))?
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5));
-        let channel =
-            endpoint.connect().await.map_err(|error| format!("cannot connect to {target}: {}", chain(&error)))?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|error| format!("cannot connect to {target}: {}", crate::error_chain(&error)))?;
         let tenant = match tenant {
             Some(name) => Some(name.parse().map_err(|_| format!("tenant {name:?} is not a valid header value"))?),
             None => None,
@@ -128,19 +130,6 @@ impl Decoder for ResponseDecoder {
             .map(Some)
             .map_err(|error| Status::internal(format!("undecodable Export reply: {error}")))
     }
-}
-
-/// An error and its sources, for messages (tonic's transport errors say
-/// little at the top).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

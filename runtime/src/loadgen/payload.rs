@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use betrace_vm::trace::SpanRecord;
 use prost::Message;
 
-use crate::formats::encode_request;
+use crate::formats::{encode_request, next_field};
 
 /// One request as it goes on the wire.
 #[derive(Clone, Debug, PartialEq)]
@@ -198,48 +198,16 @@ fn messages(message: &[u8], base: usize, field: u64) -> impl Iterator<Item = (&[
     let mut rest = message;
     std::iter::from_fn(move || {
         while !rest.is_empty() {
-            let key = varint(&mut rest)?;
-            let body = match key & 7 {
-                0 => varint(&mut rest).map(|_| None),
-                1 => take(&mut rest, 8).map(|_| None),
-                2 => {
-                    let len = usize::try_from(varint(&mut rest)?).ok()?;
-                    take(&mut rest, len).map(Some)
-                }
-                5 => take(&mut rest, 4).map(|_| None),
-                _ => None,
-            };
-            match body {
-                None if key & 7 != 2 => continue,
-                None => return None,
-                Some(Some(body)) if key >> 3 == field => {
-                    let offset = base + (message.len() - rest.len() - body.len());
-                    return Some((body, offset));
-                }
-                Some(_) => continue,
+            let (number, body) = next_field(&mut rest)?;
+            if let Some(body) = body
+                && u64::from(number) == field
+            {
+                let offset = base + (message.len() - rest.len() - body.len());
+                return Some((body, offset));
             }
         }
         None
     })
-}
-
-fn take<'b>(rest: &mut &'b [u8], len: usize) -> Option<&'b [u8]> {
-    let (body, tail) = (rest.get(..len)?, rest.get(len..)?);
-    *rest = tail;
-    Some(body)
-}
-
-fn varint(rest: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, tail) = rest.split_first()?;
-        *rest = tail;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -65,7 +65,10 @@ impl HttpTransport {
         let reply = match self.client.post(self.url.clone()).headers(headers).body(body).send().await {
             Ok(reply) => reply,
             Err(e) => {
-                return Outcome::Retry { after: None, reason: format!("HTTP request failed: {}", error_chain(&e)) };
+                return Outcome::Retry {
+                    after: None,
+                    reason: format!("HTTP request failed: {}", crate::error_chain(&e)),
+                };
             }
         };
         let status = reply.status();
@@ -97,19 +100,6 @@ fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::fast());
     encoder.write_all(bytes)?;
     encoder.finish()
-}
-
-/// An error and its causes, for the log: reqwest's own message alone is
-/// often just "error sending request".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
