@@ -15,7 +15,7 @@
 //! the baseline scores near 0, one sharing nothing with it near 1 (a little
 //! above 1 when the dictionary misleads zstd's entropy tables). Both
 //! compressions cost O(|v|): the dictionary is prepared ahead and refreshed
-//! every quarter-baseline of new bytes ([`baseline`]).
+//! every quarter- to half-baseline of new bytes ([`baseline`]).
 //!
 //! The flow: [`tokenizer`] (ids and numbers to fixed tokens) → [`state`] (call
 //! sites, keys with least-recently-used eviction) → [`baseline`] (samples and

@@ -3,26 +3,42 @@
 //! against the baseline costs O(|value|).
 //!
 //! The dictionary is not rebuilt on every insertion: new samples wait in
-//! `pending` until they amount to a quarter of the dictionary's bytes (or of
-//! its sample bound), then one rebuild folds them in, drops the oldest samples
-//! beyond the bounds, and prepares the dictionary anew. A rebuild costs
-//! O(|baseline|) and happens once per |baseline|/4 new bytes, so each inserted
-//! byte pays a constant amortized share (about five bytes of dictionary
-//! loading). Values scored between rebuilds are scored against the samples
-//! the current dictionary was built from; evictions happen only at rebuilds,
-//! so the dictionary is always exactly the `dict` samples, which is what a
-//! snapshot restores.
+//! `pending` until they amount to a share of the dictionary's bytes (or of
+//! its sample bound), then one rebuild folds them in, drops the oldest
+//! samples beyond the bounds, and prepares the dictionary anew. The share is
+//! a quarter ([`REFRESH_NOVEL`]) when a pending sample is *novel* — flagged
+//! when scored, released from quarantine, or taken during warm-up — so that
+//! new material (a burst learned with `learn_flagged`, a lasting change after
+//! `hold`) reaches the dictionary soon; it is a half ([`REFRESH`]) when every
+//! pending sample scored below the flag threshold, since those are mostly
+//! made of what the dictionary already holds. A rebuild costs O(|baseline|)
+//! and happens once per |baseline|/4 or /2 new bytes, so each inserted byte
+//! pays a constant amortized share (three to five bytes of dictionary
+//! preparation). Preparing is the dearest part of `novelty` on values that
+//! never repeat: with a quarter for every sample it took about a third of the
+//! time on free text (docs/performance.md).
+//!
+//! Values scored between rebuilds are scored against the samples the current
+//! dictionary was built from; evictions happen only at rebuilds, so the
+//! dictionary is always exactly the `dict` samples, which is what a snapshot
+//! restores (with whether a novel sample is pending, which decides the next
+//! rebuild).
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 use zstd::zstd_safe::CDict;
 
-use super::cache::SizeCache;
+use super::cache::{Hashed, SizeCache};
 use super::scorer::Compressor;
 
-/// New bytes (as a fraction 1/REFRESH of the dictionary) that trigger a rebuild.
-pub const REFRESH: usize = 4;
+/// New bytes (as a fraction 1/REFRESH of the dictionary, or of its sample
+/// bound) that trigger a rebuild when no pending sample is novel (see the
+/// module doc); the most that can be pending.
+pub const REFRESH: usize = 2;
+
+/// The same when a pending sample is novel.
+pub const REFRESH_NOVEL: usize = 4;
 
 /// The most the fixed cost of a whole match may be taken to be (bytes). A
 /// sample that costs more (a short one, below zstd's minimum match) says
@@ -66,12 +82,24 @@ impl Work {
     }
 }
 
+/// What a snapshot keeps of a baseline: the samples in the dictionary and
+/// pending, whether a pending one is novel, whether warm-up is over.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Parts {
+    pub dict: Vec<Vec<u8>>,
+    pub pending: Vec<Vec<u8>>,
+    pub pending_novel: bool,
+    pub warm: bool,
+}
+
 /// See the module doc.
 pub struct Baseline {
     dict: VecDeque<Box<[u8]>>,
     dict_bytes: usize,
     pending: Vec<Box<[u8]>>,
     pending_bytes: usize,
+    /// A pending sample is novel: the next rebuild comes at [`REFRESH_NOVEL`].
+    pending_novel: bool,
     prepared: Option<CDict<'static>>,
     prepared_bytes: usize,
     /// What a value held whole in the dictionary costs: see [`Baseline::score`].
@@ -105,6 +133,7 @@ impl Baseline {
             dict_bytes: 0,
             pending: Vec::new(),
             pending_bytes: 0,
+            pending_novel: false,
             prepared: None,
             prepared_bytes: 0,
             match_cost: 0,
@@ -113,14 +142,9 @@ impl Baseline {
     }
 
     /// Rebuilds a baseline from its parts (see [`Baseline::parts`]).
-    pub fn from_parts(
-        dict: Vec<Vec<u8>>,
-        pending: Vec<Vec<u8>>,
-        warm: bool,
-        bounds: &Bounds,
-        work: &mut Work,
-    ) -> Baseline {
-        let mut baseline = Baseline::new();
+    pub fn from_parts(parts: Parts, bounds: &Bounds, work: &mut Work) -> Baseline {
+        let Parts { dict, pending, pending_novel, warm } = parts;
+        let mut baseline = Baseline { pending_novel, ..Baseline::new() };
         for sample in dict {
             baseline.dict_bytes += sample.len();
             baseline.dict.push_back(sample.into());
@@ -135,9 +159,14 @@ impl Baseline {
         baseline
     }
 
-    /// The samples in the dictionary, the pending samples, and whether it is warm.
-    pub fn parts(&self) -> (impl Iterator<Item = &[u8]>, impl Iterator<Item = &[u8]>, bool) {
-        (self.dict.iter().map(|s| &s[..]), self.pending.iter().map(|s| &s[..]), self.is_warm())
+    /// What a snapshot keeps of the baseline.
+    pub fn parts(&self) -> Parts {
+        Parts {
+            dict: self.dict.iter().map(|s| s.to_vec()).collect(),
+            pending: self.pending.iter().map(|s| s.to_vec()).collect(),
+            pending_novel: self.pending_novel,
+            warm: self.is_warm(),
+        }
     }
 
     /// Whether warm-up is over (a dictionary exists to score against).
@@ -184,11 +213,12 @@ impl Baseline {
         // Sizes alone are cached under a small number naming the level;
         // dictionaries' generations have the top bit set.
         let alone_tag = u64::from(level.unsigned_abs()) << 1 | u64::from(level < 0);
-        let alone = cache.get_or_insert(value, alone_tag, || compressor.size(value, level));
+        let hashed = Hashed::new(value);
+        let alone = cache.get_or_insert_hashed(&hashed, alone_tag, || compressor.size(value, level));
         if alone == 0 {
             return Some(0.0);
         }
-        let given = cache.get_or_insert(value, self.generation, || compressor.size_given(value, dict));
+        let given = cache.get_or_insert_hashed(&hashed, self.generation, || compressor.size_given(value, dict));
         let floor = self.match_cost.min(given).min(alone - 1);
         Some((given - floor) as f64 / (alone - floor) as f64)
     }
@@ -198,17 +228,20 @@ impl Baseline {
         self.match_cost
     }
 
-    /// Adds a sample (its first [`Bounds::max_sample`] bytes). Returns whether
+    /// Adds a sample (its first [`Bounds::max_sample`] bytes); `novel` says
+    /// whether it brings new material (see the module doc). Returns whether
     /// the dictionary was rebuilt.
-    pub fn push(&mut self, sample: &[u8], bounds: &Bounds, work: &mut Work) -> bool {
+    pub fn push(&mut self, sample: &[u8], novel: bool, bounds: &Bounds, work: &mut Work) -> bool {
         let sample = &sample[..sample.len().min(bounds.max_sample())];
         if sample.is_empty() {
             return false;
         }
         self.pending.push(sample.into());
         self.pending_bytes += sample.len();
+        self.pending_novel |= novel;
         let due = if self.is_warm() {
-            self.pending_bytes * REFRESH >= self.dict_bytes || self.pending.len() * REFRESH >= bounds.samples
+            let refresh = if self.pending_novel { REFRESH_NOVEL } else { REFRESH };
+            self.pending_bytes * refresh >= self.dict_bytes || self.pending.len() * refresh >= bounds.samples
         } else {
             self.samples() >= bounds.warmup.max(1)
         };
@@ -226,6 +259,7 @@ impl Baseline {
             self.dict.push_back(sample);
         }
         self.pending_bytes = 0;
+        self.pending_novel = false;
         while self.dict.len() > bounds.samples.max(1) || self.dict_bytes > bounds.bytes {
             match self.dict.pop_front() {
                 Some(old) => self.dict_bytes -= old.len(),
@@ -272,10 +306,10 @@ mod tests {
         let mut work = Work::default();
         let line = b"GET /api/orders status=200 user=alice region=eu-west";
         for i in 0..2 {
-            assert!(!baseline.push(line, &BOUNDS, &mut work), "sample {i}");
+            assert!(!baseline.push(line, false, &BOUNDS, &mut work), "sample {i}");
             assert_eq!(baseline.score(line, 1, &mut work), None);
         }
-        assert!(baseline.push(line, &BOUNDS, &mut work), "the third sample ends warm-up");
+        assert!(baseline.push(line, false, &BOUNDS, &mut work), "the third sample ends warm-up");
         let familiar = baseline.score(line, 1, &mut work).unwrap();
         let novel = baseline.score(b"panic: index out of range [3] with length 3 in worker", 1, &mut work).unwrap();
         assert!(familiar < 0.2 && novel > 0.8, "{familiar} {novel}");
@@ -287,7 +321,7 @@ mod tests {
         let mut work = Work::default();
         for i in 0..1000u32 {
             let sample = format!("sample number {i} {}", "x".repeat((i % 150) as usize));
-            baseline.push(sample.as_bytes(), &BOUNDS, &mut work);
+            baseline.push(sample.as_bytes(), i % 7 == 0, &BOUNDS, &mut work);
             assert!(baseline.dict.len() <= BOUNDS.samples && baseline.dict_bytes <= BOUNDS.bytes);
             assert!(baseline.pending_bytes * REFRESH < baseline.dict_bytes.max(1) + BOUNDS.max_sample() * REFRESH);
             assert!(baseline.pending.len() * REFRESH < BOUNDS.samples + REFRESH);
@@ -296,9 +330,25 @@ mod tests {
     }
 
     #[test]
+    fn novel_samples_bring_the_next_rebuild_forward() {
+        let bounds = Bounds { samples: 64, bytes: 64 * 20, warmup: 16, level: 1 };
+        let sample = |i: usize| format!("{i:020}");
+        // Samples pushed until a rebuild, after a warm-up of 16 samples (320 bytes).
+        let until_rebuild = |novel: bool| {
+            let mut baseline = Baseline::new();
+            let mut work = Work::default();
+            (0..16).for_each(|i| _ = baseline.push(sample(i).as_bytes(), true, &bounds, &mut work));
+            assert!(baseline.is_warm() && !baseline.pending_novel);
+            (1..).find(|i| baseline.push(sample(100 + i).as_bytes(), novel, &bounds, &mut work)).unwrap()
+        };
+        assert_eq!(until_rebuild(false), 16 / REFRESH, "familiar samples: half the dictionary's bytes");
+        assert_eq!(until_rebuild(true), 16 / REFRESH_NOVEL, "novel samples: a quarter");
+    }
+
+    #[test]
     fn long_values_keep_a_prefix() {
         let mut baseline = Baseline::new();
-        baseline.push(&[7u8; 10_000], &BOUNDS, &mut Work::default());
+        baseline.push(&[7u8; 10_000], true, &BOUNDS, &mut Work::default());
         assert_eq!(baseline.bytes(), BOUNDS.max_sample());
     }
 }

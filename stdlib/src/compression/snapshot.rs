@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::Baseline;
+use super::baseline::{Baseline, Parts};
 use super::evidence::ScoreWindow;
 use super::lru::Lru;
 use super::policy::Quarantine;
@@ -16,7 +16,8 @@ use super::{NoveltyConfig, NoveltyOptions};
 /// The first bytes of every snapshot.
 pub const MAGIC: &[u8; 8] = b"BTNOVEL\0";
 /// Bumped whenever the layout below changes; other versions are refused.
-pub const FORMAT_VERSION: u16 = 1;
+/// 2: a baseline records whether a novel sample is pending.
+pub const FORMAT_VERSION: u16 = 2;
 
 /// Why a snapshot could not be restored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,9 +59,7 @@ struct SiteSnap {
 #[derive(Serialize, Deserialize)]
 struct KeySnap {
     key: Vec<u8>,
-    dict: Vec<Vec<u8>>,
-    pending: Vec<Vec<u8>>,
-    warm: bool,
+    baseline: Parts,
     quarantine: Quarantine,
 }
 
@@ -78,15 +77,10 @@ impl NoveltyState {
                 keys: site
                     .keys
                     .iter()
-                    .map(|(key, state)| {
-                        let (dict, pending, warm) = state.baseline.parts();
-                        KeySnap {
-                            key: key.to_vec(),
-                            dict: dict.map(<[u8]>::to_vec).collect(),
-                            pending: pending.map(<[u8]>::to_vec).collect(),
-                            warm,
-                            quarantine: state.quarantine.clone(),
-                        }
+                    .map(|(key, state)| KeySnap {
+                        key: key.to_vec(),
+                        baseline: state.baseline.parts(),
+                        quarantine: state.quarantine.clone(),
                     })
                     .collect(),
             })
@@ -115,8 +109,7 @@ impl NoveltyState {
         for site in snap.sites {
             let mut keys = Lru::new();
             for key in site.keys {
-                let baseline =
-                    Baseline::from_parts(key.dict, key.pending, key.warm, &site.options.bounds, &mut state.work);
+                let baseline = Baseline::from_parts(key.baseline, &site.options.bounds, &mut state.work);
                 let evicted =
                     keys.insert(key.key.into(), KeyState { baseline, quarantine: key.quarantine }, config.max_keys);
                 state.counters.evicted_keys += evicted.len() as u64;

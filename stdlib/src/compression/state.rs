@@ -6,7 +6,7 @@
 //!
 //! Bounds: a call site keeps at most `max_keys` keys, evicting the least
 //! recently used; a key's baseline keeps at most `samples` samples and
-//! `bytes` bytes (plus up to a quarter more pending a rebuild), and its
+//! `bytes` bytes (plus up to half more pending a rebuild), and its
 //! quarantine a quarter of `bytes`. [`NoveltyState::memory_bytes`] counts it
 //! all, zstd's prepared dictionaries included.
 //!
@@ -139,7 +139,7 @@ impl NoveltyState {
         let key = site.keys.get_mut(&self.key[..]).expect("inserted above");
         if !key.baseline.is_warm() {
             self.counters.warming += 1;
-            self.counters.rebuilds += u64::from(key.baseline.push(&text, &bounds, &mut self.work));
+            self.counters.rebuilds += u64::from(key.baseline.push(&text, true, &bounds, &mut self.work));
             return None;
         }
         let score = key.baseline.score(&text, bounds.level, &mut self.work)?;
@@ -147,11 +147,12 @@ impl NoveltyState {
         self.counters.flagged += u64::from(score >= options.policy.flag);
         for released in key.quarantine.release(call.time) {
             self.counters.released += 1;
-            self.counters.rebuilds += u64::from(key.baseline.push(&released, &bounds, &mut self.work));
+            self.counters.rebuilds += u64::from(key.baseline.push(&released, true, &bounds, &mut self.work));
         }
         match key.quarantine.admit(&text, score, call.time, &options.policy, bounds.bytes / 4) {
             Admission::Learn => {
-                self.counters.rebuilds += u64::from(key.baseline.push(&text, &bounds, &mut self.work));
+                let novel = score >= options.policy.flag;
+                self.counters.rebuilds += u64::from(key.baseline.push(&text, novel, &bounds, &mut self.work));
             }
             Admission::Hold => self.counters.held += 1,
         }

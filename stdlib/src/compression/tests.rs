@@ -334,7 +334,7 @@ proptest! {
     }
 
     /// Whatever is observed, no site holds more than `max_keys` keys and no
-    /// baseline more than its bounds (plus the pending quarter).
+    /// baseline more than its bounds (plus the pending share).
     #[test]
     fn state_never_exceeds_its_bounds(
         calls in prop::collection::vec((0u8..12, 0usize..400, any::<u64>()), 1..300),
@@ -358,7 +358,7 @@ proptest! {
                 prop_assert!(key_state.quarantine.memory_bytes() <= 128 + 64 * 8);
             }
         }
-        let per_key_bound = 4 * (512 + 512 / 4 + 128) + 256 * 1024;
+        let per_key_bound = 4 * (512 + 512 / baseline::REFRESH + 128) + 256 * 1024;
         prop_assert!(state.memory_bytes() <= 5 * per_key_bound + 4 * 1024 * 1024);
     }
 }

@@ -76,6 +76,10 @@ struct Out<'a> {
 impl<'a> Out<'a> {
     /// Replaces `text[start..end]` (ASCII boundaries) by `token`.
     fn replace(&mut self, start: usize, end: usize, token: &str) {
+        if !self.changed {
+            // One allocation for the usual case: tokens are about as long as what they replace.
+            self.buf.reserve(self.text.len() + 16);
+        }
         self.buf.push_str(&self.text[self.copied..start]);
         self.buf.push_str(token);
         self.copied = end;
