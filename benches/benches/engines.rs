@@ -9,6 +9,9 @@
 //! - `pack/<pack>/<engine>/<trace>`: whole packs through `Engine::evaluate`
 //!   (trigger index, fuel, violations): predicate-heavy, structural and
 //!   aggregate packs, on synthetic traces and on the SmartThings trace.
+//! - `attr_table/<trace>`: building the trace's attribute table for native
+//!   code (once per trace, by the first rule whose native code reads
+//!   attributes; included in `pack/*/jit`).
 //! - `compile`: JIT compile time for one rule and for a 1,000-rule pack.
 
 use std::collections::HashMap;
@@ -258,6 +261,11 @@ fn packs(c: &mut Criterion) {
     if let Some(trace) = smartthings() {
         traces.push(("smartthings", trace));
     }
+    let mut group = c.benchmark_group("attr_table");
+    for (trace_name, trace) in &traces {
+        group.bench_function(*trace_name, |b| b.iter(|| jit::AttrTable::new(black_box(trace))));
+    }
+    group.finish();
     let mut group = c.benchmark_group("pack");
     for kind in ["predicate", "structural", "aggregate"] {
         let (programs, report) = compile_file(&pack(kind, 40), &CheckConfig::default());

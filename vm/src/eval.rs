@@ -2,11 +2,14 @@
 //! `always` and `never`, turned into [`Finding`]s. One [`Machine`] per rule and
 //! trace; fuel is per rule evaluation, so one costly rule never stops others.
 
+use std::sync::OnceLock;
+
 use betrace_compiler::bytecode::{CheckKind, MessagePart};
 use betrace_stdlib::compression::NoveltyConfig;
 use bumpalo::Bump;
 
 use crate::interp::{Halt, Machine};
+use crate::jit::AttrTable;
 use crate::loaded::LoadedRule;
 use crate::novelty::{NoveltyEvidence, NoveltyStore};
 use crate::sets::TreeOrder;
@@ -69,17 +72,31 @@ pub struct TraceView<'t> {
     pub novelty: Option<&'t NoveltyStore>,
     /// The trace's time for `novelty`'s burst policy: its first span's start.
     pub time: i64,
+    /// The trace's attributes laid out for native code, built by the first
+    /// rule whose native code reads attributes.
+    attrs: OnceLock<AttrTable>,
 }
 
 impl<'t> TraceView<'t> {
     pub fn new(trace: &'t Trace) -> TraceView<'t> {
         let time = trace.start.first().copied().unwrap_or(0);
-        TraceView { trace, order: TreeOrder::new(trace), novelty: None, time }
+        TraceView { trace, order: TreeOrder::new(trace), novelty: None, time, attrs: OnceLock::new() }
     }
 
     /// The view with `novelty` calls scoring against `store`.
     pub fn with_novelty(self, store: &'t NoveltyStore) -> TraceView<'t> {
         TraceView { novelty: Some(store), ..self }
+    }
+
+    /// The attribute table of the trace, built on first use.
+    pub(crate) fn attr_table(&self) -> &AttrTable {
+        self.attrs.get_or_init(|| AttrTable::new(self.trace))
+    }
+
+    /// The attribute table, if a rule has built it (tests).
+    #[cfg(test)]
+    pub(crate) fn built_attr_table(&self) -> Option<&AttrTable> {
+        self.attrs.get()
     }
 }
 
@@ -92,7 +109,7 @@ pub fn evaluate(rule: &LoadedRule, view: &TraceView<'_>, config: &EvalConfig) ->
 /// [`evaluate`], also returning the fuel left (both engines must agree on it).
 pub fn evaluate_metered(rule: &LoadedRule, view: &TraceView<'_>, config: &EvalConfig) -> (Outcome, u64) {
     let arena = Bump::new();
-    let mut machine = Machine::new(rule, view.trace, &view.order, &arena, config.fuel);
+    let mut machine = Machine::new(rule, view, &arena, config.fuel);
     if let Some(store) = view.novelty.filter(|_| rule.is_stateful()) {
         machine.attach_novelty(store, view.time);
     }

@@ -10,6 +10,7 @@ use betrace_compiler::bytecode::{FuncId, Memo, Op};
 use betrace_compiler::hir::AggregateKind;
 use bumpalo::Bump;
 
+use crate::eval::TraceView;
 use crate::loaded::LoadedRule;
 use crate::novelty::NoveltyRun;
 use crate::ops;
@@ -32,8 +33,11 @@ pub enum Halt {
 
 const NOT_COMPUTED: u32 = 0;
 const FOR_THE_TRACE: u32 = u32::MAX;
-const UNLINKED: u32 = u32::MAX;
-const ABSENT: u32 = u32::MAX - 1;
+/// `Machine::key_syms`: not looked up yet.
+pub(crate) const UNLINKED: u32 = u32::MAX;
+/// `Machine::key_syms`: the trace does not hold the string (no symbol of a
+/// trace takes this value: a trace would need 4 billion strings).
+pub(crate) const ABSENT: u32 = u32::MAX - 1;
 /// `Machine::binding` when no span is bound.
 pub(crate) const NO_BINDING: u32 = u32::MAX;
 
@@ -60,23 +64,36 @@ pub struct Machine<'e> {
     pub(crate) binding: u32,
     current: u32,
     pub fuel: u64,
-    /// The trace's scalar columns, for JIT-compiled code.
+    /// The trace's columns and the tables below, for JIT-compiled code.
     pub(crate) columns: crate::jit::Columns,
-    /// Attribute keys (constant ids) resolved to this trace's symbols.
+    /// String constants (attribute keys, and strings native code compares
+    /// with) resolved to this trace's symbols, by constant id, when first
+    /// needed: [`UNLINKED`], a symbol, or [`ABSENT`]. Never resized after
+    /// `new` (native code holds a pointer to it).
     key_syms: Vec<u32>,
+    /// Native code's memo of pattern matches per string of the trace (see
+    /// `jit/helpers.rs`); empty until the first native match.
+    pub(crate) regex_memo: Vec<u8>,
     /// The rule's `novelty` calls on this trace (stateless until
     /// [`attach_novelty`](Self::attach_novelty)).
     pub novelty: NoveltyRun<'e>,
 }
 
 impl<'e> Machine<'e> {
-    pub fn new(rule: &'e LoadedRule, trace: &'e Trace, order: &'e TreeOrder, arena: &'e Bump, fuel: u64) -> Self {
+    /// A machine for `rule` over the trace of `view`, with `fuel` to spend.
+    pub fn new(rule: &'e LoadedRule, view: &'e TraceView<'e>, arena: &'e Bump, fuel: u64) -> Self {
         let program = &rule.program;
+        let trace = view.trace;
         let n = trace.len();
+        let key_syms = vec![UNLINKED; program.consts.len()];
+        // Only native code reads the attribute table: build it (once per
+        // trace) for rules that need it.
+        let attrs = rule.native.as_ref().filter(|native| native.reads_attrs()).map(|_| view.attr_table());
+        let columns = crate::jit::Columns::new(trace, attrs, &key_syms);
         Machine {
             rule,
             trace,
-            order,
+            order: &view.order,
             arena,
             regs: vec![Val::Nil; usize::from(program.registers)],
             sets: vec![SpanSet::empty(n); usize::from(program.set_registers)],
@@ -88,8 +105,9 @@ impl<'e> Machine<'e> {
             binding: NO_BINDING,
             current: 0,
             fuel,
-            columns: crate::jit::Columns::of(trace),
-            key_syms: vec![UNLINKED; program.consts.len()],
+            columns,
+            key_syms,
+            regex_memo: Vec::new(),
             novelty: NoveltyRun::default(),
         }
     }
@@ -135,13 +153,17 @@ impl<'e> Machine<'e> {
     /// Runs function `func` with `current` as the current span; returns its result.
     pub fn run(&mut self, func: FuncId, current: u32) -> Result<Val<'e>, Halt> {
         let saved = std::mem::replace(&mut self.current, current);
-        let native = self.rule.native.as_ref().and_then(|native| native.entry(func, self.regs.len()));
-        let result = match native {
+        let result = match self.native_entry(func) {
             Some(entry) => crate::jit::call(self, entry, current),
             None => self.run_body(func),
         };
         self.current = saved;
         result
+    }
+
+    /// The native code of `func`, when the rule has some for this machine.
+    fn native_entry(&self, func: FuncId) -> Option<crate::jit::Entry> {
+        self.rule.native.as_ref().and_then(|native| native.entry(func, self.regs.len()))
     }
 
     fn run_body(&mut self, func: FuncId) -> Result<Val<'e>, Halt> {
@@ -341,13 +363,33 @@ impl<'e> Machine<'e> {
         let n = self.trace.len();
         let mut result = std::mem::take(&mut self.sets[usize::from(dst)]);
         result.reset(n);
-        for i in 0..n {
-            self.burn(1)?;
-            if self.run(pred, i as u32)?.is_true() {
-                result.insert(i);
+        if let Some(entry) = self.native_entry(pred) {
+            let saved = self.current;
+            let outcome = self.select_native(entry, n, &mut result);
+            self.current = saved;
+            outcome?;
+        } else {
+            for i in 0..n {
+                self.burn(1)?;
+                if self.run(pred, i as u32)?.is_true() {
+                    result.insert(i);
+                }
             }
         }
         self.sets[usize::from(dst)] = result;
+        Ok(())
+    }
+
+    /// `select`'s loop for a native predicate: `run` with the lookup of the
+    /// native code hoisted out of the loop, and only the result's truth read.
+    fn select_native(&mut self, entry: crate::jit::Entry, n: usize, result: &mut SpanSet) -> Result<(), Halt> {
+        for i in 0..n {
+            self.burn(1)?;
+            self.current = i as u32;
+            if crate::jit::call_test(self, entry, i as u32)? {
+                result.insert(i);
+            }
+        }
         Ok(())
     }
 
@@ -367,8 +409,8 @@ impl<'e> Machine<'e> {
         Ok(acc.finish())
     }
 
-    /// The trace's symbol for the attribute key `consts[key]`, resolved once.
-    fn key_sym(&mut self, key: u32) -> Option<crate::trace::Sym> {
+    /// The trace's symbol for the string `consts[key]`, resolved once.
+    pub(crate) fn key_sym(&mut self, key: u32) -> Option<crate::trace::Sym> {
         let cached = self.key_syms[key as usize];
         let sym = if cached == UNLINKED {
             let resolved = match &self.rule.program.consts[key as usize] {

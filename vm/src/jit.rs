@@ -11,11 +11,18 @@
 //!   `Val`'s `repr(C, u8)` fixes (see `jit/layout.rs`). It does the cheap
 //!   instructions inline — scalar constants, moves, span references, the
 //!   scalar intrinsics, truthiness, nil tests, comparisons of numbers,
-//!   durations, times, statuses and kinds, jumps — and calls back into
+//!   durations, times, statuses and kinds, jumps — and the common string
+//!   work: `name`, `statusMessage`, span and resource attributes (read from
+//!   the trace's [`AttrTable`], `jit/attrs.rs`), string constants, `=` and
+//!   `!=` on strings as compares of the trace's interned symbols, and `=~`
+//!   through a per-evaluation memo of match results (`jit/compile.rs`,
+//!   `jit/deferred.rs`). It calls back into
 //!   [`Machine::step`](crate::interp::Machine::step), the interpreter's own
 //!   code, for everything else (`jit/helpers.rs`), so no meaning is written
 //!   twice. Set instructions (`Select`, `Aggregate`, …) run through that
-//!   callback too, and their per-span functions are native again.
+//!   callback too, and their per-span functions are native again; a
+//!   selector's loop calls the native predicate directly
+//!   (`Machine::select`).
 //! - Fuel: each bytecode basic block charges its instruction count on entry
 //!   and the helpers charge what the interpreter charges inside set
 //!   instructions. Both engines therefore run out of fuel on the same
@@ -28,10 +35,14 @@
 //! All of the crate's `unsafe` lives in this module; each block says why it is
 //! sound.
 
+mod attrs;
 mod code;
 mod compile;
+mod deferred;
 mod helpers;
 mod layout;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::sync::Arc;
@@ -45,6 +56,7 @@ use crate::interp::{Halt, Machine};
 use crate::loaded::LoadedRule;
 use crate::value::Val;
 
+pub use attrs::AttrTable;
 pub use layout::Columns;
 
 /// The most bytecode instructions one rule may have and still be compiled.
@@ -53,7 +65,7 @@ pub use layout::Columns;
 pub const MAX_RULE_OPS: usize = 20_000;
 
 /// A compiled bytecode function: `(machine, registers, current span) ->
-/// result register`, or a negative status (see `helpers.rs`).
+/// result register`, a boolean result, or a negative status (see `helpers.rs`).
 type NativeFn = unsafe extern "C" fn(*mut u8, *mut u8, u32) -> i32;
 
 /// The entry point of one compiled function.
@@ -68,6 +80,9 @@ pub struct NativeRule {
     /// of exactly this size (`LoadedRule`'s fields are public; a program
     /// changed after compiling runs on the interpreter).
     registers: usize,
+    /// Native code reads span or resource attributes (so machines running it
+    /// need the trace's [`AttrTable`]).
+    reads_attrs: bool,
     pub stats: RuleStats,
     /// Keeps the code alive as long as any rule uses it.
     _code: Arc<code::CodeMemory>,
@@ -86,6 +101,10 @@ impl NativeRule {
             return None;
         }
         self.entries.get(usize::from(func)).copied().flatten()
+    }
+
+    pub(crate) fn reads_attrs(&self) -> bool {
+        self.reads_attrs
     }
 }
 
@@ -193,16 +212,14 @@ pub fn explain(program: &RuleProgram) -> Result<RuleStats, Fallback> {
     if !hot.contains(&true) {
         return Err(Fallback::NothingHot);
     }
+    let readers = deferred::Readers::new(program);
     let mut stats = RuleStats::default();
-    for (func, _) in program.funcs.iter().zip(&hot).filter(|(_, hot)| **hot) {
+    for (index, _) in hot.iter().enumerate().filter(|(_, hot)| **hot) {
         stats.funcs += 1;
-        for op in &func.code {
-            if compile::inline(op, program) {
-                stats.inline_ops += 1;
-            } else {
-                stats.helper_ops += 1;
-            }
-        }
+        let plan = compile::plan(program, &readers, index as FuncId);
+        let inline = plan.inline.iter().filter(|inline| **inline).count();
+        stats.inline_ops += inline;
+        stats.helper_ops += plan.inline.len() - inline;
     }
     Ok(stats)
 }
@@ -253,6 +270,8 @@ pub fn compile_rules(rules: &mut [LoadedRule]) -> Result<JitReport, Unavailable>
             if !hot.contains(&true) {
                 return Err(Fallback::NothingHot);
             }
+            let readers = deferred::Readers::new(program);
+            let mut reads_attrs = false;
             for (index, &hot) in hot.iter().enumerate() {
                 if !hot {
                     funcs.push(None);
@@ -261,8 +280,20 @@ pub fn compile_rules(rules: &mut [LoadedRule]) -> Result<JitReport, Unavailable>
                 let id =
                     module.declare_anonymous_function(&native_sig).map_err(|e| Fallback::Codegen(e.to_string()))?;
                 ctx.func.signature = native_sig.clone();
-                let counts =
-                    compile::build(&mut ctx.func, &mut fctx, program, index as FuncId, &layout, module.target_config());
+                let plan = compile::plan(program, &readers, index as FuncId);
+                reads_attrs |= program.funcs[index].code.iter().any(|op| {
+                    matches!(op, Op::Attr { .. })
+                        && matches!(deferred::string_source(op, program), deferred::Source::Span(_))
+                });
+                let counts = compile::build(
+                    &mut ctx.func,
+                    &mut fctx,
+                    program,
+                    index as FuncId,
+                    &plan,
+                    &layout,
+                    module.target_config(),
+                );
                 let defined = module.define_function(id, &mut ctx);
                 let bytes = ctx.compiled_code().map_or(0, |c| c.code_buffer().len());
                 module.clear_context(&mut ctx);
@@ -273,24 +304,25 @@ pub fn compile_rules(rules: &mut [LoadedRule]) -> Result<JitReport, Unavailable>
                 stats.code_bytes += bytes;
                 funcs.push(Some(id));
             }
-            Ok((stats, funcs))
+            Ok((stats, funcs, reads_attrs))
         });
         report.rules.push(RuleJit {
             rule: program.name.clone(),
-            outcome: result.as_ref().map(|(s, _)| s.clone()).map_err(Clone::clone),
+            outcome: result.as_ref().map(|(s, _, _)| s.clone()).map_err(Clone::clone),
         });
-        ids.push(result.ok().map(|(_, funcs)| funcs));
+        ids.push(result.ok().map(|(_, funcs, reads_attrs)| (funcs, reads_attrs)));
     }
     module.finalize_definitions().map_err(|e| Unavailable(format!("cannot make code executable: {e}")))?;
     let memory = Arc::new(code::CodeMemory::new(module));
     for ((rule, funcs), verdict) in rules.iter_mut().zip(ids).zip(&report.rules) {
-        let (Some(funcs), Ok(stats)) = (funcs, &verdict.outcome) else {
+        let (Some((funcs, reads_attrs)), Ok(stats)) = (funcs, &verdict.outcome) else {
             rule.native = None;
             continue;
         };
         let entries = funcs.into_iter().map(|id| id.map(|id| memory.entry(id))).collect();
         let registers = usize::from(rule.program.registers);
-        rule.native = Some(NativeRule { entries, registers, stats: stats.clone(), _code: Arc::clone(&memory) });
+        rule.native =
+            Some(NativeRule { entries, registers, reads_attrs, stats: stats.clone(), _code: Arc::clone(&memory) });
     }
     Ok(report)
 }
@@ -328,20 +360,42 @@ pub fn compile_rule(rule: &mut LoadedRule) -> Result<Result<RuleStats, Fallback>
 /// Runs a compiled function: the native counterpart of the interpreter's
 /// `run_body`, called by `Machine::run`.
 pub(crate) fn call<'e>(machine: &mut Machine<'e>, entry: Entry, current: u32) -> Result<Val<'e>, Halt> {
-    let regs = machine.regs.as_mut_ptr();
-    let raw: *mut Machine<'e> = machine;
-    // SAFETY: `entry` was compiled from this machine's rule (`Machine::run`
-    // takes it from `machine.rule.native`), so every register it touches is
-    // below the `program.registers` it was compiled for (`check` ran `verify`
-    // first), which `NativeRule::entry` checked is `regs.len()`; `regs` is not
-    // resized while a rule runs. The code reads
-    // and writes registers only with the layout `layout.rs` checks, and the
-    // machine only through the helpers, which turn `raw` back into the one
-    // `&mut Machine` in use: `machine` is not touched until the call returns.
-    let result = unsafe { (entry.0)(raw.cast(), regs.cast(), current) };
-    match result {
+    match raw_call(machine, entry, current) {
+        helpers::RETURN_TRUE => Ok(Val::Bool(true)),
+        helpers::RETURN_FALSE => Ok(Val::Bool(false)),
         r if r >= 0 => Ok(machine.regs[r as usize]),
         helpers::RETURN_OUT_OF_FUEL => Err(Halt::OutOfFuel),
         _ => helpers::resume_panic(),
     }
+}
+
+/// [`call`], for a caller that only asks whether the result is `true` (a
+/// selector's loop).
+pub(crate) fn call_test(machine: &mut Machine<'_>, entry: Entry, current: u32) -> Result<bool, Halt> {
+    match raw_call(machine, entry, current) {
+        helpers::RETURN_TRUE => Ok(true),
+        helpers::RETURN_FALSE => Ok(false),
+        r if r >= 0 => Ok(machine.regs[r as usize].is_true()),
+        helpers::RETURN_OUT_OF_FUEL => Err(Halt::OutOfFuel),
+        _ => helpers::resume_panic(),
+    }
+}
+
+/// Calls native code; returns its raw result (see [`NativeFn`]).
+fn raw_call(machine: &mut Machine<'_>, entry: Entry, current: u32) -> i32 {
+    let regs = machine.regs.as_mut_ptr();
+    let raw: *mut Machine<'_> = machine;
+    // SAFETY: `entry` was compiled from this machine's rule (`Machine::run`
+    // and `Machine::select` take it from `machine.rule.native`), so every
+    // register it touches is below the `program.registers` it was compiled
+    // for (`check` ran `verify` first), which `NativeRule::entry` checked is
+    // `regs.len()`; `regs` is not resized while a rule runs. The code reads
+    // and writes registers only with the layout `layout.rs` checks, and the
+    // machine only through the helpers, which turn `raw` back into the one
+    // `&mut Machine` in use: `machine` is not touched until the call returns.
+    // Other memory it reads through `machine.columns`, whose pointers and
+    // lengths describe the trace, the view's attribute table and the
+    // machine's own tables, all borrowed or owned by the machine for as long
+    // as it lives, and it checks every index against those lengths first.
+    unsafe { (entry.0)(raw.cast(), regs.cast(), current) }
 }

@@ -8,7 +8,11 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
+use betrace_compiler::bytecode::Op;
+
 use crate::interp::{Halt, Machine, Step};
+use crate::trace::Sym;
+use crate::value::Val;
 
 /// Helper statuses (native code tests for non-zero).
 pub(super) const OK: u32 = 0;
@@ -17,6 +21,11 @@ pub(super) const PANICKED: u32 = 2;
 
 /// What a native function returns instead of a register: `-status`.
 pub(super) const RETURN_OUT_OF_FUEL: i32 = -(OUT_OF_FUEL as i32);
+/// What a native function returns for a boolean result it knows (the
+/// register holds it too): `RETURN_FALSE` or `RETURN_TRUE`, above any
+/// register number (registers are `u16`).
+pub(super) const RETURN_FALSE: i32 = i32::MAX - 1;
+pub(super) const RETURN_TRUE: i32 = i32::MAX;
 
 thread_local! {
     static PANIC: RefCell<Option<Box<dyn Any + Send>>> = const { RefCell::new(None) };
@@ -55,6 +64,52 @@ pub(super) unsafe extern "C" fn step(machine: *mut Machine<'_>, func: u32, pc: u
             Step::Next => Ok(()),
             Step::Jump(_) | Step::Return(_) => unreachable!("native code does its own control flow"),
         }
+    })
+}
+
+/// Resolves string constant `key` to the trace's symbol (or `ABSENT`) in the
+/// machine's table, where native code reads it next: what the interpreter's
+/// `Attr` does the first time it meets a key.
+pub(super) unsafe extern "C" fn resolve_symbol(machine: *mut Machine<'_>, key: u32) -> u32 {
+    // SAFETY: as in `step`: the one `&mut Machine` in use for this call.
+    let machine = unsafe { &mut *machine };
+    guarded(|| {
+        machine.key_sym(key);
+        Ok(())
+    })
+}
+
+/// The most bytes a machine's memo of pattern matches may take; past that
+/// (a rule with many patterns over a trace with very many strings) native
+/// code matches every time, as the interpreter does.
+const MAX_REGEX_MEMO: usize = 1 << 22;
+
+/// `Match` (instruction `pc` of `func`) on the trace string `symbol`, which
+/// native code did not find in the machine's memo: matches, remembers the
+/// answer for the rest of this evaluation (a symbol's text never changes
+/// within a trace, and matching has no other effect), and writes the
+/// instruction's boolean to its register as `step` would.
+pub(super) unsafe extern "C" fn match_symbol(machine: *mut Machine<'_>, func: u32, pc: u32, symbol: u32) -> u32 {
+    // SAFETY: as in `step`: the one `&mut Machine` in use for this call.
+    let machine = unsafe { &mut *machine };
+    guarded(|| {
+        let rule = machine.rule;
+        let Op::Match { dst, pattern, negated, .. } = rule.program.funcs[func as usize].code[pc as usize] else {
+            unreachable!("native code calls match_symbol for Match only")
+        };
+        let strings = machine.trace.strings.len();
+        let text = machine.trace.strings.text(Sym(symbol));
+        let matched = rule.patterns[pattern as usize].is_match(text);
+        let patterns = rule.patterns.len();
+        if machine.regex_memo.is_empty() && patterns.saturating_mul(strings) <= MAX_REGEX_MEMO {
+            machine.regex_memo = vec![0; patterns * strings];
+            machine.columns.set_regex_memo(&machine.regex_memo);
+        }
+        if let Some(slot) = machine.regex_memo.get_mut(pattern as usize * strings + symbol as usize) {
+            *slot = 1 + u8::from(matched);
+        }
+        machine.regs[usize::from(dst)] = Val::Bool(matched != negated);
+        Ok(())
     })
 }
 

@@ -9,8 +9,9 @@ use std::mem::{align_of, offset_of, size_of};
 
 use betrace_stdlib::value::{SpanKind, Status};
 
+use super::attrs::AttrTable;
 use crate::interp::Machine;
-use crate::trace::Trace;
+use crate::trace::{Sym, Trace};
 use crate::value::Val;
 
 /// Bytes per register.
@@ -28,6 +29,8 @@ const _: () = assert!(align_of::<Val<'static>>() == 8);
 const _: () = assert!(size_of::<Val<'static>>().is_multiple_of(8));
 const _: () = assert!(size_of::<Val<'static>>() >= PAYLOAD as usize + 8);
 const _: () = assert!(size_of::<Status>() == 1 && size_of::<SpanKind>() == 1);
+// Symbol columns are read as `u32`s: a `Sym` is exactly its one `u32` field.
+const _: () = assert!(size_of::<Sym>() == 4 && align_of::<Sym>() == 4 && offset_of!(Sym, 0) == 0);
 
 /// `Val`'s discriminants (fixed in `value.rs`).
 pub(super) mod tag {
@@ -35,11 +38,17 @@ pub(super) mod tag {
     pub const BOOL: u8 = 1;
     pub const INT: u8 = 2;
     pub const FLOAT: u8 = 3;
+    /// A string. In native code's own values (not in registers) its payload
+    /// is the trace's symbol for the text, see `compile.rs`.
+    pub const STR: u8 = 4;
     pub const DURATION: u8 = 5;
     pub const TIME: u8 = 6;
     pub const STATUS: u8 = 7;
     pub const KIND: u8 = 8;
     pub const SPAN: u8 = 11;
+    /// Not a register tag: an attribute-table entry for bytes or an array,
+    /// which native code hands to the interpreter (see `attrs.rs`).
+    pub const OTHER: u8 = 0xff;
 
     /// Tags whose payload is an `i64` compared as a signed number.
     pub fn int_like(tag: u8) -> bool {
@@ -49,11 +58,6 @@ pub(super) mod tag {
     /// Tags whose payload is one byte with equality only.
     pub fn byte_like(tag: u8) -> bool {
         matches!(tag, BOOL | STATUS | KIND)
-    }
-
-    /// Tags native code can hold in a register as (tag, 8-byte payload).
-    pub fn scalar(tag: u8) -> bool {
-        matches!(tag, NIL | BOOL | INT | FLOAT | DURATION | TIME | STATUS | KIND | SPAN)
     }
 
     /// `1 << tag` for each tag in a set, for testing membership in native code.
@@ -112,10 +116,11 @@ impl Column {
     }
 }
 
-/// The scalar columns of the trace a machine runs on, as raw pointers and
-/// lengths. Native code checks every span index against the column's own
-/// length before it reads, and when the check fails it panics (through a
-/// helper) exactly where the interpreter's indexing would.
+/// What native code reads of the trace a machine runs on, and of the
+/// machine's own per-evaluation tables, as raw pointers and lengths. Native
+/// code checks every index against the column's own length before it reads,
+/// and when the check fails it panics (through a helper) exactly where the
+/// interpreter's indexing would.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Columns {
@@ -125,11 +130,35 @@ pub struct Columns {
     pub(super) kind: Column,
     pub(super) child_count: Column,
     pub(super) parent: Column,
+    /// Symbols: span names and status messages.
+    pub(super) name: Column,
+    pub(super) status_message: Column,
+    /// Each span's resource, by index.
+    pub(super) resource: Column,
+    /// The trace's [`AttrTable`] (empty columns when the rule has no native
+    /// attribute reads).
+    pub(super) attr_span_start: Column,
+    pub(super) attr_resource_start: Column,
+    pub(super) attr_entries: Column,
+    /// The machine's string constants resolved to this trace's symbols
+    /// (`Machine::key_syms`, one `u32` per constant).
+    pub(super) const_syms: Column,
+    /// The machine's memo of pattern matches (`Machine::regex_memo`): entry
+    /// `pattern * strings + symbol`, 0 unknown, 1 no match, 2 match; empty
+    /// until the first native match fills it.
+    pub(super) regex_memo: Column,
+    /// How many strings the trace holds (its symbols are below this).
+    pub(super) strings: u64,
 }
 
 impl Columns {
-    /// Reads the trace's columns; they stay valid while the trace is borrowed.
-    pub fn of(trace: &Trace) -> Columns {
+    /// Reads the trace's columns, its attribute table if given, and the
+    /// machine's table of constant symbols; they stay valid while the trace,
+    /// the table and the machine are borrowed (the machine never resizes
+    /// `const_syms`).
+    pub(crate) fn new(trace: &Trace, attrs: Option<&AttrTable>, const_syms: &[u32]) -> Columns {
+        let empty = AttrTable::default();
+        let attrs = attrs.unwrap_or(&empty);
         Columns {
             start: Column::of(&trace.start),
             end: Column::of(&trace.end),
@@ -137,7 +166,21 @@ impl Columns {
             kind: Column::of(&trace.kind),
             child_count: Column::of(&trace.child_count),
             parent: Column::of(&trace.parent),
+            name: Column::of(&trace.name),
+            status_message: Column::of(&trace.status_message),
+            resource: Column::of(&trace.resource),
+            attr_span_start: Column::of(&attrs.span_start),
+            attr_resource_start: Column::of(&attrs.resource_start),
+            attr_entries: Column::of(&attrs.entries),
+            const_syms: Column::of(const_syms),
+            regex_memo: Column::of::<u8>(&[]),
+            strings: trace.strings.len() as u64,
         }
+    }
+
+    /// Points native code at the machine's (re)allocated match memo.
+    pub(crate) fn set_regex_memo(&mut self, memo: &[u8]) {
+        self.regex_memo = Column::of(memo);
     }
 }
 
@@ -152,6 +195,15 @@ pub(super) mod columns {
     pub const KIND: i32 = machine::COLUMNS + offset_of!(Columns, kind) as i32;
     pub const CHILD_COUNT: i32 = machine::COLUMNS + offset_of!(Columns, child_count) as i32;
     pub const PARENT: i32 = machine::COLUMNS + offset_of!(Columns, parent) as i32;
+    pub const NAME: i32 = machine::COLUMNS + offset_of!(Columns, name) as i32;
+    pub const STATUS_MESSAGE: i32 = machine::COLUMNS + offset_of!(Columns, status_message) as i32;
+    pub const RESOURCE: i32 = machine::COLUMNS + offset_of!(Columns, resource) as i32;
+    pub const ATTR_SPAN_START: i32 = machine::COLUMNS + offset_of!(Columns, attr_span_start) as i32;
+    pub const ATTR_RESOURCE_START: i32 = machine::COLUMNS + offset_of!(Columns, attr_resource_start) as i32;
+    pub const ATTR_ENTRIES: i32 = machine::COLUMNS + offset_of!(Columns, attr_entries) as i32;
+    pub const CONST_SYMS: i32 = machine::COLUMNS + offset_of!(Columns, const_syms) as i32;
+    pub const REGEX_MEMO: i32 = machine::COLUMNS + offset_of!(Columns, regex_memo) as i32;
+    pub const STRINGS: i32 = machine::COLUMNS + offset_of!(Columns, strings) as i32;
     /// From a column's offset to its length's.
     pub const LEN: i32 = offset_of!(Column, len) as i32;
     const _: () = assert!(offset_of!(Column, ptr) == 0);
@@ -183,7 +235,7 @@ mod tests {
         assert_eq!(read::<u8>(&Val::Kind(SpanKind::Server), TAG), tag::KIND);
         assert_eq!(read::<u8>(&Val::Span(3), TAG), tag::SPAN);
         assert_eq!(read::<u32>(&Val::Span(3), PAYLOAD), 3);
-        assert_eq!(read::<u8>(&Val::Str("x"), TAG), 4);
+        assert_eq!(read::<u8>(&Val::Str("x"), TAG), tag::STR);
         assert_eq!(read::<u8>(&Val::Bytes(b"x"), TAG), 9);
     }
 
