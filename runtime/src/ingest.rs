@@ -80,23 +80,26 @@ impl Ingest {
         records: Vec<SpanRecord>,
         rejected: Vec<FormatError>,
     ) -> Result<Accepted, Refusal> {
-        let bytes: usize = records.iter().map(record_bytes).sum();
+        // Each shard's spans and their bytes, every span weighed once.
+        let mut per_shard: Vec<(Vec<SpanRecord>, usize)> = vec![(Vec::new(), 0); self.shards.len()];
+        let count = records.len();
+        for record in records {
+            let (records, bytes) = &mut per_shard[shard_of(&tenant, &record.trace_id, self.shards.len())];
+            *bytes += record_bytes(&record);
+            records.push(record);
+        }
+        let bytes: usize = per_shard.iter().map(|(_, bytes)| bytes).sum();
         if !self.budget.try_reserve(bytes) {
-            self.metrics.refused(receiver, "throttled", (records.len() + rejected.len()) as u64);
+            self.metrics.refused(receiver, "throttled", (count + rejected.len()) as u64);
             return Err(Refusal::Throttled { retry_after: self.retry_after });
         }
         let received = Instant::now();
-        let mut per_shard: Vec<Vec<SpanRecord>> = vec![Vec::new(); self.shards.len()];
-        for record in records {
-            per_shard[shard_of(&tenant, &record.trace_id, self.shards.len())].push(record);
-        }
         let mut accepted = 0;
         let mut unsent = bytes;
-        for (shard, records) in self.shards.iter().zip(per_shard) {
+        for (shard, (records, shard_bytes)) in self.shards.iter().zip(per_shard) {
             if records.is_empty() {
                 continue;
             }
-            let shard_bytes = records.iter().map(record_bytes).sum();
             let count = records.len();
             if shard.send_spans(tenant.clone(), records, shard_bytes, received).is_err() {
                 // The shard has stopped (shutdown): give back the bytes not
