@@ -1,7 +1,13 @@
 //! Trigger extraction: what a trace must contain for a rule's `when` to hold,
 //! so a pack evaluates only the rules a trace can trigger. A trigger is a set of
-//! alternatives (span names, or attribute key/value pairs); a rule with no
-//! extractable trigger is a candidate for every trace.
+//! alternatives (span names, or span or resource attribute key/value pairs); a
+//! rule with no extractable trigger is a candidate for every trace.
+//!
+//! Every trigger is a *necessary* condition: a trace with none of a rule's
+//! alternatives cannot make its `when` hold, so skipping the rule changes no
+//! result. Only positive string equalities on the current span are used (`=`
+//! and `in [..]` outside any `!`); `!=`, negations and other spans' attributes
+//! are left alone.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +21,24 @@ pub enum Trigger {
     SpanName(String),
     /// Some span has this string attribute (span scope) with this value.
     SpanAttr { key: String, value: String },
+    /// Some span's resource has this string attribute with this value
+    /// (`resource.service.name = "checkout"`: rules scoped to a service).
+    ResourceAttr { key: String, value: String },
+}
+
+impl Trigger {
+    /// How much a trigger is preferred when two necessary trigger sets are
+    /// equally long (lower is better). A name is the most selective and the
+    /// cheapest to look up; a resource attribute usually scopes a rule to one
+    /// service, and a trace has few resources to test; a span attribute is
+    /// looked up among every span's attributes.
+    fn rank(&self) -> usize {
+        match self {
+            Trigger::SpanName(_) => 0,
+            Trigger::ResourceAttr { .. } => 1,
+            Trigger::SpanAttr { .. } => 2,
+        }
+    }
 }
 
 /// The triggers of a `when` expression: `None` when it cannot be narrowed (the
@@ -85,28 +109,33 @@ fn equality(subject: &ExprKind, value: &str) -> Option<Vec<Trigger>> {
         ExprKind::Intrinsic { intrinsic: SpanIntrinsic::Name, of: SpanRef::Current } => {
             Some(vec![Trigger::SpanName(value.to_string())])
         }
-        ExprKind::Attribute { scope: AttrScope::Span, key, of: SpanRef::Current } => {
-            Some(vec![Trigger::SpanAttr { key: key.clone(), value: value.to_string() }])
+        ExprKind::Attribute { scope, key, of: SpanRef::Current } => {
+            let span = || Trigger::SpanAttr { key: key.clone(), value: value.to_string() };
+            let resource = || Trigger::ResourceAttr { key: key.clone(), value: value.to_string() };
+            match scope {
+                AttrScope::Span => Some(vec![span()]),
+                AttrScope::Resource => Some(vec![resource()]),
+                // `.key` reads the span's attribute, else its resource's (vm
+                // `ops::attribute`): equal to a string only if one of the two is.
+                AttrScope::SpanThenResource => Some(vec![span(), resource()]),
+                AttrScope::Event | AttrScope::Link | AttrScope::Instrumentation => None,
+            }
         }
         _ => None,
     }
 }
 
-/// Both must hold: either side's triggers are necessary; keep the fewer.
+/// Both must hold: either side's triggers are necessary. Keep the side with
+/// fewer alternatives; between equally many, the one of lower total
+/// [`Trigger::rank`] (names, then resource attributes, then span attributes);
+/// on a full tie, the left.
 fn narrowest(a: Option<Vec<Trigger>>, b: Option<Vec<Trigger>>) -> Option<Vec<Trigger>> {
+    let weight = |set: &[Trigger]| (set.len(), set.iter().map(Trigger::rank).sum::<usize>());
     match (a, b) {
-        (Some(a), Some(b)) => {
-            Some(if b.len() < a.len() || (b.len() == a.len() && prefers_names(&b, &a)) { b } else { a })
-        }
+        (Some(a), Some(b)) => Some(if weight(&b) < weight(&a) { b } else { a }),
         (Some(x), None) | (None, Some(x)) => Some(x),
         (None, None) => None,
     }
-}
-
-/// Name triggers are cheaper to test than attribute triggers.
-fn prefers_names(candidate: &[Trigger], current: &[Trigger]) -> bool {
-    let names = |t: &[Trigger]| t.iter().filter(|t| matches!(t, Trigger::SpanName(_))).count();
-    names(candidate) > names(current)
 }
 
 /// Either may hold: both sides must be narrowable.
@@ -114,4 +143,112 @@ fn union(a: Option<Vec<Trigger>>, b: Option<Vec<Trigger>>) -> Option<Vec<Trigger
     let mut a = a?;
     a.extend(b?);
     Some(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The triggers of a rule with this `when` (after `when `).
+    fn of(when: &str) -> Option<Vec<Trigger>> {
+        let source = format!("rule r {{\n  severity: low\n  when {when}\n  never {{ name = \"zzz\" }}\n}}\n");
+        let report = crate::check_file(&source, &crate::CheckConfig::default());
+        assert!(!report.has_errors(), "{source}\n{:#?}", report.diagnostics);
+        triggers(&report.checked.rules[0].when.expr)
+    }
+
+    fn name(name: &str) -> Trigger {
+        Trigger::SpanName(name.to_string())
+    }
+
+    fn span(key: &str, value: &str) -> Trigger {
+        Trigger::SpanAttr { key: key.to_string(), value: value.to_string() }
+    }
+
+    fn resource(key: &str, value: &str) -> Trigger {
+        Trigger::ResourceAttr { key: key.to_string(), value: value.to_string() }
+    }
+
+    #[test]
+    fn a_service_scoped_rule_is_triggered_by_its_resource() {
+        let expected = Some(vec![resource("service.name", "svc-0")]);
+        assert_eq!(of(r#"{ kind = server && resource.service.name = "svc-0" }"#), expected);
+        assert_eq!(of(r#"{ kind = server && "svc-0" = resource.service.name }"#), expected);
+        assert_eq!(of(r#"req = { resource.service.name = "svc-0" && duration > 1s }"#), expected);
+    }
+
+    #[test]
+    fn an_in_list_of_strings_gives_one_alternative_per_item() {
+        assert_eq!(
+            of(r#"{ resource.service.name in ["a", "b"] }"#),
+            Some(vec![resource("service.name", "a"), resource("service.name", "b")])
+        );
+        assert_eq!(of(r#"{ resource.service.name in ["a", trace:rootName] }"#), None);
+    }
+
+    #[test]
+    fn an_unscoped_attribute_may_be_the_spans_or_its_resources() {
+        assert_eq!(
+            of(r#"{ .deployment.environment.name = "production" }"#),
+            Some(vec![
+                span("deployment.environment.name", "production"),
+                resource("deployment.environment.name", "production")
+            ])
+        );
+    }
+
+    #[test]
+    fn other_scopes_and_other_spans_are_not_narrowed() {
+        assert_eq!(of(r#"{ parent.resource.service.name = "a" }"#), None);
+        assert_eq!(of(r#"{ event.exception.type = "a" }"#), None);
+        assert_eq!(of(r#"{ instrumentation.x = "a" }"#), None);
+    }
+
+    #[test]
+    fn negations_and_inequalities_are_not_narrowed() {
+        assert_eq!(of(r#"{ resource.service.name != "a" }"#), None);
+        assert_eq!(of(r#"{ !(resource.service.name = "a") }"#), None);
+        assert_eq!(of(r#"!{ resource.service.name = "a" }"#), None);
+        assert_eq!(of(r#"{ !(resource.service.name in ["a"]) }"#), None);
+    }
+
+    #[test]
+    fn or_needs_both_sides_and_takes_all_their_alternatives() {
+        assert_eq!(
+            of(r#"{ resource.service.name = "a" || name = "b" }"#),
+            Some(vec![name("b"), resource("service.name", "a")])
+        );
+        assert_eq!(
+            of(r#"{ resource.service.name = "a" } || { span.k = "v" }"#),
+            Some(vec![span("k", "v"), resource("service.name", "a")])
+        );
+        assert_eq!(of(r#"{ resource.service.name = "a" || kind = server }"#), None);
+    }
+
+    #[test]
+    fn ties_prefer_names_then_resource_then_span_attributes() {
+        let service = r#"resource.service.name = "s""#;
+        for (a, b) in [(service, r#"span.db.system.name = "pg""#), (r#"span.db.system.name = "pg""#, service)] {
+            assert_eq!(of(&format!("{{ {a} && {b} }}")), Some(vec![resource("service.name", "s")]), "{a} && {b}");
+        }
+        for (a, b) in [(service, r#"name = "n""#), (r#"name = "n""#, service)] {
+            assert_eq!(of(&format!("{{ {a} && {b} }}")), Some(vec![name("n")]), "{a} && {b}");
+        }
+        // Between two of a kind the left is kept.
+        assert_eq!(of(r#"{ span.a = "1" && span.b = "2" }"#), Some(vec![span("a", "1")]));
+        assert_eq!(
+            of(r#"{ resource.service.name = "a" } && { resource.service.name = "b" }"#),
+            Some(vec![resource("service.name", "a")])
+        );
+    }
+
+    #[test]
+    fn fewer_alternatives_win_over_their_kind() {
+        assert_eq!(
+            of(r#"{ name in ["a", "b"] && resource.service.name = "s" }"#),
+            Some(vec![resource("service.name", "s")])
+        );
+        // `.key` counts as two alternatives, so a scoped equality beats it.
+        assert_eq!(of(r#"{ .k = "v" && span.db.system.name = "pg" }"#), Some(vec![span("db.system.name", "pg")]));
+    }
 }

@@ -229,8 +229,12 @@ impl Collector for RuleCosts {
         for (labels, rule) in rules() {
             ConstCounter::new(rule.cost.runs()).encode(runs.encode_family(&labels)?)?;
         }
-        let mut seconds =
-            encoder.encode_descriptor("rule_seconds", "Time spent evaluating each rule", None, MetricType::Counter)?;
+        let mut seconds = encoder.encode_descriptor(
+            "rule_seconds",
+            "Time spent evaluating each rule (estimated: one run in 16 is timed)",
+            None,
+            MetricType::Counter,
+        )?;
         for (labels, rule) in rules() {
             ConstCounter::new(rule.cost.seconds()).encode(seconds.encode_family(&labels)?)?;
         }

@@ -13,11 +13,12 @@ use std::collections::HashMap;
 
 use betrace_compiler::bytecode::RuleProgram;
 use betrace_compiler::triggers::Trigger;
+use bumpalo::Bump;
 
 use betrace_stdlib::compression::snapshot::SnapshotError;
 use betrace_stdlib::compression::{NoveltyMetrics, NoveltyState};
 
-use crate::eval::{EvalConfig, Outcome, TraceView, evaluate};
+use crate::eval::{EvalConfig, Outcome, TraceEvaluator, TraceView};
 use crate::loaded::{LoadError, LoadedRule};
 use crate::novelty::{LoadedSite, NoveltyStore};
 use crate::trace::{AttrValue, Trace};
@@ -107,6 +108,9 @@ pub struct Engine {
     /// Attribute key → string value → rules, so a trace's attributes are
     /// looked up without building owned keys.
     by_attr: HashMap<String, HashMap<String, Vec<usize>>>,
+    /// The same for resource attributes: a trace has few resources, so rules
+    /// scoped to a service are picked by testing those, not every span.
+    by_resource: HashMap<String, HashMap<String, Vec<usize>>>,
     /// Rules without a trigger: they run on every trace.
     everywhere: Vec<usize>,
     /// `pack/rule` of each rule, made once.
@@ -137,6 +141,7 @@ impl Engine {
             jit: None,
             by_name: HashMap::new(),
             by_attr: HashMap::new(),
+            by_resource: HashMap::new(),
             everywhere: Vec::new(),
             rule_ids: Vec::new(),
             novelty: NoveltyStore::new(config.novelty),
@@ -151,6 +156,10 @@ impl Engine {
                             Trigger::SpanName(name) => engine.by_name.entry(name.clone()).or_default().push(index),
                             Trigger::SpanAttr { key, value } => {
                                 let values = engine.by_attr.entry(key.clone()).or_default();
+                                values.entry(value.clone()).or_default().push(index);
+                            }
+                            Trigger::ResourceAttr { key, value } => {
+                                let values = engine.by_resource.entry(key.clone()).or_default();
                                 values.entry(value.clone()).or_default().push(index);
                             }
                         }
@@ -187,16 +196,30 @@ impl Engine {
                 }
             }
         }
+        /// Adds the rules `index` has for `attrs`' string attributes.
+        fn matching(
+            index: &HashMap<String, HashMap<String, Vec<usize>>>,
+            attrs: &crate::trace::Attrs,
+            trace: &Trace,
+            chosen: &mut Vec<usize>,
+        ) {
+            for (key, value) in attrs.keys.iter().zip(&attrs.values) {
+                if let AttrValue::Str(value) = value
+                    && let Some(values) = index.get(trace.strings.text(*key))
+                    && let Some(rules) = values.get(trace.strings.text(*value))
+                {
+                    chosen.extend(rules);
+                }
+            }
+        }
         if !self.by_attr.is_empty() {
             for attrs in &trace.attrs {
-                for (key, value) in attrs.keys.iter().zip(&attrs.values) {
-                    if let AttrValue::Str(value) = value
-                        && let Some(values) = self.by_attr.get(trace.strings.text(*key))
-                        && let Some(rules) = values.get(trace.strings.text(*value))
-                    {
-                        chosen.extend(rules);
-                    }
-                }
+                matching(&self.by_attr, attrs, trace, &mut chosen);
+            }
+        }
+        if !self.by_resource.is_empty() {
+            for resource in &trace.resources {
+                matching(&self.by_resource, &resource.attrs, trace, &mut chosen);
             }
         }
         chosen.sort_unstable();
@@ -213,6 +236,8 @@ impl Engine {
     /// only rules that can fire early on a trace still arriving).
     pub fn evaluate_where(&self, trace: &Trace, keep: impl Fn(&LoadedRule) -> bool) -> TraceReport {
         let view = TraceView::new(trace).with_novelty(&self.novelty);
+        let arena = Bump::new();
+        let mut evaluator = TraceEvaluator::new(&view, &arena);
         let mut report = TraceReport::default();
         for index in self.candidates(trace) {
             let rule = &self.rules[index];
@@ -221,9 +246,9 @@ impl Engine {
             }
             report.evaluated += 1;
             report.native += usize::from(rule.native.is_some());
-            let started = std::time::Instant::now();
-            let outcome = evaluate(rule, &view, &self.config);
-            rule.cost.record(started.elapsed().as_nanos() as u64);
+            let timer = rule.cost.start();
+            let (outcome, _) = evaluator.evaluate_metered(rule, &self.config);
+            rule.cost.finish(timer);
             let rule_id = &self.rule_ids[index];
             if let Outcome::OutOfFuel(_) = outcome {
                 report.errors.push(RuleError { rule_id: rule_id.clone(), kind: RuleErrorKind::OutOfFuel });

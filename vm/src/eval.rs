@@ -109,16 +109,44 @@ pub fn evaluate(rule: &LoadedRule, view: &TraceView<'_>, config: &EvalConfig) ->
 /// [`evaluate`], also returning the fuel left (both engines must agree on it).
 pub fn evaluate_metered(rule: &LoadedRule, view: &TraceView<'_>, config: &EvalConfig) -> (Outcome, u64) {
     let arena = Bump::new();
-    let mut machine = Machine::new(rule, view, &arena, config.fuel);
-    if let Some(store) = view.novelty.filter(|_| rule.is_stateful()) {
-        machine.attach_novelty(store, view.time);
+    TraceEvaluator::new(view, &arena).evaluate_metered(rule, config)
+}
+
+/// Evaluates rules one after another over one trace, on one [`Machine`]
+/// whose memory is allocated once per trace rather than once per rule.
+/// Each evaluation starts from a clean machine, so the outcome is the same
+/// as [`evaluate_metered`]'s.
+pub struct TraceEvaluator<'e> {
+    view: &'e TraceView<'e>,
+    arena: &'e Bump,
+    machine: Option<Machine<'e>>,
+}
+
+impl<'e> TraceEvaluator<'e> {
+    /// Values rules make (lists, strings) live in `arena` until it is dropped.
+    pub fn new(view: &'e TraceView<'e>, arena: &'e Bump) -> TraceEvaluator<'e> {
+        TraceEvaluator { view, arena, machine: None }
     }
-    let mut findings = Vec::new();
-    let outcome = match run_rule(&mut machine, config, &mut findings) {
-        Ok(()) => Outcome::Findings(findings),
-        Err(Halt::OutOfFuel) => Outcome::OutOfFuel(findings),
-    };
-    (outcome, machine.fuel)
+
+    /// Evaluates `rule`, returning the outcome and the fuel left.
+    pub fn evaluate_metered(&mut self, rule: &'e LoadedRule, config: &EvalConfig) -> (Outcome, u64) {
+        let machine = match self.machine.take() {
+            Some(mut machine) => {
+                machine.load(rule, config.fuel);
+                self.machine.insert(machine)
+            }
+            None => self.machine.insert(Machine::new(rule, self.view, self.arena, config.fuel)),
+        };
+        if let Some(store) = self.view.novelty.filter(|_| rule.is_stateful()) {
+            machine.attach_novelty(store, self.view.time);
+        }
+        let mut findings = Vec::new();
+        let outcome = match run_rule(machine, config, &mut findings) {
+            Ok(()) => Outcome::Findings(findings),
+            Err(Halt::OutOfFuel) => Outcome::OutOfFuel(findings),
+        };
+        (outcome, machine.fuel)
+    }
 }
 
 fn run_rule(machine: &mut Machine<'_>, config: &EvalConfig, findings: &mut Vec<Finding>) -> Result<(), Halt> {

@@ -45,10 +45,12 @@ pub(crate) const NO_BINDING: u32 = u32::MAX;
 pub struct Machine<'e> {
     pub rule: &'e LoadedRule,
     pub trace: &'e Trace,
+    view: &'e TraceView<'e>,
     order: &'e TreeOrder,
     pub arena: &'e Bump,
-    /// The register file. Never resized after `new`: JIT-compiled code holds
-    /// a pointer to its first element for the length of a call.
+    /// The register file. Resized only by [`load`](Self::load), between
+    /// runs: JIT-compiled code holds a pointer to its first element for the
+    /// length of a call.
     pub(crate) regs: Vec<Val<'e>>,
     pub sets: Vec<SpanSet>,
     /// When each memoized set / value register was computed (see [`Memo`]).
@@ -68,8 +70,8 @@ pub struct Machine<'e> {
     pub(crate) columns: crate::jit::Columns,
     /// String constants (attribute keys, and strings native code compares
     /// with) resolved to this trace's symbols, by constant id, when first
-    /// needed: [`UNLINKED`], a symbol, or [`ABSENT`]. Never resized after
-    /// `new` (native code holds a pointer to it).
+    /// needed: [`UNLINKED`], a symbol, or [`ABSENT`]. Resized only by
+    /// [`load`](Self::load) (native code holds a pointer to it).
     key_syms: Vec<u32>,
     /// Native code's memo of pattern matches per string of the trace (see
     /// `jit/helpers.rs`); empty until the first native match.
@@ -82,34 +84,60 @@ pub struct Machine<'e> {
 impl<'e> Machine<'e> {
     /// A machine for `rule` over the trace of `view`, with `fuel` to spend.
     pub fn new(rule: &'e LoadedRule, view: &'e TraceView<'e>, arena: &'e Bump, fuel: u64) -> Self {
-        let program = &rule.program;
-        let trace = view.trace;
-        let n = trace.len();
-        let key_syms = vec![UNLINKED; program.consts.len()];
-        // Only native code reads the attribute table: build it (once per
-        // trace) for rules that need it.
-        let attrs = rule.native.as_ref().filter(|native| native.reads_attrs()).map(|_| view.attr_table());
-        let columns = crate::jit::Columns::new(trace, attrs, &key_syms);
-        Machine {
+        let mut machine = Machine {
             rule,
-            trace,
+            trace: view.trace,
+            view,
             order: &view.order,
             arena,
-            regs: vec![Val::Nil; usize::from(program.registers)],
-            sets: vec![SpanSet::empty(n); usize::from(program.set_registers)],
-            set_stamp: vec![NOT_COMPUTED; usize::from(program.set_registers)],
-            reg_stamp: vec![NOT_COMPUTED; usize::from(program.registers)],
-            set_epoch: vec![0; usize::from(program.set_registers)],
+            regs: Vec::new(),
+            sets: Vec::new(),
+            set_stamp: Vec::new(),
+            reg_stamp: Vec::new(),
+            set_epoch: Vec::new(),
             epoch: 0,
             binding_round: 0,
             binding: NO_BINDING,
             current: 0,
             fuel,
-            columns,
-            key_syms,
+            columns: crate::jit::Columns::new(view.trace, None, &[]),
+            key_syms: Vec::new(),
             regex_memo: Vec::new(),
             novelty: NoveltyRun::default(),
+        };
+        machine.load(rule, fuel);
+        machine
+    }
+
+    /// Points the machine at `rule`, over the same trace, with `fuel` to
+    /// spend: every register, memo and table starts afresh, but the memory
+    /// is kept. A trace runs dozens of rules, and a machine allocated per
+    /// rule was a fifth of the server's time.
+    pub fn load(&mut self, rule: &'e LoadedRule, fuel: u64) {
+        let program = &rule.program;
+        let (registers, set_registers) = (usize::from(program.registers), usize::from(program.set_registers));
+        let n = self.trace.len();
+        self.rule = rule;
+        refill(&mut self.regs, registers, Val::Nil);
+        self.sets.resize_with(set_registers, SpanSet::default);
+        for set in &mut self.sets {
+            set.reset(n);
         }
+        refill(&mut self.set_stamp, set_registers, NOT_COMPUTED);
+        refill(&mut self.reg_stamp, registers, NOT_COMPUTED);
+        refill(&mut self.set_epoch, set_registers, 0);
+        self.epoch = 0;
+        self.binding_round = 0;
+        self.binding = NO_BINDING;
+        self.current = 0;
+        self.fuel = fuel;
+        refill(&mut self.key_syms, program.consts.len(), UNLINKED);
+        self.regex_memo.clear();
+        // Only native code reads the attribute table: build it (once per
+        // trace) for rules that need it.
+        let attrs = rule.native.as_ref().filter(|native| native.reads_attrs()).map(|_| self.view.attr_table());
+        self.columns = crate::jit::Columns::new(self.trace, attrs, &self.key_syms);
+        self.novelty = NoveltyRun::default();
     }
 
     /// Lets `novelty` calls score against `store`, at trace time `time`.
@@ -424,4 +452,10 @@ impl<'e> Machine<'e> {
         };
         (sym != ABSENT).then_some(crate::trace::Sym(sym))
     }
+}
+
+/// Empties `values` and fills it with `len` copies of `value`, keeping its memory.
+fn refill<T: Clone>(values: &mut Vec<T>, len: usize, value: T) {
+    values.clear();
+    values.resize(len, value);
 }

@@ -3,22 +3,27 @@
 //! order (nested-set numbers) or through parent indices.
 
 use betrace_compiler::hir::StructuralOp;
+use smallvec::{SmallVec, smallvec};
 
 use crate::trace::{NO_PARENT, Trace};
+
+/// Words held inline: most traces have at most 128 spans, and a rule run
+/// makes several sets, so they should not cost an allocation each.
+const INLINE_WORDS: usize = 2;
 
 /// A set of span indices of one trace.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SpanSet {
-    words: Vec<u64>,
+    words: SmallVec<[u64; INLINE_WORDS]>,
 }
 
 impl SpanSet {
     pub fn empty(n: usize) -> SpanSet {
-        SpanSet { words: vec![0; n.div_ceil(64)] }
+        SpanSet { words: smallvec![0; n.div_ceil(64)] }
     }
 
     pub fn full(n: usize) -> SpanSet {
-        let mut set = SpanSet { words: vec![u64::MAX; n.div_ceil(64)] };
+        let mut set = SpanSet { words: smallvec![u64::MAX; n.div_ceil(64)] };
         if !n.is_multiple_of(64)
             && let Some(last) = set.words.last_mut()
         {

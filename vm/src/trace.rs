@@ -7,8 +7,6 @@
 //! format-neutral [`SpanRecord`]s; the readers of OTLP, Zipkin and Jaeger
 //! live in the runtime crate.
 
-use std::collections::HashMap;
-
 pub use betrace_stdlib::value::{SpanKind, Status};
 
 mod builder;
@@ -16,11 +14,13 @@ pub mod compact;
 mod dump;
 #[cfg(test)]
 mod properties;
+mod strings;
 #[cfg(test)]
 mod tests;
 mod tree;
 
 pub use builder::{TraceBuilder, group_by_trace};
+pub use strings::Strings;
 
 /// An interned string of one trace.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]
@@ -28,42 +28,6 @@ pub struct Sym(pub u32);
 
 /// "No parent": the root, or a span whose parent is not in the trace.
 pub const NO_PARENT: u32 = u32::MAX;
-
-/// The strings of one trace, each stored once.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Strings {
-    texts: Vec<Box<str>>,
-    index: HashMap<Box<str>, Sym>,
-}
-
-impl Strings {
-    pub fn intern(&mut self, text: &str) -> Sym {
-        if let Some(&sym) = self.index.get(text) {
-            return sym;
-        }
-        let sym = Sym(self.texts.len() as u32);
-        self.texts.push(text.into());
-        self.index.insert(text.into(), sym);
-        sym
-    }
-
-    /// The symbol of `text`, if this trace holds that string.
-    pub fn lookup(&self, text: &str) -> Option<Sym> {
-        self.index.get(text).copied()
-    }
-
-    pub fn text(&self, sym: Sym) -> &str {
-        &self.texts[sym.0 as usize]
-    }
-
-    pub fn len(&self) -> usize {
-        self.texts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.texts.is_empty()
-    }
-}
 
 /// An attribute value as OpenTelemetry carries it.
 #[derive(Clone, Debug, PartialEq)]

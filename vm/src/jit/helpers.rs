@@ -102,7 +102,7 @@ pub(super) unsafe extern "C" fn match_symbol(machine: *mut Machine<'_>, func: u3
         let matched = rule.patterns[pattern as usize].is_match(text);
         let patterns = rule.patterns.len();
         if machine.regex_memo.is_empty() && patterns.saturating_mul(strings) <= MAX_REGEX_MEMO {
-            machine.regex_memo = vec![0; patterns * strings];
+            machine.regex_memo.resize(patterns * strings, 0);
             machine.columns.set_regex_memo(&machine.regex_memo);
         }
         if let Some(slot) = machine.regex_memo.get_mut(pattern as usize * strings + symbol as usize) {

@@ -113,6 +113,33 @@ fn native_string_paths_agree_with_the_interpreter_fuel_included() {
     }
 }
 
+/// `TraceEvaluator` reuses one machine for every rule of a trace: each rule
+/// must see a clean machine (registers, sets, memos, constant symbols, match
+/// memo), whatever ran before it, under both engines.
+#[test]
+fn a_reused_machine_gives_what_a_fresh_one_gives() {
+    if available().is_err() {
+        return;
+    }
+    let trace = trace();
+    let view = TraceView::new(&trace);
+    let config = EvalConfig::default();
+    let rules = rules();
+    let all: Vec<&LoadedRule> = rules.iter().flat_map(|(interp, native)| [interp, native]).collect();
+    let fresh: Vec<_> = all.iter().map(|rule| evaluate_metered(rule, &view, &config)).collect();
+    // Forward, backward (machines shrink and grow), and each rule twice in a row.
+    let forward: Vec<usize> = (0..all.len()).collect();
+    let backward: Vec<usize> = forward.iter().rev().copied().collect();
+    let doubled: Vec<usize> = forward.iter().flat_map(|&i| [i, i]).collect();
+    for order in [forward, backward, doubled] {
+        let arena = Bump::new();
+        let mut evaluator = crate::eval::TraceEvaluator::new(&view, &arena);
+        for i in order {
+            assert_eq!(evaluator.evaluate_metered(all[i], &config), fresh[i], "rule {}", all[i].program.name);
+        }
+    }
+}
+
 #[test]
 fn string_predicates_compile_without_calls_into_the_interpreter() {
     for (text, expected) in [

@@ -6,10 +6,20 @@
 //! order: spans are sorted by (start, span id), a repeated span id keeps the
 //! copy that sorts first (ties broken by the records' whole content), and
 //! strings, resources and scopes are numbered in that sorted order.
+//!
+//! Span ids, resources and strings are looked up by foldhash (seeded per
+//! process and per table; see `Strings` for why that suffices against
+//! crafted collisions), and the columns and string table are sized from the
+//! records up front: the server builds every trace it evaluates here.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry as TableEntry;
 
 use super::tree::{Children, cut_cycles, number};
 use super::{
@@ -63,21 +73,22 @@ impl TraceBuilder {
         let mut repairs = Repairs { foreign_spans: self.foreign_spans, ..Repairs::default() };
         self.records.sort_unstable_by(canonical_order);
 
-        // Keep the first copy of each span id, in sorted order.
-        let mut index: HashMap<[u8; 8], u32> = HashMap::with_capacity(self.records.len());
-        self.records.retain(|record| match index.entry(record.span_id) {
+        // Keep the first copy of each span id, in sorted order, and note
+        // where each kept span ends up.
+        let mut index: HashMap<u64, u32, RandomState> =
+            HashMap::with_capacity_and_hasher(self.records.len(), RandomState::default());
+        let mut kept = 0;
+        self.records.retain(|record| match index.entry(id_key(record.span_id)) {
             Entry::Occupied(_) => {
                 repairs.duplicate_spans += 1;
                 false
             }
             Entry::Vacant(slot) => {
-                slot.insert(0);
+                slot.insert(kept);
+                kept += 1;
                 true
             }
         });
-        for (position, record) in self.records.iter().enumerate() {
-            index.insert(record.span_id, position as u32);
-        }
         let spans = &self.records;
 
         let mut parent: Vec<u32> = spans
@@ -86,7 +97,7 @@ impl TraceBuilder {
                 if span.parent_id == [0; 8] {
                     return NO_PARENT;
                 }
-                index.get(&span.parent_id).copied().unwrap_or_else(|| {
+                index.get(&id_key(span.parent_id)).copied().unwrap_or_else(|| {
                     repairs.orphans += 1;
                     NO_PARENT
                 })
@@ -97,7 +108,7 @@ impl TraceBuilder {
         let children = Children::new(&parent);
         let (enter, exit) = number(&parent, &children);
 
-        let mut trace = Columns::new(spans.len()).fill(spans);
+        let mut trace = Columns::new(spans).fill();
         trace.trace_id = self.trace_id;
         trace.parent = parent;
         trace.child_count = children.counts();
@@ -112,13 +123,18 @@ impl TraceBuilder {
 /// by their earliest span's start time, ties by trace id — the order in which
 /// evaluation takes them.
 pub fn group_by_trace(records: impl IntoIterator<Item = SpanRecord>) -> Vec<Trace> {
-    let mut builders: HashMap<[u8; 16], TraceBuilder> = HashMap::new();
+    let mut builders: HashMap<[u8; 16], TraceBuilder, RandomState> = HashMap::default();
     for record in records {
         builders.entry(record.trace_id).or_insert_with(|| TraceBuilder::new(record.trace_id)).add(record);
     }
     let mut traces: Vec<Trace> = builders.into_values().map(TraceBuilder::build).collect();
     traces.sort_by_key(|trace| (trace.start.first().copied(), trace.trace_id));
     traces
+}
+
+/// A span id as a hash key: one word to hash instead of a length and 8 bytes.
+fn id_key(span_id: [u8; 8]) -> u64 {
+    u64::from_ne_bytes(span_id)
 }
 
 /// The order spans take in a trace: start, then span id, then (only between
@@ -204,18 +220,21 @@ fn encode_str(text: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(text.as_bytes());
 }
 
-/// The per-span columns being filled, with the tables that deduplicate
-/// resources and scopes by their encoded content.
-struct Columns {
+/// The per-span columns being filled, with the tables that share identical
+/// resources and scopes between spans.
+struct Columns<'r> {
+    spans: &'r [SpanRecord],
     trace: Trace,
-    resource_ids: HashMap<Vec<u8>, u32>,
-    scope_ids: HashMap<Vec<u8>, u32>,
-    key: Vec<u8>,
+    resources: Distinct,
+    scopes: Distinct,
 }
 
-impl Columns {
-    fn new(len: usize) -> Columns {
+impl<'r> Columns<'r> {
+    fn new(spans: &'r [SpanRecord]) -> Columns<'r> {
+        let len = spans.len();
+        let (strings, bytes) = string_estimate(spans);
         let trace = Trace {
+            strings: Strings::with_capacity(strings, bytes),
             span_id: Vec::with_capacity(len),
             parent_id: Vec::with_capacity(len),
             name: Vec::with_capacity(len),
@@ -231,20 +250,21 @@ impl Columns {
             links: Vec::with_capacity(len),
             ..Trace::default()
         };
-        Columns { trace, resource_ids: HashMap::new(), scope_ids: HashMap::new(), key: Vec::new() }
+        Columns { spans, trace, resources: Distinct::default(), scopes: Distinct::default() }
     }
 
     /// Fills every column but the tree's, interning strings in span order.
-    fn fill(mut self, spans: &[SpanRecord]) -> Trace {
+    fn fill(mut self) -> Trace {
+        let spans = self.spans;
         for (i, span) in spans.iter().enumerate() {
             let previous = i.checked_sub(1).map(|p| &spans[p]);
             let resource = match previous {
                 Some(prev) if same_list(&prev.resource, &span.resource) => *self.trace.resource.last().unwrap_or(&0),
-                _ => self.resource_index(span),
+                _ => self.resource_index(i),
             };
             let scope = match previous {
                 Some(prev) if same_scope(prev, span) => *self.trace.scope.last().unwrap_or(&0),
-                _ => self.scope_index(span),
+                _ => self.scope_index(i),
             };
             let strings = &mut self.trace.strings;
             let name = strings.intern(&span.name);
@@ -286,42 +306,207 @@ impl Columns {
         self.trace
     }
 
-    fn resource_index(&mut self, span: &SpanRecord) -> u32 {
-        self.key.clear();
-        encode_attrs(&span.resource, &mut self.key);
-        if let Some(&index) = self.resource_ids.get(&self.key) {
-            return index;
+    /// The index of span `i`'s resource, adding the resource if it is new.
+    fn resource_index(&mut self, i: usize) -> u32 {
+        let span = &self.spans[i];
+        let (index, new) =
+            self.resources.index(self.spans, i, hash_resource, |a, b| same_list(&a.resource, &b.resource));
+        if new {
+            let strings = &mut self.trace.strings;
+            let attrs = intern_attrs(strings, &span.resource);
+            let service_name = span.resource.iter().rev().find_map(|(key, value)| match value {
+                RecordValue::Str(name) if key == "service.name" => Some(strings.intern(name)),
+                _ => None,
+            });
+            self.trace.resources.push(Resource { attrs, service_name });
         }
-        let index = self.trace.resources.len() as u32;
-        self.resource_ids.insert(self.key.clone(), index);
-        let strings = &mut self.trace.strings;
-        let attrs = intern_attrs(strings, &span.resource);
-        let service_name = span.resource.iter().rev().find_map(|(key, value)| match value {
-            RecordValue::Str(name) if key == "service.name" => Some(strings.intern(name)),
-            _ => None,
-        });
-        self.trace.resources.push(Resource { attrs, service_name });
         index
     }
 
-    fn scope_index(&mut self, span: &SpanRecord) -> u32 {
-        self.key.clear();
-        encode_str(&span.scope_name, &mut self.key);
-        encode_str(&span.scope_version, &mut self.key);
-        encode_attrs(&span.scope_attrs, &mut self.key);
-        if let Some(&index) = self.scope_ids.get(&self.key) {
-            return index;
+    /// The index of span `i`'s scope, adding the scope if it is new.
+    fn scope_index(&mut self, i: usize) -> u32 {
+        let span = &self.spans[i];
+        let (index, new) = self.scopes.index(self.spans, i, hash_scope, same_scope);
+        if new {
+            let strings = &mut self.trace.strings;
+            let scope = Scope {
+                name: strings.intern(&span.scope_name),
+                version: strings.intern(&span.scope_version),
+                attrs: intern_attrs(strings, &span.scope_attrs),
+            };
+            self.trace.scopes.push(scope);
         }
-        let index = self.trace.scopes.len() as u32;
-        self.scope_ids.insert(self.key.clone(), index);
-        let strings = &mut self.trace.strings;
-        let scope = Scope {
-            name: strings.intern(&span.scope_name),
-            version: strings.intern(&span.scope_version),
-            attrs: intern_attrs(strings, &span.scope_attrs),
-        };
-        self.trace.scopes.push(scope);
         index
+    }
+}
+
+/// Numbers the distinct values of one part of the spans (their resource, or
+/// their scope) in the order first seen, comparing the records' content in
+/// place: nothing is encoded or copied to look one up. Most traces hold a
+/// handful of resources and scopes, so the first few are found by a linear
+/// scan and the hash table is only built past [`Distinct::SCAN`].
+#[derive(Default)]
+struct Distinct {
+    /// A span holding value `n`, to compare and rehash against.
+    first_span: Vec<u32>,
+    /// Value numbers, by the hash of their content; empty while there are at
+    /// most [`Distinct::SCAN`] values.
+    ids: HashTable<u32>,
+    hasher: RandomState,
+}
+
+impl Distinct {
+    const SCAN: usize = 8;
+
+    /// The number of span `i`'s value, and whether it is new. `hash` and
+    /// `same` must agree: records that are `same` hash alike.
+    fn index(
+        &mut self,
+        spans: &[SpanRecord],
+        i: usize,
+        hash: impl Fn(&RandomState, &SpanRecord) -> u64,
+        same: impl Fn(&SpanRecord, &SpanRecord) -> bool,
+    ) -> (u32, bool) {
+        let Distinct { ids, first_span, hasher } = self;
+        let span = &spans[i];
+        let holder = |id: u32| &spans[first_span[id as usize] as usize];
+        let new_id = first_span.len() as u32;
+        if first_span.len() <= Distinct::SCAN {
+            if let Some(id) = (0..new_id).find(|&id| same(holder(id), span)) {
+                return (id, false);
+            }
+            if first_span.len() == Distinct::SCAN {
+                for id in 0..new_id {
+                    ids.insert_unique(hash(hasher, holder(id)), id, |&id| hash(hasher, holder(id)));
+                }
+                ids.insert_unique(hash(hasher, span), new_id, |&id| hash(hasher, holder(id)));
+            }
+            first_span.push(i as u32);
+            return (new_id, true);
+        }
+        let entry = ids.entry(hash(hasher, span), |&id| same(holder(id), span), |&id| hash(hasher, holder(id)));
+        match entry {
+            TableEntry::Occupied(found) => (*found.get(), false),
+            TableEntry::Vacant(slot) => {
+                slot.insert(new_id);
+                first_span.push(i as u32);
+                (new_id, true)
+            }
+        }
+    }
+}
+
+/// A guess at the distinct strings of a trace and their bytes, to size its
+/// string table once, from the first span alone (reading every span's
+/// strings would cost a fair part of interning them): all of its strings,
+/// with its resource and scope, and half as many again for every other span
+/// (spans of a trace tend to look alike, and keys and many values repeat
+/// from span to span). Capped, so a large trace of repetitive spans does not
+/// reserve far more than it uses; past the cap the table grows as usual.
+fn string_estimate(spans: &[SpanRecord]) -> (usize, usize) {
+    const MAX_STRINGS: usize = 1024;
+    const MAX_BYTES: usize = 32 * 1024;
+    let Some((first, rest)) = spans.split_first() else { return (0, 0) };
+    let mut span = StringCount::default();
+    span.add_span(first);
+    let mut shared = StringCount::default();
+    shared.add_str(&first.scope_name);
+    shared.add_str(&first.scope_version);
+    shared.add_list(&first.resource);
+    shared.add_list(&first.scope_attrs);
+    let guess =
+        |span: usize, shared: usize| span.saturating_add(shared).saturating_add(rest.len().saturating_mul(span) / 2);
+    (guess(span.strings, shared.strings).min(MAX_STRINGS), guess(span.bytes, shared.bytes).min(MAX_BYTES))
+}
+
+/// How many strings (counting repeats) a span interns, and their bytes.
+#[derive(Default)]
+struct StringCount {
+    strings: usize,
+    bytes: usize,
+}
+
+impl StringCount {
+    fn add_span(&mut self, span: &SpanRecord) {
+        self.add_str(&span.name);
+        self.add_str(&span.status_message);
+        self.add_list(&span.attrs);
+        for (name, _, attrs) in &span.events {
+            self.add_str(name);
+            self.add_list(attrs);
+        }
+        for (_, _, attrs) in &span.links {
+            self.add_list(attrs);
+        }
+    }
+
+    fn add_list(&mut self, list: &[(String, RecordValue)]) {
+        for (key, value) in list {
+            self.add_str(key);
+            if let RecordValue::Str(text) = value {
+                self.add_str(text);
+            }
+        }
+    }
+
+    fn add_str(&mut self, text: &str) {
+        self.strings += 1;
+        self.bytes += text.len();
+    }
+}
+
+fn hash_resource(hasher: &RandomState, span: &SpanRecord) -> u64 {
+    let mut state = hasher.build_hasher();
+    hash_list(&span.resource, &mut state);
+    state.finish()
+}
+
+fn hash_scope(hasher: &RandomState, span: &SpanRecord) -> u64 {
+    let mut state = hasher.build_hasher();
+    span.scope_name.hash(&mut state);
+    span.scope_version.hash(&mut state);
+    hash_list(&span.scope_attrs, &mut state);
+    state.finish()
+}
+
+/// A hash that agrees with [`same_list`]: floats by bit pattern.
+fn hash_list(list: &[(String, RecordValue)], state: &mut impl Hasher) {
+    state.write_usize(list.len());
+    for (key, value) in list {
+        key.hash(state);
+        hash_value(value, state);
+    }
+}
+
+fn hash_value(value: &RecordValue, state: &mut impl Hasher) {
+    match value {
+        RecordValue::Str(text) => {
+            state.write_u8(0);
+            text.hash(state);
+        }
+        RecordValue::Int(int) => {
+            state.write_u8(1);
+            int.hash(state);
+        }
+        RecordValue::Float(float) => {
+            state.write_u8(2);
+            float.to_bits().hash(state);
+        }
+        RecordValue::Bool(bool) => {
+            state.write_u8(3);
+            bool.hash(state);
+        }
+        RecordValue::Bytes(bytes) => {
+            state.write_u8(4);
+            bytes.hash(state);
+        }
+        RecordValue::Array(items) => {
+            state.write_u8(5);
+            state.write_usize(items.len());
+            for item in items {
+                hash_value(item, state);
+            }
+        }
     }
 }
 
@@ -361,5 +546,102 @@ fn intern_value(strings: &mut Strings, value: &RecordValue) -> AttrValue {
         RecordValue::Bool(bool) => AttrValue::Bool(*bool),
         RecordValue::Bytes(bytes) => AttrValue::Bytes(bytes.as_slice().into()),
         RecordValue::Array(items) => AttrValue::Array(items.iter().map(|item| intern_value(strings, item)).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn value() -> impl Strategy<Value = RecordValue> {
+        let leaf = prop_oneof![
+            "[ab]{0,2}".prop_map(RecordValue::Str),
+            (-1i64..2).prop_map(RecordValue::Int),
+            prop_oneof![Just(0.0), Just(-0.0), Just(f64::NAN), Just(-f64::NAN)].prop_map(RecordValue::Float),
+            any::<bool>().prop_map(RecordValue::Bool),
+            vec(0u8..2, 0..2).prop_map(RecordValue::Bytes),
+        ];
+        leaf.prop_recursive(2, 6, 3, |inner| vec(inner, 0..3).prop_map(RecordValue::Array))
+    }
+
+    fn list() -> impl Strategy<Value = Vec<(String, RecordValue)>> {
+        vec(("[ab]{0,2}", value()), 0..3)
+    }
+
+    fn encoded(list: &[(String, RecordValue)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_attrs(list, &mut out);
+        out
+    }
+
+    fn record(resource: Vec<(String, RecordValue)>, start: i64) -> SpanRecord {
+        SpanRecord { span_id: (start as u64 + 1).to_be_bytes(), start, resource, ..SpanRecord::default() }
+    }
+
+    proptest! {
+        /// The in-place comparison that shares resources and scopes is the
+        /// byte encoding's equality, and the hash never splits equal lists.
+        #[test]
+        fn same_list_is_encoding_equality_and_hashes_agree((a, b) in (list(), list())) {
+            let same = same_list(&a, &b);
+            prop_assert_eq!(same, encoded(&a) == encoded(&b));
+            prop_assert!(same_list(&a, &a.clone()));
+            let hasher = RandomState::default();
+            let hash = |list: &[(String, RecordValue)]| {
+                let mut state = hasher.build_hasher();
+                hash_list(list, &mut state);
+                state.finish()
+            };
+            prop_assert_eq!(hash(&a), hash(&a.clone()));
+            if same {
+                prop_assert_eq!(hash(&a), hash(&b));
+            }
+        }
+    }
+
+    #[test]
+    fn resources_are_shared_when_they_return_after_another() {
+        let nan = || vec![("k".to_string(), RecordValue::Array(vec![RecordValue::Float(f64::NAN)]))];
+        let zero = |z: f64| vec![("k".to_string(), RecordValue::Float(z))];
+        let resources = [nan(), zero(0.0), nan(), zero(-0.0), zero(0.0), vec![], nan()];
+        let records: Vec<SpanRecord> = resources.into_iter().zip(0..).map(|(r, start)| record(r, start)).collect();
+        let trace = group_by_trace(records).remove(0);
+        assert_eq!(trace.resource, vec![0, 1, 0, 2, 1, 3, 0]);
+        assert_eq!(trace.resources.len(), 4);
+        assert_eq!(trace.scopes.len(), 1);
+        assert_eq!(trace.strings.lookup("k"), Some(trace.resources[0].attrs.keys[0]));
+    }
+
+    #[test]
+    fn many_resources_are_shared_past_the_linear_scan() {
+        let service = |n: usize| vec![("service.name".to_string(), RecordValue::Str(format!("svc-{n}")))];
+        // 3 × (SCAN + 5) spans cycling through SCAN + 5 services: the first
+        // round finds them by scan, then by table, the later rounds by table.
+        let count = Distinct::SCAN + 5;
+        let records: Vec<SpanRecord> = (0..3 * count).map(|i| record(service(i % count), i as i64)).collect();
+        let trace = group_by_trace(records).remove(0);
+        assert_eq!(trace.resources.len(), count);
+        let expected: Vec<u32> = (0..3 * count).map(|i| (i % count) as u32).collect();
+        assert_eq!(trace.resource, expected);
+        for (n, resource) in trace.resources.iter().enumerate() {
+            assert_eq!(resource.service_name.map(|sym| trace.strings.text(sym)), Some(format!("svc-{n}").as_str()));
+        }
+    }
+
+    #[test]
+    fn the_string_estimate_is_capped() {
+        assert_eq!(string_estimate(&[]), (0, 0));
+        let mut small = record(vec![("service.name".into(), RecordValue::Str("api".into()))], 0);
+        small.name = "GET".into();
+        // name, status message, resource key and value, scope name and version.
+        assert_eq!(string_estimate(std::slice::from_ref(&small)), (6, 18));
+        let mut big = small.clone();
+        big.attrs = (0..5_000).map(|i| (format!("k{i}"), RecordValue::Str("x".repeat(100)))).collect();
+        // Two more spans like the first: half of its own 2 strings and 3 bytes each.
+        assert_eq!(string_estimate(&[small.clone(), big.clone(), big.clone()]), (8, 21));
+        assert_eq!(string_estimate(&[big, small.clone(), small]), (1024, 32 * 1024));
     }
 }
