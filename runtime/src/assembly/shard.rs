@@ -28,6 +28,9 @@ use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+// Trace ids come from the network: a seeded hash, but a fast one.
+use foldhash::fast::RandomState;
+
 use betrace_vm::trace::{SpanRecord, TraceBuilder};
 
 use super::evaluate::{Which, evaluate_trace};
@@ -54,6 +57,19 @@ struct OpenTrace {
     /// Re-opened by late spans: rules with `novelty` state are not run again,
     /// so a trace's values enter the baselines once.
     continuation: bool,
+}
+
+impl OpenTrace {
+    /// Whether early rules should run now: spans came since their last run,
+    /// which was at least [`EARLY_INTERVAL`] ago (the first run waits until
+    /// the trace has been open `early_after`).
+    fn early_run_due(&self, now: Instant, early_after: Duration) -> bool {
+        let not_before = match self.last_early {
+            Some(at) => at + EARLY_INTERVAL,
+            None => self.first_seen + early_after,
+        };
+        self.early_due && now >= not_before
+    }
 }
 
 struct DecidedTrace {
@@ -91,8 +107,8 @@ pub(super) struct Shard {
     context: ShardContext,
     /// This shard's share of `max_traces`.
     max_open: usize,
-    open: HashMap<Key, OpenTrace>,
-    decided: HashMap<Key, DecidedTrace>,
+    open: HashMap<Key, OpenTrace, RandomState>,
+    decided: HashMap<Key, DecidedTrace, RandomState>,
     /// (deadline, key), soonest first: when a trace may be complete.
     deadlines: BinaryHeap<Reverse<(Instant, Key)>>,
     /// (first seen, key), oldest first: who to evict.
@@ -110,8 +126,8 @@ impl Shard {
         Shard {
             context,
             max_open,
-            open: HashMap::new(),
-            decided: HashMap::new(),
+            open: HashMap::default(),
+            decided: HashMap::default(),
             deadlines: BinaryHeap::new(),
             arrivals: VecDeque::new(),
             forget: VecDeque::new(),
@@ -151,7 +167,7 @@ impl Shard {
 
     fn add(&mut self, tenant: Tenant, records: Vec<SpanRecord>, bytes: usize, now: Instant) {
         // Split by trace; a request usually carries few traces.
-        let mut by_trace: HashMap<[u8; 16], (Vec<SpanRecord>, usize)> = HashMap::new();
+        let mut by_trace: HashMap<[u8; 16], (Vec<SpanRecord>, usize), RandomState> = HashMap::default();
         let per_record = bytes / records.len().max(1);
         let mut remainder = bytes - per_record * records.len();
         for record in records {
@@ -216,18 +232,14 @@ impl Shard {
 
     /// Evaluates the early rules on a trace still arriving, if it is time.
     fn fire_early(&mut self, key: &Key, now: Instant) {
+        let early_after = self.context.config.early_after;
+        // Timing first: it is what usually says no, and it is cheap.
+        let Some(trace) = self.open.get_mut(key).filter(|trace| trace.early_run_due(now, early_after)) else {
+            return;
+        };
         let packs = self.context.packs.current();
         let tenant_packs = packs.for_tenant(&key.0);
         if !tenant_packs.has_early_rules() {
-            return;
-        }
-        let early_after = self.context.config.early_after;
-        let Some(trace) = self.open.get_mut(key) else { return };
-        let too_soon = match trace.last_early {
-            Some(at) => now < at + EARLY_INTERVAL,
-            None => now < trace.first_seen + early_after,
-        };
-        if !trace.early_due || too_soon {
             return;
         }
         trace.early_due = false;
@@ -262,7 +274,9 @@ impl Shard {
             }
         }
         if self.context.config.early_firing {
-            let due: Vec<Key> = self.open.iter().filter(|(_, t)| t.early_due).map(|(k, _)| k.clone()).collect();
+            let early_after = self.context.config.early_after;
+            let due: Vec<Key> =
+                self.open.iter().filter(|(_, t)| t.early_run_due(now, early_after)).map(|(k, _)| k.clone()).collect();
             for key in due {
                 self.fire_early(&key, now);
             }
