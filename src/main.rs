@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc rather than the system allocator: the server frees and reallocates
+/// jemalloc rather than the system allocator: the server frees and reallocates
 /// request-sized buffers (OTLP bodies, decoded spans, trace columns) thousands
 /// of times a second, and glibc's malloc returned them to the kernel only to
 /// fault fresh zeroed pages back in (a tenth of the server's time).
