@@ -23,8 +23,8 @@ use betrace_runtime::export::CollectSink;
 use betrace_runtime::formats::encode_request;
 use betrace_runtime::packs::load_packs;
 use betrace_runtime::server::{Server, ServerOptions};
-use betrace_stdlib::value::{SpanKind, Status};
-use betrace_vm::trace::{RecordValue, SpanRecord, group_by_trace};
+use betrace_tests::spans::{Repeats, SpanSpec, span_records, span_spec};
+use betrace_vm::trace::{SpanRecord, group_by_trace};
 use betrace_vm::{Engine, Violation};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -72,108 +72,15 @@ fn write_pack(dir: &Path) {
     std::fs::write(dir.join("order.btr"), RULES).expect("order.btr written");
 }
 
-const NAMES: &[&str] = &["GET /api", "auth.check", "db.query", "payment.charge", "http.request", "consume"];
-const KINDS: &[SpanKind] =
-    &[SpanKind::Server, SpanKind::Client, SpanKind::Internal, SpanKind::Consumer, SpanKind::Producer];
-const STATUSES: &[Status] = &[Status::Unset, Status::Ok, Status::Error];
-
-/// One generated span, before it becomes a record.
-#[derive(Clone, Debug)]
-struct Spec {
-    trace: u8,
-    parent: u8,
-    name: usize,
-    kind: usize,
-    status: usize,
-    start: u16,
-    duration: u16,
-    attrs: u8,
-    /// Sent again: an exact copy of an earlier span, as an exporter that
-    /// retries sends it.
-    repeat_of: Option<u8>,
-}
-
-fn spec() -> impl Strategy<Value = Spec> {
-    (
-        0..3u8,
-        any::<u8>(),
-        0..NAMES.len(),
-        0..KINDS.len(),
-        0..STATUSES.len(),
-        0..200u16,
-        0..3000u16,
-        any::<u8>(),
-        prop::option::weighted(0.1, any::<u8>()),
-    )
-        .prop_map(|(trace, parent, name, kind, status, start, duration, attrs, repeat_of)| Spec {
-            trace,
-            parent,
-            name,
-            kind,
-            status,
-            start,
-            duration,
-            attrs,
-            repeat_of,
-        })
-}
-
-/// The spans of `specs`, in traces whose ids carry `case`.
-fn records(specs: &[Spec], case: u32) -> Vec<SpanRecord> {
-    let mut records: Vec<SpanRecord> = Vec::with_capacity(specs.len());
-    for (i, spec) in specs.iter().enumerate() {
-        if let Some(original) = spec.repeat_of.filter(|_| i > 0) {
-            let copy = records[usize::from(original) % i].clone();
-            records.push(copy);
-            continue;
-        }
-        let id = i as u64 + 1;
-        let parent = match spec.parent {
-            0..=20 => 0,
-            21..=30 => 9_999,
-            p if i > 0 => u64::from_be_bytes(records[usize::from(p) % i].span_id),
-            _ => 0,
-        };
-        let bit = |n: u8| spec.attrs & (1 << n) != 0;
-        let mut attrs = Vec::new();
-        if bit(0) {
-            attrs.push(("http.response.status_code".to_string(), RecordValue::Int(if bit(1) { 503 } else { 404 })));
-        }
-        if bit(2) {
-            attrs.push(("db.system.name".to_string(), RecordValue::Str("postgresql".into())));
-        }
-        if bit(3) {
-            attrs.push(("http.request.resend_count".to_string(), RecordValue::Int(2)));
-        }
-        if bit(4) {
-            attrs.push(("pii.read".to_string(), RecordValue::Bool(true)));
-        }
-        if bit(5) {
-            attrs.push(("url.full".to_string(), RecordValue::Str("http://example.com/x".into())));
-        }
-        if bit(6) {
-            attrs.push(("http.route".to_string(), RecordValue::Str("/admin/users".into())));
-        }
-        let service = if bit(7) { "frontend" } else { "backend" };
+/// The spans of `specs`, in traces whose ids carry `case`; a span that comes
+/// again is an exact copy, as a retrying exporter sends it.
+fn records(specs: &[SpanSpec], case: u32) -> Vec<SpanRecord> {
+    span_records(specs, Repeats::ExactCopy, |trace| {
         let mut trace_id = [0x42; 16];
-        trace_id[0] = spec.trace + 1;
+        trace_id[0] = trace + 1;
         trace_id[1..5].copy_from_slice(&case.to_be_bytes());
-        let start = 1_700_000_000_000_000_000 + i64::from(spec.start) * 1_000_000;
-        records.push(SpanRecord {
-            trace_id,
-            span_id: id.to_be_bytes(),
-            parent_id: parent.to_be_bytes(),
-            name: NAMES[spec.name].to_string(),
-            kind: KINDS[spec.kind],
-            status: STATUSES[spec.status],
-            start,
-            end: start + i64::from(spec.duration) * 1_000_000,
-            attrs,
-            resource: vec![("service.name".to_string(), RecordValue::Str(service.into()))],
-            ..SpanRecord::default()
-        });
-    }
-    records
+        trace_id
+    })
 }
 
 /// How one batch reaches the server.
@@ -188,14 +95,14 @@ enum Transport {
 /// batches, and how each batch travels.
 #[derive(Clone, Debug)]
 struct Case {
-    specs: Vec<Spec>,
+    specs: Vec<SpanSpec>,
     order: Vec<usize>,
     cuts: Vec<usize>,
     transports: Vec<Transport>,
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    prop::collection::vec(spec(), 1..40).prop_flat_map(|specs| {
+    prop::collection::vec(span_spec(), 1..40).prop_flat_map(|specs| {
         let n = specs.len();
         let transport = prop_oneof![Just(Transport::Grpc), Just(Transport::GrpcGzip), Just(Transport::HttpProtobuf)];
         (

@@ -1,8 +1,9 @@
 //! Shared support for BeTrace's end-to-end tests and benchmarks: generators of
-//! realistic rule files of any size, and a runner of rule unit tests
-//! ([`rule_tests`]).
+//! realistic rule files of any size and of random spans ([`spans`]), and a
+//! runner of rule unit tests ([`rule_tests`]).
 
 pub mod rule_tests;
+pub mod spans;
 
 /// A rule file of `count` distinct, realistic rules that check clean. The mix
 /// follows the standard pack: selectors on names and attributes, bindings,

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use betrace_compiler::SourceFile;
 use betrace_compiler::bytecode::RuleProgram;
-use betrace_stdlib::value::{SpanKind, Status};
+use betrace_tests::spans::{KINDS, NAMES, Repeats, STATUSES, SpanSpec, span_records, span_spec};
 use betrace_vm::testing::TestPack;
-use betrace_vm::trace::{RecordValue, SpanRecord, Trace, TraceBuilder, group_by_trace};
+use betrace_vm::trace::{SpanRecord, Trace, TraceBuilder, group_by_trace};
 use betrace_vm::{Engine, EvalConfig, PackInfo, Violation};
 use proptest::prelude::*;
 
@@ -37,104 +37,10 @@ fn programs() -> Vec<RuleProgram> {
     TestPack::compile("standard", &files).expect("the rules compile").programs
 }
 
-const NAMES: &[&str] = &["GET /api", "auth.check", "db.query", "payment.charge", "http.request", "consume"];
-const KINDS: &[SpanKind] =
-    &[SpanKind::Server, SpanKind::Client, SpanKind::Internal, SpanKind::Consumer, SpanKind::Producer];
-const STATUSES: &[Status] = &[Status::Unset, Status::Ok, Status::Error];
-
-/// One generated span, before it becomes a record.
-#[derive(Clone, Debug)]
-struct Spec {
-    trace: u8,
-    parent: u8,
-    name: usize,
-    kind: usize,
-    status: usize,
-    start: u16,
-    duration: u16,
-    attrs: u8,
-    duplicate_of: Option<u8>,
-}
-
-fn spec() -> impl Strategy<Value = Spec> {
-    (
-        0..3u8,
-        any::<u8>(),
-        0..NAMES.len(),
-        0..KINDS.len(),
-        0..STATUSES.len(),
-        0..200u16,
-        0..3000u16,
-        any::<u8>(),
-        prop::option::weighted(0.1, any::<u8>()),
-    )
-        .prop_map(|(trace, parent, name, kind, status, start, duration, attrs, duplicate_of)| Spec {
-            trace,
-            parent,
-            name,
-            kind,
-            status,
-            start,
-            duration,
-            attrs,
-            duplicate_of,
-        })
-}
-
-fn records(specs: &[Spec]) -> Vec<SpanRecord> {
-    let mut ids: Vec<u64> = Vec::new();
-    specs
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| {
-            let id = match spec.duplicate_of {
-                Some(d) if i > 0 => ids[usize::from(d) % i],
-                _ => i as u64 + 1,
-            };
-            ids.push(id);
-            let parent = match spec.parent {
-                0..=20 => 0,
-                21..=30 => 9_999,
-                p if i > 0 => ids[usize::from(p) % i],
-                _ => 0,
-            };
-            let mut attrs = Vec::new();
-            let bit = |n: u8| spec.attrs & (1 << n) != 0;
-            if bit(0) {
-                attrs.push(("http.response.status_code".to_string(), RecordValue::Int(if bit(1) { 503 } else { 404 })));
-            }
-            if bit(2) {
-                attrs.push(("db.system.name".to_string(), RecordValue::Str("postgresql".into())));
-            }
-            if bit(3) {
-                attrs.push(("http.request.resend_count".to_string(), RecordValue::Int(2)));
-            }
-            if bit(4) {
-                attrs.push(("pii.read".to_string(), RecordValue::Bool(true)));
-            }
-            if bit(5) {
-                attrs.push(("url.full".to_string(), RecordValue::Str("http://example.com/x".into())));
-            }
-            if bit(6) {
-                attrs.push(("http.route".to_string(), RecordValue::Str("/admin/users".into())));
-            }
-            let service = if bit(7) { "frontend" } else { "backend" };
-            let start = 1_000_000_000 + i64::from(spec.start) * 1_000_000;
-            SpanRecord {
-                trace_id: [spec.trace + 1; 16],
-                span_id: id.to_be_bytes(),
-                parent_id: parent.to_be_bytes(),
-                name: NAMES[spec.name].to_string(),
-                kind: KINDS[spec.kind],
-                status: STATUSES[spec.status],
-                start,
-                end: start + i64::from(spec.duration) * 1_000_000,
-                attrs,
-                resource: vec![("service.name".to_string(), RecordValue::Str(service.into()))],
-                ..SpanRecord::default()
-            }
-        })
-        .collect()
+/// Spans of three traces; a span that comes again is a different span
+/// reusing an earlier id.
+fn records(specs: &[SpanSpec]) -> Vec<SpanRecord> {
+    span_records(specs, Repeats::ReusedId, |trace| [trace + 1; 16])
 }
 
 fn evaluate(engine: &Engine, traces: &[Trace]) -> Vec<Vec<Violation>> {
@@ -164,7 +70,7 @@ proptest! {
 
     #[test]
     fn violations_do_not_depend_on_arrival_order_or_batching(
-        (specs, (order, cuts)) in prop::collection::vec(spec(), 1..40)
+        (specs, (order, cuts)) in prop::collection::vec(span_spec(), 1..40)
             .prop_flat_map(|specs| { let n = specs.len(); (Just(specs), arrangement(n)) })
     ) {
         let engine = Engine::new(PackInfo { name: "p".into(), version: "1".into() }, programs(), EvalConfig::default())
@@ -188,8 +94,8 @@ proptest! {
 #[test]
 fn the_generated_traces_trigger_rules() {
     // A guard on the property's strength: its inputs do make rules fire.
-    let specs: Vec<Spec> = (0..12)
-        .map(|i| Spec {
+    let specs: Vec<SpanSpec> = (0..12)
+        .map(|i| SpanSpec {
             trace: 0,
             parent: if i == 0 { 0 } else { 40 },
             name: i % NAMES.len(),
@@ -198,7 +104,7 @@ fn the_generated_traces_trigger_rules() {
             start: i as u16 * 10,
             duration: 2500,
             attrs: (i as u8).wrapping_mul(37),
-            duplicate_of: None,
+            again: None,
         })
         .collect();
     let engine = Engine::new(PackInfo::default(), programs(), EvalConfig::default()).unwrap();
