@@ -56,6 +56,19 @@ impl Ingest {
         Ingest { shards, budget, metrics, retry_after }
     }
 
+    /// Reserves room in the memory budget for a request body of `bytes`
+    /// before it is read: bodies in flight count against
+    /// `assembly.max_bytes` as the spans they become do, so many concurrent
+    /// large uploads are throttled rather than held outside the limit. The
+    /// room is given back when the reservation drops; the spans then
+    /// reserve their own.
+    pub fn reserve_body(&self, bytes: usize) -> Result<BodyReservation, Refusal> {
+        match self.budget.try_reserve(bytes) {
+            true => Ok(BodyReservation { budget: self.budget.clone(), bytes, retry_after: self.retry_after }),
+            false => Err(Refusal::Throttled { retry_after: self.retry_after }),
+        }
+    }
+
     /// Takes a request's spans for `tenant`. `receiver` (`grpc`, `http`) labels metrics.
     pub fn submit(
         &self,
@@ -121,6 +134,32 @@ impl Ingest {
             n => format!("{n} spans rejected; the first: {}", rejected[0]),
         };
         Ok(Accepted { rejected_spans: rejected.len() as i64, message })
+    }
+}
+
+/// Room held in the memory budget for a request body while it is read and
+/// decoded (see [`Ingest::reserve_body`]); given back on drop.
+#[derive(Debug)]
+pub struct BodyReservation {
+    budget: Arc<Budget>,
+    bytes: usize,
+    retry_after: Duration,
+}
+
+impl BodyReservation {
+    /// Holds `more` bytes besides (a body that decompressed), or refuses.
+    pub fn grow(&mut self, more: usize) -> Result<(), Refusal> {
+        if !self.budget.try_reserve(more) {
+            return Err(Refusal::Throttled { retry_after: self.retry_after });
+        }
+        self.bytes += more;
+        Ok(())
+    }
+}
+
+impl Drop for BodyReservation {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
     }
 }
 

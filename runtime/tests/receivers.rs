@@ -525,13 +525,47 @@ async fn http_throttles_with_429_and_retry_after_when_the_memory_budget_is_spent
     assert_eq!(throttled.headers()["retry-after"], "2");
     assert_eq!(json_body(throttled).await["code"], Code::ResourceExhausted as i32);
     assert_eq!(server.refused_requests("http", "throttled"), 1);
+    // Refused before its body was read (there was no room for the body):
+    // its spans are not known, so none are counted.
     assert_eq!(
         server.metrics.spans_refused.get_or_create(&RefusedLabels { receiver: "http", reason: "throttled" }).get(),
-        2
+        0
     );
 
     assert_eq!(server.violations(), vec![(1, String::new())]);
     let after = post(&server, "application/json", json(&request(&trace(2, true)))).await;
+    assert_eq!(after.status(), 200);
+}
+
+/// A body counts against the memory budget from before it is read: a
+/// client announcing a large body while the budget is spent is answered 429
+/// at once, without the server waiting for (or holding) the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_throttles_before_reading_a_body_there_is_no_room_for() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start(Setup { max_bytes: room_for_one_trace(), ..Setup::default() }).await;
+    let first = post(&server, "application/x-protobuf", protobuf(&request(&trace(1, true)))).await;
+    assert_eq!(first.status(), 200);
+    let mut stream = tokio::net::TcpStream::connect(server.http).await.expect("connects");
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nhost: {}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 1000000\r\n\r\n",
+        server.http
+    );
+    stream.write_all(head.as_bytes()).await.expect("sends the head");
+    // The body is never sent: an answer can only come before reading it.
+    let mut reply = vec![0; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut reply))
+        .await
+        .expect("answered without the body")
+        .expect("reads");
+    let status_line = String::from_utf8_lossy(&reply[..read]);
+    assert!(status_line.starts_with("HTTP/1.1 429"), "{status_line}");
+    assert_eq!(server.refused_requests("http", "throttled"), 1);
+    // The refused body took no room: once the first trace is done, a
+    // request fits again.
+    assert_eq!(server.violations(), vec![(1, String::new())]);
+    let after = post(&server, "application/x-protobuf", protobuf(&request(&trace(2, true)))).await;
     assert_eq!(after.status(), 200);
 }
 

@@ -137,22 +137,33 @@ async fn receive(state: &HttpState, encoding: Option<Encoding>, request: Request
         )));
     };
     let gzip = content_encoding_is_gzip(headers)?;
+    // Room for the body before reading it: the declared length, else the
+    // most a request may be. Refused here, a client that cannot be served
+    // has not made us hold its body.
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    let mut reservation = state.ingest.reserve_body(declared.unwrap_or(usize::MAX).min(state.max_request_bytes))?;
     let body = Bytes::from_request(request, &()).await.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => Failure::too_large(state.max_request_bytes),
         _ => Failure::malformed(format!("the body could not be read: {rejection}")),
     })?;
     let body = match gzip {
-        true => gunzip_at_most(&body, state.max_request_bytes)?.into(),
+        true => {
+            let inflated = gunzip_at_most(&body, state.max_request_bytes)?;
+            reservation.grow(inflated.len())?;
+            inflated.into()
+        }
         false => body,
     };
     let (records, rejected) = match encoding {
         Encoding::Protobuf => {
             let request = ExportTraceServiceRequest::decode(body)
                 .map_err(|e| Failure::malformed(format!("the body is not an OTLP ExportTraceServiceRequest: {e}")))?;
+            drop(reservation);
             return state.ingest.submit(RECEIVER, tenant, request).map_err(Failure::from);
         }
         Encoding::Json => read_otlp_json_lenient(&body).map_err(|e| Failure::malformed(e.to_string()))?,
     };
+    drop(reservation);
     state.ingest.submit_records(RECEIVER, tenant, records, rejected).map_err(Failure::from)
 }
 
