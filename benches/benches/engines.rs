@@ -73,7 +73,7 @@ fn synthetic(n: usize, seed: u64) -> Trace {
             start,
             end: start + duration,
             attrs,
-            resource: vec![("service.name".into(), RecordValue::Str(services[next(5) as usize].into()))],
+            resource: [("service.name".into(), RecordValue::Str(services[next(5) as usize].into()))].into(),
             ..SpanRecord::default()
         });
     }

@@ -34,7 +34,7 @@ fn synthetic() -> Trace {
         start: n as i64 * 1_000_000,
         end: n as i64 * 1_000_000 + 5_000_000,
         attrs,
-        resource: vec![("service.name".into(), RecordValue::Str(format!("svc-{}", n % 7)))],
+        resource: [("service.name".into(), RecordValue::Str(format!("svc-{}", n % 7)))].into(),
         ..SpanRecord::default()
     };
     records.push(span(0, None, "root".into(), vec![]));

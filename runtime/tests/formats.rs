@@ -273,3 +273,26 @@ fn protobuf_kvlists_flatten_like_json() {
     let records = read_otlp_proto(&request.encode_to_vec()).unwrap();
     assert_eq!(records[0].attrs, vec![("map".to_string(), RecordValue::Str(r#"{"a":"x","b":2}"#.into()))]);
 }
+
+/// Spans of one resource share its attribute list instead of each holding a
+/// copy (OTLP protobuf and JSON; Jaeger processes likewise).
+#[test]
+fn spans_of_one_resource_share_its_attributes() {
+    let records = read_jaeger(&fixture("genaiTestTrace.json")).unwrap();
+    let otlp = encode_request(&records).encode_to_vec();
+    let json_text = betrace_runtime::export::request_to_json(&encode_request(&records)).to_string();
+    let json_text = read_otlp_json(json_text.as_bytes()).unwrap();
+    for (name, read) in
+        [("otlp protobuf", read_otlp_proto(&otlp).unwrap()), ("jaeger", records), ("otlp json", json_text)]
+    {
+        // The resource most spans have, and those spans.
+        let alike = |a: &SpanRecord| read.iter().filter(|b| b.resource == a.resource).count();
+        let most = read.iter().max_by_key(|a| alike(a)).expect("spans");
+        let same_resource: Vec<_> = read.iter().filter(|r| r.resource == most.resource).collect();
+        assert!(same_resource.len() > 1, "{name}: the fixture has several spans of one resource");
+        assert!(
+            same_resource.iter().all(|r| std::sync::Arc::ptr_eq(&r.resource, &most.resource)),
+            "{name}: each span holds its own copy"
+        );
+    }
+}

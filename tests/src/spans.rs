@@ -98,7 +98,7 @@ pub fn span_records(specs: &[SpanSpec], repeats: Repeats, trace_id: impl Fn(u8) 
             start,
             end: start + i64::from(spec.duration) * 1_000_000,
             attrs: attributes(spec.attrs),
-            resource: vec![("service.name".to_string(), RecordValue::Str(service(spec.attrs).into()))],
+            resource: [("service.name".to_string(), RecordValue::Str(service(spec.attrs).into()))].into(),
             ..SpanRecord::default()
         });
     }

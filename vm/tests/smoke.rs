@@ -13,7 +13,7 @@ fn span(id: u8, parent: u8, name: &str, start: i64, end: i64) -> SpanRecord {
         name: name.to_string(),
         start,
         end,
-        resource: vec![("service.name".into(), RecordValue::Str("shop".into()))],
+        resource: [("service.name".into(), RecordValue::Str("shop".into()))].into(),
         ..SpanRecord::default()
     }
 }

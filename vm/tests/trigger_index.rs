@@ -39,7 +39,7 @@ fn trace(spans: &[(&str, Strings, Strings)]) -> Trace {
             start: 0,
             end: 500_000_000,
             attrs: strings(attrs),
-            resource,
+            resource: resource.into(),
             ..SpanRecord::default()
         });
     }

@@ -18,6 +18,8 @@
 //! - Logs are events: the `event` field names one; the other fields are its
 //!   attributes.
 
+use std::sync::Arc;
+
 use std::collections::HashMap;
 
 use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status};
@@ -27,6 +29,8 @@ use super::json::{Cx, Ids, Path, field, parse_documents};
 use super::{Format, FormatError, Problem};
 
 type Attributes = Vec<(String, RecordValue)>;
+/// A process's tags, shared by its spans.
+type Process = Arc<[(String, RecordValue)]>;
 
 /// Reads a Jaeger JSON file (any of the three shapes).
 pub fn read_jaeger(bytes: &[u8]) -> Result<Vec<SpanRecord>, FormatError> {
@@ -60,7 +64,7 @@ fn read_trace(trace: &Map<String, Value>, cx: &Cx, at: Path<'_>, out: &mut Vec<S
     if let Some(list) = field(trace, "processes") {
         let at = at.key("processes");
         for (id, process) in cx.object(list, at)? {
-            processes.insert(id.as_str(), read_process(process, cx, at.key(id))?);
+            processes.insert(id.as_str(), Process::from(read_process(process, cx, at.key(id))?));
         }
     }
     let spans = cx.array(cx.required(trace, "spans", at)?, at.key("spans"))?;
@@ -80,7 +84,7 @@ fn read_process(value: &Value, cx: &Cx, at: Path<'_>) -> Result<Attributes, Form
 
 fn read_spans(
     spans: &[Value],
-    processes: &HashMap<&str, Attributes>,
+    processes: &HashMap<&str, Process>,
     cx: &Cx,
     at: Path<'_>,
     out: &mut Vec<SpanRecord>,
@@ -94,7 +98,7 @@ fn read_spans(
 
 fn read_span(
     value: &Value,
-    processes: &HashMap<&str, Attributes>,
+    processes: &HashMap<&str, Process>,
     cx: &Cx,
     at: Path<'_>,
 ) -> Result<SpanRecord, FormatError> {
@@ -112,14 +116,14 @@ fn read_span(
     record.end = record.start.saturating_add(duration);
     read_references(span, cx, at, &mut record)?;
     record.resource = match (field(span, "process"), field(span, "processID")) {
-        (Some(process), _) => read_process(process, cx, at.key("process"))?,
+        (Some(process), _) => read_process(process, cx, at.key("process"))?.into(),
         (None, Some(id)) => {
             let at = at.key("processID");
             let id = cx.string(id, at)?;
             let unknown = || cx.err(at, Problem::UnknownEnum { name: "process id", found: id.to_string() });
             processes.get(id).ok_or_else(unknown)?.clone()
         }
-        (None, None) => Vec::new(),
+        (None, None) => Process::default(),
     };
     let mut status = (None, String::new());
     let mut error = false;

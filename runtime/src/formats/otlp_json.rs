@@ -9,6 +9,8 @@
 //! doubles as `"NaN"`/`"Infinity"`/`"-Infinity"`). The model has no map value,
 //! and a JSON string keeps the content searchable by rules.
 
+use std::sync::Arc;
+
 use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status};
 use serde_json::{Map, Value};
 
@@ -64,12 +66,12 @@ fn read_resource_spans(
     mut rejected: Option<&mut Vec<FormatError>>,
 ) -> Result<(), FormatError> {
     let object = cx.object(value, at)?;
-    let resource = match field(object, "resource") {
+    let resource: Arc<[_]> = match field(object, "resource") {
         Some(resource) => {
             let at = at.key("resource");
-            attributes(cx.object(resource, at)?, cx, at)?
+            attributes(cx.object(resource, at)?, cx, at)?.into()
         }
-        None => Vec::new(),
+        None => Arc::default(),
     };
     // OTLP before 0.19 called scopes "instrumentation libraries".
     let (list, scope_key) =
@@ -99,7 +101,7 @@ fn read_resource_spans(
                 }
                 (Err(error), None) => return Err(error),
             };
-            record.resource = resource.clone();
+            record.resource = Arc::clone(&resource);
             record.scope_name = scope_name.clone();
             record.scope_version = scope_version.clone();
             record.scope_attrs = scope_attrs.clone();

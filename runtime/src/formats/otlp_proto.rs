@@ -9,6 +9,8 @@
 //! names the field) and the byte offset of the innermost resource, scope or
 //! span message that fails to decode.
 
+use std::sync::Arc;
+
 use std::collections::HashMap;
 
 use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status};
@@ -54,7 +56,7 @@ pub fn records_from_request_lenient(request: ExportTraceServiceRequest) -> (Vec<
     let mut records = Vec::new();
     let mut rejected = Vec::new();
     for (i, resource_spans) in request.resource_spans.into_iter().enumerate() {
-        let resource = resource_spans.resource.map_or_else(Vec::new, |r| attributes(r.attributes));
+        let resource: Arc<[_]> = resource_spans.resource.map_or_else(Vec::new, |r| attributes(r.attributes)).into();
         for (j, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
             let scope = scope_spans.scope.unwrap_or_default();
             let scope_attrs = attributes(scope.attributes);
@@ -62,7 +64,7 @@ pub fn records_from_request_lenient(request: ExportTraceServiceRequest) -> (Vec<
                 let at = |field: &str| format!("resource_spans[{i}].scope_spans[{j}].spans[{k}].{field}");
                 match read_span(span, &at) {
                     Ok(mut record) => {
-                        record.resource = resource.clone();
+                        record.resource = Arc::clone(&resource);
                         record.scope_name = scope.name.clone();
                         record.scope_version = scope.version.clone();
                         record.scope_attrs = scope_attrs.clone();

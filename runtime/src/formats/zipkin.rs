@@ -236,7 +236,7 @@ impl ZipkinSpan {
             _ => (Status::Unset, String::new()),
         };
         if !self.local.service.is_empty() {
-            record.resource = vec![("service.name".into(), RecordValue::Str(self.local.service))];
+            record.resource = [("service.name".into(), RecordValue::Str(self.local.service))].into();
         }
         record
     }

@@ -114,7 +114,7 @@ impl TraceWriter<'_> {
             kind,
             start,
             end,
-            resource: vec![("service.name".to_owned(), string(service))],
+            resource: [("service.name".to_owned(), string(service))].into(),
             scope_name: "betrace-loadgen".to_owned(),
             ..SpanRecord::default()
         });

@@ -106,7 +106,7 @@ mod tests {
             start: i64::from(id),
             end: i64::from(id) + 1,
             attrs: owned(attrs),
-            resource: owned(resource),
+            resource: owned(resource).into(),
             ..SpanRecord::default()
         }
     }

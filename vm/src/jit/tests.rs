@@ -21,10 +21,11 @@ fn span(id: u8, name: &str, attrs: Vec<(&str, RecordValue)>, service: &str) -> S
         start: i64::from(id) * 10,
         end: i64::from(id) * 10 + 5,
         attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        resource: vec![
+        resource: [
             ("service.name".into(), RecordValue::Str(service.into())),
             ("shared".into(), RecordValue::Str("from-resource".into())),
-        ],
+        ]
+        .into(),
         ..SpanRecord::default()
     }
 }

@@ -16,6 +16,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
@@ -159,7 +160,7 @@ fn full_key(record: &SpanRecord) -> Vec<u8> {
     let mut key = Vec::new();
     encode_str(&record.scope_name, &mut key);
     encode_str(&record.scope_version, &mut key);
-    for list in [&record.attrs, &record.resource, &record.scope_attrs] {
+    for list in [&record.attrs[..], &record.resource[..], &record.scope_attrs[..]] {
         encode_attrs(list, &mut key);
     }
     for (name, time, attrs) in &record.events {
@@ -259,7 +260,7 @@ impl<'r> Columns<'r> {
         for (i, span) in spans.iter().enumerate() {
             let previous = i.checked_sub(1).map(|p| &spans[p]);
             let resource = match previous {
-                Some(prev) if same_list(&prev.resource, &span.resource) => *self.trace.resource.last().unwrap_or(&0),
+                Some(prev) if same_resource(prev, span) => *self.trace.resource.last().unwrap_or(&0),
                 _ => self.resource_index(i),
             };
             let scope = match previous {
@@ -309,8 +310,7 @@ impl<'r> Columns<'r> {
     /// The index of span `i`'s resource, adding the resource if it is new.
     fn resource_index(&mut self, i: usize) -> u32 {
         let span = &self.spans[i];
-        let (index, new) =
-            self.resources.index(self.spans, i, hash_resource, |a, b| same_list(&a.resource, &b.resource));
+        let (index, new) = self.resources.index(self.spans, i, hash_resource, same_resource);
         if new {
             let strings = &mut self.trace.strings;
             let attrs = intern_attrs(strings, &span.resource);
@@ -510,6 +510,12 @@ fn hash_value(value: &RecordValue, state: &mut impl Hasher) {
     }
 }
 
+/// Spans from one OTLP `ResourceSpans` share the very same list: a pointer
+/// comparison settles them without reading it.
+fn same_resource(a: &SpanRecord, b: &SpanRecord) -> bool {
+    Arc::ptr_eq(&a.resource, &b.resource) || same_list(&a.resource, &b.resource)
+}
+
 fn same_scope(a: &SpanRecord, b: &SpanRecord) -> bool {
     a.scope_name == b.scope_name && a.scope_version == b.scope_version && same_list(&a.scope_attrs, &b.scope_attrs)
 }
@@ -578,7 +584,12 @@ mod tests {
     }
 
     fn record(resource: Vec<(String, RecordValue)>, start: i64) -> SpanRecord {
-        SpanRecord { span_id: (start as u64 + 1).to_be_bytes(), start, resource, ..SpanRecord::default() }
+        SpanRecord {
+            span_id: (start as u64 + 1).to_be_bytes(),
+            start,
+            resource: resource.into(),
+            ..SpanRecord::default()
+        }
     }
 
     proptest! {

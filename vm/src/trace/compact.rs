@@ -20,6 +20,7 @@ mod tokens;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use betrace_stdlib::value::{SpanKind, Status};
 
@@ -299,8 +300,9 @@ fn link(lines: Vec<Line>) -> Result<CompactTrace, Vec<CompactError>> {
         }
     }
     let ids = span_ids(&lines);
-    let resources = match resources(&lines) {
-        Ok(resources) => resources,
+    let resources: BTreeMap<_, Arc<[_]>> = match resources(&lines) {
+        // One shared resource per service, as an OTLP reader hands them over.
+        Ok(resources) => resources.into_iter().map(|(service, attrs)| (service, attrs.into())).collect(),
         Err(error) => {
             errors.push(error);
             BTreeMap::new()

@@ -60,7 +60,7 @@ fn record() -> impl Strategy<Value = SpanRecord> {
                 start,
                 end: start + length,
                 attrs,
-                resource,
+                resource: resource.into(),
                 scope_name: scope.into(),
                 scope_version: String::new(),
                 scope_attrs,

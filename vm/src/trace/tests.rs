@@ -86,7 +86,7 @@ fn identical_resources_and_scopes_are_shared() {
     let service = |name: &str| vec![("service.name".to_string(), RecordValue::Str(name.into()))];
     let mut records = vec![span(1, 0, 10), span(2, 1, 20), span(3, 1, 30), span(4, 1, 40)];
     for (record, name) in records.iter_mut().zip(["a", "b", "a", "b"]) {
-        record.resource = service(name);
+        record.resource = service(name).into();
         record.scope_name = format!("lib-{name}");
         record.scope_attrs = vec![("k".into(), RecordValue::Float(f64::NAN))];
     }

@@ -577,7 +577,7 @@ impl<'e> Gen<'e> {
                 resource: {
                     let mut r = self.attrs(&[("r.str", "str"), ("r.int", "int"), ("x.any", "?")]);
                     r.push(("service.name".into(), RecordValue::Str(self.pick(&["a", "checkout"]).into())));
-                    r
+                    r.into()
                 },
                 scope_name: self.pick(&["", "a"]).to_string(),
                 scope_version: String::new(),

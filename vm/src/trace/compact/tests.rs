@@ -43,7 +43,7 @@ checkout: POST /checkout  server  0ms+120ms  http.route="/api/v1/admin/users" ht
             ("http.response.status_code".to_string(), RecordValue::Int(500)),
         ]
     );
-    assert_eq!(root.resource, [("service.name".to_string(), RecordValue::Str("checkout".into()))]);
+    assert_eq!(*root.resource, [("service.name".to_string(), RecordValue::Str("checkout".into()))]);
     assert_eq!((root.span_id, root.parent_id, root.trace_id), (id(1), [0; 8], TRACE_ID));
     assert_eq!((auth.span_id, auth.parent_id, auth.kind, auth.status), (id(2), id(1), SpanKind::Internal, Status::Ok));
     assert_eq!(charge.parent_id, id(1));
@@ -71,7 +71,7 @@ fn names_quotes_and_defaults() {
     assert!(span.resource.is_empty(), "no service, no service.name");
     let span = one(r#""my svc": `raw \d name`"#);
     assert_eq!(span.name, r"raw \d name");
-    assert_eq!(span.resource, [("service.name".to_string(), RecordValue::Str("my svc".into()))]);
+    assert_eq!(*span.resource, [("service.name".to_string(), RecordValue::Str("my svc".into()))]);
     let spans = parse_spans("a\nb\nc 10ms+1ms\n").unwrap();
     let starts: Vec<i64> = spans.iter().map(|s| s.start - EPOCH).collect();
     assert_eq!(starts, [0, 1_000_000, 10_000_000], "unspecified times follow line order, 1ms apart");
@@ -111,7 +111,7 @@ fn scoped_and_reserved_keys() {
         ]
     );
     assert_eq!(
-        span.resource,
+        *span.resource,
         [("service.name".to_string(), RecordValue::Str("svc".into())), ("r".into(), RecordValue::Str("x".into()))]
     );
     assert_eq!(span.events, [("event".to_string(), span.start, vec![("e".to_string(), RecordValue::Int(2))])]);
@@ -125,7 +125,7 @@ fn scoped_and_reserved_keys() {
 fn a_service_has_one_resource() {
     let spans = parse_spans("a: x resource.tier=1\nb: y\n  a: z\n").unwrap();
     assert_eq!(spans[2].resource, spans[0].resource, "given once, shared by every span of the service");
-    assert_eq!(spans[1].resource, [("service.name".to_string(), RecordValue::Str("b".into()))]);
+    assert_eq!(*spans[1].resource, [("service.name".to_string(), RecordValue::Str("b".into()))]);
     let error = fails("a: x resource.tier=1\na: y resource.tier=2\n");
     assert_eq!(error.line, 2);
     assert!(error.message.contains("(line 1)") && error.message.contains("one resource"), "{error}");
