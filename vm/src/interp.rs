@@ -14,7 +14,7 @@ use crate::eval::TraceView;
 use crate::loaded::LoadedRule;
 use crate::novelty::NoveltyRun;
 use crate::ops;
-use crate::sets::{SpanSet, TreeOrder, structural};
+use crate::sets::{SpanSet, structural};
 use crate::trace::Trace;
 use crate::value::{List, Val};
 
@@ -46,7 +46,6 @@ pub struct Machine<'e> {
     pub rule: &'e LoadedRule,
     pub trace: &'e Trace,
     view: &'e TraceView<'e>,
-    order: &'e TreeOrder,
     pub arena: &'e Bump,
     /// The register file. Resized only by [`load`](Self::load), between
     /// runs: JIT-compiled code holds a pointer to its first element for the
@@ -88,7 +87,6 @@ impl<'e> Machine<'e> {
             rule,
             trace: view.trace,
             view,
-            order: &view.order,
             arena,
             regs: Vec::new(),
             sets: Vec::new(),
@@ -239,7 +237,7 @@ impl<'e> Machine<'e> {
                 }
             }
             Op::TraceIntrinsic { dst, which } => {
-                self.regs[usize::from(dst)] = ops::trace_intrinsic(self.trace, self.order, which, self.arena)
+                self.regs[usize::from(dst)] = ops::trace_intrinsic(self.trace, &self.view.order, which, self.arena)
             }
             Op::Attr { dst, span, scope, key } => {
                 let value = match (self.regs[usize::from(span)], self.key_sym(key)) {
@@ -341,7 +339,7 @@ impl<'e> Machine<'e> {
                         &self.sets[usize::from(a)],
                         &self.sets[usize::from(b)],
                         self.trace,
-                        self.order,
+                        &self.view.order,
                     );
                     self.sets[usize::from(dst)] = result;
                     self.mark_set(dst, memo);

@@ -15,7 +15,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
@@ -176,39 +176,62 @@ fn full_key(record: &SpanRecord) -> Vec<u8> {
     key
 }
 
-/// An unambiguous byte encoding of an attribute list: equal lists, equal
-/// bytes (floats compare by bit pattern, so NaN equals itself here).
-fn encode_attrs(list: &[(String, RecordValue)], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(list.len() as u64).to_be_bytes());
+/// Where the unambiguous encoding of record parts goes: bytes (to order two
+/// copies of a span by their whole content) or a hasher (to find equal
+/// resources and scopes), so both see the same encoding.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Feeds the encoding to a hasher: equal encodings, equal hashes.
+struct HashSink<'h, H>(&'h mut H);
+
+impl<H: Hasher> Sink for HashSink<'_, H> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+}
+
+/// An unambiguous encoding of an attribute list: equal lists (as
+/// [`same_list`] sees them: floats by bit pattern, so NaN equals itself),
+/// equal bytes.
+fn encode_attrs(list: &[(String, RecordValue)], out: &mut impl Sink) {
+    out.put(&(list.len() as u64).to_be_bytes());
     for (key, value) in list {
         encode_str(key, out);
         encode_value(value, out);
     }
 }
 
-fn encode_value(value: &RecordValue, out: &mut Vec<u8>) {
+fn encode_value(value: &RecordValue, out: &mut impl Sink) {
     match value {
         RecordValue::Str(text) => {
-            out.push(0);
+            out.put(&[0]);
             encode_str(text, out);
         }
         RecordValue::Int(int) => {
-            out.push(1);
-            out.extend_from_slice(&int.to_be_bytes());
+            out.put(&[1]);
+            out.put(&int.to_be_bytes());
         }
         RecordValue::Float(float) => {
-            out.push(2);
-            out.extend_from_slice(&float.to_bits().to_be_bytes());
+            out.put(&[2]);
+            out.put(&float.to_bits().to_be_bytes());
         }
-        RecordValue::Bool(bool) => out.extend_from_slice(&[3, u8::from(*bool)]),
+        RecordValue::Bool(bool) => out.put(&[3, u8::from(*bool)]),
         RecordValue::Bytes(bytes) => {
-            out.push(4);
-            out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-            out.extend_from_slice(bytes);
+            out.put(&[4]);
+            out.put(&(bytes.len() as u64).to_be_bytes());
+            out.put(bytes);
         }
         RecordValue::Array(items) => {
-            out.push(5);
-            out.extend_from_slice(&(items.len() as u64).to_be_bytes());
+            out.put(&[5]);
+            out.put(&(items.len() as u64).to_be_bytes());
             for item in items {
                 encode_value(item, out);
             }
@@ -216,9 +239,9 @@ fn encode_value(value: &RecordValue, out: &mut Vec<u8>) {
     }
 }
 
-fn encode_str(text: &str, out: &mut Vec<u8>) {
-    out.extend_from_slice(&(text.len() as u64).to_be_bytes());
-    out.extend_from_slice(text.as_bytes());
+fn encode_str(text: &str, out: &mut impl Sink) {
+    out.put(&(text.len() as u64).to_be_bytes());
+    out.put(text.as_bytes());
 }
 
 /// The per-span columns being filled, with the tables that share identical
@@ -457,57 +480,17 @@ impl StringCount {
 
 fn hash_resource(hasher: &RandomState, span: &SpanRecord) -> u64 {
     let mut state = hasher.build_hasher();
-    hash_list(&span.resource, &mut state);
+    encode_attrs(&span.resource, &mut HashSink(&mut state));
     state.finish()
 }
 
 fn hash_scope(hasher: &RandomState, span: &SpanRecord) -> u64 {
     let mut state = hasher.build_hasher();
-    span.scope_name.hash(&mut state);
-    span.scope_version.hash(&mut state);
-    hash_list(&span.scope_attrs, &mut state);
+    let mut sink = HashSink(&mut state);
+    encode_str(&span.scope_name, &mut sink);
+    encode_str(&span.scope_version, &mut sink);
+    encode_attrs(&span.scope_attrs, &mut sink);
     state.finish()
-}
-
-/// A hash that agrees with [`same_list`]: floats by bit pattern.
-fn hash_list(list: &[(String, RecordValue)], state: &mut impl Hasher) {
-    state.write_usize(list.len());
-    for (key, value) in list {
-        key.hash(state);
-        hash_value(value, state);
-    }
-}
-
-fn hash_value(value: &RecordValue, state: &mut impl Hasher) {
-    match value {
-        RecordValue::Str(text) => {
-            state.write_u8(0);
-            text.hash(state);
-        }
-        RecordValue::Int(int) => {
-            state.write_u8(1);
-            int.hash(state);
-        }
-        RecordValue::Float(float) => {
-            state.write_u8(2);
-            float.to_bits().hash(state);
-        }
-        RecordValue::Bool(bool) => {
-            state.write_u8(3);
-            bool.hash(state);
-        }
-        RecordValue::Bytes(bytes) => {
-            state.write_u8(4);
-            bytes.hash(state);
-        }
-        RecordValue::Array(items) => {
-            state.write_u8(5);
-            state.write_usize(items.len());
-            for item in items {
-                hash_value(item, state);
-            }
-        }
-    }
 }
 
 /// Spans from one OTLP `ResourceSpans` share the very same list: a pointer
@@ -603,7 +586,7 @@ mod tests {
             let hasher = RandomState::default();
             let hash = |list: &[(String, RecordValue)]| {
                 let mut state = hasher.build_hasher();
-                hash_list(list, &mut state);
+                encode_attrs(list, &mut HashSink(&mut state));
                 state.finish()
             };
             prop_assert_eq!(hash(&a), hash(&a.clone()));
