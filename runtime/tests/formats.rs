@@ -53,8 +53,8 @@ fn otlp_json_example_with_upper_case_ids() {
     assert_eq!((span.start, span.end), (1_544_712_660_000_000_000, 1_544_712_661_000_000_000));
     assert_eq!(attr(&span.attrs, "my.span.attr"), Some(&RecordValue::Str("some value".into())));
     assert_eq!(attr(&span.resource, "service.name"), Some(&RecordValue::Str("my.service".into())));
-    assert_eq!((span.scope_name.as_str(), span.scope_version.as_str()), ("my.library", "1.0.0"));
-    assert_eq!(attr(&span.scope_attrs, "my.scope.attribute"), Some(&RecordValue::Str("some scope attribute".into())));
+    assert_eq!((span.scope.name.as_str(), span.scope.version.as_str()), ("my.library", "1.0.0"));
+    assert_eq!(attr(&span.scope.attrs, "my.scope.attribute"), Some(&RecordValue::Str("some scope attribute".into())));
     // Its parent is not in the file: assembled, it is an orphan root.
     let trace = one_trace(records);
     assert_eq!(trace.repairs.orphans, 1);
@@ -293,6 +293,25 @@ fn spans_of_one_resource_share_its_attributes() {
         assert!(
             same_resource.iter().all(|r| std::sync::Arc::ptr_eq(&r.resource, &most.resource)),
             "{name}: each span holds its own copy"
+        );
+    }
+}
+
+/// Spans of one OTLP `ScopeSpans` share its scope (protobuf and JSON).
+#[test]
+fn spans_of_one_scope_share_it() {
+    let request = encode_request(&read_jaeger(&fixture("genaiTestTrace.json")).unwrap());
+    let json_text = betrace_runtime::export::request_to_json(&request).to_string();
+    let otlp = read_otlp_proto(&request.encode_to_vec()).unwrap();
+    for (name, read) in [("otlp protobuf", otlp), ("otlp json", read_otlp_json(json_text.as_bytes()).unwrap())] {
+        // The scope (within its resource) most spans have, and those spans.
+        let together = |a: &SpanRecord, b: &SpanRecord| a.scope == b.scope && a.resource == b.resource;
+        let most = read.iter().max_by_key(|a| read.iter().filter(|b| together(a, b)).count()).expect("spans");
+        let same_scope: Vec<_> = read.iter().filter(|r| together(r, most)).collect();
+        assert!(same_scope.len() > 1, "{name}: the fixture has several spans of one scope");
+        assert!(
+            same_scope.iter().all(|r| std::sync::Arc::ptr_eq(&r.scope, &most.scope)),
+            "{name}: each span holds its own copy of the scope"
         );
     }
 }

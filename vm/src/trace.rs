@@ -116,14 +116,21 @@ pub struct SpanRecord {
     /// OTLP `ResourceSpans` the same one: copying it per span was a tenth
     /// of receiving).
     pub resource: Arc<[(String, RecordValue)]>,
-    pub scope_name: String,
-    pub scope_version: String,
-    /// The instrumentation scope's own attributes.
-    pub scope_attrs: Vec<(String, RecordValue)>,
+    /// Shared by the spans of one scope, as `resource` is.
+    pub scope: Arc<RecordScope>,
     /// (name, time in ns since the epoch, attributes).
     pub events: Vec<(String, i64, RecordAttrs)>,
     /// (trace id, span id, attributes).
     pub links: Vec<([u8; 16], [u8; 8], RecordAttrs)>,
+}
+
+/// An instrumentation scope before interning.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecordScope {
+    pub name: String,
+    pub version: String,
+    /// The scope's own attributes.
+    pub attrs: RecordAttrs,
 }
 
 /// An attribute value before interning.

@@ -139,8 +139,8 @@ fn read_span(
             },
             "otel.status_code" => status.0 = Some(text()),
             "otel.status_description" => status.1 = text(),
-            "otel.scope.name" | "otel.library.name" => record.scope_name = text(),
-            "otel.scope.version" | "otel.library.version" => record.scope_version = text(),
+            "otel.scope.name" | "otel.library.name" => Arc::make_mut(&mut record.scope).name = text(),
+            "otel.scope.version" | "otel.library.version" => Arc::make_mut(&mut record.scope).version = text(),
             _ => {
                 error |= key == "error" && (matches!(&value, RecordValue::Bool(true)) || text() == "true");
                 record.attrs.push((key, value));

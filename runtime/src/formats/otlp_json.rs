@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status};
+use betrace_vm::trace::{RecordScope, RecordValue, SpanKind, SpanRecord, Status};
 use serde_json::{Map, Value};
 
 use super::json::{Cx, Ids, Path, encode_base64, field, parse_documents};
@@ -83,14 +83,15 @@ fn read_resource_spans(
     for (j, scope_spans) in cx.array_field(object, list, list_at)?.iter().enumerate() {
         let at = list_at.index(j);
         let object = cx.object(scope_spans, at)?;
-        let (mut scope_name, mut scope_version, mut scope_attrs) = (String::new(), String::new(), Vec::new());
+        let mut shared_scope = RecordScope::default();
         if let Some(scope) = field(object, scope_key) {
             let at = at.key(scope_key);
             let scope = cx.object(scope, at)?;
-            scope_name = cx.string_field(scope, "name", at.key("name"))?.to_string();
-            scope_version = cx.string_field(scope, "version", at.key("version"))?.to_string();
-            scope_attrs = attributes(scope, cx, at)?;
+            shared_scope.name = cx.string_field(scope, "name", at.key("name"))?.to_string();
+            shared_scope.version = cx.string_field(scope, "version", at.key("version"))?.to_string();
+            shared_scope.attrs = attributes(scope, cx, at)?;
         }
+        let scope = Arc::new(shared_scope);
         let spans_at = at.key("spans");
         for (k, span) in cx.array_field(object, "spans", spans_at)?.iter().enumerate() {
             let mut record = match (read_span(span, cx, spans_at.index(k)), rejected.as_deref_mut()) {
@@ -102,9 +103,7 @@ fn read_resource_spans(
                 (Err(error), None) => return Err(error),
             };
             record.resource = Arc::clone(&resource);
-            record.scope_name = scope_name.clone();
-            record.scope_version = scope_version.clone();
-            record.scope_attrs = scope_attrs.clone();
+            record.scope = Arc::clone(&scope);
             out.push(record);
         }
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 
-use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status};
+use betrace_vm::trace::{RecordScope, RecordValue, SpanKind, SpanRecord, Status};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -59,15 +59,14 @@ pub fn records_from_request_lenient(request: ExportTraceServiceRequest) -> (Vec<
         let resource: Arc<[_]> = resource_spans.resource.map_or_else(Vec::new, |r| attributes(r.attributes)).into();
         for (j, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
             let scope = scope_spans.scope.unwrap_or_default();
-            let scope_attrs = attributes(scope.attributes);
+            let scope =
+                Arc::new(RecordScope { name: scope.name, version: scope.version, attrs: attributes(scope.attributes) });
             for (k, span) in scope_spans.spans.into_iter().enumerate() {
                 let at = |field: &str| format!("resource_spans[{i}].scope_spans[{j}].spans[{k}].{field}");
                 match read_span(span, &at) {
                     Ok(mut record) => {
                         record.resource = Arc::clone(&resource);
-                        record.scope_name = scope.name.clone();
-                        record.scope_version = scope.version.clone();
-                        record.scope_attrs = scope_attrs.clone();
+                        record.scope = Arc::clone(&scope);
                         records.push(record);
                     }
                     Err(error) => rejected.push(error),
@@ -261,14 +260,14 @@ pub fn encode_request(records: &[SpanRecord]) -> ExportTraceServiceRequest {
             });
             request.resource_spans.len() - 1
         });
-        let scope_key = format!("{:?}", (&record.scope_name, &record.scope_version, &record.scope_attrs));
+        let scope_key = format!("{:?}", record.scope);
         let scope_spans = &mut request.resource_spans[r].scope_spans;
         let s = *scopes.entry((r, scope_key)).or_insert_with(|| {
             scope_spans.push(ScopeSpans {
                 scope: Some(InstrumentationScope {
-                    name: record.scope_name.clone(),
-                    version: record.scope_version.clone(),
-                    attributes: key_values(&record.scope_attrs),
+                    name: record.scope.name.clone(),
+                    version: record.scope.version.clone(),
+                    attributes: key_values(&record.scope.attrs),
                     dropped_attributes_count: 0,
                 }),
                 ..ScopeSpans::default()

@@ -24,6 +24,7 @@
 //!   without `duration` it ends where it starts.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status};
 use serde_json::{Map, Value};
@@ -178,8 +179,8 @@ fn read_tags(span: &Map<String, Value>, cx: &Cx, at: Path<'_>, zipkin: &mut Zipk
         match key.as_str() {
             "otel.status_code" => zipkin.otel_status = Some(text()),
             "otel.status_description" => zipkin.otel_description = Some(text()),
-            "otel.scope.name" | "otel.library.name" => zipkin.record.scope_name = text(),
-            "otel.scope.version" | "otel.library.version" => zipkin.record.scope_version = text(),
+            "otel.scope.name" | "otel.library.name" => Arc::make_mut(&mut zipkin.record.scope).name = text(),
+            "otel.scope.version" | "otel.library.version" => Arc::make_mut(&mut zipkin.record.scope).version = text(),
             _ => {
                 if key == "error" {
                     zipkin.error = Some(text());

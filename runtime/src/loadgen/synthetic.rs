@@ -7,7 +7,9 @@
 //! status, an error span that says nothing, a high-value charge with no
 //! fraud check. Deterministic for a seed.
 
-use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status};
+use std::sync::Arc;
+
+use betrace_vm::trace::{RecordScope, RecordValue, SpanKind, SpanRecord, Status};
 
 use super::payload::mix;
 
@@ -25,9 +27,11 @@ pub struct SyntheticConfig {
 pub fn synthetic_traces(config: &SyntheticConfig) -> Vec<SpanRecord> {
     let mut rng = Rng(config.seed);
     let mut records = Vec::new();
+    let scope = Arc::new(RecordScope { name: "betrace-loadgen".to_owned(), ..RecordScope::default() });
     for n in 0..config.traces {
         let start = config.start_nanos + n as i64 * 3_000_000;
-        let mut trace = TraceWriter { trace_id: rng.trace_id(), next_span: 1, records: &mut records };
+        let mut trace =
+            TraceWriter { trace_id: rng.trace_id(), next_span: 1, records: &mut records, scope: Arc::clone(&scope) };
         match rng.below(3) {
             0 => checkout(&mut trace, &mut rng, start),
             _ => browse(&mut trace, &mut rng, start),
@@ -99,6 +103,8 @@ struct TraceWriter<'r> {
     trace_id: [u8; 16],
     next_span: u64,
     records: &'r mut Vec<SpanRecord>,
+    /// The one instrumentation scope, shared as an OTLP reader shares it.
+    scope: Arc<RecordScope>,
 }
 
 impl TraceWriter<'_> {
@@ -115,7 +121,7 @@ impl TraceWriter<'_> {
             start,
             end,
             resource: [("service.name".to_owned(), string(service))].into(),
-            scope_name: "betrace-loadgen".to_owned(),
+            scope: Arc::clone(&self.scope),
             ..SpanRecord::default()
         });
         self.next_span += 1;

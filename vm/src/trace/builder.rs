@@ -158,9 +158,9 @@ fn content_order(a: &SpanRecord, b: &SpanRecord) -> Ordering {
 /// Every field of a record as bytes, for the rare tie between two copies.
 fn full_key(record: &SpanRecord) -> Vec<u8> {
     let mut key = Vec::new();
-    encode_str(&record.scope_name, &mut key);
-    encode_str(&record.scope_version, &mut key);
-    for list in [&record.attrs[..], &record.resource[..], &record.scope_attrs[..]] {
+    encode_str(&record.scope.name, &mut key);
+    encode_str(&record.scope.version, &mut key);
+    for list in [&record.attrs[..], &record.resource[..], &record.scope.attrs[..]] {
         encode_attrs(list, &mut key);
     }
     for (name, time, attrs) in &record.events {
@@ -353,9 +353,9 @@ impl<'r> Columns<'r> {
         if new {
             let strings = &mut self.trace.strings;
             let scope = Scope {
-                name: strings.intern(&span.scope_name),
-                version: strings.intern(&span.scope_version),
-                attrs: intern_attrs(strings, &span.scope_attrs),
+                name: strings.intern(&span.scope.name),
+                version: strings.intern(&span.scope.version),
+                attrs: intern_attrs(strings, &span.scope.attrs),
             };
             self.trace.scopes.push(scope);
         }
@@ -433,10 +433,10 @@ fn string_estimate(spans: &[SpanRecord]) -> (usize, usize) {
     let mut span = StringCount::default();
     span.add_span(first);
     let mut shared = StringCount::default();
-    shared.add_str(&first.scope_name);
-    shared.add_str(&first.scope_version);
+    shared.add_str(&first.scope.name);
+    shared.add_str(&first.scope.version);
     shared.add_list(&first.resource);
-    shared.add_list(&first.scope_attrs);
+    shared.add_list(&first.scope.attrs);
     let guess =
         |span: usize, shared: usize| span.saturating_add(shared).saturating_add(rest.len().saturating_mul(span) / 2);
     (guess(span.strings, shared.strings).min(MAX_STRINGS), guess(span.bytes, shared.bytes).min(MAX_BYTES))
@@ -487,9 +487,9 @@ fn hash_resource(hasher: &RandomState, span: &SpanRecord) -> u64 {
 fn hash_scope(hasher: &RandomState, span: &SpanRecord) -> u64 {
     let mut state = hasher.build_hasher();
     let mut sink = HashSink(&mut state);
-    encode_str(&span.scope_name, &mut sink);
-    encode_str(&span.scope_version, &mut sink);
-    encode_attrs(&span.scope_attrs, &mut sink);
+    encode_str(&span.scope.name, &mut sink);
+    encode_str(&span.scope.version, &mut sink);
+    encode_attrs(&span.scope.attrs, &mut sink);
     state.finish()
 }
 
@@ -499,8 +499,10 @@ fn same_resource(a: &SpanRecord, b: &SpanRecord) -> bool {
     Arc::ptr_eq(&a.resource, &b.resource) || same_list(&a.resource, &b.resource)
 }
 
+/// As [`same_resource`], for the spans of one OTLP `ScopeSpans`.
 fn same_scope(a: &SpanRecord, b: &SpanRecord) -> bool {
-    a.scope_name == b.scope_name && a.scope_version == b.scope_version && same_list(&a.scope_attrs, &b.scope_attrs)
+    let (a, b) = (&*a.scope, &*b.scope);
+    std::ptr::eq(a, b) || (a.name == b.name && a.version == b.version && same_list(&a.attrs, &b.attrs))
 }
 
 /// Equality as [`encode_attrs`] sees it: floats by bit pattern.

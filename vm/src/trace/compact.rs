@@ -253,8 +253,8 @@ fn attribute(line: &mut Line, key: &str, value: &str) -> Result<(), String> {
                 _ => ParentRef::Id(tokens::span_id(value)?),
             });
         }
-        "instrumentation:name" => record.scope_name = scope_text(value)?,
-        "instrumentation:version" => record.scope_version = scope_text(value)?,
+        "instrumentation:name" => Arc::make_mut(&mut record.scope).name = scope_text(value)?,
+        "instrumentation:version" => Arc::make_mut(&mut record.scope).version = scope_text(value)?,
         _ => {
             let value = tokens::value(value)?;
             let scoped = |prefix: &str| key.strip_prefix(prefix).filter(|k| !k.is_empty()).map(str::to_string);
@@ -265,7 +265,7 @@ fn attribute(line: &mut Line, key: &str, value: &str) -> Result<(), String> {
             } else if let Some(k) = scoped("link.") {
                 push_unique(&mut line.link, k, value)?;
             } else if let Some(k) = scoped("instrumentation.") {
-                push_unique(&mut record.scope_attrs, k, value)?;
+                push_unique(&mut Arc::make_mut(&mut record.scope).attrs, k, value)?;
             } else {
                 let k = scoped("span.").unwrap_or_else(|| key.to_string());
                 push_unique(&mut record.attrs, k, value)?;

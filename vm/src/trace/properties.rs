@@ -61,9 +61,7 @@ fn record() -> impl Strategy<Value = SpanRecord> {
                 end: start + length,
                 attrs,
                 resource: resource.into(),
-                scope_name: scope.into(),
-                scope_version: String::new(),
-                scope_attrs,
+                scope: RecordScope { name: scope.into(), version: String::new(), attrs: scope_attrs }.into(),
                 events,
                 links: links.into_iter().map(|(n, attrs)| (TRACE, id(n), attrs)).collect(),
             }

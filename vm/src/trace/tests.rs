@@ -87,8 +87,12 @@ fn identical_resources_and_scopes_are_shared() {
     let mut records = vec![span(1, 0, 10), span(2, 1, 20), span(3, 1, 30), span(4, 1, 40)];
     for (record, name) in records.iter_mut().zip(["a", "b", "a", "b"]) {
         record.resource = service(name).into();
-        record.scope_name = format!("lib-{name}");
-        record.scope_attrs = vec![("k".into(), RecordValue::Float(f64::NAN))];
+        record.scope = RecordScope {
+            name: format!("lib-{name}"),
+            version: String::new(),
+            attrs: vec![("k".into(), RecordValue::Float(f64::NAN))],
+        }
+        .into();
     }
     let trace = build(records);
     assert_eq!(trace.resources.len(), 2);

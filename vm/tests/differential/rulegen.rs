@@ -9,7 +9,7 @@
 
 #![allow(dead_code)]
 
-use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status, Trace, TraceBuilder};
+use betrace_vm::trace::{RecordScope, RecordValue, SpanKind, SpanRecord, Status, Trace, TraceBuilder};
 
 /// Where choices come from.
 pub trait Entropy {
@@ -579,9 +579,12 @@ impl<'e> Gen<'e> {
                     r.push(("service.name".into(), RecordValue::Str(self.pick(&["a", "checkout"]).into())));
                     r.into()
                 },
-                scope_name: self.pick(&["", "a"]).to_string(),
-                scope_version: String::new(),
-                scope_attrs: self.attrs(&[("i.any", "?")]),
+                scope: RecordScope {
+                    name: self.pick(&["", "a"]).to_string(),
+                    version: String::new(),
+                    attrs: self.attrs(&[("i.any", "?")]),
+                }
+                .into(),
                 events,
                 links,
             });

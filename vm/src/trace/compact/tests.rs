@@ -116,8 +116,8 @@ fn scoped_and_reserved_keys() {
     );
     assert_eq!(span.events, [("event".to_string(), span.start, vec![("e".to_string(), RecordValue::Int(2))])]);
     assert_eq!(span.links, [(TRACE_ID, [0; 8], vec![("l".to_string(), RecordValue::Int(3))])]);
-    assert_eq!(span.scope_attrs, [("i".to_string(), RecordValue::Int(4))]);
-    assert_eq!((span.scope_name.as_str(), span.scope_version.as_str()), ("lib", "1.2"));
+    assert_eq!(span.scope.attrs, [("i".to_string(), RecordValue::Int(4))]);
+    assert_eq!((span.scope.name.as_str(), span.scope.version.as_str()), ("lib", "1.2"));
     assert_eq!(span.span_id, id(42));
 }
 
