@@ -1,0 +1,58 @@
+//! What a shard of `betrace serve` does per trace, without the network: the
+//! load generator's synthetic traces are assembled (`TraceBuilder`) and
+//! evaluated with a pack, round after round. Meant for `perf stat -e
+//! instructions` (a count that stays steady on a busy machine, where times
+//! do not) and for profiles of the evaluation path alone.
+//!
+//! `cargo run --release -p betrace-benches --example shard_work -- PACK [ROUNDS]`
+//! (PACK: a pack directory or `.btpack`, e.g. the one `load_pack` writes).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use betrace_compiler::pack::PackConfig;
+use betrace_runtime::loadgen::synthetic::{SyntheticConfig, synthetic_traces};
+use betrace_runtime::packs::load::load_pack;
+use betrace_vm::trace::{SpanRecord, TraceBuilder};
+use betrace_vm::{Engine, PackInfo};
+
+fn main() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let pack_path = PathBuf::from(args.next().ok_or("usage: shard_work PACK [ROUNDS]")?);
+    let rounds: usize = args.next().map_or(Ok(20), |n| n.parse()).map_err(|e| format!("ROUNDS: {e}"))?;
+    let pack = load_pack(&pack_path, &PackConfig::default()).map_err(|e| e.to_string())?.pack;
+    let info = PackInfo { name: pack.manifest.name.clone(), version: pack.manifest.version.clone() };
+    let engine = Engine::new(info, pack.rules, Default::default()).map_err(|e| e.to_string())?;
+    let records = synthetic_traces(&SyntheticConfig { traces: 1_000, seed: 7, start_nanos: 1_700_000_000_000_000_000 });
+    let mut traces: Vec<Vec<SpanRecord>> = Vec::new();
+    for record in records {
+        match traces.last_mut() {
+            Some(spans) if spans[0].trace_id == record.trace_id => spans.push(record),
+            _ => traces.push(vec![record]),
+        }
+    }
+    let spans: usize = traces.iter().map(Vec::len).sum();
+    let (mut evaluated, mut violations) = (0, 0);
+    let started = Instant::now();
+    for _ in 0..rounds {
+        for spans in &traces {
+            let mut builder = TraceBuilder::new(spans[0].trace_id);
+            for span in spans {
+                builder.add(span.clone());
+            }
+            let report = engine.evaluate(&builder.build());
+            evaluated += report.evaluated;
+            violations += report.violations.len();
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let total = (spans * rounds) as f64;
+    println!(
+        "{rounds} rounds of {} traces ({spans} spans): {evaluated} rule runs, {violations} violations; \
+         {:.0} spans/s, {:.2} µs a span",
+        traces.len(),
+        total / seconds,
+        seconds * 1e6 / total
+    );
+    Ok(())
+}
