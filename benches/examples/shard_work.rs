@@ -54,5 +54,21 @@ fn main() -> Result<(), String> {
         total / seconds,
         seconds * 1e6 / total
     );
+    // The costliest rules, from the per-rule timing the server reports
+    // as `betrace_rule_seconds_total`.
+    let mut costs: Vec<_> = engine.rules.iter().map(|rule| (rule.cost.seconds(), rule.cost.runs(), rule)).collect();
+    costs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let all: f64 = costs.iter().map(|c| c.0).sum();
+    println!("rule time {:.3} s of {seconds:.3} s; the costliest rules:", all);
+    for (seconds, runs, rule) in costs.iter().take(12) {
+        let native = if rule.native.is_some() { "native" } else { "interpreted" };
+        println!(
+            "  {:>5.1} %  {:>6} runs  {:>6.2} µs a run  {native:<11}  {}",
+            100.0 * seconds / all,
+            runs,
+            seconds * 1e6 / *runs as f64,
+            rule.program.name
+        );
+    }
     Ok(())
 }

@@ -15,13 +15,15 @@ mod jaeger;
 mod json;
 mod otlp_json;
 mod otlp_proto;
+mod otlp_wire;
 mod zipkin;
 
 pub use detect::{detect_format, read_traces};
 pub use jaeger::read_jaeger;
 pub use otlp_json::{read_otlp_json, read_otlp_json_lenient};
-pub(crate) use otlp_proto::next_field;
-pub use otlp_proto::{encode_request, read_otlp_proto, records_from_request, records_from_request_lenient};
+pub use otlp_proto::{encode_request, read_otlp_proto, records_from_request_lenient};
+pub use otlp_wire::decode_request_lenient;
+pub(crate) use otlp_wire::next_field;
 pub use zipkin::read_zipkin;
 
 /// The formats BeTrace reads.

@@ -1,6 +1,6 @@
-//! Admission: what every receiver calls with a decoded OTLP request. It reads
-//! the spans (refusing those that cannot be read, for a partial-success
-//! reply), reserves their bytes against the memory limit (or refuses the
+//! Admission: what every receiver calls with the spans of a decoded OTLP
+//! request (and those that could not be read, for a partial-success reply).
+//! It reserves their bytes against the memory limit (or refuses the
 //! whole request with a throttling reply), and hands each span to the shard
 //! that owns its trace.
 //!
@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use betrace_vm::trace::{RecordValue, SpanRecord};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::assembly::{Budget, ShardHandle, shard_of};
-use crate::formats::{FormatError, records_from_request_lenient};
+use crate::formats::FormatError;
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::Tenant;
 
@@ -69,24 +68,11 @@ impl Ingest {
         }
     }
 
-    /// Takes a request's spans for `tenant`. `receiver` (`grpc`, `http`) labels metrics.
+    /// Takes a request's spans for `tenant`, with the errors of the spans
+    /// that could not be read: the whole request is throttled or taken, and
+    /// `rejected` becomes the partial-success reply. `receiver` (`grpc`,
+    /// `http`) labels metrics.
     pub fn submit(
-        &self,
-        receiver: &'static str,
-        tenant: Tenant,
-        request: ExportTraceServiceRequest,
-    ) -> Result<Accepted, Refusal> {
-        let (records, rejected) = records_from_request_lenient(request);
-        self.submit_records(receiver, tenant, records, rejected)
-    }
-
-    /// Takes spans already read (the OTLP/JSON path), with the errors of the
-    /// spans that could not be read, through the same admission as [`submit`]:
-    /// the whole request is throttled or taken, and `rejected` becomes the
-    /// partial-success reply.
-    ///
-    /// [`submit`]: Ingest::submit
-    pub fn submit_records(
         &self,
         receiver: &'static str,
         tenant: Tenant,
@@ -147,6 +133,11 @@ pub struct BodyReservation {
 }
 
 impl BodyReservation {
+    /// The bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Holds `more` bytes besides (a body that decompressed), or refuses.
     pub fn grow(&mut self, more: usize) -> Result<(), Refusal> {
         if !self.budget.try_reserve(more) {

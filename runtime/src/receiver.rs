@@ -24,6 +24,7 @@ use crate::metrics::{Metrics, RefusedLabels};
 
 mod auth;
 mod grpc;
+mod grpc_budget;
 mod http;
 mod tls;
 

@@ -288,6 +288,23 @@ async fn grpc_malformed_requests_are_refused_and_counted() {
     assert_eq!(server.refused_requests("grpc", "malformed"), 1);
 }
 
+/// Only `Export` is served; another method of the service is `UNIMPLEMENTED`
+/// (as the generated server answers) and counts as no refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_answers_other_methods_as_unimplemented() {
+    let server = TestServer::start(Setup::default()).await;
+    let channel = Channel::from_shared(format!("http://{}", server.grpc)).expect("a URI").connect().await;
+    let mut grpc = tonic::client::Grpc::new(channel.expect("the gRPC receiver is up"));
+    grpc.ready().await.expect("ready");
+    let path = http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.trace.v1.TraceService/Import");
+    let codec = tonic_prost::ProstCodec::<ExportTraceServiceRequest, ExportTraceServiceResponse>::default();
+    let status =
+        grpc.unary(tonic::Request::new(request(&trace(1, false))), path, codec).await.expect_err("no such method");
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    assert_eq!(server.malformed("grpc"), 0);
+    assert_eq!(server.received("grpc"), 0);
+}
+
 /// tonic refuses a message over the limit with `OUT_OF_RANGE`, and one that
 /// only outgrows it while decompressing with `RESOURCE_EXHAUSTED` — without
 /// retry information, so OTLP clients do not retry it.
@@ -325,6 +342,46 @@ async fn grpc_throttles_with_retry_info_when_the_memory_budget_is_spent() {
     assert_eq!(server.violations(), vec![(1, String::new())]);
     client.export(request(&trace(2, true))).await.expect("taken after the budget freed up");
     assert_eq!(server.violations(), vec![(1, String::new()), (2, String::new())]);
+}
+
+/// As on OTLP/HTTP, a gRPC body counts against the memory budget while it
+/// is read: a message whose frame header announces more than there is room
+/// for is refused at once, with retry information, before the rest of it is
+/// sent (tonic alone would wait for, and hold, the whole message).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_throttles_before_reading_a_message_there_is_no_room_for() {
+    let server = TestServer::start(Setup { max_bytes: room_for_one_trace(), ..Setup::default() }).await;
+    let mut client = server.grpc_client().await;
+    client.export(request(&trace(1, true))).await.expect("the first request is taken");
+    let tcp = tokio::net::TcpStream::connect(server.grpc).await.expect("connects");
+    let (h2_client, connection) = h2::client::handshake(tcp).await.expect("an HTTP/2 connection");
+    tokio::spawn(connection);
+    let mut h2_client = h2_client.ready().await.expect("ready");
+    let head = http::Request::post(format!(
+        "http://{}/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        server.grpc
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .body(())
+    .expect("a request head");
+    let (reply, mut body) = h2_client.send_request(head, false).expect("sends the head");
+    // An uncompressed message of 1,000,000 bytes, of which one is sent.
+    let announced = 1_000_000u32.to_be_bytes();
+    let start = [0, announced[0], announced[1], announced[2], announced[3], 0x0a];
+    body.send_data(start.to_vec().into(), false).expect("sends the frame header");
+    let reply = tokio::time::timeout(Duration::from_secs(5), reply)
+        .await
+        .expect("answered without the rest of the message")
+        .expect("a reply");
+    let status = tonic::Status::from_header_map(reply.headers()).expect("a gRPC status in the headers");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(status.get_details_retry_info().and_then(|retry| retry.retry_delay), Some(RETRY_AFTER));
+    assert_eq!(server.refused_requests("grpc", "throttled"), 1);
+    // The refused message took no room: once the first trace is done, a
+    // request fits again.
+    assert_eq!(server.violations(), vec![(1, String::new())]);
+    client.export(request(&trace(2, true))).await.expect("taken after the budget freed up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

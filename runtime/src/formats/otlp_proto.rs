@@ -1,13 +1,14 @@
 //! OTLP protobuf: `ExportTraceServiceRequest` / `TracesData` bytes (the same
-//! message on the wire), decoded by prost with the `opentelemetry-proto`
-//! types and mapped field for field. Values map as in OTLP/JSON (see
-//! `otlp_json.rs`): an empty `AnyValue` drops the attribute, a `kvlistValue`
-//! becomes a JSON-object string; `string_value_strindex` (profiles only) is
-//! dropped too. Also the reverse, [`encode_request`], for tests and benches.
+//! message on the wire). [`read_otlp_proto`] reads them with our own wire
+//! reader (`otlp_wire.rs`), straight into span records.
 //!
-//! When prost refuses the bytes, the error carries prost's message (which
-//! names the field) and the byte offset of the innermost resource, scope or
-//! span message that fails to decode.
+//! The rest of this file is the same mapping over prost's message tree,
+//! field for field, kept as the specification and test oracle of the wire
+//! reader (and for tests that hold a prost request): values map as in
+//! OTLP/JSON (see `otlp_json.rs`): an empty `AnyValue` drops the attribute, a
+//! `kvlistValue` becomes a JSON-object string; `string_value_strindex`
+//! (profiles only) is dropped too. Also the reverse, [`encode_request`], for
+//! tests, benches and the load generator.
 
 use std::sync::Arc;
 
@@ -18,40 +19,27 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
-use prost::Message;
 use serde_json::{Map, Value};
 
 use super::otlp_json::scalar_json;
+use super::otlp_wire::decode_request_lenient;
 use super::{Format, FormatError, Location, Problem};
 
-/// Reads OTLP protobuf bytes.
+/// Reads OTLP protobuf bytes; the first span that cannot be read fails the
+/// whole request (files: a broken export is reported, not half-read). Bytes
+/// that are not a request fail with the field path and byte offset of the
+/// innermost field that does not decode.
 pub fn read_otlp_proto(bytes: &[u8]) -> Result<Vec<SpanRecord>, FormatError> {
-    match ExportTraceServiceRequest::decode(bytes) {
-        Ok(request) => records_from_request(request),
-        Err(err) => Err(FormatError {
-            format: Format::OtlpProtobuf,
-            problem: Problem::Protobuf(err.to_string()),
-            location: Location::Byte(locate_failure(bytes)),
-        }),
-    }
-}
-
-/// The spans of a decoded request; the first span that cannot be read fails
-/// the whole request (files: a broken export is reported, not half-read).
-/// Strings move out of the request; only resources and scopes are copied,
-/// once for each of their spans.
-pub fn records_from_request(request: ExportTraceServiceRequest) -> Result<Vec<SpanRecord>, FormatError> {
-    let (records, mut rejected) = records_from_request_lenient(request);
+    let (records, mut rejected) = decode_request_lenient(bytes)?;
     match rejected.is_empty() {
         true => Ok(records),
         false => Err(rejected.swap_remove(0)),
     }
 }
 
-/// The spans of a decoded request as the receivers take it: every span that
-/// can be read, and an error for each that cannot (an id of the wrong length,
-/// an unknown enum value). The receivers answer with an OTLP partial success
-/// naming the count and the first problem.
+/// The spans of a request prost decoded: every span that can be read, and an
+/// error for each that cannot (an id of the wrong length, an unknown enum
+/// value). What `decode_request_lenient` must give for the same bytes.
 pub fn records_from_request_lenient(request: ExportTraceServiceRequest) -> (Vec<SpanRecord>, Vec<FormatError>) {
     let mut records = Vec::new();
     let mut rejected = Vec::new();
@@ -174,73 +162,6 @@ fn plain_json(value: &AnyValue) -> Value {
         Some(any_value::Value::ArrayValue(array)) => Value::Array(array.values.iter().map(plain_json).collect()),
         _ => record_value(value.clone()).map_or(Value::Null, scalar_json),
     }
-}
-
-/// The offset of the innermost resource/scope/span message that fails to
-/// decode, or of the first field that cannot even be framed (a truncated
-/// length, a bad key). 0 when nothing narrower can be found.
-fn locate_failure(bytes: &[u8]) -> usize {
-    // (field number of the child list, decodes the child) at each level.
-    fn level<M: Message + Default>(
-        bytes: &[u8],
-        base: usize,
-        tag: u32,
-        inner: &dyn Fn(&[u8], usize) -> usize,
-    ) -> usize {
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let field_start = base + (bytes.len() - rest.len());
-            let Some((number, body)) = next_field(&mut rest) else {
-                return field_start;
-            };
-            if let Some(body) = body.filter(|_| number == tag)
-                && M::decode(body).is_err()
-            {
-                let body_start = base + (bytes.len() - rest.len()) - body.len();
-                return inner(body, body_start);
-            }
-        }
-        base
-    }
-    let span = |_: &[u8], base: usize| base;
-    let scope = |bytes: &[u8], base: usize| level::<Span>(bytes, base, 2, &span);
-    let resource = |bytes: &[u8], base: usize| level::<ScopeSpans>(bytes, base, 2, &scope);
-    level::<ResourceSpans>(bytes, 0, 1, &resource)
-}
-
-/// Reads one field's key and skips its value; a length-delimited field's
-/// body is returned. `None` when the bytes cannot be framed.
-pub(crate) fn next_field<'b>(rest: &mut &'b [u8]) -> Option<(u32, Option<&'b [u8]>)> {
-    let key = varint(rest)?;
-    let number = u32::try_from(key >> 3).ok().filter(|&n| n > 0)?;
-    let skip = |rest: &mut &'b [u8], len: usize| -> Option<&'b [u8]> {
-        let (body, tail) = (rest.get(..len)?, rest.get(len..)?);
-        *rest = tail;
-        Some(body)
-    };
-    match key & 7 {
-        0 => varint(rest).map(|_| (number, None)),
-        1 => skip(rest, 8).map(|_| (number, None)),
-        2 => {
-            let len = usize::try_from(varint(rest)?).ok()?;
-            skip(rest, len).map(|body| (number, Some(body)))
-        }
-        5 => skip(rest, 4).map(|_| (number, None)),
-        _ => None,
-    }
-}
-
-fn varint(rest: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, tail) = rest.split_first()?;
-        *rest = tail;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
 }
 
 /// Records as an OTLP request: spans grouped by resource, then by scope, in

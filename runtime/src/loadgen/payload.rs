@@ -214,15 +214,12 @@ fn messages(message: &[u8], base: usize, field: u64) -> impl Iterator<Item = (&[
 mod tests {
     use std::collections::HashSet;
 
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-
     use super::*;
-    use crate::formats::records_from_request;
+    use crate::formats::read_otlp_proto;
     use crate::loadgen::synthetic::synthetic_traces;
 
     fn decode(request: &Request) -> Vec<SpanRecord> {
-        let decoded = ExportTraceServiceRequest::decode(request.bytes.as_slice()).expect("valid protobuf");
-        records_from_request(decoded).expect("readable spans")
+        read_otlp_proto(&request.bytes).expect("readable spans")
     }
 
     fn template() -> Vec<SpanRecord> {

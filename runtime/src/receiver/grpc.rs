@@ -1,5 +1,6 @@
 //! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`
-//! with tonic. Requests may come gzip- or zstd-compressed (collectors send
+//! with tonic, served by a service of our own whose codec decodes the
+//! request bytes straight into span records (`formats/otlp_wire.rs`). Requests may come gzip- or zstd-compressed (collectors send
 //! gzip); replies are gzip-compressed when the client accepts it.
 //!
 //! Replies, as the OTLP specification says: partial success in
@@ -14,28 +15,37 @@
 //! that do not decode or decompress as `INTERNAL`. [`count_codec_refusals`]
 //! counts those from the reply.
 
-use std::future::Future;
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use betrace_vm::trace::SpanRecord;
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
+use prost::bytes::Buf;
 use tokio::net::TcpListener;
-use tonic::codec::CompressionEncoding;
+use tonic::body::Body;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder};
+use tonic::codegen::{BoxFuture, Service};
 use tonic::metadata::MetadataMap;
+use tonic::server::{NamedService, UnaryService};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
 use tonic::{Code, Request, Response, Status};
+use tonic_prost::ProstEncoder;
 use tonic_types::{ErrorDetails, StatusExt};
 use tower::util::MapResponseLayer;
 
+use super::grpc_budget::BodyBudgetLayer;
 use super::{ReceiverError, ReceiverOptions, auth, count_refused};
+use crate::formats::{FormatError, decode_request_lenient};
 use crate::ingest::{Ingest, Refusal};
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::{TENANT_HEADER, Tenant, parse_tenant};
 
 const RECEIVER: &str = "grpc";
+
+const SERVICE_NAME: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// Serves OTLP/gRPC on `listener` until `shutdown` completes (then lets
 /// requests in flight finish).
@@ -46,15 +56,15 @@ pub async fn serve_grpc(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ReceiverError> {
     let failed = |message: String| ReceiverError::Serve { receiver: RECEIVER, message };
-    let service = TraceServiceServer::new(OtlpTraceService {
-        ingest,
-        bearer_token: options.bearer_token.clone(),
-        metrics: options.metrics.clone(),
-    })
-    .accept_compressed(CompressionEncoding::Gzip)
-    .accept_compressed(CompressionEncoding::Zstd)
-    .send_compressed(CompressionEncoding::Gzip)
-    .max_decoding_message_size(options.max_request_bytes);
+    let budget = BodyBudgetLayer::new(ingest.clone(), options.max_request_bytes, options.metrics.clone(), RECEIVER);
+    let service = TraceService {
+        export: Arc::new(Export {
+            ingest,
+            bearer_token: options.bearer_token.clone(),
+            metrics: options.metrics.clone(),
+        }),
+        max_request_bytes: options.max_request_bytes,
+    };
     let mut server = Server::builder();
     if let Some(tls) = &options.tls {
         server = server
@@ -64,39 +74,143 @@ pub async fn serve_grpc(
     let metrics = options.metrics.clone();
     server
         .layer(MapResponseLayer::new(move |response| count_codec_refusals(&metrics, response)))
+        .layer(budget)
         .add_service(service)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
         .map_err(|e| failed(e.to_string()))
 }
 
-struct OtlpTraceService {
+/// `TraceService` as the generated `TraceServiceServer` serves it (the same
+/// compression, size limit, and `UNIMPLEMENTED` for any other method), but
+/// with [`ExportCodec`], which decodes the request bytes straight into span
+/// records rather than into prost's message tree.
+#[derive(Clone)]
+struct TraceService {
+    export: Arc<Export>,
+    max_request_bytes: usize,
+}
+
+impl NamedService for TraceService {
+    const NAME: &'static str = SERVICE_NAME;
+}
+
+impl Service<http::Request<Body>> for TraceService {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<http::Response<Body>, Infallible>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if request.uri().path() != EXPORT_PATH {
+            let status = Status::unimplemented(format!("no method {} here", request.uri().path()));
+            return Box::pin(ready(Ok(status.into_http())));
+        }
+        let export = ExportCall(Arc::clone(&self.export));
+        let mut grpc = tonic::server::Grpc::new(ExportCodec)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(self.max_request_bytes);
+        Box::pin(async move { Ok(grpc.unary(export, request).await) })
+    }
+}
+
+/// A request's spans as [`decode_request_lenient`] reads them.
+struct DecodedRequest {
+    records: Vec<SpanRecord>,
+    rejected: Vec<FormatError>,
+}
+
+/// Requests in with the wire reader, replies out with prost.
+#[derive(Clone, Copy, Debug)]
+struct ExportCodec;
+
+impl Codec for ExportCodec {
+    type Encode = ExportTraceServiceResponse;
+    type Decode = DecodedRequest;
+    type Encoder = ProstEncoder<ExportTraceServiceResponse>;
+    type Decoder = RequestDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstEncoder::default()
+    }
+
+    fn decoder(&mut self) -> RequestDecoder {
+        RequestDecoder
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct RequestDecoder;
+
+impl Decoder for RequestDecoder {
+    type Item = DecodedRequest;
+    type Error = Status;
+
+    /// Bytes that are no `ExportTraceServiceRequest` are `INTERNAL`, as
+    /// tonic's prost codec answers them (gRPC's rule for a message that
+    /// does not parse; OTLP clients do not retry it), and counted as
+    /// malformed by [`count_codec_refusals`].
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<DecodedRequest>, Status> {
+        let len = src.remaining();
+        // The message is one contiguous buffer in tonic; read it in place.
+        let decoded = match src.chunk().len() == len {
+            true => {
+                let decoded = decode_request_lenient(src.chunk());
+                src.advance(len);
+                decoded
+            }
+            false => decode_request_lenient(&src.copy_to_bytes(len)),
+        };
+        let (records, rejected) = decoded.map_err(|error| {
+            Status::internal(format!(
+                "the request is not an OTLP ExportTraceServiceRequest: {} at {}",
+                error.problem, error.location
+            ))
+        })?;
+        Ok(Some(DecodedRequest { records, rejected }))
+    }
+}
+
+/// What an export call does once its request is decoded.
+struct Export {
     ingest: Ingest,
     bearer_token: Option<Arc<str>>,
     metrics: Arc<Metrics>,
 }
 
-#[tonic::async_trait]
-impl TraceService for OtlpTraceService {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let (metadata, _, request) = request.into_parts();
-        let spans = || Some(span_count(&request));
+struct ExportCall(Arc<Export>);
+
+impl UnaryService<DecodedRequest> for ExportCall {
+    type Response = ExportTraceServiceResponse;
+    type Future = Ready<Result<Response<ExportTraceServiceResponse>, Status>>;
+
+    fn call(&mut self, request: Request<DecodedRequest>) -> Self::Future {
+        ready(self.0.export(request))
+    }
+}
+
+impl Export {
+    fn export(&self, request: Request<DecodedRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let (metadata, _, DecodedRequest { records, rejected }) = request.into_parts();
+        let spans = Some(records.len() + rejected.len());
         let authorization = metadata.get("authorization").map(|value| value.as_encoded_bytes());
         if !auth::authorized(self.bearer_token.as_deref(), authorization) {
-            count_refused(&self.metrics, RECEIVER, "unauthenticated", spans());
+            count_refused(&self.metrics, RECEIVER, "unauthenticated", spans);
             return Err(Status::unauthenticated("missing or wrong bearer token"));
         }
         let tenant = match tenant_of(&metadata) {
             Ok(tenant) => tenant,
             Err(problem) => {
-                count_refused(&self.metrics, RECEIVER, "bad_tenant", spans());
+                count_refused(&self.metrics, RECEIVER, "bad_tenant", spans);
                 return Err(Status::invalid_argument(format!("{TENANT_HEADER}: {problem}")));
             }
         };
-        match self.ingest.submit(RECEIVER, tenant, request) {
+        match self.ingest.submit(RECEIVER, tenant, records, rejected) {
             Ok(accepted) => Ok(Response::new(ExportTraceServiceResponse {
                 partial_success: (accepted.rejected_spans > 0).then_some(ExportTracePartialSuccess {
                     rejected_spans: accepted.rejected_spans,
@@ -125,10 +239,6 @@ fn tenant_of(metadata: &MetadataMap) -> Result<Tenant, String> {
         None => None,
     };
     parse_tenant(header)
-}
-
-fn span_count(request: &ExportTraceServiceRequest) -> usize {
-    request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum()
 }
 
 /// Counts the refusals tonic makes before the handler runs, read from the

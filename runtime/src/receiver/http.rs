@@ -20,13 +20,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
 use flate2::read::MultiGzDecoder;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 use tokio::net::TcpListener;
 use tonic::Code;
 
 use super::{ReceiverError, ReceiverOptions, auth, count_refused};
-use crate::formats::read_otlp_json_lenient;
+use crate::formats::{decode_request_lenient, read_otlp_json_lenient};
 use crate::ingest::{Accepted, Ingest, Refusal};
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::{TENANT_HEADER, parse_tenant};
@@ -155,16 +153,17 @@ async fn receive(state: &HttpState, encoding: Option<Encoding>, request: Request
         false => body,
     };
     let (records, rejected) = match encoding {
-        Encoding::Protobuf => {
-            let request = ExportTraceServiceRequest::decode(body)
-                .map_err(|e| Failure::malformed(format!("the body is not an OTLP ExportTraceServiceRequest: {e}")))?;
-            drop(reservation);
-            return state.ingest.submit(RECEIVER, tenant, request).map_err(Failure::from);
-        }
+        Encoding::Protobuf => decode_request_lenient(&body).map_err(|e| {
+            Failure::malformed(format!(
+                "the body is not an OTLP ExportTraceServiceRequest: {} at {}",
+                e.problem, e.location
+            ))
+        })?,
         Encoding::Json => read_otlp_json_lenient(&body).map_err(|e| Failure::malformed(e.to_string()))?,
     };
+    drop(body);
     drop(reservation);
-    state.ingest.submit_records(RECEIVER, tenant, records, rejected).map_err(Failure::from)
+    state.ingest.submit(RECEIVER, tenant, records, rejected).map_err(Failure::from)
 }
 
 /// Whether the body is gzip-compressed (`identity` or no header: not).
