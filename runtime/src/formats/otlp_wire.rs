@@ -25,7 +25,7 @@ mod wire;
 mod tests;
 
 pub(crate) use wire::next_field;
-use wire::{Message, WireError, Within};
+use wire::{Field, Message, WireError, Within};
 
 /// The spans of an OTLP protobuf request as the receivers take it: every
 /// span that can be read, and an error for each that cannot (an id of the
@@ -167,14 +167,7 @@ impl Decoder {
                 6 => span.kind = message.varint(field).within("kind", None)? as i32,
                 7 => span.start = message.fixed64(field).within("start_time_unix_nano", None)?,
                 8 => span.end = message.fixed64(field).within("end_time_unix_nano", None)?,
-                9 => {
-                    let n = attributes;
-                    attributes += 1;
-                    message
-                        .message(field)
-                        .and_then(|body| value::read_attribute(body, &mut self.span_attrs))
-                        .within("attributes", Some(n))?;
-                }
+                9 => attribute(&mut message, field, &mut attributes, &mut self.span_attrs)?,
                 11 => {
                     let n = events;
                     events += 1;
@@ -210,14 +203,7 @@ impl Decoder {
             match field.number {
                 1 => time = message.fixed64(field).within("time_unix_nano", None)?,
                 2 => name = message.string(field).within("name", None)?,
-                3 => {
-                    let n = attributes;
-                    attributes += 1;
-                    message
-                        .message(field)
-                        .and_then(|body| value::read_attribute(body, &mut self.item_attrs))
-                        .within("attributes", Some(n))?;
-                }
+                3 => attribute(&mut message, field, &mut attributes, &mut self.item_attrs)?,
                 4 => {
                     message.varint(field).within("dropped_attributes_count", None)?;
                 }
@@ -246,14 +232,7 @@ impl Decoder {
                 3 => {
                     message.str(field).within("trace_state", None)?;
                 }
-                4 => {
-                    let n = attributes;
-                    attributes += 1;
-                    message
-                        .message(field)
-                        .and_then(|body| value::read_attribute(body, &mut self.item_attrs))
-                        .within("attributes", Some(n))?;
-                }
+                4 => attribute(&mut message, field, &mut attributes, &mut self.item_attrs)?,
                 5 => {
                     message.varint(field).within("dropped_attributes_count", None)?;
                 }
@@ -357,18 +336,24 @@ impl SpanFields<'_> {
     }
 }
 
+/// Reads one entry of a message's `attributes` list into `into`; `count`
+/// numbers the entries for error paths (`attributes[n]`).
+fn attribute(
+    message: &mut Message<'_>,
+    field: Field,
+    count: &mut usize,
+    into: &mut RecordAttrs,
+) -> Result<(), WireError> {
+    let n = *count;
+    *count += 1;
+    message.message(field).and_then(|body| value::read_attribute(body, into)).within("attributes", Some(n))
+}
+
 fn read_resource(mut message: Message<'_>, attrs: &mut RecordAttrs) -> Result<(), WireError> {
     let (mut attributes, mut entity_refs) = (0, 0);
     while let Some(field) = message.next_field()? {
         match field.number {
-            1 => {
-                let n = attributes;
-                attributes += 1;
-                message
-                    .message(field)
-                    .and_then(|body| value::read_attribute(body, attrs))
-                    .within("attributes", Some(n))?;
-            }
+            1 => attribute(&mut message, field, &mut attributes, attrs)?,
             2 => {
                 message.varint(field).within("dropped_attributes_count", None)?;
             }
@@ -402,14 +387,7 @@ fn read_scope(mut message: Message<'_>, scope: &mut RecordScope) -> Result<(), W
         match field.number {
             1 => scope.name = message.string(field).within("name", None)?,
             2 => scope.version = message.string(field).within("version", None)?,
-            3 => {
-                let n = attributes;
-                attributes += 1;
-                message
-                    .message(field)
-                    .and_then(|body| value::read_attribute(body, &mut scope.attrs))
-                    .within("attributes", Some(n))?;
-            }
+            3 => attribute(&mut message, field, &mut attributes, &mut scope.attrs)?,
             4 => {
                 message.varint(field).within("dropped_attributes_count", None)?;
             }
