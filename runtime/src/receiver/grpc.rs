@@ -1,7 +1,10 @@
 //! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`
 //! with tonic, served by a service of our own whose codec decodes the
-//! request bytes straight into span records (`formats/otlp_wire.rs`). Requests may come gzip- or zstd-compressed (collectors send
-//! gzip); replies are gzip-compressed when the client accepts it.
+//! request bytes straight into span records (`formats/otlp_wire.rs`).
+//! Requests may come gzip- or zstd-compressed (collectors send gzip);
+//! replies are gzip-compressed when the client accepts it. While tonic
+//! reads a request, its body holds room in the memory budget
+//! (`grpc_budget.rs`).
 //!
 //! Replies, as the OTLP specification says: partial success in
 //! `ExportTracePartialSuccess`; a spent memory budget as `RESOURCE_EXHAUSTED`
