@@ -344,29 +344,23 @@ async fn grpc_throttles_with_retry_info_when_the_memory_budget_is_spent() {
     assert_eq!(server.violations(), vec![(1, String::new()), (2, String::new())]);
 }
 
-/// As on OTLP/HTTP, a gRPC body counts against the memory budget while it
-/// is read: a message whose frame header announces more than there is room
-/// for is refused at once, with retry information, before the rest of it is
-/// sent (tonic alone would wait for, and hold, the whole message).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_throttles_before_reading_a_message_there_is_no_room_for() {
-    let server = TestServer::start(Setup { max_bytes: room_for_one_trace(), ..Setup::default() }).await;
-    let mut client = server.grpc_client().await;
-    client.export(request(&trace(1, true))).await.expect("the first request is taken");
+/// Sends an Export request with `headers` whose frame header announces a
+/// message of 1,000,000 bytes, of which only the first is ever sent, and
+/// returns the status of the reply: a reply can only come before the server
+/// has read the message (tonic alone would wait for, and hold, all of it).
+async fn export_never_finished(server: &TestServer, headers: &[(&str, &str)]) -> tonic::Status {
     let tcp = tokio::net::TcpStream::connect(server.grpc).await.expect("connects");
     let (h2_client, connection) = h2::client::handshake(tcp).await.expect("an HTTP/2 connection");
     tokio::spawn(connection);
     let mut h2_client = h2_client.ready().await.expect("ready");
-    let head = http::Request::post(format!(
-        "http://{}/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        server.grpc
-    ))
-    .header("content-type", "application/grpc")
-    .header("te", "trailers")
-    .body(())
-    .expect("a request head");
-    let (reply, mut body) = h2_client.send_request(head, false).expect("sends the head");
-    // An uncompressed message of 1,000,000 bytes, of which one is sent.
+    let path = "opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    let mut head = http::Request::post(format!("http://{}/{path}", server.grpc))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    for (name, value) in headers {
+        head = head.header(*name, *value);
+    }
+    let (reply, mut body) = h2_client.send_request(head.body(()).expect("a request head"), false).expect("sends");
     let announced = 1_000_000u32.to_be_bytes();
     let start = [0, announced[0], announced[1], announced[2], announced[3], 0x0a];
     body.send_data(start.to_vec().into(), false).expect("sends the frame header");
@@ -374,7 +368,18 @@ async fn grpc_throttles_before_reading_a_message_there_is_no_room_for() {
         .await
         .expect("answered without the rest of the message")
         .expect("a reply");
-    let status = tonic::Status::from_header_map(reply.headers()).expect("a gRPC status in the headers");
+    tonic::Status::from_header_map(reply.headers()).expect("a gRPC status in the headers")
+}
+
+/// As on OTLP/HTTP, a gRPC body counts against the memory budget while it
+/// is read: a message whose frame header announces more than there is room
+/// for is refused at once, with retry information.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_throttles_before_reading_a_message_there_is_no_room_for() {
+    let server = TestServer::start(Setup { max_bytes: room_for_one_trace(), ..Setup::default() }).await;
+    let mut client = server.grpc_client().await;
+    client.export(request(&trace(1, true))).await.expect("the first request is taken");
+    let status = export_never_finished(&server, &[]).await;
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert_eq!(status.get_details_retry_info().and_then(|retry| retry.retry_delay), Some(RETRY_AFTER));
     assert_eq!(server.refused_requests("grpc", "throttled"), 1);
@@ -382,6 +387,22 @@ async fn grpc_throttles_before_reading_a_message_there_is_no_room_for() {
     // request fits again.
     assert_eq!(server.violations(), vec![(1, String::new())]);
     client.export(request(&trace(2, true))).await.expect("taken after the budget freed up");
+}
+
+/// The token and the tenant are checked from the headers, before the body
+/// is read: a client that may not send is not made to send its message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_refuses_a_bad_token_or_tenant_before_reading_the_message() {
+    let mut setup = Setup::default();
+    setup.receivers.bearer_token = Some("s3cret".into());
+    let server = TestServer::start(setup).await;
+    let status = export_never_finished(&server, &[("authorization", "Bearer guess")]).await;
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let bad_tenant = [("authorization", "Bearer s3cret"), ("x-scope-orgid", "../etc")];
+    let status = export_never_finished(&server, &bad_tenant).await;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(server.refused_requests("grpc", "unauthenticated"), 1);
+    assert_eq!(server.refused_requests("grpc", "bad_tenant"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

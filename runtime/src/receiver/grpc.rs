@@ -29,7 +29,6 @@ use tokio::net::TcpListener;
 use tonic::body::Body;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder};
 use tonic::codegen::{BoxFuture, Service};
-use tonic::metadata::MetadataMap;
 use tonic::server::{NamedService, UnaryService};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
@@ -107,11 +106,18 @@ impl Service<http::Request<Body>> for TraceService {
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         if request.uri().path() != EXPORT_PATH {
             let status = Status::unimplemented(format!("no method {} here", request.uri().path()));
             return Box::pin(ready(Ok(status.into_http())));
         }
+        // Who may send, and for which tenant, is settled from the headers
+        // before the body is read (as on OTLP/HTTP): a request refused here
+        // has not made the server hold or decode its message.
+        match self.export.admit(request.headers()) {
+            Ok(admitted) => request.extensions_mut().insert(admitted),
+            Err(status) => return Box::pin(ready(Ok(status.into_http()))),
+        };
         let export = ExportCall(Arc::clone(&self.export));
         let mut grpc = tonic::server::Grpc::new(ExportCodec)
             .accept_compressed(CompressionEncoding::Gzip)
@@ -197,21 +203,28 @@ impl UnaryService<DecodedRequest> for ExportCall {
     }
 }
 
+/// A request whose headers passed [`Export::admit`], and its tenant.
+#[derive(Clone)]
+struct Admitted(Tenant);
+
 impl Export {
-    fn export(&self, request: Request<DecodedRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let (metadata, _, DecodedRequest { records, rejected }) = request.into_parts();
-        let spans = Some(records.len() + rejected.len());
-        let authorization = metadata.get("authorization").map(|value| value.as_encoded_bytes());
+    /// The bearer token and the tenant of a request, from its headers.
+    fn admit(&self, headers: &http::HeaderMap) -> Result<Admitted, Status> {
+        let authorization = headers.get(http::header::AUTHORIZATION).map(|value| value.as_bytes());
         if !auth::authorized(self.bearer_token.as_deref(), authorization) {
-            count_refused(&self.metrics, RECEIVER, "unauthenticated", spans);
+            count_refused(&self.metrics, RECEIVER, "unauthenticated", None);
             return Err(Status::unauthenticated("missing or wrong bearer token"));
         }
-        let tenant = match tenant_of(&metadata) {
-            Ok(tenant) => tenant,
-            Err(problem) => {
-                count_refused(&self.metrics, RECEIVER, "bad_tenant", spans);
-                return Err(Status::invalid_argument(format!("{TENANT_HEADER}: {problem}")));
-            }
+        tenant_of(headers).map(Admitted).map_err(|problem| {
+            count_refused(&self.metrics, RECEIVER, "bad_tenant", None);
+            Status::invalid_argument(format!("{TENANT_HEADER}: {problem}"))
+        })
+    }
+
+    fn export(&self, request: Request<DecodedRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let (_, extensions, DecodedRequest { records, rejected }) = request.into_parts();
+        let Some(Admitted(tenant)) = extensions.get::<Admitted>().cloned() else {
+            return Err(Status::internal("the request was not admitted"));
         };
         match self.ingest.submit(RECEIVER, tenant, records, rejected) {
             Ok(accepted) => Ok(Response::new(ExportTraceServiceResponse {
@@ -236,8 +249,8 @@ impl Export {
     }
 }
 
-fn tenant_of(metadata: &MetadataMap) -> Result<Tenant, String> {
-    let header = match metadata.get(TENANT_HEADER) {
+fn tenant_of(headers: &http::HeaderMap) -> Result<Tenant, String> {
+    let header = match headers.get(TENANT_HEADER) {
         Some(value) => Some(value.to_str().map_err(|_| "the tenant id is not printable ASCII".to_string())?),
         None => None,
     };
