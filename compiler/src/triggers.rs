@@ -5,9 +5,9 @@
 //!
 //! Every trigger is a *necessary* condition: a trace with none of a rule's
 //! alternatives cannot make its `when` hold, so skipping the rule changes no
-//! result. Only positive string equalities on the current span are used (`=`
-//! and `in [..]` outside any `!`); `!=`, negations and other spans' attributes
-//! are left alone.
+//! result. Only positive string tests on the current span are used (`=`,
+//! `in [..]` and `=~` outside any `!`); `!=`, `!~`, negations and other
+//! spans' attributes are left alone.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,13 @@ pub enum Trigger {
     /// Some span's resource has this string attribute with this value
     /// (`resource.service.name = "checkout"`: rules scoped to a service).
     ResourceAttr { key: String, value: String },
+    /// Some span has this string attribute with a value the pattern matches
+    /// (`span.http.route =~ "/api/v[0-9]+/admin/.*"`). The pattern is stored
+    /// anchored, as the rule's own program holds it, so the index matches
+    /// exactly as the rule does.
+    SpanAttrPattern { key: String, pattern: String },
+    /// The same for a resource attribute.
+    ResourceAttrPattern { key: String, pattern: String },
 }
 
 impl Trigger {
@@ -32,11 +39,14 @@ impl Trigger {
     /// cheapest to look up; a resource attribute usually scopes a rule to one
     /// service, and a trace has few resources to test; a span attribute is
     /// looked up among every span's attributes.
+    /// A pattern costs a match per distinct value, so it comes last.
     fn rank(&self) -> usize {
         match self {
             Trigger::SpanName(_) => 0,
             Trigger::ResourceAttr { .. } => 1,
             Trigger::SpanAttr { .. } => 2,
+            Trigger::ResourceAttrPattern { .. } => 3,
+            Trigger::SpanAttrPattern { .. } => 4,
         }
     }
 }
@@ -89,6 +99,7 @@ fn of_predicate(pred: &Expr) -> Option<Vec<Trigger>> {
             | (ExprKind::Literal(Literal::String(value)), subject) => equality(subject, value),
             _ => None,
         },
+        ExprKind::Match { negated: false, value, pattern } => pattern_match(&value.kind, pattern),
         ExprKind::In(subject, list) => match &list.kind {
             ExprKind::List(items) => {
                 let mut all = Vec::new();
@@ -109,19 +120,39 @@ fn equality(subject: &ExprKind, value: &str) -> Option<Vec<Trigger>> {
         ExprKind::Intrinsic { intrinsic: SpanIntrinsic::Name, of: SpanRef::Current } => {
             Some(vec![Trigger::SpanName(value.to_string())])
         }
-        ExprKind::Attribute { scope, key, of: SpanRef::Current } => {
-            let span = || Trigger::SpanAttr { key: key.clone(), value: value.to_string() };
-            let resource = || Trigger::ResourceAttr { key: key.clone(), value: value.to_string() };
-            match scope {
-                AttrScope::Span => Some(vec![span()]),
-                AttrScope::Resource => Some(vec![resource()]),
-                // `.key` reads the span's attribute, else its resource's (vm
-                // `ops::attribute`): equal to a string only if one of the two is.
-                AttrScope::SpanThenResource => Some(vec![span(), resource()]),
-                AttrScope::Event | AttrScope::Link | AttrScope::Instrumentation => None,
-            }
-        }
-        _ => None,
+        _ => on_attribute(
+            subject,
+            |key| Trigger::SpanAttr { key, value: value.to_string() },
+            |key| Trigger::ResourceAttr { key, value: value.to_string() },
+        ),
+    }
+}
+
+/// `subject =~ pattern`: only a string can match (vm `Op::Match`).
+fn pattern_match(subject: &ExprKind, pattern: &str) -> Option<Vec<Trigger>> {
+    let pattern = crate::regexes::anchored(pattern);
+    on_attribute(
+        subject,
+        |key| Trigger::SpanAttrPattern { key, pattern: pattern.clone() },
+        |key| Trigger::ResourceAttrPattern { key, pattern: pattern.clone() },
+    )
+}
+
+/// The triggers of a string test on an attribute of the current span, made
+/// by `span` and `resource` for the key.
+fn on_attribute(
+    subject: &ExprKind,
+    span: impl Fn(String) -> Trigger,
+    resource: impl Fn(String) -> Trigger,
+) -> Option<Vec<Trigger>> {
+    let ExprKind::Attribute { scope, key, of: SpanRef::Current } = subject else { return None };
+    match scope {
+        AttrScope::Span => Some(vec![span(key.clone())]),
+        AttrScope::Resource => Some(vec![resource(key.clone())]),
+        // `.key` reads the span's attribute, else its resource's (vm
+        // `ops::attribute`): it passes a string test only if one of the two does.
+        AttrScope::SpanThenResource => Some(vec![span(key.clone()), resource(key.clone())]),
+        AttrScope::Event | AttrScope::Link | AttrScope::Instrumentation => None,
     }
 }
 
@@ -240,6 +271,24 @@ mod tests {
             of(r#"{ resource.service.name = "a" } && { resource.service.name = "b" }"#),
             Some(vec![resource("service.name", "a")])
         );
+    }
+
+    #[test]
+    fn a_pattern_on_an_attribute_is_a_trigger_of_last_resort() {
+        let route = |scope: &str| -> Trigger {
+            let (key, pattern) = ("http.route".to_string(), "^(?:/admin/.*)$".to_string());
+            match scope {
+                "span" => Trigger::SpanAttrPattern { key, pattern },
+                _ => Trigger::ResourceAttrPattern { key, pattern },
+            }
+        };
+        assert_eq!(of(r#"{ span.http.route =~ "/admin/.*" && kind = server }"#), Some(vec![route("span")]));
+        assert_eq!(of(r#"{ .http.route =~ "/admin/.*" }"#), Some(vec![route("span"), route("resource")]));
+        // Any equality is preferred; a negated match narrows nothing.
+        assert_eq!(of(r#"{ span.http.route =~ "/admin/.*" && span.a = "1" }"#), Some(vec![span("a", "1")]));
+        assert_eq!(of(r#"{ span.http.route !~ "/admin/.*" }"#), None);
+        assert_eq!(of(r#"{ !(span.http.route =~ "/admin/.*") }"#), None);
+        assert_eq!(of(r#"{ name =~ "GET .*" }"#), None);
     }
 
     #[test]

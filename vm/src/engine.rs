@@ -9,7 +9,7 @@
 //! ([`Engine::carry_novelty_from`]) and a restart through snapshots
 //! ([`Engine::novelty_snapshot`], [`Engine::restore_novelty`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use foldhash::fast::RandomState;
 
@@ -25,6 +25,10 @@ use crate::loaded::{LoadError, LoadedRule};
 use crate::novelty::{LoadedSite, NoveltyStore};
 use crate::trace::{AttrValue, Trace};
 use crate::violation::{PackInfo, Violation, violation_id};
+
+mod pattern_triggers;
+
+use pattern_triggers::{PatternIndex, PatternIndexBuilder};
 
 /// A rule that could not finish on a trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,6 +122,9 @@ pub struct Engine {
     /// The same for resource attributes: a trace has few resources, so rules
     /// scoped to a service are picked by testing those, not every span.
     by_resource: Index<Index<Vec<usize>>>,
+    /// Attribute key → patterns → rules, for span and for resource attributes.
+    by_attr_pattern: PatternIndex,
+    by_resource_pattern: PatternIndex,
     /// Rules without a trigger: they run on every trace.
     everywhere: Vec<usize>,
     /// `pack/rule` of each rule, made once.
@@ -149,10 +156,14 @@ impl Engine {
             by_name: Index::default(),
             by_attr: Index::default(),
             by_resource: Index::default(),
+            by_attr_pattern: PatternIndex::default(),
+            by_resource_pattern: PatternIndex::default(),
             everywhere: Vec::new(),
             rule_ids: Vec::new(),
             novelty: NoveltyStore::new(config.novelty),
         };
+        let (mut span_patterns, mut resource_patterns) =
+            (PatternIndexBuilder::default(), PatternIndexBuilder::default());
         for program in programs.into_iter().filter(|p| p.enabled) {
             let index = engine.rules.len();
             match &program.triggers {
@@ -169,6 +180,8 @@ impl Engine {
                                 let values = engine.by_resource.entry(key.clone()).or_default();
                                 values.entry(value.clone()).or_default().push(index);
                             }
+                            Trigger::SpanAttrPattern { key, pattern } => span_patterns.add(key, pattern, index),
+                            Trigger::ResourceAttrPattern { key, pattern } => resource_patterns.add(key, pattern, index),
                         }
                     }
                 }
@@ -176,6 +189,12 @@ impl Engine {
             engine.rule_ids.push(format!("{}/{}", engine.pack.name, program.name));
             engine.rules.push(LoadedRule::load_with(program, &config.novelty)?);
         }
+        let (by_attr_pattern, span_everywhere) = span_patterns.build();
+        let (by_resource_pattern, resource_everywhere) = resource_patterns.build();
+        (engine.by_attr_pattern, engine.by_resource_pattern) = (by_attr_pattern, by_resource_pattern);
+        engine.everywhere.extend(span_everywhere.into_iter().chain(resource_everywhere));
+        engine.everywhere.sort_unstable();
+        engine.everywhere.dedup();
         if kind == EngineKind::Jit
             && let Ok(report) = crate::jit::compile_rules(&mut engine.rules)
         {
@@ -228,6 +247,15 @@ impl Engine {
             for resource in &trace.resources {
                 matching(&self.by_resource, &resource.attrs, trace, &mut chosen);
             }
+        }
+        if !self.by_attr_pattern.is_empty() {
+            let mut seen = HashSet::default();
+            self.by_attr_pattern.matching(trace.attrs.iter(), trace, &mut seen, &mut chosen);
+        }
+        if !self.by_resource_pattern.is_empty() {
+            let mut seen = HashSet::default();
+            let lists = trace.resources.iter().map(|resource| &resource.attrs);
+            self.by_resource_pattern.matching(lists, trace, &mut seen, &mut chosen);
         }
         chosen.sort_unstable();
         chosen.dedup();

@@ -98,6 +98,35 @@ fn a_service_scoped_rule_runs_only_on_traces_of_that_service() {
     assert!(candidates(&engine, &on_span).is_empty());
 }
 
+const ROUTE_RULES: &str = r#"
+rule admin_needs_auth {
+  severity: high
+  when req = { span.http.route =~ "/api/v[0-9]+/admin/.*" && kind = server }
+  always req >> { name = "auth.check" }
+}
+rule any_version {
+  severity: low
+  when { .http.route =~ "/api/v[0-9]+/.*" }
+  never { duration > 100ms }
+}
+"#;
+
+#[test]
+fn a_pattern_scoped_rule_runs_only_on_traces_with_a_matching_value() {
+    let engine = engine(ROUTE_RULES);
+    let public = trace(&[("svc", &[("http.route", "/api/v1/items")], &[])]);
+    assert_eq!(candidates(&engine, &public), ["any_version"]);
+    let admin = trace(&[("svc", &[("http.route", "/api/v2/admin/users")], &[])]);
+    assert_eq!(candidates(&engine, &admin), ["admin_needs_auth", "any_version"]);
+    assert_eq!(firing(&engine, &admin), ["admin_needs_auth", "any_version"]);
+    // Anchored, as `=~` is: a value that only contains a match triggers nothing.
+    let inside = trace(&[("svc", &[("http.route", "/v0/api/v2/admin/x")], &[])]);
+    assert!(candidates(&engine, &inside).is_empty());
+    // `.http.route` reads the resource's too.
+    let on_resource = trace(&[("svc", &[], &[("http.route", "/api/v3/x")])]);
+    assert_eq!(candidates(&engine, &on_resource), ["any_version"]);
+}
+
 #[test]
 fn an_unscoped_attribute_is_looked_up_on_spans_and_resources() {
     let engine = engine(SERVICE_RULES);
@@ -118,12 +147,13 @@ fn an_unscoped_attribute_is_looked_up_on_spans_and_resources() {
 
 /// Checks, for every rule of `engine` on `trace`, that a rule with findings is
 /// a candidate and that the engine reports what running every rule finds.
-/// Returns how many rules with a resource trigger were skipped.
-fn check_skips(engine: &Engine, trace: &Trace, source: &str) -> usize {
+/// Returns how many rules with a resource trigger, and with a pattern
+/// trigger, were skipped.
+fn check_skips(engine: &Engine, trace: &Trace, source: &str) -> (usize, usize) {
     let chosen = engine.candidates(trace);
     let view = TraceView::new(trace);
     let mut findings = 0;
-    let mut skipped_by_resource = 0;
+    let (mut skipped_by_resource, mut skipped_by_pattern) = (0, 0);
     for (index, rule) in engine.rules.iter().enumerate() {
         let found = evaluate(rule, &view, &engine.config).findings().len();
         findings += found;
@@ -136,9 +166,13 @@ fn check_skips(engine: &Engine, trace: &Trace, source: &str) -> usize {
         );
         let by_resource = |t: &Vec<Trigger>| t.iter().any(|t| matches!(t, Trigger::ResourceAttr { .. }));
         skipped_by_resource += usize::from(!candidate && rule.program.triggers.as_ref().is_some_and(by_resource));
+        let by_pattern = |t: &Vec<Trigger>| {
+            t.iter().any(|t| matches!(t, Trigger::SpanAttrPattern { .. } | Trigger::ResourceAttrPattern { .. }))
+        };
+        skipped_by_pattern += usize::from(!candidate && rule.program.triggers.as_ref().is_some_and(by_pattern));
     }
     assert_eq!(engine.evaluate(trace).violations.len(), findings, "{source}");
-    skipped_by_resource
+    (skipped_by_resource, skipped_by_pattern)
 }
 
 /// A random per-span condition over the equalities the index reads, and
@@ -147,7 +181,7 @@ fn predicate(entropy: &mut Seeded, depth: u32) -> String {
     const VALUES: [&str; 4] = ["a", "b", "checkout", ""];
     let mut pick = |n: usize| (entropy.next() % n as u64) as usize;
     let value = VALUES[pick(VALUES.len())];
-    let choice = pick(if depth == 0 { 11 } else { 14 });
+    let choice = pick(if depth == 0 { 15 } else { 18 });
     match choice {
         0 => format!("resource.r.str = \"{value}\""),
         1 => format!("\"{value}\" = resource.service.name"),
@@ -160,8 +194,12 @@ fn predicate(entropy: &mut Seeded, depth: u32) -> String {
         8 => format!("parent.resource.r.str = \"{value}\""),
         9 => "kind = server".to_string(),
         10 => format!("event.e.any = \"{value}\""),
-        11 => format!("!({})", predicate(entropy, depth - 1)),
-        12 => format!("({} && {})", predicate(entropy, depth - 1), predicate(entropy, depth - 1)),
+        11 => format!("span.a.str =~ \"{value}.*\""),
+        12 => "resource.r.str =~ \"[ab]\"".to_string(),
+        13 => format!(".x.any =~ \"(check|{value})[a-z]*\""),
+        14 => format!("span.a.str !~ \"{value}\""),
+        15 => format!("!({})", predicate(entropy, depth - 1)),
+        16 => format!("({} && {})", predicate(entropy, depth - 1), predicate(entropy, depth - 1)),
         _ => format!("({} || {})", predicate(entropy, depth - 1), predicate(entropy, depth - 1)),
     }
 }
@@ -183,7 +221,7 @@ fn rule(entropy: &mut Seeded, index: usize) -> String {
 
 #[test]
 fn skipped_rules_find_nothing_on_random_conditions() {
-    let mut skipped_by_resource = 0;
+    let (mut skipped_by_resource, mut skipped_by_pattern) = (0, 0);
     for seed in 0..200u64 {
         let mut entropy = Seeded(seed);
         let mut source = String::from("attributes {\n  span.a.str: string\n  resource.r.str: string\n}\n");
@@ -193,10 +231,13 @@ fn skipped_rules_find_nothing_on_random_conditions() {
         let engine = engine(&source);
         for t in 0..16 {
             let trace = Gen::new(&mut Seeded(seed * 1000 + t)).trace(6);
-            skipped_by_resource += check_skips(&engine, &trace, &source);
+            let (by_resource, by_pattern) = check_skips(&engine, &trace, &source);
+            skipped_by_resource += by_resource;
+            skipped_by_pattern += by_pattern;
         }
     }
     assert!(skipped_by_resource > 100, "only {skipped_by_resource} skips by resource: the test lost its point");
+    assert!(skipped_by_pattern > 100, "only {skipped_by_pattern} skips by pattern: the test lost its point");
 }
 
 #[test]

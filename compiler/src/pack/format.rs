@@ -26,8 +26,9 @@ pub const MAGIC: [u8; 8] = [0x89, b'B', b'T', b'P', b'A', b'C', b'K', b'\n'];
 
 /// The layout this build writes and the only one it reads. 3: `novelty`
 /// call sites (`Op::Novelty`, `RuleProgram::novelty`). 4: resource attribute
-/// triggers (`Trigger::ResourceAttr`).
-pub const FORMAT_VERSION: u32 = 4;
+/// triggers (`Trigger::ResourceAttr`). 5: pattern triggers
+/// (`Trigger::SpanAttrPattern`, `Trigger::ResourceAttrPattern`).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// What the header says, read without decoding the body.
 #[derive(Clone, Debug, PartialEq, Eq)]
