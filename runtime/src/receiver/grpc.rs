@@ -58,7 +58,7 @@ pub async fn serve_grpc(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ReceiverError> {
     let failed = |message: String| ReceiverError::Serve { receiver: RECEIVER, message };
-    let budget = BodyBudgetLayer::new(ingest.clone(), options.max_request_bytes, options.metrics.clone(), RECEIVER);
+    let budget = BodyBudgetLayer::new(ingest.clone(), options.max_request_bytes, options.metrics.clone());
     let service = TraceService {
         export: Arc::new(Export {
             ingest,
@@ -233,18 +233,27 @@ impl Export {
                     error_message: accepted.message,
                 }),
             })),
-            Err(Refusal::Throttled { retry_after }) => {
-                count_refused(&self.metrics, RECEIVER, "throttled", None);
-                Err(Status::with_error_details(
-                    Code::ResourceExhausted,
-                    "over the memory limit for spans held; retry later",
-                    ErrorDetails::with_retry_info(Some(retry_after)),
-                ))
-            }
-            Err(Refusal::Unavailable) => {
-                count_refused(&self.metrics, RECEIVER, "unavailable", None);
-                Err(Status::unavailable("the server is shutting down"))
-            }
+            Err(refusal) => Err(refusal_status(&self.metrics, refusal)),
+        }
+    }
+}
+
+/// The reply to a request the budget or the shards refused, counted:
+/// `RESOURCE_EXHAUSTED` with the server's `RetryInfo`, or `UNAVAILABLE`
+/// while shutting down. The handler and the body budget layer both answer so.
+pub(super) fn refusal_status(metrics: &Metrics, refusal: Refusal) -> Status {
+    match refusal {
+        Refusal::Throttled { retry_after } => {
+            count_refused(metrics, RECEIVER, "throttled", None);
+            Status::with_error_details(
+                Code::ResourceExhausted,
+                "over the memory limit for spans held; retry later",
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            )
+        }
+        Refusal::Unavailable => {
+            count_refused(metrics, RECEIVER, "unavailable", None);
+            Status::unavailable("the server is shutting down")
         }
     }
 }

@@ -19,13 +19,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http_body::{Body, Frame, SizeHint};
+use tonic::Status;
 use tonic::body::Body as TonicBody;
 use tonic::codegen::Bytes;
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 
-use super::count_refused;
+use super::grpc::refusal_status;
 use crate::ingest::{BodyReservation, Ingest, Refusal};
 use crate::metrics::Metrics;
 
@@ -39,12 +38,11 @@ pub struct BodyBudgetLayer {
     ingest: Ingest,
     max_request_bytes: usize,
     metrics: Arc<Metrics>,
-    receiver: &'static str,
 }
 
 impl BodyBudgetLayer {
-    pub fn new(ingest: Ingest, max_request_bytes: usize, metrics: Arc<Metrics>, receiver: &'static str) -> Self {
-        BodyBudgetLayer { ingest, max_request_bytes, metrics, receiver }
+    pub fn new(ingest: Ingest, max_request_bytes: usize, metrics: Arc<Metrics>) -> Self {
+        BodyBudgetLayer { ingest, max_request_bytes, metrics }
     }
 }
 
@@ -119,20 +117,6 @@ impl BudgetedBody {
             }
         }
     }
-
-    fn refusal(&self, refusal: Refusal) -> Status {
-        match refusal {
-            Refusal::Throttled { retry_after } => {
-                count_refused(&self.layer.metrics, self.layer.receiver, "throttled", None);
-                Status::with_error_details(
-                    Code::ResourceExhausted,
-                    "over the memory limit for requests and spans held; retry later",
-                    ErrorDetails::with_retry_info(Some(retry_after)),
-                )
-            }
-            Refusal::Unavailable => Status::unavailable("the server is shutting down"),
-        }
-    }
 }
 
 /// The message length a complete gRPC frame header announces.
@@ -151,7 +135,7 @@ impl Body for BudgetedBody {
             && let Some(data) = frame.data_ref()
             && let Err(refusal) = self.hold(data)
         {
-            return Poll::Ready(Some(Err(self.refusal(refusal))));
+            return Poll::Ready(Some(Err(refusal_status(&self.layer.metrics, refusal))));
         }
         Poll::Ready(frame)
     }
