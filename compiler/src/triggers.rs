@@ -38,8 +38,8 @@ impl Trigger {
     /// equally long (lower is better). A name is the most selective and the
     /// cheapest to look up; a resource attribute usually scopes a rule to one
     /// service, and a trace has few resources to test; a span attribute is
-    /// looked up among every span's attributes.
-    /// A pattern costs a match per distinct value, so it comes last.
+    /// looked up among every span's attributes; a pattern costs a regex match
+    /// per distinct value, so patterns come last.
     fn rank(&self) -> usize {
         match self {
             Trigger::SpanName(_) => 0,

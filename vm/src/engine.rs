@@ -9,7 +9,7 @@
 //! ([`Engine::carry_novelty_from`]) and a restart through snapshots
 //! ([`Engine::novelty_snapshot`], [`Engine::restore_novelty`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
@@ -248,15 +248,9 @@ impl Engine {
                 matching(&self.by_resource, &resource.attrs, trace, &mut chosen);
             }
         }
-        if !self.by_attr_pattern.is_empty() {
-            let mut seen = HashSet::default();
-            self.by_attr_pattern.matching(trace.attrs.iter(), trace, &mut seen, &mut chosen);
-        }
-        if !self.by_resource_pattern.is_empty() {
-            let mut seen = HashSet::default();
-            let lists = trace.resources.iter().map(|resource| &resource.attrs);
-            self.by_resource_pattern.matching(lists, trace, &mut seen, &mut chosen);
-        }
+        self.by_attr_pattern.matching(trace.attrs.iter(), trace, &mut chosen);
+        let resource_lists = trace.resources.iter().map(|resource| &resource.attrs);
+        self.by_resource_pattern.matching(resource_lists, trace, &mut chosen);
         chosen.sort_unstable();
         chosen.dedup();
         chosen

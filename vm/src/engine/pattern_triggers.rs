@@ -60,20 +60,18 @@ impl PatternIndexBuilder {
 }
 
 impl PatternIndex {
-    pub(super) fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }
 
     /// Adds to `chosen` the rules triggered by the string attributes of
-    /// every list in `lists`. `seen` holds the (key, value) pairs already
-    /// matched for this trace.
-    pub(super) fn matching<'t>(
-        &self,
-        lists: impl Iterator<Item = &'t Attrs>,
-        trace: &Trace,
-        seen: &mut HashSet<(Sym, Sym), RandomState>,
-        chosen: &mut Vec<usize>,
-    ) {
+    /// every list in `lists` (a trace's), matching each distinct (key,
+    /// value) pair once.
+    pub(super) fn matching<'t>(&self, lists: impl Iterator<Item = &'t Attrs>, trace: &Trace, chosen: &mut Vec<usize>) {
+        if self.is_empty() {
+            return;
+        }
+        let mut seen: HashSet<(Sym, Sym), RandomState> = HashSet::default();
         for attrs in lists {
             for (&key, value) in attrs.keys.iter().zip(&attrs.values) {
                 let AttrValue::Str(value) = *value else { continue };
