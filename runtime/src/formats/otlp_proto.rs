@@ -22,7 +22,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, spa
 use serde_json::{Map, Value};
 
 use super::otlp_json::scalar_json;
-use super::otlp_wire::decode_request_lenient;
+use super::otlp_wire::{bad_id, decode_request_lenient, id, out_of_range};
 use super::{Format, FormatError, Location, Problem};
 
 /// Reads OTLP protobuf bytes; the first span that cannot be read fails the
@@ -71,22 +71,19 @@ fn read_span(span: Span, at: &dyn Fn(&str) -> String) -> Result<SpanRecord, Form
         problem,
         location: Location::Path { document: 0, path: at(field) },
     };
-    let id_error = |expected: &'static str, found: &[u8]| Problem::BadId { expected, found: hex(found) };
-    let trace_id = fixed::<16>(&span.trace_id)
-        .ok_or_else(|| bad("trace_id", id_error("16 bytes, not all zero", &span.trace_id)))?;
+    let trace_id =
+        id::<16>(&span.trace_id).ok_or_else(|| bad("trace_id", bad_id("16 bytes, not all zero", &span.trace_id)))?;
     let span_id =
-        fixed::<8>(&span.span_id).ok_or_else(|| bad("span_id", id_error("8 bytes, not all zero", &span.span_id)))?;
+        id::<8>(&span.span_id).ok_or_else(|| bad("span_id", bad_id("8 bytes, not all zero", &span.span_id)))?;
     let parent_id = match span.parent_span_id.len() {
         0 => [0; 8],
         _ => span
             .parent_span_id
             .as_slice()
             .try_into()
-            .map_err(|_| bad("parent_span_id", id_error("8 bytes or none", &span.parent_span_id)))?,
+            .map_err(|_| bad("parent_span_id", bad_id("8 bytes or none", &span.parent_span_id)))?,
     };
-    let time = |nanos: u64, field: &str| {
-        i64::try_from(nanos).map_err(|_| bad(field, Problem::BadNumber(format!("{nanos} ns (out of range)"))))
-    };
+    let time = |nanos: u64, field: &str| i64::try_from(nanos).map_err(|_| bad(field, out_of_range(nanos)));
     let kind = SpanKind::ALL.get(span.kind as usize).copied().filter(|_| span.kind >= 0);
     let kind =
         kind.ok_or_else(|| bad("kind", Problem::UnknownEnum { name: "span kind", found: span.kind.to_string() }))?;
@@ -100,8 +97,8 @@ fn read_span(span: Span, at: &dyn Fn(&str) -> String) -> Result<SpanRecord, Form
     }
     let mut links = Vec::with_capacity(span.links.len());
     for link in span.links {
-        let trace_id = fixed::<16>(&link.trace_id).ok_or_else(|| bad("links", id_error("16 bytes", &link.trace_id)))?;
-        let span_id = fixed::<8>(&link.span_id).ok_or_else(|| bad("links", id_error("8 bytes", &link.span_id)))?;
+        let trace_id = id::<16>(&link.trace_id).ok_or_else(|| bad("links", bad_id("16 bytes", &link.trace_id)))?;
+        let span_id = id::<8>(&link.span_id).ok_or_else(|| bad("links", bad_id("8 bytes", &link.span_id)))?;
         links.push((trace_id, span_id, attributes(link.attributes)));
     }
     Ok(SpanRecord {
@@ -120,13 +117,6 @@ fn read_span(span: Span, at: &dyn Fn(&str) -> String) -> Result<SpanRecord, Form
         ..SpanRecord::default()
     })
 }
-
-/// An id of exactly `N` bytes, not all zero.
-fn fixed<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
-    <[u8; N]>::try_from(bytes).ok().filter(|id| id.iter().any(|&byte| byte != 0))
-}
-
-use betrace_vm::violation::hex;
 
 fn attributes(list: Vec<KeyValue>) -> Vec<(String, RecordValue)> {
     list.into_iter().filter_map(|pair| Some((pair.key, record_value(pair.value?)?))).collect()

@@ -471,16 +471,18 @@ impl Freeze for RecordScope {
     }
 }
 
-/// An id of exactly `N` bytes, not all zero.
-fn id<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+/// An id of exactly `N` bytes, not all zero. (What OTLP calls an id; the
+/// prost mapping in `otlp_proto.rs` reads ids by the same rule.)
+pub(super) fn id<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
     <[u8; N]>::try_from(bytes).ok().filter(|id| id.iter().any(|&byte| byte != 0))
 }
 
-fn bad_id(expected: &'static str, found: &[u8]) -> Problem {
+pub(super) fn bad_id(expected: &'static str, found: &[u8]) -> Problem {
     Problem::BadId { expected, found: hex(found) }
 }
 
-fn out_of_range(nanos: u64) -> Problem {
+/// A time past what `i64` nanoseconds hold (the year 2262).
+pub(super) fn out_of_range(nanos: u64) -> Problem {
     Problem::BadNumber(format!("{nanos} ns (out of range)"))
 }
 
