@@ -1,8 +1,9 @@
 //! What a shard of `betrace serve` does per trace, without the network: the
 //! load generator's synthetic traces are assembled (`TraceBuilder`) and
-//! evaluated with a pack, round after round. Meant for `perf stat -e
-//! instructions` (a count that stays steady on a busy machine, where times
-//! do not) and for profiles of the evaluation path alone.
+//! evaluated with a pack, loaded as `betrace serve --rules PACK` loads it,
+//! round after round. Meant for profiles of the evaluation path alone, and
+//! for `perf stat -e instructions` where the machine has hardware counters
+//! (a count stays steady on a busy machine, where times do not).
 //!
 //! `cargo run --release -p betrace-benches --example shard_work -- PACK [ROUNDS]`
 //! (PACK: a pack directory or `.btpack`, e.g. the one `load_pack` writes).
@@ -10,19 +11,18 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use betrace_compiler::pack::PackConfig;
+use betrace_runtime::config::RulesConfig;
 use betrace_runtime::loadgen::synthetic::{SyntheticConfig, synthetic_traces};
-use betrace_runtime::packs::load::load_pack;
+use betrace_runtime::packs::load_packs;
 use betrace_vm::trace::{SpanRecord, TraceBuilder};
-use betrace_vm::{Engine, PackInfo};
 
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let pack_path = PathBuf::from(args.next().ok_or("usage: shard_work PACK [ROUNDS]")?);
     let rounds: usize = args.next().map_or(Ok(20), |n| n.parse()).map_err(|e| format!("ROUNDS: {e}"))?;
-    let pack = load_pack(&pack_path, &PackConfig::default()).map_err(|e| e.to_string())?.pack;
-    let info = PackInfo { name: pack.manifest.name.clone(), version: pack.manifest.version.clone() };
-    let engine = Engine::new(info, pack.rules, Default::default()).map_err(|e| e.to_string())?;
+    let rules = RulesConfig { paths: vec![pack_path], watch: false, state_dir: None, ..RulesConfig::default() };
+    let packs = load_packs(&rules).map_err(|e| e.to_string())?;
+    let engines = &packs.default.engines;
     let records = synthetic_traces(&SyntheticConfig { traces: 1_000, seed: 7, start_nanos: 1_700_000_000_000_000_000 });
     let mut traces: Vec<Vec<SpanRecord>> = Vec::new();
     for record in records {
@@ -40,9 +40,12 @@ fn main() -> Result<(), String> {
             for span in spans {
                 builder.add(span.clone());
             }
-            let report = engine.evaluate(&builder.build());
-            evaluated += report.evaluated;
-            violations += report.violations.len();
+            let trace = builder.build();
+            for engine in engines {
+                let report = engine.evaluate(&trace);
+                evaluated += report.evaluated;
+                violations += report.violations.len();
+            }
         }
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -56,7 +59,8 @@ fn main() -> Result<(), String> {
     );
     // The costliest rules, from the per-rule timing the server reports
     // as `betrace_rule_seconds_total`.
-    let mut costs: Vec<_> = engine.rules.iter().map(|rule| (rule.cost.seconds(), rule.cost.runs(), rule)).collect();
+    let rules = engines.iter().flat_map(|engine| &engine.rules);
+    let mut costs: Vec<_> = rules.map(|rule| (rule.cost.seconds(), rule.cost.runs(), rule)).collect();
     costs.sort_by(|a, b| b.0.total_cmp(&a.0));
     let all: f64 = costs.iter().map(|c| c.0).sum();
     println!("rule time {:.3} s of {seconds:.3} s; the costliest rules:", all);
