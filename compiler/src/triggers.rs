@@ -1,12 +1,17 @@
 //! Trigger extraction: what a trace must contain for a rule's `when` to hold,
 //! so a pack evaluates only the rules a trace can trigger. A trigger is a set of
-//! alternatives (span names, or span or resource attribute key/value pairs); a
-//! rule with no extractable trigger is a candidate for every trace.
+//! alternatives (span names, span or resource attribute key/value pairs or
+//! patterns, attribute keys, span kinds or statuses); a rule with no
+//! extractable trigger is a candidate for every trace.
 //!
 //! Every trigger is a *necessary* condition: a trace with none of a rule's
 //! alternatives cannot make its `when` hold, so skipping the rule changes no
-//! result. Only positive string tests on the current span are used (`=`,
-//! `in [..]` and `=~` outside any `!`); `!=`, `!~`, negations and other
+//! result. Only positive tests on the current span are used, outside any `!`:
+//! `=`, `in [..]` and `=~` on strings give values or patterns; `kind =` and
+//! `status =` give kinds and statuses; and any other comparison of an
+//! attribute (`!= nil`, `>= 400`, `!= "x"`, `in [1, 2]`) gives the attribute's
+//! key, because a missing attribute is `nil`, and `nil` compares false with
+//! everything (vm `ops::compare`) but in `= nil`. `!~`, negations and other
 //! spans' attributes are left alone.
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +36,15 @@ pub enum Trigger {
     SpanAttrPattern { key: String, pattern: String },
     /// The same for a resource attribute.
     ResourceAttrPattern { key: String, pattern: String },
+    /// Some span has this attribute (span scope), whatever its value
+    /// (`span.db.system.name != nil`, `span.http.response.status_code >= 500`).
+    SpanAttrKey(String),
+    /// Some span's resource has this attribute.
+    ResourceAttrKey(String),
+    /// Some span has this kind, as its index in `SpanKind::ALL` (`kind = consumer`).
+    SpanKind(u8),
+    /// Some span has this status, as its index in `Status::ALL` (`status = error`).
+    SpanStatus(u8),
 }
 
 impl Trigger {
@@ -39,7 +53,9 @@ impl Trigger {
     /// cheapest to look up; a resource attribute usually scopes a rule to one
     /// service, and a trace has few resources to test; a span attribute is
     /// looked up among every span's attributes; a pattern costs a regex match
-    /// per distinct value, so patterns come last.
+    /// per distinct value. A key alone says less than a value or a pattern;
+    /// a kind or a status is the cheapest to test but usually the least
+    /// selective (most traces hold a server span), so they come last.
     fn rank(&self) -> usize {
         match self {
             Trigger::SpanName(_) => 0,
@@ -47,6 +63,10 @@ impl Trigger {
             Trigger::SpanAttr { .. } => 2,
             Trigger::ResourceAttrPattern { .. } => 3,
             Trigger::SpanAttrPattern { .. } => 4,
+            Trigger::ResourceAttrKey(_) => 5,
+            Trigger::SpanAttrKey(_) => 6,
+            Trigger::SpanStatus(_) => 7,
+            Trigger::SpanKind(_) => 8,
         }
     }
 }
@@ -96,23 +116,66 @@ fn of_predicate(pred: &Expr) -> Option<Vec<Trigger>> {
         ExprKind::Or(a, b) => union(of_predicate(a), of_predicate(b)),
         ExprKind::Compare(CompareOp::Eq, a, b) => match (&a.kind, &b.kind) {
             (subject, ExprKind::Literal(Literal::String(value)))
-            | (ExprKind::Literal(Literal::String(value)), subject) => equality(subject, value),
-            _ => None,
+            | (ExprKind::Literal(Literal::String(value)), subject) => {
+                equality(subject, value).or_else(|| presence(subject))
+            }
+            (subject, ExprKind::Literal(literal)) | (ExprKind::Literal(literal), subject) => {
+                intrinsic_equality(subject, literal).or_else(|| compared(CompareOp::Eq, a, b))
+            }
+            _ => compared(CompareOp::Eq, a, b),
         },
+        ExprKind::Compare(op, a, b) => compared(*op, a, b),
         ExprKind::Match { negated: false, value, pattern } => pattern_match(&value.kind, pattern),
         ExprKind::In(subject, list) => match &list.kind {
             ExprKind::List(items) => {
                 let mut all = Vec::new();
                 for item in items {
-                    let ExprKind::Literal(Literal::String(value)) = &item.kind else { return None };
+                    let ExprKind::Literal(Literal::String(value)) = &item.kind else { return presence(&subject.kind) };
                     all.extend(equality(&subject.kind, value)?);
                 }
                 Some(all)
             }
-            _ => None,
+            _ => presence(&subject.kind),
         },
         _ => None,
     }
+}
+
+/// `a op b`: an attribute of the current span on either side must be
+/// present, since `nil` compares false with everything. Against the `nil`
+/// literal only `!= nil` asks for presence: `= nil` (`Op::IsNil`) is true
+/// for a missing attribute, so it narrows nothing.
+fn compared(op: CompareOp, a: &Expr, b: &Expr) -> Option<Vec<Trigger>> {
+    let is_nil = |e: &Expr| matches!(e.kind, ExprKind::Literal(Literal::Nil));
+    match (is_nil(a), is_nil(b)) {
+        (false, false) => narrowest(presence(&a.kind), presence(&b.kind)),
+        _ if op != CompareOp::Ne => None,
+        (true, false) => presence(&b.kind),
+        (false, true) => presence(&a.kind),
+        (true, true) => None,
+    }
+}
+
+/// `kind = server`, `status = error`.
+fn intrinsic_equality(subject: &ExprKind, literal: &Literal) -> Option<Vec<Trigger>> {
+    use betrace_stdlib::value::{SpanKind, Status};
+    let ExprKind::Intrinsic { intrinsic, of: SpanRef::Current } = subject else { return None };
+    match (intrinsic, literal) {
+        (SpanIntrinsic::Kind, Literal::Kind(kind)) => {
+            let index = SpanKind::ALL.iter().position(|k| k == kind)?;
+            Some(vec![Trigger::SpanKind(index as u8)])
+        }
+        (SpanIntrinsic::Status, Literal::Status(status)) => {
+            let index = Status::ALL.iter().position(|s| s == status)?;
+            Some(vec![Trigger::SpanStatus(index as u8)])
+        }
+        _ => None,
+    }
+}
+
+/// An attribute of the current span that must be present.
+fn presence(subject: &ExprKind) -> Option<Vec<Trigger>> {
+    on_attribute(subject, Trigger::SpanAttrKey, Trigger::ResourceAttrKey)
 }
 
 fn equality(subject: &ExprKind, value: &str) -> Option<Vec<Trigger>> {
@@ -214,7 +277,11 @@ mod tests {
             of(r#"{ resource.service.name in ["a", "b"] }"#),
             Some(vec![resource("service.name", "a"), resource("service.name", "b")])
         );
-        assert_eq!(of(r#"{ resource.service.name in ["a", trace:rootName] }"#), None);
+        // Not all strings: the attribute must still be there.
+        assert_eq!(
+            of(r#"{ resource.service.name in ["a", trace:rootName] }"#),
+            Some(vec![Trigger::ResourceAttrKey("service.name".to_string())])
+        );
     }
 
     #[test]
@@ -236,11 +303,53 @@ mod tests {
     }
 
     #[test]
-    fn negations_and_inequalities_are_not_narrowed() {
-        assert_eq!(of(r#"{ resource.service.name != "a" }"#), None);
+    fn negations_are_not_narrowed() {
         assert_eq!(of(r#"{ !(resource.service.name = "a") }"#), None);
         assert_eq!(of(r#"!{ resource.service.name = "a" }"#), None);
         assert_eq!(of(r#"{ !(resource.service.name in ["a"]) }"#), None);
+        assert_eq!(of(r#"{ !(span.db.system.name != nil) }"#), None);
+    }
+
+    #[test]
+    fn other_comparisons_of_an_attribute_need_its_key() {
+        let span_key = |key: &str| Trigger::SpanAttrKey(key.to_string());
+        assert_eq!(of(r#"{ span.db.system.name != nil }"#), Some(vec![span_key("db.system.name")]));
+        assert_eq!(of(r#"{ nil != span.db.system.name }"#), Some(vec![span_key("db.system.name")]));
+        assert_eq!(
+            of(r#"{ span.http.response.status_code >= 500 }"#),
+            Some(vec![span_key("http.response.status_code")])
+        );
+        assert_eq!(of(r#"{ span.pii.read = true }"#), Some(vec![span_key("pii.read")]));
+        assert_eq!(of(r#"{ span.retries in [1, 2] }"#), Some(vec![span_key("retries")]));
+        assert_eq!(
+            of(r#"{ resource.service.name != "a" }"#),
+            Some(vec![Trigger::ResourceAttrKey("service.name".to_string())])
+        );
+        assert_eq!(
+            of(r#"{ .region != nil }"#),
+            Some(vec![span_key("region"), Trigger::ResourceAttrKey("region".to_string())])
+        );
+        // `= nil` holds for a missing attribute.
+        assert_eq!(of(r#"{ span.db.system.name = nil }"#), None);
+        assert_eq!(of(r#"{ span.a = nil && kind = server }"#), Some(vec![Trigger::SpanKind(2)]));
+        // A value or a pattern says more than a key.
+        assert_eq!(of(r#"{ span.a != nil && span.b = "x" }"#), Some(vec![span("b", "x")]));
+        assert_eq!(of(r#"{ span.a > 3 && span.b =~ "x.*" }"#).map(|t| t.len()), Some(1));
+        assert!(matches!(&of(r#"{ span.a > 3 && span.b =~ "x.*" }"#).unwrap()[0], Trigger::SpanAttrPattern { .. }));
+    }
+
+    #[test]
+    fn kinds_and_statuses_are_triggers_of_last_resort() {
+        assert_eq!(of(r#"{ kind = consumer }"#), Some(vec![Trigger::SpanKind(5)]));
+        assert_eq!(of(r#"{ status = error }"#), Some(vec![Trigger::SpanStatus(2)]));
+        assert_eq!(of(r#"{ error = status }"#), Some(vec![Trigger::SpanStatus(2)]));
+        assert_eq!(of(r#"{ kind = server && status = error }"#), Some(vec![Trigger::SpanStatus(2)]));
+        assert_eq!(
+            of(r#"{ kind = server && span.http.response.status_code >= 500 }"#),
+            Some(vec![Trigger::SpanAttrKey("http.response.status_code".to_string())])
+        );
+        assert_eq!(of(r#"{ kind != server }"#), None);
+        assert_eq!(of(r#"{ parent.kind = server }"#), None);
     }
 
     #[test]
@@ -253,7 +362,11 @@ mod tests {
             of(r#"{ resource.service.name = "a" } || { span.k = "v" }"#),
             Some(vec![span("k", "v"), resource("service.name", "a")])
         );
-        assert_eq!(of(r#"{ resource.service.name = "a" || kind = server }"#), None);
+        assert_eq!(
+            of(r#"{ resource.service.name = "a" || kind = server }"#),
+            Some(vec![resource("service.name", "a"), Trigger::SpanKind(2)])
+        );
+        assert_eq!(of(r#"{ resource.service.name = "a" || duration > 1s }"#), None);
     }
 
     #[test]

@@ -106,6 +106,14 @@ impl std::str::FromStr for EngineKind {
 /// several times faster than the default SipHash on short strings.
 type Index<V> = HashMap<String, V, RandomState>;
 
+/// The rules an attribute key triggers: those that need the key present,
+/// and those that need it to hold a given string.
+#[derive(Debug, Default)]
+struct KeyTriggers {
+    present: Vec<usize>,
+    values: Index<Vec<usize>>,
+}
+
 #[derive(Debug)]
 pub struct Engine {
     pub pack: PackInfo,
@@ -116,12 +124,16 @@ pub struct Engine {
     /// What the JIT did with each rule (`None` under the interpreter).
     pub jit: Option<crate::jit::JitReport>,
     by_name: Index<Vec<usize>>,
-    /// Attribute key → string value → rules, so a trace's attributes are
+    /// Attribute key → the rules it triggers, so a trace's attributes are
     /// looked up without building owned keys.
-    by_attr: Index<Index<Vec<usize>>>,
+    by_attr: Index<KeyTriggers>,
     /// The same for resource attributes: a trace has few resources, so rules
     /// scoped to a service are picked by testing those, not every span.
-    by_resource: Index<Index<Vec<usize>>>,
+    by_resource: Index<KeyTriggers>,
+    /// Rules triggered by a span kind or status, by index in `SpanKind::ALL`
+    /// and `Status::ALL`: a trace's kinds and statuses are a bit mask away.
+    by_kind: [Vec<usize>; 6],
+    by_status: [Vec<usize>; 3],
     /// Attribute key → patterns → rules, for span and for resource attributes.
     by_attr_pattern: PatternIndex,
     by_resource_pattern: PatternIndex,
@@ -156,6 +168,8 @@ impl Engine {
             by_name: Index::default(),
             by_attr: Index::default(),
             by_resource: Index::default(),
+            by_kind: Default::default(),
+            by_status: Default::default(),
             by_attr_pattern: PatternIndex::default(),
             by_resource_pattern: PatternIndex::default(),
             everywhere: Vec::new(),
@@ -173,13 +187,27 @@ impl Engine {
                         match trigger {
                             Trigger::SpanName(name) => engine.by_name.entry(name.clone()).or_default().push(index),
                             Trigger::SpanAttr { key, value } => {
-                                let values = engine.by_attr.entry(key.clone()).or_default();
+                                let values = &mut engine.by_attr.entry(key.clone()).or_default().values;
                                 values.entry(value.clone()).or_default().push(index);
                             }
                             Trigger::ResourceAttr { key, value } => {
-                                let values = engine.by_resource.entry(key.clone()).or_default();
+                                let values = &mut engine.by_resource.entry(key.clone()).or_default().values;
                                 values.entry(value.clone()).or_default().push(index);
                             }
+                            Trigger::SpanAttrKey(key) => {
+                                engine.by_attr.entry(key.clone()).or_default().present.push(index)
+                            }
+                            Trigger::ResourceAttrKey(key) => {
+                                engine.by_resource.entry(key.clone()).or_default().present.push(index)
+                            }
+                            Trigger::SpanKind(kind) => match engine.by_kind.get_mut(usize::from(*kind)) {
+                                Some(rules) => rules.push(index),
+                                None => engine.everywhere.push(index),
+                            },
+                            Trigger::SpanStatus(status) => match engine.by_status.get_mut(usize::from(*status)) {
+                                Some(rules) => rules.push(index),
+                                None => engine.everywhere.push(index),
+                            },
                             Trigger::SpanAttrPattern { key, pattern } => span_patterns.add(key, pattern, index),
                             Trigger::ResourceAttrPattern { key, pattern } => resource_patterns.add(key, pattern, index),
                         }
@@ -222,20 +250,27 @@ impl Engine {
                 }
             }
         }
-        /// Adds the rules `index` has for `attrs`' string attributes.
-        fn matching(
-            index: &Index<Index<Vec<usize>>>,
-            attrs: &crate::trace::Attrs,
-            trace: &Trace,
-            chosen: &mut Vec<usize>,
-        ) {
+        /// Adds the rules `index` has for `attrs`' keys and string values.
+        fn matching(index: &Index<KeyTriggers>, attrs: &crate::trace::Attrs, trace: &Trace, chosen: &mut Vec<usize>) {
             for (key, value) in attrs.keys.iter().zip(&attrs.values) {
+                let Some(triggers) = index.get(trace.strings.text(*key)) else { continue };
+                chosen.extend(&triggers.present);
                 if let AttrValue::Str(value) = value
-                    && let Some(values) = index.get(trace.strings.text(*key))
-                    && let Some(rules) = values.get(trace.strings.text(*value))
+                    && let Some(rules) = triggers.values.get(trace.strings.text(*value))
                 {
                     chosen.extend(rules);
                 }
+            }
+        }
+        if self.by_kind.iter().chain(&self.by_status).any(|rules| !rules.is_empty()) {
+            let kinds = trace.kind.iter().fold(0u32, |mask, &kind| mask | 1 << kind as u32);
+            let statuses = trace.status.iter().fold(0u32, |mask, &status| mask | 1 << status as u32);
+            let present = |mask: u32, i: usize| mask & (1 << i) != 0;
+            for (_, rules) in self.by_kind.iter().enumerate().filter(|&(i, _)| present(kinds, i)) {
+                chosen.extend(rules);
+            }
+            for (_, rules) in self.by_status.iter().enumerate().filter(|&(i, _)| present(statuses, i)) {
+                chosen.extend(rules);
             }
         }
         if !self.by_attr.is_empty() {

@@ -1,6 +1,6 @@
 //! The trigger index (`Engine::candidates`) skips only rules that cannot fire:
-//! rules scoped by span names, span attributes and resource attributes run on
-//! the traces that have them, and a skipped rule, run anyway, finds nothing —
+//! rules scoped by span names, span and resource attribute values, patterns
+//! and keys, span kinds and statuses run on the traces that have them, and a skipped rule, run anyway, finds nothing —
 //! on hand-written cases, on random conditions built from the equalities the
 //! index reads, and on the differential tests' random rules.
 
@@ -145,15 +145,61 @@ fn an_unscoped_attribute_is_looked_up_on_spans_and_resources() {
     assert!(candidates(&engine, &elsewhere).is_empty());
 }
 
+const KIND_STATUS_KEY_RULES: &str = r#"
+rule consumer_has_producer {
+  severity: low
+  when c = { kind = consumer }
+  always { kind = producer } >> c
+}
+rule errors_explain_themselves {
+  severity: low
+  when e = { status = error }
+  always e.statusMessage != ""
+}
+rule db_calls_are_fast {
+  severity: low
+  when { span.db.system.name != nil }
+  never { span.db.system.name != nil && duration > 100ms }
+}
+"#;
+
+#[test]
+fn kind_status_and_key_scoped_rules_run_only_where_they_can_fire() {
+    let engine = engine(KIND_STATUS_KEY_RULES);
+    // Kinds and statuses are the enums' indices in the triggers and bits in the engine.
+    for (i, kind) in SpanKind::ALL.into_iter().enumerate() {
+        assert_eq!(kind as usize, i);
+    }
+    for (i, status) in betrace_vm::trace::Status::ALL.into_iter().enumerate() {
+        assert_eq!(status as usize, i);
+    }
+    let plain = trace(&[("svc", &[("http.route", "/")], &[])]);
+    assert!(candidates(&engine, &plain).is_empty());
+    let db = trace(&[("svc", &[("db.system.name", "postgresql")], &[])]);
+    assert_eq!(candidates(&engine, &db), ["db_calls_are_fast"]);
+    assert_eq!(firing(&engine, &db), ["db_calls_are_fast"]);
+    // The key on a resource is not the span's.
+    let on_resource = trace(&[("svc", &[], &[("db.system.name", "postgresql")])]);
+    assert!(candidates(&engine, &on_resource).is_empty());
+
+    let mut consumer = plain.clone();
+    consumer.kind[0] = SpanKind::Consumer;
+    assert_eq!(candidates(&engine, &consumer), ["consumer_has_producer"]);
+    assert_eq!(firing(&engine, &consumer), ["consumer_has_producer"]);
+    let mut failed = plain.clone();
+    failed.status[0] = betrace_vm::trace::Status::Error;
+    assert_eq!(candidates(&engine, &failed), ["errors_explain_themselves"]);
+    assert_eq!(firing(&engine, &failed), ["errors_explain_themselves"]);
+}
+
 /// Checks, for every rule of `engine` on `trace`, that a rule with findings is
 /// a candidate and that the engine reports what running every rule finds.
-/// Returns how many rules with a resource trigger, and with a pattern
-/// trigger, were skipped.
-fn check_skips(engine: &Engine, trace: &Trace, source: &str) -> (usize, usize) {
+/// Returns how many rules were skipped, by the kind of trigger they had.
+fn check_skips(engine: &Engine, trace: &Trace, source: &str) -> Skips {
     let chosen = engine.candidates(trace);
     let view = TraceView::new(trace);
     let mut findings = 0;
-    let (mut skipped_by_resource, mut skipped_by_pattern) = (0, 0);
+    let mut skips = Skips::default();
     for (index, rule) in engine.rules.iter().enumerate() {
         let found = evaluate(rule, &view, &engine.config).findings().len();
         findings += found;
@@ -164,15 +210,27 @@ fn check_skips(engine: &Engine, trace: &Trace, source: &str) -> (usize, usize) {
             rule.program.name,
             rule.program.triggers,
         );
-        let by_resource = |t: &Vec<Trigger>| t.iter().any(|t| matches!(t, Trigger::ResourceAttr { .. }));
-        skipped_by_resource += usize::from(!candidate && rule.program.triggers.as_ref().is_some_and(by_resource));
-        let by_pattern = |t: &Vec<Trigger>| {
-            t.iter().any(|t| matches!(t, Trigger::SpanAttrPattern { .. } | Trigger::ResourceAttrPattern { .. }))
-        };
-        skipped_by_pattern += usize::from(!candidate && rule.program.triggers.as_ref().is_some_and(by_pattern));
+        if candidate {
+            continue;
+        }
+        let had = |wanted: fn(&Trigger) -> bool| rule.program.triggers.iter().flatten().any(wanted);
+        skips.by_resource += usize::from(had(|t| matches!(t, Trigger::ResourceAttr { .. })));
+        skips.by_pattern +=
+            usize::from(had(|t| matches!(t, Trigger::SpanAttrPattern { .. } | Trigger::ResourceAttrPattern { .. })));
+        skips.by_key += usize::from(had(|t| matches!(t, Trigger::SpanAttrKey(_) | Trigger::ResourceAttrKey(_))));
+        skips.by_kind_or_status += usize::from(had(|t| matches!(t, Trigger::SpanKind(_) | Trigger::SpanStatus(_))));
     }
     assert_eq!(engine.evaluate(trace).violations.len(), findings, "{source}");
-    (skipped_by_resource, skipped_by_pattern)
+    skips
+}
+
+/// Rules skipped, by the kind of trigger they had.
+#[derive(Default)]
+struct Skips {
+    by_resource: usize,
+    by_pattern: usize,
+    by_key: usize,
+    by_kind_or_status: usize,
 }
 
 /// A random per-span condition over the equalities the index reads, and
@@ -181,7 +239,7 @@ fn predicate(entropy: &mut Seeded, depth: u32) -> String {
     const VALUES: [&str; 4] = ["a", "b", "checkout", ""];
     let mut pick = |n: usize| (entropy.next() % n as u64) as usize;
     let value = VALUES[pick(VALUES.len())];
-    let choice = pick(if depth == 0 { 15 } else { 18 });
+    let choice = pick(if depth == 0 { 24 } else { 27 });
     match choice {
         0 => format!("resource.r.str = \"{value}\""),
         1 => format!("\"{value}\" = resource.service.name"),
@@ -198,8 +256,17 @@ fn predicate(entropy: &mut Seeded, depth: u32) -> String {
         12 => "resource.r.str =~ \"[ab]\"".to_string(),
         13 => format!(".x.any =~ \"(check|{value})[a-z]*\""),
         14 => format!("span.a.str !~ \"{value}\""),
-        15 => format!("!({})", predicate(entropy, depth - 1)),
-        16 => format!("({} && {})", predicate(entropy, depth - 1), predicate(entropy, depth - 1)),
+        15 => "kind = consumer".to_string(),
+        16 => "status = error".to_string(),
+        17 => "span.a.int > 3".to_string(),
+        18 => "span.a.str != nil".to_string(),
+        19 => "span.a.str = nil".to_string(),
+        20 => "resource.r.int >= 1".to_string(),
+        21 => ".x.any != nil".to_string(),
+        22 => "span.a.int in [1, 2]".to_string(),
+        23 => format!("span.a.str != \"{value}\""),
+        24 => format!("!({})", predicate(entropy, depth - 1)),
+        25 => format!("({} && {})", predicate(entropy, depth - 1), predicate(entropy, depth - 1)),
         _ => format!("({} || {})", predicate(entropy, depth - 1), predicate(entropy, depth - 1)),
     }
 }
@@ -221,23 +288,33 @@ fn rule(entropy: &mut Seeded, index: usize) -> String {
 
 #[test]
 fn skipped_rules_find_nothing_on_random_conditions() {
-    let (mut skipped_by_resource, mut skipped_by_pattern) = (0, 0);
+    let mut skipped = Skips::default();
     for seed in 0..200u64 {
         let mut entropy = Seeded(seed);
-        let mut source = String::from("attributes {\n  span.a.str: string\n  resource.r.str: string\n}\n");
+        let mut source = String::from(
+            "attributes {\n  span.a.str: string\n  span.a.int: int\n  resource.r.str: string\n  resource.r.int: int\n}\n",
+        );
         for index in 0..6 {
             source.push_str(&rule(&mut entropy, index));
         }
         let engine = engine(&source);
         for t in 0..16 {
             let trace = Gen::new(&mut Seeded(seed * 1000 + t)).trace(6);
-            let (by_resource, by_pattern) = check_skips(&engine, &trace, &source);
-            skipped_by_resource += by_resource;
-            skipped_by_pattern += by_pattern;
+            let skips = check_skips(&engine, &trace, &source);
+            skipped.by_resource += skips.by_resource;
+            skipped.by_pattern += skips.by_pattern;
+            skipped.by_key += skips.by_key;
+            skipped.by_kind_or_status += skips.by_kind_or_status;
         }
     }
-    assert!(skipped_by_resource > 100, "only {skipped_by_resource} skips by resource: the test lost its point");
-    assert!(skipped_by_pattern > 100, "only {skipped_by_pattern} skips by pattern: the test lost its point");
+    for (count, what) in [
+        (skipped.by_resource, "resource"),
+        (skipped.by_pattern, "pattern"),
+        (skipped.by_key, "attribute key"),
+        (skipped.by_kind_or_status, "kind or status"),
+    ] {
+        assert!(count > 100, "only {count} skips by {what}: the test lost its point");
+    }
 }
 
 #[test]

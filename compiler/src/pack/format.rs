@@ -27,8 +27,10 @@ pub const MAGIC: [u8; 8] = [0x89, b'B', b'T', b'P', b'A', b'C', b'K', b'\n'];
 /// The layout this build writes and the only one it reads. 3: `novelty`
 /// call sites (`Op::Novelty`, `RuleProgram::novelty`). 4: resource attribute
 /// triggers (`Trigger::ResourceAttr`). 5: pattern triggers
-/// (`Trigger::SpanAttrPattern`, `Trigger::ResourceAttrPattern`).
-pub const FORMAT_VERSION: u32 = 5;
+/// (`Trigger::SpanAttrPattern`, `Trigger::ResourceAttrPattern`). 6: key, kind
+/// and status triggers (`Trigger::SpanAttrKey`, `ResourceAttrKey`,
+/// `SpanKind`, `SpanStatus`).
+pub const FORMAT_VERSION: u32 = 6;
 
 /// What the header says, read without decoding the body.
 #[derive(Clone, Debug, PartialEq, Eq)]
