@@ -83,10 +83,11 @@ impl Budget {
         self.update_gauge();
     }
 
-    /// Moves a decided trace's bytes from held to kept.
-    pub fn keep(&self, bytes: usize) {
-        self.kept.fetch_add(bytes, Ordering::AcqRel);
-        self.release(bytes);
+    /// A trace is decided: its `held` bytes are released, and `kept` bytes
+    /// (what keeping it for late spans costs) are kept.
+    pub fn keep(&self, held: usize, kept: usize) {
+        self.kept.fetch_add(kept, Ordering::AcqRel);
+        self.release(held);
     }
 
     /// Moves a kept trace's bytes back to held (late spans re-opened it).

@@ -16,6 +16,7 @@ pub mod compact;
 mod dump;
 #[cfg(test)]
 mod properties;
+mod records;
 mod strings;
 #[cfg(test)]
 mod tests;

@@ -12,10 +12,13 @@
 //!    (`max_traces` per shard share, bytes over the budget's high water)
 //!    makes room. Every rule is evaluated with the packs current now; only
 //!    violations not already emitted for the trace go out.
-//! 3. **Decided.** The spans and the ids of emitted violations are kept for
-//!    `late_span_window`. A late span re-opens the trace as a continuation:
-//!    it is evaluated again whole when it completes, and only new violations
-//!    go out. Rules with `novelty` state are not run on a continuation: a
+//! 3. **Decided.** The built trace and the ids of emitted violations are kept
+//!    for `late_span_window`; the records it was built from are let go at
+//!    once, while still in cache (held until forgotten, freeing them was a
+//!    tenth of a loaded server's time). A late span re-opens the trace as a
+//!    continuation: its records are made again from the built trace
+//!    (`Trace::to_records`), it is evaluated again whole when it completes,
+//!    and only new violations go out. Rules with `novelty` state are not run on a continuation: a
 //!    trace's values enter the baselines once. After the window (or to free memory) the trace is forgotten.
 //!
 //! Completion deadlines sit in a heap with lazy deletion: every touch pushes
@@ -31,7 +34,7 @@ use std::time::{Duration, Instant};
 // Trace ids come from the network: a seeded hash, but a fast one.
 use foldhash::fast::RandomState;
 
-use betrace_vm::trace::{SpanRecord, TraceBuilder};
+use betrace_vm::trace::{SpanRecord, Trace, TraceBuilder};
 
 use super::evaluate::{Which, evaluate_trace};
 use super::{Budget, ShardContext, ShardMessage};
@@ -73,8 +76,9 @@ impl OpenTrace {
 }
 
 struct DecidedTrace {
-    builder: TraceBuilder,
+    trace: Trace,
     emitted: HashSet<String>,
+    /// What keeping `trace` costs ([`Trace::memory_bytes`]).
     bytes: usize,
     forget_at: Instant,
 }
@@ -188,8 +192,10 @@ impl Shard {
                 Some(decided) => {
                     self.context.metrics.late_spans.inc_by(records.len() as u64);
                     self.context.budget.reopen(decided.bytes);
+                    let mut builder = TraceBuilder::new(key.1);
+                    decided.trace.to_records().into_iter().for_each(|record| builder.add(record));
                     OpenTrace {
-                        builder: decided.builder,
+                        builder,
                         first_seen: now,
                         last_seen: now,
                         bytes: decided.bytes,
@@ -358,7 +364,8 @@ impl Shard {
         metrics.traces_open.dec();
         metrics.traces_completed.get_or_create(&CompletionLabel { reason: reason.label() }).inc();
         let completed_at = Instant::now();
-        let built = trace.builder.build_keeping();
+        let spans = trace.builder.len();
+        let built = trace.builder.build();
         let packs = self.context.packs.current();
         let which = if trace.continuation { Which::Continuation } else { Which::All };
         let found = evaluate_trace(packs.for_tenant(&key.0), &key.0, &built, which, metrics);
@@ -368,14 +375,14 @@ impl Shard {
         // Traces let go to make room are not kept: that would take the room back.
         let keep = !matches!(reason, Reason::Shutdown | Reason::Evicted)
             && !config.late_span_window.is_zero()
-            && trace.builder.len() < config.max_spans_per_trace;
+            && spans < config.max_spans_per_trace;
         if keep {
             let forget_at = completed_at + config.late_span_window;
             self.forget.push_back((forget_at, key.clone()));
-            let decided =
-                DecidedTrace { builder: trace.builder, emitted: trace.emitted, bytes: trace.bytes, forget_at };
+            let bytes = built.memory_bytes();
+            self.context.budget.keep(trace.bytes, bytes);
+            let decided = DecidedTrace { trace: built, emitted: trace.emitted, bytes, forget_at };
             self.decided.insert(key.clone(), decided);
-            self.context.budget.keep(trace.bytes);
         } else {
             self.context.budget.release(trace.bytes);
         }

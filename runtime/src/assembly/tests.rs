@@ -255,18 +255,20 @@ fn shards_are_chosen_by_tenant_and_trace() {
 
 #[test]
 fn decided_traces_make_room_instead_of_throttling() {
-    let one = crate::ingest::record_bytes(&span(1, 1, 0, "a"));
-    // Room for three spans; each decided trace keeps one.
-    let harness = Harness::new(NEVER_B, AssemblyConfig { max_bytes: one * 3, ..config() });
+    // A decided trace keeps its built form, which one span's trace costs more than the span did.
+    let kept = betrace_vm::trace::group_by_trace([span(1, 1, 0, "a")])[0].memory_bytes();
+    assert!(kept > crate::ingest::record_bytes(&span(1, 1, 0, "a")));
+    // Room for three decided traces.
+    let harness = Harness::new(NEVER_B, AssemblyConfig { max_bytes: kept * 3, ..config() });
     for trace in 1..=3 {
         harness.send(vec![span(trace, 1, 0, "a")]);
         harness.flush();
     }
-    assert_eq!(harness.budget.used(), one * 3, "three decided traces kept");
+    assert_eq!(harness.budget.used(), kept * 3, "three decided traces kept");
     assert_eq!(harness.budget.held(), 0);
     // A new span is admitted, and the oldest decided trace is forgotten to make room.
     harness.send(vec![span(9, 1, 0, "a")]);
-    wait_until("a decided trace is forgotten", || harness.budget.used() <= one * 3);
+    wait_until("a decided trace is forgotten", || harness.budget.used() <= kept * 3);
     // Trace 1 was forgotten: its late span is a new trace, not a continuation.
     harness.send(vec![span(1, 2, 1, "b")]);
     harness.flush();

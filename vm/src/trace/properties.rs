@@ -1,7 +1,9 @@
 //! Property tests of trace assembly: the trace built from a set of records
-//! does not depend on their order, and the nested-set numbers answer the
+//! does not depend on their order, the nested-set numbers answer the
 //! ancestor question exactly as a walk up the parents does — whatever mix of
-//! duplicates, orphans and cycles the records hold.
+//! duplicates, orphans and cycles the records hold — and a built trace turned
+//! back into records ([`Trace::to_records`]) builds again, with more spans
+//! or none, as the records it came from do.
 
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -75,6 +77,12 @@ fn build(records: Vec<SpanRecord>) -> Trace {
     builder.build()
 }
 
+/// The dump without the repairs line: a rebuild from a built trace's records
+/// does not see again what the first build dropped.
+fn dump_but_repairs(trace: &Trace) -> String {
+    trace.dump().lines().filter(|line| !line.starts_with("repairs ")).collect::<Vec<_>>().join("\n")
+}
+
 /// `a` is a proper ancestor of `b`, found by walking up from `b`.
 fn walks_up_to(trace: &Trace, a: usize, b: usize) -> bool {
     let mut node = trace.parent_of(b);
@@ -118,6 +126,18 @@ proptest! {
         let roots = (0..trace.len()).filter(|&i| trace.parent_of(i).is_none()).count() as u32;
         let repaired = trace.repairs.orphans + trace.repairs.cycles_cut;
         prop_assert!(repaired <= roots && roots <= repaired + root_records as u32);
+    }
+
+    #[test]
+    fn a_built_trace_rebuilds_from_its_records_with_late_spans_too(
+        early in vec(record(), 0..20),
+        late in vec(record(), 0..6),
+    ) {
+        let kept = build(early.clone());
+        prop_assert_eq!(dump_but_repairs(&build(kept.to_records())), dump_but_repairs(&kept));
+        let continued = build(kept.to_records().into_iter().chain(late.clone()).collect());
+        let whole = build(early.into_iter().chain(late).collect());
+        prop_assert_eq!(dump_but_repairs(&continued), dump_but_repairs(&whole));
     }
 
     #[test]

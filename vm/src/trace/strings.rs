@@ -90,6 +90,13 @@ impl Strings {
         self.ends.is_empty()
     }
 
+    /// Bytes of memory the table holds: texts, ends and the hash table's slots.
+    pub fn memory_bytes(&self) -> usize {
+        self.bytes.capacity()
+            + self.ends.capacity() * std::mem::size_of::<usize>()
+            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+    }
+
     /// Every text, in symbol order.
     fn texts(&self) -> impl Iterator<Item = &str> {
         (0..self.ends.len()).map(|sym| text_of(&self.bytes, &self.ends, sym as u32))

@@ -1,0 +1,118 @@
+//! Turning a built [`Trace`] back into [`SpanRecord`]s, and what a trace
+//! costs to hold.
+//!
+//! The server keeps a trace it has evaluated for late spans. Kept as built
+//! columns it is a few allocations and its strings are stored once; kept as
+//! the records that arrived it was a dozen allocations a span, freed long
+//! after, when the memory had gone cold. A late span is rare: only then are
+//! the records made again ([`Trace::to_records`]) and the trace rebuilt with
+//! the new spans. Building those records gives the same trace as building
+//! the records it was made from (but for [`Repairs`](super::Repairs), which
+//! count what the first build already dropped).
+
+use std::mem::size_of;
+use std::sync::Arc;
+
+use super::{AttrValue, Attrs, Event, Link, RecordScope, RecordValue, SpanRecord, Strings, Trace};
+
+impl Trace {
+    /// One record per span, in the trace's order: the spans as they were
+    /// kept (duplicates and foreign spans were dropped when it was built).
+    /// Spans of one resource or scope share it, as readers hand them over.
+    pub fn to_records(&self) -> Vec<SpanRecord> {
+        let strings = &self.strings;
+        let text = |sym| strings.text(sym).to_owned();
+        let resources: Vec<Arc<[(String, RecordValue)]>> =
+            self.resources.iter().map(|resource| record_attrs(strings, &resource.attrs).into()).collect();
+        let scopes: Vec<Arc<RecordScope>> = self
+            .scopes
+            .iter()
+            .map(|scope| {
+                let attrs = record_attrs(strings, &scope.attrs);
+                Arc::new(RecordScope { name: text(scope.name), version: text(scope.version), attrs })
+            })
+            .collect();
+        (0..self.len())
+            .map(|i| SpanRecord {
+                trace_id: self.trace_id,
+                span_id: self.span_id[i],
+                parent_id: self.parent_id[i],
+                name: text(self.name[i]),
+                kind: self.kind[i],
+                status: self.status[i],
+                status_message: text(self.status_message[i]),
+                start: self.start[i],
+                end: self.end[i],
+                attrs: record_attrs(strings, &self.attrs[i]),
+                resource: resources[self.resource[i] as usize].clone(),
+                scope: scopes[self.scope[i] as usize].clone(),
+                events: self.events[i]
+                    .iter()
+                    .map(|Event { name, time, attrs }| (text(*name), *time, record_attrs(strings, attrs)))
+                    .collect(),
+                links: self.links[i]
+                    .iter()
+                    .map(|Link { trace_id, span_id, attrs }| (*trace_id, *span_id, record_attrs(strings, attrs)))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// About how many bytes of memory the trace holds: its columns, strings
+    /// and attribute lists. An estimate for memory limits, not an exact count.
+    pub fn memory_bytes(&self) -> usize {
+        // Span and parent ids; parent, name, status message, resource, scope,
+        // child count, enter and exit; start and end; kind and status.
+        let per_span = size_of::<[[u8; 8]; 2]>()
+            + size_of::<[u32; 8]>()
+            + size_of::<[i64; 2]>()
+            + size_of::<[u8; 2]>()
+            + size_of::<Attrs>()
+            + size_of::<Vec<Event>>()
+            + size_of::<Vec<Link>>();
+        let events: usize = self.events.iter().flatten().map(|e| size_of::<Event>() + attrs_bytes(&e.attrs)).sum();
+        let links: usize = self.links.iter().flatten().map(|l| size_of::<Link>() + attrs_bytes(&l.attrs)).sum();
+        size_of::<Trace>()
+            + self.len() * per_span
+            + self.strings.memory_bytes()
+            + self.attrs.iter().map(attrs_bytes).sum::<usize>()
+            + events
+            + links
+            + self.resources.iter().map(|r| size_of::<super::Resource>() + attrs_bytes(&r.attrs)).sum::<usize>()
+            + self.scopes.iter().map(|s| size_of::<super::Scope>() + attrs_bytes(&s.attrs)).sum::<usize>()
+    }
+}
+
+fn record_attrs(strings: &Strings, attrs: &Attrs) -> Vec<(String, RecordValue)> {
+    attrs
+        .keys
+        .iter()
+        .zip(&attrs.values)
+        .map(|(key, value)| (strings.text(*key).to_owned(), record_value(strings, value)))
+        .collect()
+}
+
+fn record_value(strings: &Strings, value: &AttrValue) -> RecordValue {
+    match value {
+        AttrValue::Str(sym) => RecordValue::Str(strings.text(*sym).to_owned()),
+        AttrValue::Int(int) => RecordValue::Int(*int),
+        AttrValue::Float(float) => RecordValue::Float(*float),
+        AttrValue::Bool(bool) => RecordValue::Bool(*bool),
+        AttrValue::Bytes(bytes) => RecordValue::Bytes(bytes.to_vec()),
+        AttrValue::Array(items) => RecordValue::Array(items.iter().map(|item| record_value(strings, item)).collect()),
+    }
+}
+
+/// An attribute list's memory beyond its own two vector headers.
+fn attrs_bytes(attrs: &Attrs) -> usize {
+    attrs.keys.len() * size_of::<super::Sym>() + attrs.values.iter().map(value_bytes).sum::<usize>()
+}
+
+fn value_bytes(value: &AttrValue) -> usize {
+    size_of::<AttrValue>()
+        + match value {
+            AttrValue::Bytes(bytes) => bytes.len(),
+            AttrValue::Array(items) => items.iter().map(value_bytes).sum(),
+            _ => 0,
+        }
+}
