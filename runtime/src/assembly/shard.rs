@@ -18,8 +18,9 @@
 //!    tenth of a loaded server's time). A late span re-opens the trace as a
 //!    continuation: its records are made again from the built trace
 //!    (`Trace::to_records`), it is evaluated again whole when it completes,
-//!    and only new violations go out. Rules with `novelty` state are not run on a continuation: a
-//!    trace's values enter the baselines once. After the window (or to free memory) the trace is forgotten.
+//!    and only new violations go out. Rules with `novelty` state are not run
+//!    on a continuation: a trace's values enter the baselines once. After the
+//!    window (or to free memory) the trace is forgotten.
 //!
 //! Completion deadlines sit in a heap with lazy deletion: every touch pushes
 //! the trace's new deadline, and a popped entry whose trace has a later
