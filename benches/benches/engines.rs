@@ -24,7 +24,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 
 use betrace_compiler::bytecode::RuleProgram;
 use betrace_compiler::{CheckConfig, compile_file};
-use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status, Trace, TraceBuilder};
+use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status, Text, Trace, TraceBuilder};
 use betrace_vm::{Engine, EngineKind, EvalConfig, LoadedRule, PackInfo, TraceView, evaluate, jit};
 
 /// A deterministic synthetic trace of `n` spans: a request tree over a few
@@ -46,7 +46,7 @@ fn synthetic(n: usize, seed: u64) -> Trace {
             3..=6 => SpanKind::Client,
             _ => SpanKind::Internal,
         };
-        let (name, mut attrs): (&str, Vec<(String, RecordValue)>) = match next(6) {
+        let (name, mut attrs): (&str, Vec<(Text, RecordValue)>) = match next(6) {
             0 => ("GET /api/v1/items", vec![("http.route".into(), RecordValue::Str("/api/v1/items".into()))]),
             1 => (
                 "POST /api/v2/admin/users",
@@ -67,7 +67,7 @@ fn synthetic(n: usize, seed: u64) -> Trace {
             trace_id: [9; 16],
             span_id: (i as u64 + 1).to_be_bytes(),
             parent_id: parent.to_be_bytes(),
-            name: name.to_string(),
+            name: name.into(),
             kind,
             status: if next(20) == 0 { Status::Error } else { Status::Unset },
             start,

@@ -10,7 +10,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use betrace_compiler::{CheckConfig, compile_file};
 use betrace_runtime::formats::read_traces;
 use betrace_vm::engine::EngineKind;
-use betrace_vm::trace::{RecordValue, SpanRecord, Trace, group_by_trace};
+use betrace_vm::trace::{RecordValue, SpanRecord, Text, Trace, format_compact, group_by_trace};
 use betrace_vm::{Engine, EvalConfig, PackInfo};
 
 /// Span names the synthetic trace uses, and the first rules of every pack watch.
@@ -26,15 +26,15 @@ fn smartthings() -> Trace {
 fn synthetic() -> Trace {
     let mut records = Vec::new();
     let id = |n: usize| (n as u64 + 1).to_be_bytes();
-    let span = |n: usize, parent: Option<usize>, name: String, attrs: Vec<(String, RecordValue)>| SpanRecord {
+    let span = |n: usize, parent: Option<usize>, name: String, attrs: Vec<(Text, RecordValue)>| SpanRecord {
         trace_id: [7; 16],
         span_id: id(n),
         parent_id: parent.map_or([0; 8], id),
-        name,
+        name: name.into(),
         start: n as i64 * 1_000_000,
         end: n as i64 * 1_000_000 + 5_000_000,
         attrs,
-        resource: [("service.name".into(), RecordValue::Str(format!("svc-{}", n % 7)))].into(),
+        resource: [("service.name".into(), RecordValue::Str(format_compact!("svc-{}", n % 7)))].into(),
         ..SpanRecord::default()
     };
     records.push(span(0, None, "root".into(), vec![]));

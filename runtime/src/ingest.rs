@@ -7,10 +7,11 @@
 //! Accepted means owned: once [`Ingest::submit`] returns `Ok`, every accepted
 //! span is evaluated, however the server is loaded.
 
+use std::mem::size_of;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use betrace_vm::trace::{RecordValue, SpanRecord};
+use betrace_vm::trace::{RecordAttrs, RecordValue, SpanRecord, Text};
 
 use crate::assembly::{Budget, ShardHandle, shard_of};
 use crate::formats::FormatError;
@@ -154,29 +155,66 @@ impl Drop for BodyReservation {
     }
 }
 
-/// What a span costs in memory while it is held, roughly: its strings and
-/// attributes plus the fixed part. Used for the `assembly.max_bytes` limit,
-/// so it needs to be proportionate, not exact.
+/// What a span costs in memory while it is held, roughly: the record, each
+/// attribute, event and link slot, and the heap bytes of its strings and
+/// byte values. Used for the `assembly.max_bytes` limit, so it needs to be
+/// proportionate, not exact.
+///
+/// A string ([`Text`]) of up to 24 bytes is held inside its slot, so it adds
+/// no bytes beyond the slot counted for it; only a longer one, on the heap,
+/// adds its length.
 pub fn record_bytes(record: &SpanRecord) -> usize {
-    fn attrs(list: &[(String, RecordValue)]) -> usize {
-        list.iter().map(|(key, value)| 32 + key.len() + value_bytes(value)).sum()
+    fn attrs(list: &[(Text, RecordValue)]) -> usize {
+        list.iter().map(|(key, value)| size_of::<(Text, RecordValue)>() + heap(key) + value_bytes(value)).sum()
     }
+    /// A value's bytes beyond its own slot.
     fn value_bytes(value: &RecordValue) -> usize {
         match value {
-            RecordValue::Str(text) => text.len(),
+            RecordValue::Str(text) => heap(text),
             RecordValue::Bytes(bytes) => bytes.len(),
-            RecordValue::Array(items) => items.iter().map(|v| 16 + value_bytes(v)).sum(),
-            _ => 8,
+            RecordValue::Array(items) => items.iter().map(|v| size_of::<RecordValue>() + value_bytes(v)).sum(),
+            RecordValue::Int(_) | RecordValue::Float(_) | RecordValue::Bool(_) => 0,
         }
     }
-    std::mem::size_of::<SpanRecord>()
-        + record.name.len()
-        + record.status_message.len()
-        + record.scope.name.len()
-        + record.scope.version.len()
+    fn heap(text: &Text) -> usize {
+        if text.is_heap_allocated() { text.len() } else { 0 }
+    }
+    size_of::<SpanRecord>()
+        + heap(&record.name)
+        + heap(&record.status_message)
+        + heap(&record.scope.name)
+        + heap(&record.scope.version)
         + attrs(&record.attrs)
         + attrs(&record.resource)
         + attrs(&record.scope.attrs)
-        + record.events.iter().map(|(name, _, a)| 48 + name.len() + attrs(a)).sum::<usize>()
-        + record.links.iter().map(|(_, _, a)| 48 + attrs(a)).sum::<usize>()
+        + record
+            .events
+            .iter()
+            .map(|(name, _, a)| size_of::<(Text, i64, RecordAttrs)>() + heap(name) + attrs(a))
+            .sum::<usize>()
+        + record.links.iter().map(|(_, _, a)| size_of::<([u8; 16], [u8; 8], RecordAttrs)>() + attrs(a)).sum::<usize>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_name(name: &str) -> SpanRecord {
+        SpanRecord { name: name.into(), ..SpanRecord::default() }
+    }
+
+    #[test]
+    fn inline_strings_cost_only_their_slot_and_heap_strings_their_length() {
+        let empty = record_bytes(&with_name(""));
+        assert_eq!(empty, size_of::<SpanRecord>());
+        assert_eq!(record_bytes(&with_name("SELECT orders")), empty, "held inside the record");
+        let long = "x".repeat(100);
+        assert_eq!(record_bytes(&with_name(&long)), empty + 100);
+
+        let mut record = with_name("");
+        record.attrs.push(("db.system.name".into(), RecordValue::Str("postgresql".into())));
+        assert_eq!(record_bytes(&record), empty + size_of::<(Text, RecordValue)>());
+        record.attrs.push((long.as_str().into(), RecordValue::Str(long.as_str().into())));
+        assert_eq!(record_bytes(&record), empty + 2 * size_of::<(Text, RecordValue)>() + 200);
+    }
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use betrace_runtime::formats::{
     Format, detect_format, encode_request, read_jaeger, read_otlp_json, read_otlp_proto, read_traces, read_zipkin,
 };
-use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status, Trace, group_by_trace};
+use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status, Text, Trace, group_by_trace};
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -20,7 +20,7 @@ fn hex(text: &str) -> Vec<u8> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
 
-fn attr<'r>(list: &'r [(String, RecordValue)], key: &str) -> Option<&'r RecordValue> {
+fn attr<'r>(list: &'r [(Text, RecordValue)], key: &str) -> Option<&'r RecordValue> {
     list.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
@@ -182,7 +182,7 @@ fn jaeger_references_logs_and_tag_types() {
     assert_eq!(attr(&span.attrs, "count"), Some(&RecordValue::Int(7)));
     assert_eq!(attr(&span.attrs, "blob"), Some(&RecordValue::Bytes(vec![1, 2])));
     assert_eq!(attr(&span.attrs, "untyped"), Some(&RecordValue::Bool(true)));
-    assert_eq!(span.events, vec![("retry".to_string(), 6_000, vec![("n".to_string(), RecordValue::Int(1))])]);
+    assert_eq!(span.events, vec![(Text::from("retry"), 6_000, vec![(Text::from("n"), RecordValue::Int(1))])]);
     assert_eq!(attr(&span.resource, "host"), Some(&RecordValue::Str("h".into())));
 }
 
@@ -225,7 +225,7 @@ fn otlp_json_value_variants_and_enum_spellings() {
     let kv = RecordValue::Str(r#"{"a":[false,"AQ=="],"z":1}"#.into());
     assert_eq!(attr(&span.attrs, "kv"), Some(&kv), "a kvlist is a JSON object string");
     assert!(attr(&span.attrs, "empty").is_none() && attr(&span.attrs, "none").is_none());
-    assert_eq!(span.events, vec![("e".to_string(), 15, vec![])]);
+    assert_eq!(span.events, vec![(Text::from("e"), 15, vec![])]);
     assert_eq!(span.links[0].1, 9u64.to_be_bytes());
 }
 
@@ -271,7 +271,7 @@ fn protobuf_kvlists_flatten_like_json() {
     let span = &mut request.resource_spans[0].scope_spans[0].spans[0];
     span.attributes = vec![kv("map", V::KvlistValue(list)), kv("strindex", V::StringValueStrindex(3))];
     let records = read_otlp_proto(&request.encode_to_vec()).unwrap();
-    assert_eq!(records[0].attrs, vec![("map".to_string(), RecordValue::Str(r#"{"a":"x","b":2}"#.into()))]);
+    assert_eq!(records[0].attrs, vec![(Text::from("map"), RecordValue::Str(r#"{"a":"x","b":2}"#.into()))]);
 }
 
 /// Spans of one resource share its attribute list instead of each holding a

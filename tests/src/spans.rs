@@ -5,7 +5,7 @@
 //! retrying exporter sends.
 
 use betrace_stdlib::value::{SpanKind, Status};
-use betrace_vm::trace::{RecordValue, SpanRecord};
+use betrace_vm::trace::{RecordValue, SpanRecord, Text};
 use proptest::prelude::*;
 
 pub const NAMES: &[&str] = &["GET /api", "auth.check", "db.query", "payment.charge", "http.request", "consume"];
@@ -92,13 +92,13 @@ pub fn span_records(specs: &[SpanSpec], repeats: Repeats, trace_id: impl Fn(u8) 
             trace_id: trace_id(spec.trace),
             span_id,
             parent_id,
-            name: NAMES[spec.name].to_string(),
+            name: NAMES[spec.name].into(),
             kind: KINDS[spec.kind],
             status: STATUSES[spec.status],
             start,
             end: start + i64::from(spec.duration) * 1_000_000,
             attrs: attributes(spec.attrs),
-            resource: [("service.name".to_string(), RecordValue::Str(service(spec.attrs).into()))].into(),
+            resource: [(Text::from("service.name"), RecordValue::Str(service(spec.attrs).into()))].into(),
             ..SpanRecord::default()
         });
     }
@@ -106,26 +106,26 @@ pub fn span_records(specs: &[SpanSpec], repeats: Repeats, trace_id: impl Fn(u8) 
 }
 
 /// Bits 0–6 of `bits` choose attributes the standard pack reads.
-fn attributes(bits: u8) -> Vec<(String, RecordValue)> {
+fn attributes(bits: u8) -> Vec<(Text, RecordValue)> {
     let bit = |n: u8| bits & (1 << n) != 0;
     let mut attrs = Vec::new();
     if bit(0) {
-        attrs.push(("http.response.status_code".to_string(), RecordValue::Int(if bit(1) { 503 } else { 404 })));
+        attrs.push((Text::from("http.response.status_code"), RecordValue::Int(if bit(1) { 503 } else { 404 })));
     }
     if bit(2) {
-        attrs.push(("db.system.name".to_string(), RecordValue::Str("postgresql".into())));
+        attrs.push((Text::from("db.system.name"), RecordValue::Str("postgresql".into())));
     }
     if bit(3) {
-        attrs.push(("http.request.resend_count".to_string(), RecordValue::Int(2)));
+        attrs.push((Text::from("http.request.resend_count"), RecordValue::Int(2)));
     }
     if bit(4) {
-        attrs.push(("pii.read".to_string(), RecordValue::Bool(true)));
+        attrs.push((Text::from("pii.read"), RecordValue::Bool(true)));
     }
     if bit(5) {
-        attrs.push(("url.full".to_string(), RecordValue::Str("http://example.com/x".into())));
+        attrs.push((Text::from("url.full"), RecordValue::Str("http://example.com/x".into())));
     }
     if bit(6) {
-        attrs.push(("http.route".to_string(), RecordValue::Str("/admin/users".into())));
+        attrs.push((Text::from("http.route"), RecordValue::Str("/admin/users".into())));
     }
     attrs
 }

@@ -95,8 +95,19 @@ pub struct Link {
     pub attrs: Attrs,
 }
 
+/// A string of a [`SpanRecord`]: names, attribute keys and string values.
+/// Up to 24 bytes are held inline, so a record's short strings (nearly all:
+/// `http.request.method`, `GET`, `SELECT orders`) cost no allocation when a
+/// reader makes them on a receiver thread, nor a cross-thread free when the
+/// shard that built the trace drops them. Build one from a `&str` with
+/// `Text::from` (or `.into()`), or with [`format_compact!`].
+pub type Text = compact_str::CompactString;
+
+/// `format!` for a [`Text`]: short results stay inline.
+pub use compact_str::format_compact;
+
 /// An attribute list before interning: key/value pairs in the order given.
-pub type RecordAttrs = Vec<(String, RecordValue)>;
+pub type RecordAttrs = Vec<(Text, RecordValue)>;
 
 /// One span as a format reader hands it over, before assembly.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -105,22 +116,22 @@ pub struct SpanRecord {
     pub span_id: [u8; 8],
     /// All zeros for a root span.
     pub parent_id: [u8; 8],
-    pub name: String,
+    pub name: Text,
     pub kind: SpanKind,
     pub status: Status,
-    pub status_message: String,
+    pub status_message: Text,
     /// Nanoseconds since the Unix epoch.
     pub start: i64,
     pub end: i64,
-    pub attrs: Vec<(String, RecordValue)>,
+    pub attrs: RecordAttrs,
     /// Shared by the spans of one resource (readers give every span of an
     /// OTLP `ResourceSpans` the same one: copying it per span was a tenth
     /// of receiving).
-    pub resource: Arc<[(String, RecordValue)]>,
+    pub resource: Arc<[(Text, RecordValue)]>,
     /// Shared by the spans of one scope, as `resource` is.
     pub scope: Arc<RecordScope>,
     /// (name, time in ns since the epoch, attributes).
-    pub events: Vec<(String, i64, RecordAttrs)>,
+    pub events: Vec<(Text, i64, RecordAttrs)>,
     /// (trace id, span id, attributes).
     pub links: Vec<([u8; 16], [u8; 8], RecordAttrs)>,
 }
@@ -128,8 +139,8 @@ pub struct SpanRecord {
 /// An instrumentation scope before interning.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RecordScope {
-    pub name: String,
-    pub version: String,
+    pub name: Text,
+    pub version: Text,
     /// The scope's own attributes.
     pub attrs: RecordAttrs,
 }
@@ -137,7 +148,7 @@ pub struct RecordScope {
 /// An attribute value before interning.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RecordValue {
-    Str(String),
+    Str(Text),
     Int(i64),
     Float(f64),
     Bool(bool),

@@ -6,12 +6,14 @@
 use betrace_compiler::bytecode::RuleProgram;
 use betrace_compiler::{CheckConfig, compile_file};
 use betrace_stdlib::compression::NoveltyConfig;
+use betrace_vm::eval::TraceEvaluator;
 use betrace_vm::trace::compact;
 use betrace_vm::trace::{SpanRecord, Trace, TraceBuilder, group_by_trace};
 use betrace_vm::{
     Engine, EngineKind, EvalConfig, LoadedRule, NoveltyStore, Outcome, PackInfo, TraceView, Violation, ViolationJson,
     evaluate, evaluate_metered, jit,
 };
+use bumpalo::Bump;
 
 const MS: i64 = 1_000_000;
 
@@ -214,6 +216,41 @@ fn the_interpreter_and_the_jit_spend_the_same_fuel_even_when_it_runs_out() {
         assert_eq!(left.lock().snapshot(), right.lock().snapshot());
         assert!(left.metrics().counters.scored > 100);
     }
+}
+
+/// The engine reloads one machine for rule after rule of a trace: `novelty`
+/// must see exactly the calls of a fresh machine per rule (each evaluation's
+/// memo and evidence start afresh, a stateless rule between leaves nothing,
+/// nor does a rule that ran out of fuel).
+#[test]
+fn a_reloaded_machine_makes_the_calls_of_fresh_ones() {
+    let plain = "rule plain { severity: low  when { kind = server }  never { duration > 20ms } }";
+    let mut rules = Vec::new();
+    for program in programs(&format!("{NEW_CALL_PATH}{plain}{PER_SPAN}")) {
+        rules.push(LoadedRule::load(program.clone()).unwrap());
+        let mut native = LoadedRule::load(program).unwrap();
+        if jit::available().is_ok() && jit::compile_rule(&mut native).unwrap().is_ok() {
+            rules.push(native);
+        }
+    }
+    let config = NoveltyConfig::default();
+    let (fresh, reused) = (NoveltyStore::new(config), NoveltyStore::new(config));
+    let mut found = 0;
+    for (n, trace) in stream(200, 5).iter().enumerate() {
+        let (fresh_view, reused_view) =
+            (TraceView::new(trace).with_novelty(&fresh), TraceView::new(trace).with_novelty(&reused));
+        let arena = Bump::new();
+        let mut evaluator = TraceEvaluator::new(&reused_view, &arena);
+        for (r, rule) in rules.iter().enumerate() {
+            let fuel = if (n + r) % 7 == 0 { 3 + (n % 40) as u64 } else { 10_000_000 };
+            let eval = EvalConfig { fuel, ..EvalConfig::default() };
+            let expected = evaluate_metered(rule, &fresh_view, &eval);
+            assert_eq!(evaluator.evaluate_metered(rule, &eval), expected, "{} on trace {n}", rule.program.name);
+            found += expected.0.findings().iter().filter(|finding| !finding.novelty.is_empty()).count();
+        }
+    }
+    assert!(found > 5, "findings with evidence: {found}");
+    assert_eq!(reused.lock().snapshot(), fresh.lock().snapshot());
 }
 
 #[test]

@@ -10,7 +10,7 @@ fn span(id: u8, parent: u8, name: &str, start: i64, end: i64) -> SpanRecord {
         trace_id: [1; 16],
         span_id: [0, 0, 0, 0, 0, 0, 0, id],
         parent_id: [0, 0, 0, 0, 0, 0, 0, parent],
-        name: name.to_string(),
+        name: name.into(),
         start,
         end,
         resource: [("service.name".into(), RecordValue::Str("shop".into()))].into(),

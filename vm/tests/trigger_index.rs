@@ -9,7 +9,7 @@ mod rulegen;
 
 use betrace_compiler::triggers::Trigger;
 use betrace_compiler::{CheckConfig, compile_file};
-use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Trace, TraceBuilder};
+use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Text, Trace, TraceBuilder};
 use betrace_vm::{Engine, EngineKind, EvalConfig, PackInfo, TraceView, evaluate};
 use rulegen::{Entropy, Gen, Seeded};
 
@@ -24,13 +24,13 @@ type Strings<'a> = &'a [(&'a str, &'a str)];
 
 /// A trace of one server span per `(service, span attributes, resource attributes)`.
 fn trace(spans: &[(&str, Strings, Strings)]) -> Trace {
-    let strings = |pairs: Strings| -> Vec<(String, RecordValue)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), RecordValue::Str(v.to_string()))).collect()
+    let strings = |pairs: Strings| -> Vec<(Text, RecordValue)> {
+        pairs.iter().map(|(k, v)| (Text::from(*k), RecordValue::Str(Text::from(*v)))).collect()
     };
     let mut builder = TraceBuilder::new([1; 16]);
     for (i, (service, attrs, resource)) in spans.iter().enumerate() {
         let mut resource = strings(resource);
-        resource.push(("service.name".into(), RecordValue::Str(service.to_string())));
+        resource.push(("service.name".into(), RecordValue::Str(Text::from(*service))));
         builder.add(SpanRecord {
             trace_id: [1; 16],
             span_id: [0, 0, 0, 0, 0, 0, 0, i as u8 + 1],

@@ -22,15 +22,15 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 
-use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status};
+use betrace_vm::trace::{RecordAttrs, RecordValue, SpanKind, SpanRecord, Status, Text};
 use serde_json::{Map, Value};
 
 use super::json::{Cx, Ids, Path, field, parse_documents};
 use super::{Format, FormatError, Problem};
 
-type Attributes = Vec<(String, RecordValue)>;
+type Attributes = RecordAttrs;
 /// A process's tags, shared by its spans.
-type Process = Arc<[(String, RecordValue)]>;
+type Process = Arc<[(Text, RecordValue)]>;
 
 /// Reads a Jaeger JSON file (any of the three shapes).
 pub fn read_jaeger(bytes: &[u8]) -> Result<Vec<SpanRecord>, FormatError> {
@@ -76,7 +76,7 @@ fn read_process(value: &Value, cx: &Cx, at: Path<'_>) -> Result<Attributes, Form
     let mut resource = Vec::new();
     let service = cx.string_field(process, "serviceName", at.key("serviceName"))?;
     if !service.is_empty() {
-        resource.push(("service.name".to_string(), RecordValue::Str(service.to_string())));
+        resource.push((Text::from("service.name"), RecordValue::Str(service.into())));
     }
     resource.extend(tags(process, "tags", cx, at)?);
     Ok(resource)
@@ -107,7 +107,7 @@ fn read_span(
     let mut record = SpanRecord {
         trace_id,
         span_id: cx.id::<8>(cx.required(span, "spanID", at)?, Ids::Padded, at.key("spanID"))?,
-        name: cx.string_field(span, "operationName", at.key("operationName"))?.to_string(),
+        name: cx.string_field(span, "operationName", at.key("operationName"))?.into(),
         kind: SpanKind::Unspecified,
         start: cx.micros(cx.required(span, "startTime", at)?, at.key("startTime"))?,
         ..SpanRecord::default()
@@ -125,12 +125,12 @@ fn read_span(
         }
         (None, None) => Process::default(),
     };
-    let mut status = (None, String::new());
+    let mut status = (None, Text::default());
     let mut error = false;
     for (key, value) in tags(span, "tags", cx, at)? {
         let text = || match &value {
             RecordValue::Str(text) => text.clone(),
-            _ => String::new(),
+            _ => Text::default(),
         };
         match key.as_str() {
             "span.kind" => match SpanKind::from_word(&text()) {
@@ -149,9 +149,9 @@ fn read_span(
     }
     (record.status, record.status_message) = match (status.0.as_deref(), error) {
         (Some("ERROR"), _) => (Status::Error, status.1),
-        (Some("OK"), _) => (Status::Ok, String::new()),
+        (Some("OK"), _) => (Status::Ok, Text::default()),
         (_, true) => (Status::Error, status.1),
-        _ => (Status::Unset, String::new()),
+        _ => (Status::Unset, Text::default()),
     };
     let logs_at = at.key("logs");
     for (i, log) in cx.array_field(span, "logs", logs_at)?.iter().enumerate() {
@@ -162,9 +162,9 @@ fn read_span(
         let name = match fields.iter().position(|(key, value)| key == "event" && matches!(value, RecordValue::Str(_))) {
             Some(i) => match fields.remove(i).1 {
                 RecordValue::Str(name) => name,
-                _ => String::new(),
+                _ => Text::default(),
             },
-            None => String::new(),
+            None => Text::default(),
         };
         record.events.push((name, time, fields));
     }
@@ -206,7 +206,7 @@ fn read_references(
         record.parent_id = cx.parent_id::<8>(parent, Ids::Padded, at.key("parentSpanID"))?;
     }
     for (ref_type, trace_id, span_id) in references {
-        let attrs = vec![("opentracing.ref_type".to_string(), RecordValue::Str(ref_type.to_string()))];
+        let attrs = vec![(Text::from("opentracing.ref_type"), RecordValue::Str(ref_type.into()))];
         record.links.push((trace_id, span_id, attrs));
     }
     Ok(())
@@ -227,7 +227,7 @@ fn tags(object: &Map<String, Value>, list: &'static str, cx: &Cx, at: Path<'_>) 
         let value_at = at.key("value");
         let kind = cx.string_field(tag, "type", at.key("type"))?.to_ascii_lowercase();
         let value = match (kind.as_str(), value) {
-            ("string", _) | ("", Value::String(_)) => RecordValue::Str(cx.string(value, value_at)?.to_string()),
+            ("string", _) | ("", Value::String(_)) => RecordValue::Str(cx.string(value, value_at)?.into()),
             ("bool", _) | ("", Value::Bool(_)) => RecordValue::Bool(cx.boolean(value, value_at)?),
             ("int64", _) => RecordValue::Int(cx.int64(value, value_at)?),
             ("", Value::Number(number)) if number.is_i64() => RecordValue::Int(cx.int64(value, value_at)?),
@@ -239,7 +239,7 @@ fn tags(object: &Map<String, Value>, list: &'static str, cx: &Cx, at: Path<'_>) 
                 return Err(cx.err(at.key("type"), Problem::UnknownEnum { name: "tag type", found }));
             }
         };
-        attrs.push((key.to_string(), value));
+        attrs.push((key.into(), value));
     }
     Ok(attrs)
 }

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use betrace_vm::trace::{RecordScope, RecordValue, SpanKind, SpanRecord, Status};
+use betrace_vm::trace::{RecordAttrs, RecordScope, RecordValue, SpanKind, SpanRecord, Status, Text};
 use serde_json::{Map, Value};
 
 use super::json::{Cx, Ids, Path, encode_base64, field, parse_documents};
@@ -87,8 +87,8 @@ fn read_resource_spans(
         if let Some(scope) = field(object, scope_key) {
             let at = at.key(scope_key);
             let scope = cx.object(scope, at)?;
-            shared_scope.name = cx.string_field(scope, "name", at.key("name"))?.to_string();
-            shared_scope.version = cx.string_field(scope, "version", at.key("version"))?.to_string();
+            shared_scope.name = cx.string_field(scope, "name", at.key("name"))?.into();
+            shared_scope.version = cx.string_field(scope, "version", at.key("version"))?.into();
             shared_scope.attrs = attributes(scope, cx, at)?;
         }
         let scope = Arc::new(shared_scope);
@@ -121,7 +121,7 @@ fn read_span(value: &Value, cx: &Cx, at: Path<'_>) -> Result<SpanRecord, FormatE
     let time = |key: &'static str| field(span, key).map_or(Ok(0), |value| cx.int64(value, at.key(key)));
     let (status, status_message) = match field(span, "status") {
         Some(status) => read_status(status, cx, at.key("status"))?,
-        None => (Status::Unset, String::new()),
+        None => (Status::Unset, Text::default()),
     };
     let events_at = at.key("events");
     let mut events = Vec::new();
@@ -129,7 +129,7 @@ fn read_span(value: &Value, cx: &Cx, at: Path<'_>) -> Result<SpanRecord, FormatE
         let at = events_at.index(i);
         let event = cx.object(event, at)?;
         let time = field(event, "timeUnixNano").map_or(Ok(0), |value| cx.int64(value, at.key("timeUnixNano")))?;
-        let name = cx.string_field(event, "name", at.key("name"))?.to_string();
+        let name = Text::from(cx.string_field(event, "name", at.key("name"))?);
         events.push((name, time, attributes(event, cx, at)?));
     }
     let links_at = at.key("links");
@@ -145,7 +145,7 @@ fn read_span(value: &Value, cx: &Cx, at: Path<'_>) -> Result<SpanRecord, FormatE
         trace_id,
         span_id,
         parent_id,
-        name: cx.string_field(span, "name", at.key("name"))?.to_string(),
+        name: cx.string_field(span, "name", at.key("name"))?.into(),
         kind: match field(span, "kind") {
             Some(kind) => read_kind(kind, cx, at.key("kind"))?,
             None => SpanKind::Unspecified,
@@ -171,7 +171,7 @@ fn read_kind(value: &Value, cx: &Cx, at: Path<'_>) -> Result<SpanKind, FormatErr
         .ok_or_else(|| cx.err(at, Problem::UnknownEnum { name: "span kind", found: value.to_string() }))
 }
 
-fn read_status(value: &Value, cx: &Cx, at: Path<'_>) -> Result<(Status, String), FormatError> {
+fn read_status(value: &Value, cx: &Cx, at: Path<'_>) -> Result<(Status, Text), FormatError> {
     let object = cx.object(value, at)?;
     let code_at = at.key("code");
     let status = match field(object, "code") {
@@ -187,11 +187,11 @@ fn read_status(value: &Value, cx: &Cx, at: Path<'_>) -> Result<(Status, String),
             Status::ALL[index.ok_or_else(found)?]
         }
     };
-    Ok((status, cx.string_field(object, "message", at.key("message"))?.to_string()))
+    Ok((status, cx.string_field(object, "message", at.key("message"))?.into()))
 }
 
 /// The `attributes` list of an object (span, resource, scope, event, link).
-fn attributes(object: &Map<String, Value>, cx: &Cx, at: Path<'_>) -> Result<Vec<(String, RecordValue)>, FormatError> {
+fn attributes(object: &Map<String, Value>, cx: &Cx, at: Path<'_>) -> Result<RecordAttrs, FormatError> {
     let at = at.key("attributes");
     let list = cx.array_field(object, "attributes", at)?;
     let mut attrs = Vec::with_capacity(list.len());
@@ -202,7 +202,7 @@ fn attributes(object: &Map<String, Value>, cx: &Cx, at: Path<'_>) -> Result<Vec<
         if let Some(value) = field(pair, "value")
             && let Some(value) = any_value(value, cx, at.key("value"))?
         {
-            attrs.push((key.to_string(), value));
+            attrs.push((key.into(), value));
         }
     }
     Ok(attrs)
@@ -216,7 +216,7 @@ fn any_value(value: &Value, cx: &Cx, at: Path<'_>) -> Result<Option<RecordValue>
     };
     let vat = at.key(variant);
     let value = match variant.as_str() {
-        "stringValue" => RecordValue::Str(cx.string(inner, vat)?.to_string()),
+        "stringValue" => RecordValue::Str(cx.string(inner, vat)?.into()),
         "intValue" => RecordValue::Int(cx.int64(inner, vat)?),
         "doubleValue" => RecordValue::Float(cx.float(inner, vat)?),
         "boolValue" => RecordValue::Bool(cx.boolean(inner, vat)?),
@@ -229,7 +229,7 @@ fn any_value(value: &Value, cx: &Cx, at: Path<'_>) -> Result<Option<RecordValue>
             }
             RecordValue::Array(items)
         }
-        "kvlistValue" => RecordValue::Str(plain_json(value, cx, at)?.to_string()),
+        "kvlistValue" => RecordValue::Str(plain_json(value, cx, at)?.to_string().into()),
         _ => return Err(cx.err(vat, Problem::UnknownEnum { name: "AnyValue variant", found: variant.clone() })),
     };
     Ok(Some(value))
@@ -272,7 +272,7 @@ fn plain_json(value: &Value, cx: &Cx, at: Path<'_>) -> Result<Value, FormatError
 /// A scalar attribute value as JSON (see the module notes).
 pub(crate) fn scalar_json(value: RecordValue) -> Value {
     match value {
-        RecordValue::Str(text) => Value::String(text),
+        RecordValue::Str(text) => Value::String(text.into_string()),
         RecordValue::Int(int) => Value::from(int),
         RecordValue::Float(float) => serde_json::Number::from_f64(float).map_or_else(
             || {

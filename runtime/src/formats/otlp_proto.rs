@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 
-use betrace_vm::trace::{RecordScope, RecordValue, SpanKind, SpanRecord, Status};
+use betrace_vm::trace::{RecordAttrs, RecordScope, RecordValue, SpanKind, SpanRecord, Status, Text};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -47,8 +47,11 @@ pub fn records_from_request_lenient(request: ExportTraceServiceRequest) -> (Vec<
         let resource: Arc<[_]> = resource_spans.resource.map_or_else(Vec::new, |r| attributes(r.attributes)).into();
         for (j, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
             let scope = scope_spans.scope.unwrap_or_default();
-            let scope =
-                Arc::new(RecordScope { name: scope.name, version: scope.version, attrs: attributes(scope.attributes) });
+            let scope = Arc::new(RecordScope {
+                name: scope.name.into(),
+                version: scope.version.into(),
+                attrs: attributes(scope.attributes),
+            });
             for (k, span) in scope_spans.spans.into_iter().enumerate() {
                 let at = |field: &str| format!("resource_spans[{i}].scope_spans[{j}].spans[{k}].{field}");
                 match read_span(span, &at) {
@@ -93,7 +96,7 @@ fn read_span(span: Span, at: &dyn Fn(&str) -> String) -> Result<SpanRecord, Form
         .ok_or_else(|| bad("status", Problem::UnknownEnum { name: "status code", found: status.code.to_string() }))?;
     let mut events = Vec::with_capacity(span.events.len());
     for event in span.events {
-        events.push((event.name, time(event.time_unix_nano, "events")?, attributes(event.attributes)));
+        events.push((event.name.into(), time(event.time_unix_nano, "events")?, attributes(event.attributes)));
     }
     let mut links = Vec::with_capacity(span.links.len());
     for link in span.links {
@@ -105,10 +108,10 @@ fn read_span(span: Span, at: &dyn Fn(&str) -> String) -> Result<SpanRecord, Form
         trace_id,
         span_id,
         parent_id,
-        name: span.name,
+        name: span.name.into(),
         kind,
         status: code,
-        status_message: status.message,
+        status_message: status.message.into(),
         start: time(span.start_time_unix_nano, "start_time_unix_nano")?,
         end: time(span.end_time_unix_nano, "end_time_unix_nano")?,
         attrs: attributes(span.attributes),
@@ -118,13 +121,13 @@ fn read_span(span: Span, at: &dyn Fn(&str) -> String) -> Result<SpanRecord, Form
     })
 }
 
-fn attributes(list: Vec<KeyValue>) -> Vec<(String, RecordValue)> {
-    list.into_iter().filter_map(|pair| Some((pair.key, record_value(pair.value?)?))).collect()
+fn attributes(list: Vec<KeyValue>) -> RecordAttrs {
+    list.into_iter().filter_map(|pair| Some((pair.key.into(), record_value(pair.value?)?))).collect()
 }
 
 fn record_value(value: AnyValue) -> Option<RecordValue> {
     Some(match value.value? {
-        any_value::Value::StringValue(text) => RecordValue::Str(text),
+        any_value::Value::StringValue(text) => RecordValue::Str(text.into()),
         any_value::Value::BoolValue(bool) => RecordValue::Bool(bool),
         any_value::Value::IntValue(int) => RecordValue::Int(int),
         any_value::Value::DoubleValue(float) => RecordValue::Float(float),
@@ -133,7 +136,7 @@ fn record_value(value: AnyValue) -> Option<RecordValue> {
             RecordValue::Array(array.values.into_iter().filter_map(record_value).collect())
         }
         list @ any_value::Value::KvlistValue(_) => {
-            RecordValue::Str(plain_json(&AnyValue { value: Some(list) }).to_string())
+            RecordValue::Str(plain_json(&AnyValue { value: Some(list) }).to_string().into())
         }
         any_value::Value::StringValueStrindex(_) => return None,
     })
@@ -176,8 +179,8 @@ pub fn encode_request(records: &[SpanRecord]) -> ExportTraceServiceRequest {
         let s = *scopes.entry((r, scope_key)).or_insert_with(|| {
             scope_spans.push(ScopeSpans {
                 scope: Some(InstrumentationScope {
-                    name: record.scope.name.clone(),
-                    version: record.scope.version.clone(),
+                    name: record.scope.name.to_string(),
+                    version: record.scope.version.to_string(),
                     attributes: key_values(&record.scope.attrs),
                     dropped_attributes_count: 0,
                 }),
@@ -195,7 +198,7 @@ fn encode_span(record: &SpanRecord) -> Span {
         trace_id: record.trace_id.to_vec(),
         span_id: record.span_id.to_vec(),
         parent_span_id: if record.parent_id == [0; 8] { Vec::new() } else { record.parent_id.to_vec() },
-        name: record.name.clone(),
+        name: record.name.to_string(),
         kind: record.kind as i32,
         start_time_unix_nano: record.start as u64,
         end_time_unix_nano: record.end as u64,
@@ -205,7 +208,7 @@ fn encode_span(record: &SpanRecord) -> Span {
             .iter()
             .map(|(name, time, attrs)| span::Event {
                 time_unix_nano: *time as u64,
-                name: name.clone(),
+                name: name.to_string(),
                 attributes: key_values(attrs),
                 dropped_attributes_count: 0,
             })
@@ -221,22 +224,22 @@ fn encode_span(record: &SpanRecord) -> Span {
             })
             .collect(),
         status: Some(opentelemetry_proto::tonic::trace::v1::Status {
-            message: record.status_message.clone(),
+            message: record.status_message.to_string(),
             code: record.status as i32,
         }),
         ..Span::default()
     }
 }
 
-fn key_values(list: &[(String, RecordValue)]) -> Vec<KeyValue> {
+fn key_values(list: &[(Text, RecordValue)]) -> Vec<KeyValue> {
     list.iter()
-        .map(|(key, value)| KeyValue { key: key.clone(), value: Some(any(value)), ..KeyValue::default() })
+        .map(|(key, value)| KeyValue { key: key.to_string(), value: Some(any(value)), ..KeyValue::default() })
         .collect()
 }
 
 fn any(value: &RecordValue) -> AnyValue {
     let value = match value {
-        RecordValue::Str(text) => any_value::Value::StringValue(text.clone()),
+        RecordValue::Str(text) => any_value::Value::StringValue(text.to_string()),
         RecordValue::Int(int) => any_value::Value::IntValue(*int),
         RecordValue::Float(float) => any_value::Value::DoubleValue(*float),
         RecordValue::Bool(bool) => any_value::Value::BoolValue(*bool),

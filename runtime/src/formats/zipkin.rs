@@ -26,7 +26,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use betrace_vm::trace::{RecordValue, SpanKind, SpanRecord, Status};
+use betrace_vm::trace::{RecordAttrs, RecordValue, SpanKind, SpanRecord, Status, Text, format_compact};
 use serde_json::{Map, Value};
 
 use super::json::{Cx, Ids, Path, field, parse_documents};
@@ -63,15 +63,15 @@ struct ZipkinSpan {
     duration: Option<i64>,
     local: Endpoint,
     /// `error`, `otel.status_code`, `otel.status_description` tags.
-    error: Option<String>,
-    otel_status: Option<String>,
-    otel_description: Option<String>,
+    error: Option<Text>,
+    otel_status: Option<Text>,
+    otel_description: Option<Text>,
 }
 
 #[derive(PartialEq, Default)]
 struct Endpoint {
-    service: String,
-    address: String,
+    service: Text,
+    address: Text,
     port: Option<i64>,
 }
 
@@ -102,7 +102,7 @@ fn read_span(value: &Value, cx: &Cx, at: Path<'_>) -> Result<ZipkinSpan, FormatE
             trace_id,
             span_id,
             parent_id,
-            name: cx.string_field(span, "name", at.key("name"))?.to_string(),
+            name: cx.string_field(span, "name", at.key("name"))?.into(),
             ..SpanRecord::default()
         },
         kind,
@@ -128,7 +128,7 @@ fn read_span(value: &Value, cx: &Cx, at: Path<'_>) -> Result<ZipkinSpan, FormatE
         let annotation = cx.object(annotation, at)?;
         let time = cx.micros(cx.required(annotation, "timestamp", at)?, at.key("timestamp"))?;
         let text = cx.string_field(annotation, "value", at.key("value"))?;
-        zipkin.record.events.push((text.to_string(), time, Vec::new()));
+        zipkin.record.events.push((text.into(), time, Vec::new()));
     }
     Ok(zipkin)
 }
@@ -139,7 +139,7 @@ fn endpoint(span: &Map<String, Value>, key: &'static str, cx: &Cx, at: Path<'_>)
     };
     let at = at.key(key);
     let object = cx.object(value, at)?;
-    let text = |key: &str| cx.string_field(object, key, at.key(key)).map(str::to_string);
+    let text = |key: &str| cx.string_field(object, key, at.key(key)).map(Text::from);
     let ipv4 = text("ipv4")?;
     Ok(Endpoint {
         service: text("serviceName")?,
@@ -148,12 +148,12 @@ fn endpoint(span: &Map<String, Value>, key: &'static str, cx: &Cx, at: Path<'_>)
     })
 }
 
-fn push_endpoint(attrs: &mut Vec<(String, RecordValue)>, prefix: &str, endpoint: &Endpoint) {
+fn push_endpoint(attrs: &mut RecordAttrs, prefix: &str, endpoint: &Endpoint) {
     if !endpoint.address.is_empty() {
-        attrs.push((format!("{prefix}.address"), RecordValue::Str(endpoint.address.clone())));
+        attrs.push((format_compact!("{prefix}.address"), RecordValue::Str(endpoint.address.clone())));
     }
     if let Some(port) = endpoint.port {
-        attrs.push((format!("{prefix}.port"), RecordValue::Int(port)));
+        attrs.push((format_compact!("{prefix}.port"), RecordValue::Int(port)));
     }
 }
 
@@ -165,7 +165,7 @@ fn read_tags(span: &Map<String, Value>, cx: &Cx, at: Path<'_>, zipkin: &mut Zipk
     for (key, value) in cx.object(tags, at)? {
         let at = at.key(key);
         let value = match value {
-            Value::String(text) => RecordValue::Str(text.clone()),
+            Value::String(text) => RecordValue::Str(text.as_str().into()),
             Value::Bool(bool) => RecordValue::Bool(*bool),
             Value::Number(number) if number.is_i64() => RecordValue::Int(cx.int64(value, at)?),
             Value::Number(_) => RecordValue::Float(cx.float(value, at)?),
@@ -174,7 +174,7 @@ fn read_tags(span: &Map<String, Value>, cx: &Cx, at: Path<'_>, zipkin: &mut Zipk
         };
         let text = || match &value {
             RecordValue::Str(text) => text.clone(),
-            _ => tags[key].to_string(),
+            _ => tags[key].to_string().into(),
         };
         match key.as_str() {
             "otel.status_code" => zipkin.otel_status = Some(text()),
@@ -185,7 +185,7 @@ fn read_tags(span: &Map<String, Value>, cx: &Cx, at: Path<'_>, zipkin: &mut Zipk
                 if key == "error" {
                     zipkin.error = Some(text());
                 }
-                zipkin.record.attrs.push((key.clone(), value));
+                zipkin.record.attrs.push((key.as_str().into(), value));
             }
         }
     }
@@ -232,9 +232,9 @@ impl ZipkinSpan {
         record.end = record.start.saturating_add(self.duration.unwrap_or(0));
         (record.status, record.status_message) = match (self.otel_status.as_deref(), self.error) {
             (Some("ERROR"), error) => (Status::Error, self.otel_description.or(error).unwrap_or_default()),
-            (Some("OK"), _) => (Status::Ok, String::new()),
+            (Some("OK"), _) => (Status::Ok, Text::default()),
             (_, Some(error)) => (Status::Error, error),
-            _ => (Status::Unset, String::new()),
+            _ => (Status::Unset, Text::default()),
         };
         if !self.local.service.is_empty() {
             record.resource = [("service.name".into(), RecordValue::Str(self.local.service))].into();

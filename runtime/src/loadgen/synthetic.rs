@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use betrace_vm::trace::{RecordScope, RecordValue, SpanKind, SpanRecord, Status};
+use betrace_vm::trace::{RecordScope, RecordValue, SpanKind, SpanRecord, Status, Text};
 
 use super::payload::mix;
 
@@ -27,7 +27,7 @@ pub struct SyntheticConfig {
 pub fn synthetic_traces(config: &SyntheticConfig) -> Vec<SpanRecord> {
     let mut rng = Rng(config.seed);
     let mut records = Vec::new();
-    let scope = Arc::new(RecordScope { name: "betrace-loadgen".to_owned(), ..RecordScope::default() });
+    let scope = Arc::new(RecordScope { name: "betrace-loadgen".into(), ..RecordScope::default() });
     for n in 0..config.traces {
         let start = config.start_nanos + n as i64 * 3_000_000;
         let mut trace =
@@ -116,11 +116,11 @@ impl TraceWriter<'_> {
             trace_id: self.trace_id,
             span_id: self.next_span.to_be_bytes(),
             parent_id,
-            name: name.to_owned(),
+            name: name.into(),
             kind,
             start,
             end,
-            resource: [("service.name".to_owned(), string(service))].into(),
+            resource: [(Text::from("service.name"), string(service))].into(),
             scope: Arc::clone(&self.scope),
             ..SpanRecord::default()
         });
@@ -129,7 +129,7 @@ impl TraceWriter<'_> {
     }
 
     fn attrs<const N: usize>(&mut self, span: usize, attrs: [(&str, RecordValue); N]) {
-        self.records[span].attrs.extend(attrs.into_iter().map(|(key, value)| (key.to_owned(), value)));
+        self.records[span].attrs.extend(attrs.into_iter().map(|(key, value)| (key.into(), value)));
     }
 
     fn server(&mut self, start: i64, end: i64, method: &str, route: &str, code: i64, status: Status) -> usize {
@@ -160,7 +160,7 @@ impl TraceWriter<'_> {
 }
 
 fn string(text: &str) -> RecordValue {
-    RecordValue::Str(text.to_owned())
+    RecordValue::Str(text.into())
 }
 
 /// splitmix64: small, fast, and reproducible from a seed.

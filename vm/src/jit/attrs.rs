@@ -98,7 +98,7 @@ mod tests {
     use crate::trace::{RecordValue, SpanRecord, TraceBuilder};
 
     fn record(id: u8, attrs: Vec<(&str, RecordValue)>, resource: Vec<(&str, RecordValue)>) -> SpanRecord {
-        let owned = |list: Vec<(&str, RecordValue)>| list.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let owned = |list: Vec<(&str, RecordValue)>| list.into_iter().map(|(k, v)| (k.into(), v)).collect();
         SpanRecord {
             trace_id: [1; 16],
             span_id: [0, 0, 0, 0, 0, 0, 0, id],

@@ -17,10 +17,10 @@ fn span(id: u8, name: &str, attrs: Vec<(&str, RecordValue)>, service: &str) -> S
         span_id: [0, 0, 0, 0, 0, 0, 0, id],
         parent_id: if id == 1 { [0; 8] } else { [0, 0, 0, 0, 0, 0, 0, 1] },
         name: name.into(),
-        status_message: if id.is_multiple_of(2) { "boom".into() } else { String::new() },
+        status_message: if id.is_multiple_of(2) { "boom".into() } else { Default::default() },
         start: i64::from(id) * 10,
         end: i64::from(id) * 10 + 5,
-        attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        attrs: attrs.into_iter().map(|(k, v)| (k.into(), v)).collect(),
         resource: [
             ("service.name".into(), RecordValue::Str(service.into())),
             ("shared".into(), RecordValue::Str("from-resource".into())),

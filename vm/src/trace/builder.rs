@@ -24,7 +24,7 @@ use hashbrown::hash_table::Entry as TableEntry;
 
 use super::tree::{Children, cut_cycles, number};
 use super::{
-    AttrValue, Attrs, Event, Link, NO_PARENT, RecordValue, Repairs, Resource, Scope, SpanRecord, Strings, Trace,
+    AttrValue, Attrs, Event, Link, NO_PARENT, RecordValue, Repairs, Resource, Scope, SpanRecord, Strings, Text, Trace,
 };
 
 /// Collects the spans of one trace, then [builds](TraceBuilder::build) it.
@@ -201,7 +201,7 @@ impl<H: Hasher> Sink for HashSink<'_, H> {
 /// An unambiguous encoding of an attribute list: equal lists (as
 /// [`same_list`] sees them: floats by bit pattern, so NaN equals itself),
 /// equal bytes.
-fn encode_attrs(list: &[(String, RecordValue)], out: &mut impl Sink) {
+fn encode_attrs(list: &[(Text, RecordValue)], out: &mut impl Sink) {
     out.put(&(list.len() as u64).to_be_bytes());
     for (key, value) in list {
         encode_str(key, out);
@@ -463,7 +463,7 @@ impl StringCount {
         }
     }
 
-    fn add_list(&mut self, list: &[(String, RecordValue)]) {
+    fn add_list(&mut self, list: &[(Text, RecordValue)]) {
         for (key, value) in list {
             self.add_str(key);
             if let RecordValue::Str(text) = value {
@@ -506,7 +506,7 @@ fn same_scope(a: &SpanRecord, b: &SpanRecord) -> bool {
 }
 
 /// Equality as [`encode_attrs`] sees it: floats by bit pattern.
-fn same_list(a: &[(String, RecordValue)], b: &[(String, RecordValue)]) -> bool {
+fn same_list(a: &[(Text, RecordValue)], b: &[(Text, RecordValue)]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && same_value(va, vb))
 }
 
@@ -520,7 +520,7 @@ fn same_value(a: &RecordValue, b: &RecordValue) -> bool {
     }
 }
 
-fn intern_attrs(strings: &mut Strings, list: &[(String, RecordValue)]) -> Attrs {
+fn intern_attrs(strings: &mut Strings, list: &[(Text, RecordValue)]) -> Attrs {
     let mut attrs = Attrs { keys: Vec::with_capacity(list.len()), values: Vec::with_capacity(list.len()) };
     for (key, value) in list {
         attrs.keys.push(strings.intern(key));
@@ -546,10 +546,11 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::trace::format_compact;
 
     fn value() -> impl Strategy<Value = RecordValue> {
         let leaf = prop_oneof![
-            "[ab]{0,2}".prop_map(RecordValue::Str),
+            "[ab]{0,2}".prop_map(|text| RecordValue::Str(text.into())),
             (-1i64..2).prop_map(RecordValue::Int),
             prop_oneof![Just(0.0), Just(-0.0), Just(f64::NAN), Just(-f64::NAN)].prop_map(RecordValue::Float),
             any::<bool>().prop_map(RecordValue::Bool),
@@ -558,17 +559,17 @@ mod tests {
         leaf.prop_recursive(2, 6, 3, |inner| vec(inner, 0..3).prop_map(RecordValue::Array))
     }
 
-    fn list() -> impl Strategy<Value = Vec<(String, RecordValue)>> {
-        vec(("[ab]{0,2}", value()), 0..3)
+    fn list() -> impl Strategy<Value = Vec<(Text, RecordValue)>> {
+        vec(("[ab]{0,2}".prop_map(Text::from), value()), 0..3)
     }
 
-    fn encoded(list: &[(String, RecordValue)]) -> Vec<u8> {
+    fn encoded(list: &[(Text, RecordValue)]) -> Vec<u8> {
         let mut out = Vec::new();
         encode_attrs(list, &mut out);
         out
     }
 
-    fn record(resource: Vec<(String, RecordValue)>, start: i64) -> SpanRecord {
+    fn record(resource: Vec<(Text, RecordValue)>, start: i64) -> SpanRecord {
         SpanRecord {
             span_id: (start as u64 + 1).to_be_bytes(),
             start,
@@ -586,7 +587,7 @@ mod tests {
             prop_assert_eq!(same, encoded(&a) == encoded(&b));
             prop_assert!(same_list(&a, &a.clone()));
             let hasher = RandomState::default();
-            let hash = |list: &[(String, RecordValue)]| {
+            let hash = |list: &[(Text, RecordValue)]| {
                 let mut state = hasher.build_hasher();
                 encode_attrs(list, &mut HashSink(&mut state));
                 state.finish()
@@ -600,8 +601,8 @@ mod tests {
 
     #[test]
     fn resources_are_shared_when_they_return_after_another() {
-        let nan = || vec![("k".to_string(), RecordValue::Array(vec![RecordValue::Float(f64::NAN)]))];
-        let zero = |z: f64| vec![("k".to_string(), RecordValue::Float(z))];
+        let nan = || vec![(Text::from("k"), RecordValue::Array(vec![RecordValue::Float(f64::NAN)]))];
+        let zero = |z: f64| vec![(Text::from("k"), RecordValue::Float(z))];
         let resources = [nan(), zero(0.0), nan(), zero(-0.0), zero(0.0), vec![], nan()];
         let records: Vec<SpanRecord> = resources.into_iter().zip(0..).map(|(r, start)| record(r, start)).collect();
         let trace = group_by_trace(records).remove(0);
@@ -613,7 +614,7 @@ mod tests {
 
     #[test]
     fn many_resources_are_shared_past_the_linear_scan() {
-        let service = |n: usize| vec![("service.name".to_string(), RecordValue::Str(format!("svc-{n}")))];
+        let service = |n: usize| vec![(Text::from("service.name"), RecordValue::Str(format_compact!("svc-{n}")))];
         // 3 × (SCAN + 5) spans cycling through SCAN + 5 services: the first
         // round finds them by scan, then by table, the later rounds by table.
         let count = Distinct::SCAN + 5;
@@ -635,7 +636,7 @@ mod tests {
         // name, status message, resource key and value, scope name and version.
         assert_eq!(string_estimate(std::slice::from_ref(&small)), (6, 18));
         let mut big = small.clone();
-        big.attrs = (0..5_000).map(|i| (format!("k{i}"), RecordValue::Str("x".repeat(100)))).collect();
+        big.attrs = (0..5_000).map(|i| (format_compact!("k{i}"), RecordValue::Str("x".repeat(100).into()))).collect();
         // Two more spans like the first: half of its own 2 strings and 3 bytes each.
         assert_eq!(string_estimate(&[small.clone(), big.clone(), big.clone()]), (8, 21));
         assert_eq!(string_estimate(&[big, small.clone(), small]), (1024, 32 * 1024));

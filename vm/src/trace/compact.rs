@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use betrace_stdlib::value::{SpanKind, Status};
 
-use super::{RecordValue, SpanRecord};
+use super::{RecordValue, SpanRecord, Text};
 use tokens::Token;
 
 /// The trace id every span of a compact trace gets.
@@ -83,9 +83,9 @@ struct Line {
     id: Option<[u8; 8]>,
     parent: Option<ParentRef>,
     label: Option<(String, usize)>,
-    resource: Vec<(String, RecordValue)>,
-    event: Vec<(String, RecordValue)>,
-    link: Vec<(String, RecordValue)>,
+    resource: Vec<(Text, RecordValue)>,
+    event: Vec<(Text, RecordValue)>,
+    link: Vec<(Text, RecordValue)>,
 }
 
 /// An explicit `parent=`.
@@ -146,7 +146,7 @@ fn parse_line(number: usize, raw: &str) -> Result<Option<Line>, CompactError> {
         rest = &rest[1..];
     }
     let (name, after) = span_name(number, raw, first, rest)?;
-    line.record.name = name;
+    line.record.name = name.into();
     for token in after {
         field(&mut line, token)?;
     }
@@ -228,7 +228,7 @@ fn field(line: &mut Line, token: &Token<'_>) -> Result<(), CompactError> {
 fn attribute(line: &mut Line, key: &str, value: &str) -> Result<(), String> {
     let record = &mut line.record;
     if key.starts_with('"') || key.starts_with('`') {
-        let key = tokens::string(key).ok_or_else(|| format!("`{key}` is not a string"))?;
+        let key = tokens::string(key).map(Text::from).ok_or_else(|| format!("`{key}` is not a string"))?;
         return push_unique(&mut record.attrs, key, tokens::value(value)?);
     }
     if key.is_empty() {
@@ -242,8 +242,9 @@ fn attribute(line: &mut Line, key: &str, value: &str) -> Result<(), String> {
             })?;
         }
         "message" => {
-            record.status_message =
-                tokens::string(value).ok_or_else(|| format!("`message` is a string in quotes, not `{value}`"))?;
+            record.status_message = tokens::string(value)
+                .map(Text::from)
+                .ok_or_else(|| format!("`message` is a string in quotes, not `{value}`"))?;
         }
         "id" => line.id = Some(tokens::span_id(value)?),
         "parent" => {
@@ -257,7 +258,7 @@ fn attribute(line: &mut Line, key: &str, value: &str) -> Result<(), String> {
         "instrumentation:version" => Arc::make_mut(&mut record.scope).version = scope_text(value)?,
         _ => {
             let value = tokens::value(value)?;
-            let scoped = |prefix: &str| key.strip_prefix(prefix).filter(|k| !k.is_empty()).map(str::to_string);
+            let scoped = |prefix: &str| key.strip_prefix(prefix).filter(|k| !k.is_empty()).map(Text::from);
             if let Some(k) = scoped("resource.") {
                 line.resource.push((k, value));
             } else if let Some(k) = scoped("event.") {
@@ -267,7 +268,7 @@ fn attribute(line: &mut Line, key: &str, value: &str) -> Result<(), String> {
             } else if let Some(k) = scoped("instrumentation.") {
                 push_unique(&mut Arc::make_mut(&mut record.scope).attrs, k, value)?;
             } else {
-                let k = scoped("span.").unwrap_or_else(|| key.to_string());
+                let k = scoped("span.").unwrap_or_else(|| Text::from(key));
                 push_unique(&mut record.attrs, k, value)?;
             }
         }
@@ -275,12 +276,13 @@ fn attribute(line: &mut Line, key: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn scope_text(value: &str) -> Result<String, String> {
+fn scope_text(value: &str) -> Result<Text, String> {
     tokens::string(value)
+        .map(Text::from)
         .ok_or_else(|| format!("an instrumentation name or version is a string in quotes, not `{value}`"))
 }
 
-fn push_unique(list: &mut Vec<(String, RecordValue)>, key: String, value: RecordValue) -> Result<(), String> {
+fn push_unique(list: &mut Vec<(Text, RecordValue)>, key: Text, value: RecordValue) -> Result<(), String> {
     if list.iter().any(|(k, _)| *k == key) {
         return Err(format!("`{key}` is given twice"));
     }
@@ -336,7 +338,7 @@ fn link(lines: Vec<Line>) -> Result<CompactTrace, Vec<CompactError>> {
         record.end = EPOCH + end;
         record.resource = resources.get(&line.service).cloned().unwrap_or_default();
         if !line.event.is_empty() {
-            record.events.push(("event".to_string(), record.start, line.event.clone()));
+            record.events.push((Text::from("event"), record.start, line.event.clone()));
         }
         if !line.link.is_empty() {
             record.links.push((TRACE_ID, [0; 8], line.link.clone()));
@@ -369,16 +371,16 @@ fn span_ids(lines: &[Line]) -> Vec<[u8; 8]> {
 }
 
 /// Resource attributes by service (`None`: lines without a service).
-type Resources = BTreeMap<Option<String>, Vec<(String, RecordValue)>>;
+type Resources = BTreeMap<Option<String>, Vec<(Text, RecordValue)>>;
 
 /// One resource per service: `service.name`, then every `resource.` key
 /// given on any of its lines, in the order first given.
 fn resources(lines: &[Line]) -> Result<Resources, CompactError> {
     let mut out = Resources::new();
-    let mut first_line: BTreeMap<(Option<String>, String), usize> = BTreeMap::new();
+    let mut first_line: BTreeMap<(Option<String>, Text), usize> = BTreeMap::new();
     for line in lines {
         let attrs = out.entry(line.service.clone()).or_insert_with(|| {
-            line.service.iter().map(|s| ("service.name".to_string(), RecordValue::Str(s.clone()))).collect()
+            line.service.iter().map(|s| (Text::from("service.name"), RecordValue::Str(s.as_str().into()))).collect()
         });
         for (key, value) in &line.resource {
             match attrs.iter().find(|(k, _)| k == key) {

@@ -15,7 +15,7 @@ const TRACE: [u8; 16] = [3; 16];
 
 fn value() -> impl Strategy<Value = RecordValue> {
     let leaf = prop_oneof![
-        "[a-c]{0,2}".prop_map(RecordValue::Str),
+        "[a-c]{0,2}".prop_map(|text| RecordValue::Str(text.into())),
         (-2i64..3).prop_map(RecordValue::Int),
         prop_oneof![Just(0.5), Just(-0.0), Just(0.0), Just(f64::NAN)].prop_map(RecordValue::Float),
         any::<bool>().prop_map(RecordValue::Bool),
@@ -24,8 +24,8 @@ fn value() -> impl Strategy<Value = RecordValue> {
     leaf.prop_recursive(2, 6, 3, |inner| vec(inner, 0..3).prop_map(RecordValue::Array))
 }
 
-fn attrs() -> impl Strategy<Value = Vec<(String, RecordValue)>> {
-    vec(("[kx]{1,2}", value()), 0..3)
+fn attrs() -> impl Strategy<Value = Vec<(Text, RecordValue)>> {
+    vec(("[kx]{1,2}".prop_map(Text::from), value()), 0..3)
 }
 
 fn kind() -> impl Strategy<Value = SpanKind> {
@@ -42,28 +42,29 @@ fn record() -> impl Strategy<Value = SpanRecord> {
     let ids = (1u64..=12, prop_oneof![Just(0u64), 1u64..=14], 0i64..6, 0i64..3);
     let text = ("[ab]{0,1}", "[ab]{0,1}", prop_oneof![Just(""), Just("lib")]);
     let lists = (attrs(), prop_oneof![Just(0usize), Just(1), Just(2)], attrs());
-    let extras = (kind(), status(), vec(("[ev]", 0i64..4, attrs()), 0..2), vec((0u64..3, attrs()), 0..2));
+    let extras =
+        (kind(), status(), vec(("[ev]".prop_map(Text::from), 0i64..4, attrs()), 0..2), vec((0u64..3, attrs()), 0..2));
     (ids, text, lists, extras).prop_map(
         |((span, parent, start, length), (name, message, scope), (attrs, resource, scope_attrs), extras)| {
             let (kind, status, events, links) = extras;
             let resource = match resource {
                 0 => vec![],
-                1 => vec![("service.name".to_string(), RecordValue::Str("api".into()))],
-                _ => vec![("service.name".to_string(), RecordValue::Str("db".into()))],
+                1 => vec![(Text::from("service.name"), RecordValue::Str("api".into()))],
+                _ => vec![(Text::from("service.name"), RecordValue::Str("db".into()))],
             };
             SpanRecord {
                 trace_id: TRACE,
                 span_id: id(span),
                 parent_id: id(parent),
-                name,
+                name: name.into(),
                 kind,
                 status,
-                status_message: message,
+                status_message: message.into(),
                 start,
                 end: start + length,
                 attrs,
                 resource: resource.into(),
-                scope: RecordScope { name: scope.into(), version: String::new(), attrs: scope_attrs }.into(),
+                scope: RecordScope { name: scope.into(), version: Text::default(), attrs: scope_attrs }.into(),
                 events,
                 links: links.into_iter().map(|(n, attrs)| (TRACE, id(n), attrs)).collect(),
             }

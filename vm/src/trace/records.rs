@@ -13,7 +13,7 @@
 use std::mem::size_of;
 use std::sync::Arc;
 
-use super::{AttrValue, Attrs, Event, Link, RecordScope, RecordValue, SpanRecord, Strings, Trace};
+use super::{AttrValue, Attrs, Event, Link, RecordScope, RecordValue, SpanRecord, Strings, Text, Trace};
 
 impl Trace {
     /// One record per span, in the trace's order: the spans as they were
@@ -21,8 +21,8 @@ impl Trace {
     /// Spans of one resource or scope share it, as readers hand them over.
     pub fn to_records(&self) -> Vec<SpanRecord> {
         let strings = &self.strings;
-        let text = |sym| strings.text(sym).to_owned();
-        let resources: Vec<Arc<[(String, RecordValue)]>> =
+        let text = |sym| Text::from(strings.text(sym));
+        let resources: Vec<Arc<[(Text, RecordValue)]>> =
             self.resources.iter().map(|resource| record_attrs(strings, &resource.attrs).into()).collect();
         let scopes: Vec<Arc<RecordScope>> = self
             .scopes
@@ -83,18 +83,18 @@ impl Trace {
     }
 }
 
-fn record_attrs(strings: &Strings, attrs: &Attrs) -> Vec<(String, RecordValue)> {
+fn record_attrs(strings: &Strings, attrs: &Attrs) -> Vec<(Text, RecordValue)> {
     attrs
         .keys
         .iter()
         .zip(&attrs.values)
-        .map(|(key, value)| (strings.text(*key).to_owned(), record_value(strings, value)))
+        .map(|(key, value)| (Text::from(strings.text(*key)), record_value(strings, value)))
         .collect()
 }
 
 fn record_value(strings: &Strings, value: &AttrValue) -> RecordValue {
     match value {
-        AttrValue::Str(sym) => RecordValue::Str(strings.text(*sym).to_owned()),
+        AttrValue::Str(sym) => RecordValue::Str(Text::from(strings.text(*sym))),
         AttrValue::Int(int) => RecordValue::Int(*int),
         AttrValue::Float(float) => RecordValue::Float(*float),
         AttrValue::Bool(bool) => RecordValue::Bool(*bool),

@@ -16,7 +16,7 @@ fn span(span_id: u64, parent_id: u64, start: i64) -> SpanRecord {
         trace_id: TRACE,
         span_id: id(span_id),
         parent_id: id(parent_id),
-        name: format!("op{span_id}"),
+        name: format_compact!("op{span_id}"),
         start,
         end: start + 10,
         ..SpanRecord::default()
@@ -83,13 +83,13 @@ fn spans_of_another_trace_are_dropped_and_counted() {
 
 #[test]
 fn identical_resources_and_scopes_are_shared() {
-    let service = |name: &str| vec![("service.name".to_string(), RecordValue::Str(name.into()))];
+    let service = |name: &str| vec![(Text::from("service.name"), RecordValue::Str(name.into()))];
     let mut records = vec![span(1, 0, 10), span(2, 1, 20), span(3, 1, 30), span(4, 1, 40)];
     for (record, name) in records.iter_mut().zip(["a", "b", "a", "b"]) {
         record.resource = service(name).into();
         record.scope = RecordScope {
-            name: format!("lib-{name}"),
-            version: String::new(),
+            name: format_compact!("lib-{name}"),
+            version: Text::default(),
             attrs: vec![("k".into(), RecordValue::Float(f64::NAN))],
         }
         .into();

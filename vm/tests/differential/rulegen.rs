@@ -9,7 +9,7 @@
 
 #![allow(dead_code)]
 
-use betrace_vm::trace::{RecordScope, RecordValue, SpanKind, SpanRecord, Status, Trace, TraceBuilder};
+use betrace_vm::trace::{RecordScope, RecordValue, SpanKind, SpanRecord, Status, Text, Trace, TraceBuilder};
 
 /// Where choices come from.
 pub trait Entropy {
@@ -512,17 +512,15 @@ impl<'e> Gen<'e> {
                 3 => -0.0,
                 n => n as f64 * 0.75,
             }),
-            2 => RecordValue::Str(self.pick(&STRINGS).to_string()),
+            2 => RecordValue::Str(self.pick(&STRINGS).into()),
             3 => RecordValue::Bool(self.below(2) == 1),
-            4 => RecordValue::Array(
-                (0..self.below(3)).map(|_| RecordValue::Str(self.pick(&STRINGS).to_string())).collect(),
-            ),
+            4 => RecordValue::Array((0..self.below(3)).map(|_| RecordValue::Str(self.pick(&STRINGS).into())).collect()),
             _ => RecordValue::Bytes(vec![1, 2]),
         })
     }
 
-    fn attrs(&mut self, keys: &[(&str, &str)]) -> Vec<(String, RecordValue)> {
-        keys.iter().filter_map(|(key, want)| self.value(want).map(|v| (key.to_string(), v))).collect()
+    fn attrs(&mut self, keys: &[(&str, &str)]) -> Vec<(Text, RecordValue)> {
+        keys.iter().filter_map(|(key, want)| self.value(want).map(|v| ((*key).into(), v))).collect()
     }
 
     /// A trace of 0–`max_spans` spans: a forest with orphans, odd times and
@@ -550,7 +548,7 @@ impl<'e> Gen<'e> {
                 _ => start.saturating_add(self.below(40) as i64 * 10),
             };
             let events = if self.below(4) == 0 {
-                vec![("ev".to_string(), start, self.attrs(&[("e.any", "?")]))]
+                vec![(Text::from("ev"), start, self.attrs(&[("e.any", "?")]))]
             } else {
                 vec![]
             };
@@ -560,10 +558,10 @@ impl<'e> Gen<'e> {
                 trace_id: [7; 16],
                 span_id: [0, 0, 0, 0, 0, 0, 0, id],
                 parent_id: [0, 0, 0, 0, 0, 0, 0, parent],
-                name: self.pick(&NAMES).to_string(),
+                name: self.pick(&NAMES).into(),
                 kind: SpanKind::ALL[self.below(6)],
                 status: Status::ALL[self.below(3)],
-                status_message: self.pick(&["", "a", "boom"]).to_string(),
+                status_message: self.pick(&["", "a", "boom"]).into(),
                 start,
                 end,
                 attrs: self.attrs(&[
@@ -580,8 +578,8 @@ impl<'e> Gen<'e> {
                     r.into()
                 },
                 scope: RecordScope {
-                    name: self.pick(&["", "a"]).to_string(),
-                    version: String::new(),
+                    name: self.pick(&["", "a"]).into(),
+                    version: Text::default(),
                     attrs: self.attrs(&[("i.any", "?")]),
                 }
                 .into(),

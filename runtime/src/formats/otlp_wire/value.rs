@@ -8,7 +8,7 @@
 //! `array_value` inside one) appends to the first. Values are therefore
 //! read into [`Any`], which keeps key/value lists whole until then.
 
-use betrace_vm::trace::{RecordAttrs, RecordValue};
+use betrace_vm::trace::{RecordAttrs, RecordValue, Text};
 use serde_json::{Map, Value};
 
 use super::wire::{Message, WireError, Within};
@@ -17,7 +17,7 @@ use crate::formats::otlp_json::scalar_json;
 /// An `AnyValue`'s `value` oneof as read so far.
 #[derive(Debug)]
 pub(super) enum Any {
-    Str(String),
+    Str(Text),
     Bool(bool),
     Int(i64),
     Double(f64),
@@ -25,7 +25,7 @@ pub(super) enum Any {
     /// Elements; `None` for an element with no value.
     Array(Vec<Option<Any>>),
     /// Pairs; `None` for a pair with no value.
-    Kvlist(Vec<(String, Option<Any>)>),
+    Kvlist(Vec<(Text, Option<Any>)>),
     Strindex,
 }
 
@@ -38,8 +38,8 @@ pub(super) fn read_attribute(message: Message<'_>, attrs: &mut RecordAttrs) -> R
     Ok(())
 }
 
-fn key_value(mut message: Message<'_>) -> Result<(String, Option<Any>), WireError> {
-    let mut key = String::new();
+fn key_value(mut message: Message<'_>) -> Result<(Text, Option<Any>), WireError> {
+    let mut key = Text::default();
     let mut value = None;
     while let Some(field) = message.next_field()? {
         match field.number {
@@ -109,7 +109,7 @@ fn array_value(mut message: Message<'_>, items: &mut Vec<Option<Any>>) -> Result
     Ok(())
 }
 
-fn kvlist_value(mut message: Message<'_>, pairs: &mut Vec<(String, Option<Any>)>) -> Result<(), WireError> {
+fn kvlist_value(mut message: Message<'_>, pairs: &mut Vec<(Text, Option<Any>)>) -> Result<(), WireError> {
     while let Some(field) = message.next_field()? {
         match field.number {
             1 => pairs.push(message.message(field).and_then(key_value).within("values", Some(pairs.len()))?),
@@ -129,7 +129,7 @@ impl Any {
             Any::Double(float) => RecordValue::Float(float),
             Any::Bytes(bytes) => RecordValue::Bytes(bytes),
             Any::Array(items) => RecordValue::Array(items.into_iter().flatten().filter_map(Any::into_record).collect()),
-            Any::Kvlist(pairs) => RecordValue::Str(json_object(pairs).to_string()),
+            Any::Kvlist(pairs) => RecordValue::Str(json_object(pairs).to_string().into()),
             Any::Strindex => return None,
         })
     }
@@ -137,8 +137,10 @@ impl Any {
 
 /// A key/value list as a JSON object; inside it, lists stay JSON (arrays keep
 /// their empty elements as `null`) rather than becoming record values.
-fn json_object(pairs: Vec<(String, Option<Any>)>) -> Value {
-    Value::Object(pairs.into_iter().map(|(key, value)| (key, json(value))).collect::<Map<String, Value>>())
+fn json_object(pairs: Vec<(Text, Option<Any>)>) -> Value {
+    Value::Object(
+        pairs.into_iter().map(|(key, value)| (key.into_string(), json(value))).collect::<Map<String, Value>>(),
+    )
 }
 
 fn json(value: Option<Any>) -> Value {

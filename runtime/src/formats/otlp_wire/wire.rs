@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use betrace_vm::trace::Text;
+
 /// How many messages may nest: prost's `RECURSION_LIMIT` (the C++ default).
 /// A message field, or an unknown field skipped, at this depth is refused.
 const RECURSION_LIMIT: u32 = 100;
@@ -135,10 +137,12 @@ impl<'b> Message<'b> {
         std::str::from_utf8(bytes).map_err(|_| WireError::new(field.at, WireProblem::NotUtf8))
     }
 
-    /// A `string` field's value, owned.
+    /// A `string` field's value as a record's own text, made straight from
+    /// the checked slice: up to 24 bytes inline, so no allocation for the
+    /// short names, keys and values that most strings are.
     #[inline]
-    pub(crate) fn string(&mut self, field: Field) -> Result<String, WireError> {
-        self.str(field).map(str::to_owned)
+    pub(crate) fn string(&mut self, field: Field) -> Result<Text, WireError> {
+        self.str(field).map(Text::new)
     }
 
     /// A message field's body, to read with a reader of its own.

@@ -39,15 +39,15 @@ checkout: POST /checkout  server  0ms+120ms  http.route="/api/v1/admin/users" ht
     assert_eq!(
         root.attrs,
         [
-            ("http.route".to_string(), RecordValue::Str("/api/v1/admin/users".into())),
-            ("http.response.status_code".to_string(), RecordValue::Int(500)),
+            (Text::from("http.route"), RecordValue::Str("/api/v1/admin/users".into())),
+            (Text::from("http.response.status_code"), RecordValue::Int(500)),
         ]
     );
-    assert_eq!(*root.resource, [("service.name".to_string(), RecordValue::Str("checkout".into()))]);
+    assert_eq!(*root.resource, [(Text::from("service.name"), RecordValue::Str("checkout".into()))]);
     assert_eq!((root.span_id, root.parent_id, root.trace_id), (id(1), [0; 8], TRACE_ID));
     assert_eq!((auth.span_id, auth.parent_id, auth.kind, auth.status), (id(2), id(1), SpanKind::Internal, Status::Ok));
     assert_eq!(charge.parent_id, id(1));
-    assert_eq!(charge.attrs, [("payment.amount".to_string(), RecordValue::Float(1500.0))]);
+    assert_eq!(charge.attrs, [(Text::from("payment.amount"), RecordValue::Float(1500.0))]);
     assert_eq!((charge.start, charge.end), (EPOCH + 30_000_000, EPOCH + 70_000_000));
     assert_eq!(trace.labels.get("charge"), Some(&2));
     assert_eq!(trace.lines, [2, 3, 4]);
@@ -71,7 +71,7 @@ fn names_quotes_and_defaults() {
     assert!(span.resource.is_empty(), "no service, no service.name");
     let span = one(r#""my svc": `raw \d name`"#);
     assert_eq!(span.name, r"raw \d name");
-    assert_eq!(*span.resource, [("service.name".to_string(), RecordValue::Str("my svc".into()))]);
+    assert_eq!(*span.resource, [(Text::from("service.name"), RecordValue::Str("my svc".into()))]);
     let spans = parse_spans("a\nb\nc 10ms+1ms\n").unwrap();
     let starts: Vec<i64> = spans.iter().map(|s| s.start - EPOCH).collect();
     assert_eq!(starts, [0, 1_000_000, 10_000_000], "unspecified times follow line order, 1ms apart");
@@ -105,18 +105,18 @@ fn scoped_and_reserved_keys() {
     assert_eq!(
         span.attrs,
         [
-            ("a".to_string(), RecordValue::Int(1)),
+            (Text::from("a"), RecordValue::Int(1)),
             ("message".into(), RecordValue::Str("attr".into())),
             ("status".into(), RecordValue::Int(5))
         ]
     );
     assert_eq!(
         *span.resource,
-        [("service.name".to_string(), RecordValue::Str("svc".into())), ("r".into(), RecordValue::Str("x".into()))]
+        [(Text::from("service.name"), RecordValue::Str("svc".into())), ("r".into(), RecordValue::Str("x".into()))]
     );
-    assert_eq!(span.events, [("event".to_string(), span.start, vec![("e".to_string(), RecordValue::Int(2))])]);
-    assert_eq!(span.links, [(TRACE_ID, [0; 8], vec![("l".to_string(), RecordValue::Int(3))])]);
-    assert_eq!(span.scope.attrs, [("i".to_string(), RecordValue::Int(4))]);
+    assert_eq!(span.events, [(Text::from("event"), span.start, vec![(Text::from("e"), RecordValue::Int(2))])]);
+    assert_eq!(span.links, [(TRACE_ID, [0; 8], vec![(Text::from("l"), RecordValue::Int(3))])]);
+    assert_eq!(span.scope.attrs, [(Text::from("i"), RecordValue::Int(4))]);
     assert_eq!((span.scope.name.as_str(), span.scope.version.as_str()), ("lib", "1.2"));
     assert_eq!(span.span_id, id(42));
 }
@@ -125,7 +125,7 @@ fn scoped_and_reserved_keys() {
 fn a_service_has_one_resource() {
     let spans = parse_spans("a: x resource.tier=1\nb: y\n  a: z\n").unwrap();
     assert_eq!(spans[2].resource, spans[0].resource, "given once, shared by every span of the service");
-    assert_eq!(*spans[1].resource, [("service.name".to_string(), RecordValue::Str("b".into()))]);
+    assert_eq!(*spans[1].resource, [(Text::from("service.name"), RecordValue::Str("b".into()))]);
     let error = fails("a: x resource.tier=1\na: y resource.tier=2\n");
     assert_eq!(error.line, 2);
     assert!(error.message.contains("(line 1)") && error.message.contains("one resource"), "{error}");
@@ -145,7 +145,7 @@ fn ids_parents_orphans_and_duplicates() {
 fn blank_lines_and_comments() {
     let spans = parse_spans("// a trace\n\na // the root\n  // between\n  b name=\"x // y\"\n").unwrap();
     assert_eq!(spans.len(), 2);
-    assert_eq!(spans[1].attrs, [("name".to_string(), RecordValue::Str("x // y".into()))]);
+    assert_eq!(spans[1].attrs, [(Text::from("name"), RecordValue::Str("x // y".into()))]);
     assert_eq!(parse_spans("").unwrap(), vec![]);
     assert_eq!(parse_spans("  \n// only comments\n").unwrap(), vec![]);
 }

@@ -146,7 +146,7 @@ fn scalar_or_list(expr: &Expr, text: &str, help: &str, top: bool) -> Result<Reco
 
 fn scalar(literal: &Literal, text: &str) -> Result<RecordValue, String> {
     match literal {
-        Literal::String(s) => Ok(RecordValue::Str(s.clone())),
+        Literal::String(s) => Ok(RecordValue::Str(s.as_str().into())),
         Literal::Int(n) => Ok(RecordValue::Int(*n)),
         Literal::Float(f) => Ok(RecordValue::Float(*f)),
         Literal::Bool(b) => Ok(RecordValue::Bool(*b)),
