@@ -1,6 +1,7 @@
 //! Evaluating rules over a trace: the meaning of `when`, `when x = S`,
-//! `always` and `never`, turned into [`Finding`]s. One [`Machine`] per rule and
-//! trace; fuel is per rule evaluation, so one costly rule never stops others.
+//! `always` and `never`, turned into [`Finding`]s. One [`Machine`] per trace,
+//! reloaded for each rule; fuel is per rule evaluation, so one costly rule
+//! never stops others.
 
 use std::sync::OnceLock;
 

@@ -31,7 +31,9 @@ pub enum Halt {
     OutOfFuel,
 }
 
-const NOT_COMPUTED: u32 = 0;
+/// A memo stamp no computation has: loads are numbered from 1.
+const NOT_COMPUTED: u64 = 0;
+/// The low half of a [`Memo::Trace`] stamp (see [`Machine::stamp_for`]).
 const FOR_THE_TRACE: u32 = u32::MAX;
 /// `Machine::key_syms`: not looked up yet.
 pub(crate) const UNLINKED: u32 = u32::MAX;
@@ -40,6 +42,15 @@ pub(crate) const UNLINKED: u32 = u32::MAX;
 pub(crate) const ABSENT: u32 = u32::MAX - 1;
 /// `Machine::binding` when no span is bound.
 pub(crate) const NO_BINDING: u32 = u32::MAX;
+
+/// Room a new machine makes for registers, set registers and constants:
+/// what most rules use, so that a trace's later rules seldom grow the tables,
+/// yet at most 1 KiB a table: allocations that small come from the
+/// allocator's per-thread cache (glibc's tcache), larger ones cost far more
+/// (room for 64 registers made `Machine::new` 3.4% of `shard_work`; 25, 0.3%).
+const REGISTERS_ROOM: usize = 1024 / std::mem::size_of::<Val<'static>>();
+const SETS_ROOM: usize = 8;
+const CONSTS_ROOM: usize = 16;
 
 /// The state of one rule's evaluation over one trace.
 pub struct Machine<'e> {
@@ -51,13 +62,21 @@ pub struct Machine<'e> {
     /// runs: JIT-compiled code holds a pointer to its first element for the
     /// length of a call.
     pub(crate) regs: Vec<Val<'e>>,
+    /// The set registers; kept at their most ever used over the trace's
+    /// rules, every one sized for the trace.
     pub sets: Vec<SpanSet>,
-    /// When each memoized set / value register was computed (see [`Memo`]).
-    set_stamp: Vec<u32>,
-    reg_stamp: Vec<u32>,
+    /// When each memoized set / value register was computed (see
+    /// [`stamp_for`](Self::stamp_for)); kept at their most ever used.
+    set_stamp: Vec<u64>,
+    reg_stamp: Vec<u64>,
+    /// Loads so far, the high half of memo stamps.
+    loads: u32,
     /// The check run (epoch) that last produced each set, for witnesses.
-    pub set_epoch: Vec<u32>,
-    pub epoch: u32,
+    pub set_epoch: Vec<u64>,
+    /// The current check run. It grows over all rules of the trace (each
+    /// load starts a new one), so a set an earlier rule left behind never
+    /// carries the current epoch; a `u64` never wraps.
+    pub epoch: u64,
     /// 1, 2, … for each bound span in turn; 0 before the first.
     binding_round: u32,
     /// The span bound by `when NAME = …`, or [`NO_BINDING`] (a plain `u32`
@@ -88,18 +107,19 @@ impl<'e> Machine<'e> {
             trace: view.trace,
             view,
             arena,
-            regs: Vec::new(),
-            sets: Vec::new(),
-            set_stamp: Vec::new(),
-            reg_stamp: Vec::new(),
-            set_epoch: Vec::new(),
+            regs: Vec::with_capacity(REGISTERS_ROOM),
+            sets: Vec::with_capacity(SETS_ROOM),
+            set_stamp: Vec::with_capacity(SETS_ROOM),
+            reg_stamp: Vec::with_capacity(REGISTERS_ROOM),
+            set_epoch: Vec::with_capacity(SETS_ROOM),
+            loads: 0,
             epoch: 0,
             binding_round: 0,
             binding: NO_BINDING,
             current: 0,
             fuel,
-            columns: crate::jit::Columns::new(view.trace, None, &[]),
-            key_syms: Vec::new(),
+            columns: crate::jit::Columns::new(view.trace),
+            key_syms: Vec::with_capacity(CONSTS_ROOM),
             regex_memo: Vec::new(),
             novelty: NoveltyRun::default(),
         };
@@ -108,39 +128,59 @@ impl<'e> Machine<'e> {
     }
 
     /// Points the machine at `rule`, over the same trace, with `fuel` to
-    /// spend: every register, memo and table starts afresh, but the memory
-    /// is kept. A trace runs dozens of rules, and a machine allocated per
-    /// rule was a fifth of the server's time.
+    /// spend: the rule sees every register, memo and table afresh, but the
+    /// memory is kept. A trace runs dozens of rules, and a machine allocated
+    /// per rule was a fifth of the server's time; resetting only what the
+    /// next rule can observe keeps a load to a few stores.
     pub fn load(&mut self, rule: &'e LoadedRule, fuel: u64) {
         let program = &rule.program;
         let (registers, set_registers) = (usize::from(program.registers), usize::from(program.set_registers));
-        let n = self.trace.len();
         self.rule = rule;
-        refill(&mut self.regs, registers, Val::Nil);
-        self.sets.resize_with(set_registers, SpanSet::default);
-        for set in &mut self.sets {
-            set.reset(n);
+        // Registers are not cleared: lowering gives every value its own
+        // register and jumps only forward, so a rule writes a register before
+        // it reads it. The length is exact: native code checks it.
+        self.regs.resize(registers, Val::Nil);
+        // Sets are written before they are read, like registers; new ones get
+        // the trace's size, as every set of the machine has.
+        if self.sets.len() < set_registers {
+            let n = self.trace.len();
+            self.sets.resize_with(set_registers, || SpanSet::empty(n));
+            self.set_stamp.resize(set_registers, NOT_COMPUTED);
+            self.set_epoch.resize(set_registers, 0);
         }
-        refill(&mut self.set_stamp, set_registers, NOT_COMPUTED);
-        refill(&mut self.reg_stamp, registers, NOT_COMPUTED);
-        refill(&mut self.set_epoch, set_registers, 0);
-        self.epoch = 0;
+        if self.reg_stamp.len() < registers {
+            self.reg_stamp.resize(registers, NOT_COMPUTED);
+        }
+        // A new load number makes every memo stamp of earlier rules stale (a
+        // machine lives for one trace: far fewer than 2^32 loads).
+        self.loads += 1;
+        // A new epoch for `when`, past every epoch of earlier rules (see `epoch`).
+        self.epoch += 1;
         self.binding_round = 0;
         self.binding = NO_BINDING;
         self.current = 0;
         self.fuel = fuel;
-        refill(&mut self.key_syms, program.consts.len(), UNLINKED);
+        // Constant ids are the rule's own, so its symbols start unlinked.
+        self.key_syms.clear();
+        self.key_syms.resize(program.consts.len(), UNLINKED);
+        self.columns.set_const_syms(&self.key_syms);
         self.regex_memo.clear();
+        self.columns.set_regex_memo(&self.regex_memo);
         // Only native code reads the attribute table: build it (once per
-        // trace) for rules that need it.
-        let attrs = rule.native.as_ref().filter(|native| native.reads_attrs()).map(|_| self.view.attr_table());
-        self.columns = crate::jit::Columns::new(self.trace, attrs, &self.key_syms);
-        self.novelty = NoveltyRun::default();
+        // trace) for rules that need it; it lives as long as the view, so
+        // later rules may keep pointing at it.
+        if rule.native.as_ref().is_some_and(|native| native.reads_attrs()) {
+            self.columns.set_attrs(self.view.attr_table());
+        }
+        // Only a rule that called `novelty` left state in its run.
+        if self.novelty.is_attached() {
+            self.novelty.reset(None, 0);
+        }
     }
 
     /// Lets `novelty` calls score against `store`, at trace time `time`.
     pub fn attach_novelty(&mut self, store: &'e crate::novelty::NoveltyStore, time: i64) {
-        self.novelty = NoveltyRun::new(Some(store), time);
+        self.novelty.reset(Some(store), time);
     }
 
     /// Binds the next span of `when NAME = …`.
@@ -168,12 +208,15 @@ impl<'e> Machine<'e> {
         Ok(())
     }
 
-    fn stamp_for(&self, memo: Memo) -> Option<u32> {
-        match memo {
-            Memo::Trace => Some(FOR_THE_TRACE),
-            Memo::Binding => Some(self.binding_round.max(1)),
-            Memo::Never => None,
-        }
+    /// The stamp a memoized result computed now carries: the load number,
+    /// then [`FOR_THE_TRACE`] or the binding round (`None`: not memoized).
+    fn stamp_for(&self, memo: Memo) -> Option<u64> {
+        let round = match memo {
+            Memo::Trace => FOR_THE_TRACE,
+            Memo::Binding => self.binding_round.max(1),
+            Memo::Never => return None,
+        };
+        Some((u64::from(self.loads) << 32) | u64::from(round))
     }
 
     /// Runs function `func` with `current` as the current span; returns its result.
@@ -389,20 +432,28 @@ impl<'e> Machine<'e> {
         let n = self.trace.len();
         let mut result = std::mem::take(&mut self.sets[usize::from(dst)]);
         result.reset(n);
-        if let Some(entry) = self.native_entry(pred) {
-            let saved = self.current;
-            let outcome = self.select_native(entry, n, &mut result);
-            self.current = saved;
-            outcome?;
-        } else {
-            for i in 0..n {
-                self.burn(1)?;
-                if self.run(pred, i as u32)?.is_true() {
-                    result.insert(i);
-                }
+        let outcome = match self.native_entry(pred) {
+            Some(entry) => {
+                let saved = self.current;
+                let outcome = self.select_native(entry, n, &mut result);
+                self.current = saved;
+                outcome
+            }
+            None => self.select_interpreted(pred, n, &mut result),
+        };
+        // Put back even when fuel ran out: later rules reuse its memory, and
+        // every set of the machine keeps the trace's size.
+        self.sets[usize::from(dst)] = result;
+        outcome
+    }
+
+    fn select_interpreted(&mut self, pred: FuncId, n: usize, result: &mut SpanSet) -> Result<(), Halt> {
+        for i in 0..n {
+            self.burn(1)?;
+            if self.run(pred, i as u32)?.is_true() {
+                result.insert(i);
             }
         }
-        self.sets[usize::from(dst)] = result;
         Ok(())
     }
 
@@ -450,10 +501,4 @@ impl<'e> Machine<'e> {
         };
         (sym != ABSENT).then_some(crate::trace::Sym(sym))
     }
-}
-
-/// Empties `values` and fills it with `len` copies of `value`, keeping its memory.
-fn refill<T: Clone>(values: &mut Vec<T>, len: usize, value: T) {
-    values.clear();
-    values.resize(len, value);
 }

@@ -126,17 +126,23 @@ struct SiteRun {
     best: Option<Scored>,
     /// The check run (machine epoch) of the latest call, and its best-scored
     /// call (none if no call of that run had a score).
-    epoch: Option<u32>,
+    epoch: Option<u64>,
     best_in_check: Option<Scored>,
 }
 
 /// One rule evaluation's `novelty` calls. See the module doc.
+///
+/// A machine keeps one for all rules of a trace and [`reset`](Self::reset)s
+/// it, so its memory is allocated once per trace rather than once per rule.
 #[derive(Debug, Default)]
 pub struct NoveltyRun<'e> {
     store: Option<&'e NoveltyStore>,
     /// The trace's time (its first span's start), for the burst policy.
     time: i64,
-    /// Scores given, by site, key and value (see [`memo_key`]).
+    /// Scores given, by site, key and value (see [`memo_key`]): the first
+    /// call's in `first`, later ones' in `memo`. Most runs make one call, and
+    /// this keeps it from hashing and (once the buffer has grown) allocating.
+    first: Option<(Vec<u8>, Option<f64>)>,
     memo: HashMap<Vec<u8>, Option<f64>>,
     scratch: Vec<u8>,
     /// By site index.
@@ -150,8 +156,26 @@ impl<'e> NoveltyRun<'e> {
         NoveltyRun { store, time, ..NoveltyRun::default() }
     }
 
+    /// Whether calls score against a store (else they are `nil` and leave
+    /// nothing behind).
+    pub fn is_attached(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// Starts a new evaluation, as [`new`](Self::new) would, keeping the memory.
+    pub fn reset(&mut self, store: Option<&'e NoveltyStore>, time: i64) {
+        self.store = store;
+        self.time = time;
+        // The first key's buffer goes back to `scratch`, to be reused.
+        if let Some((key, _)) = self.first.take() {
+            self.scratch = key;
+        }
+        self.memo.clear();
+        self.sites.clear();
+    }
+
     /// `novelty(value, by: key)` at `sites[site]`, made during check run `epoch`.
-    pub fn call(&mut self, sites: &[LoadedSite], site: u32, key: &Value, value: &Value, epoch: u32) -> Option<f64> {
+    pub fn call(&mut self, sites: &[LoadedSite], site: u32, key: &Value, value: &Value, epoch: u64) -> Option<f64> {
         let store = self.store?;
         let loaded = sites.get(site as usize)?;
         let run = self.site_run(site as usize);
@@ -162,12 +186,12 @@ impl<'e> NoveltyRun<'e> {
         if !memo_key(site, key, value, &mut self.scratch) {
             return None;
         }
-        let score = match self.memo.get(&self.scratch[..]) {
-            Some(&score) => score,
+        let score = match self.remembered() {
+            Some(score) => score,
             None => {
                 let call = Call { site: &loaded.id, key, value, options: &loaded.options, time: self.time };
                 let score = store.lock().observe(&call);
-                self.memo.insert(self.scratch.clone(), score);
+                self.remember(score);
                 score
             }
         };
@@ -185,6 +209,26 @@ impl<'e> NoveltyRun<'e> {
         score
     }
 
+    /// The score already given to the call whose memo key is in `scratch`.
+    fn remembered(&self) -> Option<Option<f64>> {
+        match &self.first {
+            Some((key, score)) if *key == self.scratch => Some(*score),
+            // `get` on an empty map returns before hashing.
+            _ => self.memo.get(&self.scratch[..]).copied(),
+        }
+    }
+
+    /// Remembers `score` for the call whose memo key is in `scratch`.
+    fn remember(&mut self, score: Option<f64>) {
+        if self.first.is_none() {
+            // The key moves with its buffer; `scratch` grows afresh only if
+            // another call comes.
+            self.first = Some((std::mem::take(&mut self.scratch), score));
+        } else {
+            self.memo.insert(self.scratch.clone(), score);
+        }
+    }
+
     fn site_run(&mut self, site: usize) -> &mut SiteRun {
         if self.sites.len() <= site {
             self.sites.resize(site + 1, SiteRun::default());
@@ -197,7 +241,7 @@ impl<'e> NoveltyRun<'e> {
     /// check run if the run called it, else (its calls were in `when`, or in
     /// a set reused from an earlier run) its best of the evaluation. Sites
     /// without a score (warming up) are left out.
-    pub fn evidence(&self, sites: &[LoadedSite], sites_read: &[u32], epoch: u32) -> Vec<NoveltyEvidence> {
+    pub fn evidence(&self, sites: &[LoadedSite], sites_read: &[u32], epoch: u64) -> Vec<NoveltyEvidence> {
         let Some(store) = self.store else { return Vec::new() };
         let mut out = Vec::new();
         for &site in sites_read {
@@ -224,21 +268,70 @@ impl<'e> NoveltyRun<'e> {
 /// the value's kind and bytes. False for a call that scores nothing (a `nil`
 /// key, a value that is not a string or bytes).
 fn memo_key(site: u32, key: &Value, value: &Value, out: &mut Vec<u8>) -> bool {
+    let (kind, bytes) = match value {
+        Value::Str(text) => (b's', text.as_bytes()),
+        Value::Bytes(bytes) => (b'b', &bytes[..]),
+        _ => return false,
+    };
     out.clear();
+    // Room for the value and a short key at once: one allocation, not one
+    // per doubling, for a run's first call.
+    out.reserve(bytes.len() + 32);
     out.extend_from_slice(&site.to_le_bytes());
     if !encode_key(key, out) {
         return false;
     }
-    match value {
-        Value::Str(text) => {
-            out.push(b's');
-            out.extend_from_slice(text.as_bytes());
-        }
-        Value::Bytes(bytes) => {
-            out.push(b'b');
-            out.extend_from_slice(bytes);
-        }
-        _ => return false,
-    }
+    out.push(kind);
+    out.extend_from_slice(bytes);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(config: &NoveltyConfig) -> LoadedSite {
+        let id = CallSiteId { rule: "r".into(), clause: 1, ordinal: 0, digest: 0 };
+        LoadedSite { id, options: config.options(std::iter::empty()), text: "novelty(v, by: k)".into() }
+    }
+
+    /// Values the store took in (scored or warming up).
+    fn observed(store: &NoveltyStore) -> u64 {
+        let counters = store.metrics().counters;
+        counters.scored + counters.warming
+    }
+
+    #[test]
+    fn a_run_scores_each_value_once_whether_it_came_first_or_later() {
+        let config = NoveltyConfig::default();
+        let (store, sites) = (NoveltyStore::new(config), [site(&config)]);
+        let key = Value::Str("svc".into());
+        let (a, b) = (Value::Str("GET /a".into()), Value::Str("GET /b".into()));
+        let mut run = NoveltyRun::new(Some(&store), 0);
+        for value in [&a, &a, &b, &a, &b, &b] {
+            run.call(&sites, 0, &key, value, 1);
+        }
+        assert_eq!(observed(&store), 2, "`a` (the first call's memo) and `b` (the map's) once each");
+        // Another key is another call.
+        run.call(&sites, 0, &Value::Str("other".into()), &a, 1);
+        assert_eq!(observed(&store), 3);
+    }
+
+    #[test]
+    fn a_reset_run_forgets_its_calls_and_its_evidence() {
+        let config = NoveltyConfig::default();
+        let (store, sites) = (NoveltyStore::new(config), [site(&config)]);
+        let (key, value) = (Value::Str("svc".into()), Value::Str("GET /a".into()));
+        let mut run = NoveltyRun::new(Some(&store), 0);
+        run.call(&sites, 0, &key, &value, 1);
+        run.reset(Some(&store), 0);
+        run.call(&sites, 0, &key, &value, 1);
+        assert_eq!(observed(&store), 2, "a new evaluation scores the value again");
+        assert!(run.is_attached());
+        run.reset(None, 0);
+        assert!(!run.is_attached());
+        assert_eq!(run.call(&sites, 0, &key, &value, 1), None, "detached: stateless");
+        assert_eq!(observed(&store), 2);
+        assert!(run.sites.is_empty() && run.first.is_none() && run.memo.is_empty());
+    }
 }

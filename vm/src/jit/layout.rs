@@ -152,13 +152,12 @@ pub struct Columns {
 }
 
 impl Columns {
-    /// Reads the trace's columns, its attribute table if given, and the
-    /// machine's table of constant symbols; they stay valid while the trace,
-    /// the table and the machine are borrowed (the machine never resizes
-    /// `const_syms`).
-    pub(crate) fn new(trace: &Trace, attrs: Option<&AttrTable>, const_syms: &[u32]) -> Columns {
+    /// Reads the trace's columns; they stay valid while the trace is
+    /// borrowed. The per-rule parts (attribute table, constant symbols,
+    /// match memo) start empty: [`Machine::load`] points them at each rule's
+    /// tables, so a trace's columns are read once, not once per rule.
+    pub(crate) fn new(trace: &Trace) -> Columns {
         let empty = AttrTable::default();
-        let attrs = attrs.unwrap_or(&empty);
         Columns {
             start: Column::of(&trace.start),
             end: Column::of(&trace.end),
@@ -169,13 +168,27 @@ impl Columns {
             name: Column::of(&trace.name),
             status_message: Column::of(&trace.status_message),
             resource: Column::of(&trace.resource),
-            attr_span_start: Column::of(&attrs.span_start),
-            attr_resource_start: Column::of(&attrs.resource_start),
-            attr_entries: Column::of(&attrs.entries),
-            const_syms: Column::of(const_syms),
+            attr_span_start: Column::of(&empty.span_start),
+            attr_resource_start: Column::of(&empty.resource_start),
+            attr_entries: Column::of(&empty.entries),
+            const_syms: Column::of::<u32>(&[]),
             regex_memo: Column::of::<u8>(&[]),
             strings: trace.strings.len() as u64,
         }
+    }
+
+    /// Points native code at the trace's attribute table, which must stay
+    /// valid while these columns are in use (it lives in the `TraceView`).
+    pub(crate) fn set_attrs(&mut self, attrs: &AttrTable) {
+        self.attr_span_start = Column::of(&attrs.span_start);
+        self.attr_resource_start = Column::of(&attrs.resource_start);
+        self.attr_entries = Column::of(&attrs.entries);
+    }
+
+    /// Points native code at the machine's table of constant symbols
+    /// (`Machine::key_syms`), which is not resized while a rule runs.
+    pub(crate) fn set_const_syms(&mut self, const_syms: &[u32]) {
+        self.const_syms = Column::of(const_syms);
     }
 
     /// Points native code at the machine's (re)allocated match memo.
