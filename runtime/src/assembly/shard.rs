@@ -77,7 +77,9 @@ impl OpenTrace {
 }
 
 struct DecidedTrace {
-    trace: Trace,
+    /// Boxed: the shard's map of decided traces holds many, and moves them
+    /// when it grows.
+    trace: Box<Trace>,
     emitted: HashSet<String>,
     /// What keeping `trace` costs ([`Trace::memory_bytes`]).
     bytes: usize,
@@ -222,9 +224,7 @@ impl Shard {
             self.context.metrics.traces_open.inc();
         }
         let trace = self.open.get_mut(&key).expect("inserted above");
-        for record in records {
-            trace.builder.add(record);
-        }
+        trace.builder.add_all(records);
         trace.bytes += bytes;
         trace.last_seen = now;
         trace.early_due = true;
@@ -382,7 +382,7 @@ impl Shard {
             self.forget.push_back((forget_at, key.clone()));
             let bytes = built.memory_bytes();
             self.context.budget.keep(trace.bytes, bytes);
-            let decided = DecidedTrace { trace: built, emitted: trace.emitted, bytes, forget_at };
+            let decided = DecidedTrace { trace: Box::new(built), emitted: trace.emitted, bytes, forget_at };
             self.decided.insert(key.clone(), decided);
         } else {
             self.context.budget.release(trace.bytes);

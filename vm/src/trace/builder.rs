@@ -63,6 +63,20 @@ impl TraceBuilder {
         }
     }
 
+    /// Adds spans as [`add`](Self::add) does. The first batch of a trace is
+    /// taken over whole rather than moved record by record (a record is a
+    /// couple of hundred bytes, and the server hands most traces over in one batch).
+    pub fn add_all(&mut self, mut records: Vec<SpanRecord>) {
+        let before = records.len();
+        records.retain(|record| record.trace_id == self.trace_id);
+        self.foreign_spans += (before - records.len()) as u32;
+        if self.records.is_empty() {
+            self.records = records;
+        } else {
+            self.records.append(&mut records);
+        }
+    }
+
     pub fn build(mut self) -> Trace {
         self.build_keeping()
     }

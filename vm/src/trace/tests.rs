@@ -82,6 +82,19 @@ fn spans_of_another_trace_are_dropped_and_counted() {
 }
 
 #[test]
+fn spans_added_in_batches_build_the_trace_added_one_by_one() {
+    let mut foreign = span(9, 0, 5);
+    foreign.trace_id = [1; 16];
+    let batches = [vec![span(2, 1, 20), foreign.clone()], vec![], vec![span(1, 0, 10), foreign, span(3, 1, 30)]];
+    let mut batched = TraceBuilder::new(span(1, 0, 0).trace_id);
+    batches.iter().for_each(|batch| batched.add_all(batch.clone()));
+    let one_by_one = build(batches.into_iter().flatten().collect());
+    let batched = batched.build();
+    assert_eq!(batched.repairs.foreign_spans, 2);
+    assert_eq!(batched.dump(), one_by_one.dump());
+}
+
+#[test]
 fn identical_resources_and_scopes_are_shared() {
     let service = |name: &str| vec![(Text::from("service.name"), RecordValue::Str(name.into()))];
     let mut records = vec![span(1, 0, 10), span(2, 1, 20), span(3, 1, 30), span(4, 1, 40)];
