@@ -11,7 +11,6 @@ use std::collections::HashMap;
 
 use betrace_stdlib::Type;
 use betrace_stdlib::builtins::BuiltinKind;
-use betrace_stdlib::value::{SpanKind, Status};
 
 use crate::bytecode::*;
 use crate::cost::free;
@@ -131,8 +130,8 @@ fn literal_const(literal: &Literal) -> Const {
         Literal::Float(f) => Const::Float(*f),
         Literal::String(s) => Const::Str(s.clone()),
         Literal::Duration(d) => Const::Duration(*d),
-        Literal::Status(s) => Const::Status(Status::ALL.iter().position(|x| x == s).unwrap_or(0) as u8),
-        Literal::Kind(k) => Const::Kind(SpanKind::ALL.iter().position(|x| x == k).unwrap_or(0) as u8),
+        Literal::Status(s) => Const::Status(s.index()),
+        Literal::Kind(k) => Const::Kind(k.index()),
     }
 }
 

@@ -114,17 +114,14 @@ fn of_predicate(pred: &Expr) -> Option<Vec<Trigger>> {
     match &pred.kind {
         ExprKind::And(a, b) => narrowest(of_predicate(a), of_predicate(b)),
         ExprKind::Or(a, b) => union(of_predicate(a), of_predicate(b)),
-        ExprKind::Compare(CompareOp::Eq, a, b) => match (&a.kind, &b.kind) {
-            (subject, ExprKind::Literal(Literal::String(value)))
-            | (ExprKind::Literal(Literal::String(value)), subject) => {
-                equality(subject, value).or_else(|| presence(subject))
-            }
-            (subject, ExprKind::Literal(literal)) | (ExprKind::Literal(literal), subject) => {
-                intrinsic_equality(subject, literal).or_else(|| compared(CompareOp::Eq, a, b))
-            }
-            _ => compared(CompareOp::Eq, a, b),
-        },
-        ExprKind::Compare(op, a, b) => compared(*op, a, b),
+        ExprKind::Compare(op, a, b) => {
+            let equality = match (op, &a.kind, &b.kind) {
+                (CompareOp::Eq, subject, ExprKind::Literal(literal))
+                | (CompareOp::Eq, ExprKind::Literal(literal), subject) => literal_equality(subject, literal),
+                _ => None,
+            };
+            equality.or_else(|| compared(*op, a, b))
+        }
         ExprKind::Match { negated: false, value, pattern } => pattern_match(&value.kind, pattern),
         ExprKind::In(subject, list) => match &list.kind {
             ExprKind::List(items) => {
@@ -156,18 +153,16 @@ fn compared(op: CompareOp, a: &Expr, b: &Expr) -> Option<Vec<Trigger>> {
     }
 }
 
+/// `subject = literal`: a span name or attribute equal to a string, or
 /// `kind = server`, `status = error`.
-fn intrinsic_equality(subject: &ExprKind, literal: &Literal) -> Option<Vec<Trigger>> {
-    use betrace_stdlib::value::{SpanKind, Status};
-    let ExprKind::Intrinsic { intrinsic, of: SpanRef::Current } = subject else { return None };
-    match (intrinsic, literal) {
-        (SpanIntrinsic::Kind, Literal::Kind(kind)) => {
-            let index = SpanKind::ALL.iter().position(|k| k == kind)?;
-            Some(vec![Trigger::SpanKind(index as u8)])
+fn literal_equality(subject: &ExprKind, literal: &Literal) -> Option<Vec<Trigger>> {
+    match (subject, literal) {
+        (subject, Literal::String(value)) => equality(subject, value),
+        (ExprKind::Intrinsic { intrinsic: SpanIntrinsic::Kind, of: SpanRef::Current }, Literal::Kind(kind)) => {
+            Some(vec![Trigger::SpanKind(kind.index())])
         }
-        (SpanIntrinsic::Status, Literal::Status(status)) => {
-            let index = Status::ALL.iter().position(|s| s == status)?;
-            Some(vec![Trigger::SpanStatus(index as u8)])
+        (ExprKind::Intrinsic { intrinsic: SpanIntrinsic::Status, of: SpanRef::Current }, Literal::Status(status)) => {
+            Some(vec![Trigger::SpanStatus(status.index())])
         }
         _ => None,
     }

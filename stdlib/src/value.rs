@@ -53,6 +53,12 @@ pub enum SpanKind {
 impl Status {
     pub const ALL: [Status; 3] = [Status::Unset, Status::Ok, Status::Error];
 
+    /// This status's place in [`Status::ALL`]: how bytecode constants and
+    /// rule triggers store it.
+    pub fn index(self) -> u8 {
+        self as u8
+    }
+
     /// The status named by a language word (`ok`, `error`, `unset`).
     pub fn from_word(word: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|status| status.word() == word)
@@ -77,6 +83,12 @@ impl SpanKind {
         SpanKind::Producer,
         SpanKind::Consumer,
     ];
+
+    /// This kind's place in [`SpanKind::ALL`]: how bytecode constants and
+    /// rule triggers store it.
+    pub fn index(self) -> u8 {
+        self as u8
+    }
 
     /// The kind named by a language word (`server`, `client`, …).
     pub fn from_word(word: &str) -> Option<SpanKind> {

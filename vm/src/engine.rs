@@ -263,13 +263,11 @@ impl Engine {
             }
         }
         if self.by_kind.iter().chain(&self.by_status).any(|rules| !rules.is_empty()) {
-            let kinds = trace.kind.iter().fold(0u32, |mask, &kind| mask | 1 << kind as u32);
-            let statuses = trace.status.iter().fold(0u32, |mask, &status| mask | 1 << status as u32);
-            let present = |mask: u32, i: usize| mask & (1 << i) != 0;
-            for (_, rules) in self.by_kind.iter().enumerate().filter(|&(i, _)| present(kinds, i)) {
-                chosen.extend(rules);
-            }
-            for (_, rules) in self.by_status.iter().enumerate().filter(|&(i, _)| present(statuses, i)) {
+            let kinds = trace.kind.iter().fold(0u32, |mask, kind| mask | 1 << kind.index());
+            let statuses = trace.status.iter().fold(0u32, |mask, status| mask | 1 << status.index());
+            let by_kind = self.by_kind.iter().enumerate().filter(|&(i, _)| kinds & 1 << i != 0);
+            let by_status = self.by_status.iter().enumerate().filter(|&(i, _)| statuses & 1 << i != 0);
+            for (_, rules) in by_kind.chain(by_status) {
                 chosen.extend(rules);
             }
         }
