@@ -196,7 +196,7 @@ impl Shard {
                     self.context.metrics.late_spans.inc_by(records.len() as u64);
                     self.context.budget.reopen(decided.bytes);
                     let mut builder = TraceBuilder::new(key.1);
-                    decided.trace.to_records().into_iter().for_each(|record| builder.add(record));
+                    builder.add_all(decided.trace.to_records());
                     OpenTrace {
                         builder,
                         first_seen: now,
