@@ -136,12 +136,13 @@ impl<'e> Machine<'e> {
         let program = &rule.program;
         let (registers, set_registers) = (usize::from(program.registers), usize::from(program.set_registers));
         self.rule = rule;
-        // Registers are not cleared: lowering gives every value its own
-        // register and jumps only forward, so a rule writes a register before
-        // it reads it. The length is exact: native code checks it.
+        // Registers are not cleared: every function writes a register on
+        // every path before it reads it, which `verify::verify` enforces at
+        // load (`verify::defined::writes_before_reads`), so no rule sees what
+        // an earlier one left. The length is exact: native code checks it.
         self.regs.resize(registers, Val::Nil);
-        // Sets are written before they are read, like registers; new ones get
-        // the trace's size, as every set of the machine has.
+        // Sets are written before they are read, like registers (the same
+        // check); new ones get the trace's size, as every set of the machine has.
         if self.sets.len() < set_registers {
             let n = self.trace.len();
             self.sets.resize_with(set_registers, || SpanSet::empty(n));

@@ -1,10 +1,16 @@
-//! Checks a program's operands before it runs, so the interpreter (and the
-//! JIT) can index registers, constants and functions without bounds surprises
-//! even for a corrupted or hand-made pack.
+//! Checks a program before it runs, so the interpreter (and the JIT) can
+//! index registers, constants and functions without bounds surprises, and
+//! never reads a register the rule has not written (`defined.rs`), even for a
+//! corrupted or hand-made pack.
+
+mod defined;
+#[cfg(test)]
+mod tests;
 
 use betrace_compiler::bytecode::{Func, Op, RuleProgram};
 
-/// `Err` names the first bad operand.
+/// `Err` names the first bad operand, or the first register read before it
+/// is written (see `defined.rs`).
 pub fn verify(program: &RuleProgram) -> Result<(), String> {
     let regs = usize::from(program.registers);
     let sets = usize::from(program.set_registers);
@@ -28,11 +34,13 @@ pub fn verify(program: &RuleProgram) -> Result<(), String> {
             return Err(format!("function {index} does not end in Return"));
         }
         for (at, op) in code.iter().enumerate() {
+            // Forward, and to an instruction: the function ends in `Return`,
+            // so a jump to its end would run off it.
             let jump = |t: u32| {
-                if (t as usize) > at && (t as usize) <= code.len() {
+                if (t as usize) > at && (t as usize) < code.len() {
                     Ok(())
                 } else {
-                    Err(format!("bad jump target {t}"))
+                    Err(format!("function {index}, instruction {at}: bad jump target {t}"))
                 }
             };
             match op {
@@ -105,5 +113,5 @@ pub fn verify(program: &RuleProgram) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    defined::writes_before_reads(program)
 }

@@ -1,0 +1,246 @@
+//! Every register is written before it is read. [`Machine::load`] does not
+//! clear the register file (nor the set registers) between the rules of a
+//! trace, so a read of a register no path has written would see a value the
+//! previous rule left: outcomes would depend on rule order, and the
+//! interpreter and the JIT could disagree. Lowering never does that; a
+//! corrupted or hand-made pack is refused here, at load.
+//!
+//! The model, from how the machine runs a program (`interp.rs`, `eval.rs`):
+//!
+//! - **Each function starts with nothing written.** Functions share the
+//!   register file, but a callee (a `Select` predicate, an `Aggregate` value
+//!   function) may not read what its caller wrote: lowering gives every
+//!   function its own registers, and the JIT keeps some values out of the
+//!   register file when no other function reads them (`jit/deferred.rs`).
+//!   Likewise `when`, checks and message parts each start afresh.
+//! - **A call writes nothing for its caller**: `Select` and `Aggregate` run
+//!   their function once per span, which may be never (an empty trace or set).
+//!   They do write their own destination, also when a memo makes them reuse
+//!   it: a memo stamp carries the load number, so a reused result was written
+//!   earlier by this rule.
+//! - **The binding set** (`when NAME = S`) is read by `eval.rs` once `when`
+//!   returns, so `when` must have written it on every path to a `Return`.
+//! - **Witness sets need nothing**: `eval.rs` takes a witness only if its
+//!   epoch is the current check run's, i.e. this check wrote it (epochs grow
+//!   over all the rules of a trace), so a check may skip one by short-circuit.
+//!
+//! Jumps go only forward (checked before this runs), so one pass in order
+//! suffices: what is written on entry to an instruction is what is written on
+//! every path to it — the intersection over the fall-through from the
+//! instruction before (unless that is a `Jump` or a `Return`) and every jump
+//! to it. Instructions no path reaches never run and are not checked.
+//!
+//! [`Machine::load`]: crate::interp::Machine::load
+
+use betrace_compiler::bytecode::{FuncId, Op, Reg, RuleProgram, SetReg};
+
+/// A value register or a set register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Value(Reg),
+    Set(SetReg),
+}
+
+impl std::fmt::Display for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Slot::Value(r) => write!(f, "register {r}"),
+            Slot::Set(s) => write!(f, "set register {s}"),
+        }
+    }
+}
+
+/// A set of registers, one bit each.
+#[derive(Clone, Debug)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(len: usize) -> Bits {
+        Bits(vec![0; len.div_ceil(64)])
+    }
+
+    fn insert(&mut self, i: u16) {
+        if let Some(word) = self.0.get_mut(usize::from(i) / 64) {
+            *word |= 1 << (i % 64);
+        }
+    }
+
+    fn contains(&self, i: u16) -> bool {
+        self.0.get(usize::from(i) / 64).is_some_and(|word| word & (1 << (i % 64)) != 0)
+    }
+
+    fn intersect(&mut self, other: &Bits) {
+        self.0.iter_mut().zip(&other.0).for_each(|(a, b)| *a &= b);
+    }
+}
+
+/// The registers and set registers written on every path to a point.
+#[derive(Clone, Debug)]
+struct Written {
+    values: Bits,
+    sets: Bits,
+}
+
+impl Written {
+    fn contains(&self, slot: Slot) -> bool {
+        match slot {
+            Slot::Value(r) => self.values.contains(r),
+            Slot::Set(s) => self.sets.contains(s),
+        }
+    }
+
+    fn insert(&mut self, slot: Slot) {
+        match slot {
+            Slot::Value(r) => self.values.insert(r),
+            Slot::Set(s) => self.sets.insert(s),
+        }
+    }
+
+    /// Another path reaches the same point: keep what both wrote.
+    fn join(into: &mut Option<Written>, path: Written) {
+        match into {
+            Some(written) => {
+                written.values.intersect(&path.values);
+                written.sets.intersect(&path.sets);
+            }
+            None => *into = Some(path),
+        }
+    }
+}
+
+/// `Err` names the function, the instruction and the register it reads
+/// before every path to it has written it. Expects operands already checked
+/// in range and jumps forward within their function (`verify` does so first).
+pub(super) fn writes_before_reads(program: &RuleProgram) -> Result<(), String> {
+    for (index, func) in program.funcs.iter().enumerate() {
+        let binding_set = program.binding_set.filter(|_| usize::from(program.when) == index);
+        check_function(program, index as FuncId, &func.code, binding_set)?;
+    }
+    Ok(())
+}
+
+/// One function; `binding_set`, when it is `when` of a bound rule.
+fn check_function(program: &RuleProgram, func: FuncId, code: &[Op], binding_set: Option<SetReg>) -> Result<(), String> {
+    let nothing = Written {
+        values: Bits::new(usize::from(program.registers)),
+        sets: Bits::new(usize::from(program.set_registers)),
+    };
+    // What is written on every jump met so far to each instruction.
+    let mut jumped: Vec<Option<Written>> = vec![None; code.len()];
+    // What falls through from the instruction before (`None`: nothing does).
+    let mut falling = Some(nothing);
+    for (at, op) in code.iter().enumerate() {
+        let mut entry = falling.take();
+        if let Some(path) = jumped[at].take() {
+            Written::join(&mut entry, path);
+        }
+        let Some(mut written) = entry else { continue };
+        each_read(op, |slot| {
+            if written.contains(slot) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "function {func}, instruction {at} ({op:?}) reads {slot} before every path to it writes it"
+                ))
+            }
+        })?;
+        if let (Op::Return { .. }, Some(set)) = (op, binding_set)
+            && !written.sets.contains(set)
+        {
+            return Err(format!(
+                "function {func} (`when`) can return at instruction {at} without writing the binding set, set register {set}"
+            ));
+        }
+        if let Some(slot) = write_of(op) {
+            written.insert(slot);
+        }
+        match *op {
+            Op::Return { .. } => {}
+            Op::Jump { target } => Written::join(target_of(&mut jumped, func, target)?, written),
+            Op::JumpIfTrue { target, .. } | Op::JumpIfNotTrue { target, .. } => {
+                Written::join(target_of(&mut jumped, func, target)?, written.clone());
+                falling = Some(written);
+            }
+            _ => falling = Some(written),
+        }
+    }
+    Ok(())
+}
+
+/// The state of the jumps to `target`.
+fn target_of(jumped: &mut [Option<Written>], func: FuncId, target: u32) -> Result<&mut Option<Written>, String> {
+    let len = jumped.len();
+    jumped
+        .get_mut(target as usize)
+        .ok_or_else(|| format!("function {func} jumps to {target}, past its {len} instructions"))
+}
+
+/// Calls `read` with each register `op` itself reads, in order (not those
+/// the functions it runs read: they are checked as their own functions).
+fn each_read(op: &Op, mut read: impl FnMut(Slot) -> Result<(), String>) -> Result<(), String> {
+    match *op {
+        Op::Const { .. }
+        | Op::CurrentSpan { .. }
+        | Op::BindingSpan { .. }
+        | Op::TraceIntrinsic { .. }
+        | Op::Jump { .. }
+        | Op::Select { .. }
+        | Op::SelectAll { .. } => Ok(()),
+        Op::Move { src, .. }
+        | Op::Not { src, .. }
+        | Op::Truthy { src, .. }
+        | Op::Neg { src, .. }
+        | Op::IsNil { src, .. }
+        | Op::ParentSpan { src, .. }
+        | Op::Match { src, .. }
+        | Op::Return { src } => read(Slot::Value(src)),
+        Op::Intrinsic { span, .. } | Op::Attr { span, .. } | Op::SpanSet { span, .. } => read(Slot::Value(span)),
+        Op::JumpIfNotTrue { cond, .. } | Op::JumpIfTrue { cond, .. } => read(Slot::Value(cond)),
+        Op::Compare { a, b, .. } | Op::Arith { a, b, .. } => read(Slot::Value(a)).and_then(|()| read(Slot::Value(b))),
+        Op::In { value, list, .. } => read(Slot::Value(value)).and_then(|()| read(Slot::Value(list))),
+        Op::Novelty { value, key, .. } => read(Slot::Value(value)).and_then(|()| read(Slot::Value(key))),
+        Op::MakeList { start, len, .. } | Op::Call { args_start: start, args_len: len, .. } => {
+            // `verify` checked `start + len <= registers`, so nothing saturates.
+            (start..start.saturating_add(len)).try_for_each(|r| read(Slot::Value(r)))
+        }
+        Op::SetAnd { a, b, .. } | Op::SetOr { a, b, .. } | Op::Structural { a, b, .. } => {
+            read(Slot::Set(a)).and_then(|()| read(Slot::Set(b)))
+        }
+        Op::NonEmpty { set, .. } | Op::Aggregate { set, .. } => read(Slot::Set(set)),
+    }
+}
+
+/// The register `op` writes, if any. `Select` reuses its set's memory but
+/// not its contents (`SpanSet::reset`), so it writes without reading it.
+fn write_of(op: &Op) -> Option<Slot> {
+    match *op {
+        Op::Const { dst, .. }
+        | Op::Move { dst, .. }
+        | Op::MakeList { dst, .. }
+        | Op::CurrentSpan { dst }
+        | Op::BindingSpan { dst }
+        | Op::ParentSpan { dst, .. }
+        | Op::Intrinsic { dst, .. }
+        | Op::TraceIntrinsic { dst, .. }
+        | Op::Attr { dst, .. }
+        | Op::Not { dst, .. }
+        | Op::Truthy { dst, .. }
+        | Op::Compare { dst, .. }
+        | Op::IsNil { dst, .. }
+        | Op::Match { dst, .. }
+        | Op::In { dst, .. }
+        | Op::Arith { dst, .. }
+        | Op::Neg { dst, .. }
+        | Op::Call { dst, .. }
+        | Op::Novelty { dst, .. }
+        | Op::NonEmpty { dst, .. }
+        | Op::Aggregate { dst, .. } => Some(Slot::Value(dst)),
+        Op::Select { dst, .. }
+        | Op::SelectAll { dst }
+        | Op::SpanSet { dst, .. }
+        | Op::SetAnd { dst, .. }
+        | Op::SetOr { dst, .. }
+        | Op::Structural { dst, .. } => Some(Slot::Set(dst)),
+        Op::JumpIfNotTrue { .. } | Op::JumpIfTrue { .. } | Op::Jump { .. } | Op::Return { .. } => None,
+    }
+}
