@@ -127,13 +127,18 @@ impl Budget {
     }
 }
 
+/// One trace's spans from one request, and the bytes they were reserved
+/// for in the [`Budget`].
+#[derive(Debug)]
+pub struct TraceBatch {
+    pub trace_id: [u8; 16],
+    pub records: Vec<SpanRecord>,
+    pub bytes: usize,
+}
+
 pub(crate) enum ShardMessage {
-    Spans {
-        tenant: Tenant,
-        records: Vec<SpanRecord>,
-        bytes: usize,
-        received: Instant,
-    },
+    /// A request's spans that this shard owns, a batch per trace.
+    Spans { tenant: Tenant, batches: Vec<TraceBatch>, received: Instant },
     /// Complete every open trace now, then answer (tests, and `POST /api/v1/flush`).
     Flush(mpsc::SyncSender<()>),
 }
@@ -149,15 +154,11 @@ pub struct ShardHandle {
 pub struct ShardStopped;
 
 impl ShardHandle {
-    /// Hands spans (already reserved in the budget) to the shard.
-    pub fn send_spans(
-        &self,
-        tenant: Tenant,
-        records: Vec<SpanRecord>,
-        bytes: usize,
-        received: Instant,
-    ) -> Result<(), ShardStopped> {
-        self.sender.send(ShardMessage::Spans { tenant, records, bytes, received }).map_err(|_| ShardStopped)
+    /// Hands spans (already reserved in the budget) to the shard, a batch
+    /// per trace: grouping is done once, by the receiver, so a span moves
+    /// once between being read and joining its trace.
+    pub fn send_spans(&self, tenant: Tenant, batches: Vec<TraceBatch>, received: Instant) -> Result<(), ShardStopped> {
+        self.sender.send(ShardMessage::Spans { tenant, batches, received }).map_err(|_| ShardStopped)
     }
 
     /// Completes and evaluates every open trace of the shard; returns when done.

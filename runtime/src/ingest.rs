@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 
 use betrace_vm::trace::{RecordAttrs, RecordValue, SpanRecord, Text};
 
-use crate::assembly::{Budget, ShardHandle, shard_of};
+use crate::assembly::{Budget, ShardHandle, TraceBatch};
 use crate::formats::FormatError;
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::Tenant;
+
+mod batches;
 
 /// A request taken (maybe in part).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -80,15 +82,10 @@ impl Ingest {
         records: Vec<SpanRecord>,
         rejected: Vec<FormatError>,
     ) -> Result<Accepted, Refusal> {
-        // Each shard's spans and their bytes, every span weighed once.
-        let mut per_shard: Vec<(Vec<SpanRecord>, usize)> = vec![(Vec::new(), 0); self.shards.len()];
         let count = records.len();
-        for record in records {
-            let (records, bytes) = &mut per_shard[shard_of(&tenant, &record.trace_id, self.shards.len())];
-            *bytes += record_bytes(&record);
-            records.push(record);
-        }
-        let bytes: usize = per_shard.iter().map(|(_, bytes)| bytes).sum();
+        let per_shard = batches::batches_by_shard(&tenant, records, self.shards.len());
+        let weigh = |batches: &[TraceBatch]| batches.iter().map(|batch| batch.bytes).sum::<usize>();
+        let bytes: usize = per_shard.iter().map(|batches| weigh(batches)).sum();
         if !self.budget.try_reserve(bytes) {
             self.metrics.refused(receiver, "throttled", (count + rejected.len()) as u64);
             return Err(Refusal::Throttled { retry_after: self.retry_after });
@@ -96,12 +93,13 @@ impl Ingest {
         let received = Instant::now();
         let mut accepted = 0;
         let mut unsent = bytes;
-        for (shard, (records, shard_bytes)) in self.shards.iter().zip(per_shard) {
-            if records.is_empty() {
+        for (shard, batches) in self.shards.iter().zip(per_shard) {
+            if batches.is_empty() {
                 continue;
             }
-            let count = records.len();
-            if shard.send_spans(tenant.clone(), records, shard_bytes, received).is_err() {
+            let count: usize = batches.iter().map(|batch| batch.records.len()).sum();
+            let shard_bytes = weigh(&batches);
+            if shard.send_spans(tenant.clone(), batches, received).is_err() {
                 // The shard has stopped (shutdown): give back the bytes not
                 // handed over; the client retries elsewhere or later.
                 self.budget.release(unsent);

@@ -38,7 +38,7 @@ use foldhash::fast::RandomState;
 use betrace_vm::trace::{SpanRecord, Trace, TraceBuilder};
 
 use super::evaluate::{Which, evaluate_trace};
-use super::{Budget, ShardContext, ShardMessage};
+use super::{Budget, ShardContext, ShardMessage, TraceBatch};
 use crate::export::ViolationBatch;
 use crate::metrics::{CompletionLabel, RuleLabels};
 use crate::tenant::Tenant;
@@ -148,8 +148,8 @@ impl Shard {
         loop {
             let wait = next_sweep.saturating_duration_since(Instant::now());
             match messages.recv_timeout(wait) {
-                Ok(ShardMessage::Spans { tenant, records, bytes, received }) => {
-                    self.add(tenant, records, bytes, received);
+                Ok(ShardMessage::Spans { tenant, batches, received }) => {
+                    self.add(tenant, batches, received);
                 }
                 Ok(ShardMessage::Flush(done)) => {
                     self.complete_all(Reason::Flush);
@@ -172,17 +172,8 @@ impl Shard {
         self.context.budget.forget(kept);
     }
 
-    fn add(&mut self, tenant: Tenant, records: Vec<SpanRecord>, bytes: usize, now: Instant) {
-        // Split by trace; a request usually carries few traces.
-        let mut by_trace: HashMap<[u8; 16], (Vec<SpanRecord>, usize), RandomState> = HashMap::default();
-        let per_record = bytes / records.len().max(1);
-        let mut remainder = bytes - per_record * records.len();
-        for record in records {
-            let entry = by_trace.entry(record.trace_id).or_default();
-            entry.1 += per_record + std::mem::take(&mut remainder);
-            entry.0.push(record);
-        }
-        for (trace_id, (records, bytes)) in by_trace {
+    fn add(&mut self, tenant: Tenant, batches: Vec<TraceBatch>, now: Instant) {
+        for TraceBatch { trace_id, records, bytes } in batches {
             self.add_to_trace((tenant.clone(), trace_id), records, bytes, now);
         }
         self.evict_over_limits();

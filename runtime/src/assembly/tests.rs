@@ -57,7 +57,8 @@ impl Harness {
             let bytes = crate::ingest::record_bytes(&record);
             assert!(self.budget.try_reserve(bytes));
             let shard = shard_of("", &record.trace_id, self.handles.len());
-            self.handles[shard].send_spans(Tenant::from(""), vec![record], bytes, Instant::now()).unwrap();
+            let batch = TraceBatch { trace_id: record.trace_id, records: vec![record], bytes };
+            self.handles[shard].send_spans(Tenant::from(""), vec![batch], Instant::now()).unwrap();
         }
     }
 
