@@ -46,6 +46,11 @@ pub struct ReceiversConfig {
     /// How long a throttled client is told to wait before retrying.
     #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
+    /// Threads that receive, decompress and decode requests (and run the
+    /// exporters and the admin port); 0: one per core. With the shards
+    /// (`assembly.shards`) they share the cores: see docs/performance.md
+    /// for how the split shows in throughput and CPU a span.
+    pub io_threads: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -159,6 +164,7 @@ impl Default for ReceiversConfig {
             tls_cert: None,
             tls_key: None,
             retry_after: Duration::from_secs(1),
+            io_threads: 0,
         }
     }
 }
@@ -257,10 +263,23 @@ impl ServeConfig {
     /// Shards to run: the configured number, or one per core.
     pub fn shard_count(&self) -> usize {
         match self.assembly.shards {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => cores(),
             n => n,
         }
     }
+
+    /// Receiving threads to run: the configured number, or one per core.
+    pub fn io_thread_count(&self) -> usize {
+        match self.receivers.io_threads {
+            0 => cores(),
+            n => n,
+        }
+    }
+}
+
+/// The cores this process may use.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The environment variable of a key path (`assembly.idle_timeout` →

@@ -246,6 +246,7 @@ impl Server {
 /// Runs a server until SIGINT or SIGTERM, on a tokio runtime of its own.
 pub fn run_until_signal(config: ServeConfig) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.io_thread_count())
         .enable_all()
         .thread_name("betrace-io")
         .build()
