@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::hir::{AggregateKind, ArithOp, AttrScope, CompareOp, Severity, StructuralOp};
 use crate::intrinsics::{SpanIntrinsic, TraceIntrinsic};
 
+mod operands;
+
+pub use operands::Operand;
+
 /// A value register (holds a value, or a span index for span registers).
 pub type Reg = u16;
 /// A spanset register.

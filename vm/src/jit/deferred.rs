@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 
-use betrace_compiler::bytecode::{Const, FuncId, Op, Reg, RuleProgram};
+use betrace_compiler::bytecode::{Const, FuncId, Op, Operand, Reg, RuleProgram};
 use betrace_compiler::hir::AttrScope;
 use betrace_compiler::intrinsics::SpanIntrinsic;
 
@@ -37,72 +37,20 @@ pub(super) enum Writes {
 }
 
 pub(super) fn writes(op: &Op) -> Writes {
-    match *op {
-        Op::Const { dst, .. }
-        | Op::Move { dst, .. }
-        | Op::MakeList { dst, .. }
-        | Op::CurrentSpan { dst }
-        | Op::BindingSpan { dst }
-        | Op::ParentSpan { dst, .. }
-        | Op::Intrinsic { dst, .. }
-        | Op::TraceIntrinsic { dst, .. }
-        | Op::Attr { dst, .. }
-        | Op::Not { dst, .. }
-        | Op::Truthy { dst, .. }
-        | Op::Compare { dst, .. }
-        | Op::IsNil { dst, .. }
-        | Op::Match { dst, .. }
-        | Op::In { dst, .. }
-        | Op::Arith { dst, .. }
-        | Op::Neg { dst, .. }
-        | Op::Call { dst, .. }
-        | Op::Novelty { dst, .. }
-        | Op::NonEmpty { dst, .. } => Writes::Reg(dst),
-        Op::Select { .. } | Op::Aggregate { .. } => Writes::Any,
-        Op::JumpIfNotTrue { .. }
-        | Op::JumpIfTrue { .. }
-        | Op::Jump { .. }
-        | Op::SelectAll { .. }
-        | Op::SpanSet { .. }
-        | Op::SetAnd { .. }
-        | Op::SetOr { .. }
-        | Op::Structural { .. }
-        | Op::Return { .. } => Writes::Nothing,
+    match (op, op.writes()) {
+        (Op::Select { .. } | Op::Aggregate { .. }, _) => Writes::Any,
+        (_, Some(Operand::Value(dst))) => Writes::Reg(dst),
+        (_, Some(Operand::Set(_)) | None) => Writes::Nothing,
     }
 }
 
 /// The value registers `op` itself reads (not those of functions it runs:
 /// they are that function's instructions' reads).
-pub(super) fn reads(op: &Op) -> Vec<Reg> {
-    let range = |start: Reg, len: u16| (start..start.saturating_add(len)).collect();
-    match *op {
-        Op::Const { .. }
-        | Op::CurrentSpan { .. }
-        | Op::BindingSpan { .. }
-        | Op::TraceIntrinsic { .. }
-        | Op::Jump { .. }
-        | Op::Select { .. }
-        | Op::SelectAll { .. }
-        | Op::SetAnd { .. }
-        | Op::SetOr { .. }
-        | Op::Structural { .. }
-        | Op::NonEmpty { .. }
-        | Op::Aggregate { .. } => Vec::new(),
-        Op::Move { src, .. }
-        | Op::ParentSpan { src, .. }
-        | Op::Not { src, .. }
-        | Op::Truthy { src, .. }
-        | Op::IsNil { src, .. }
-        | Op::Match { src, .. }
-        | Op::Neg { src, .. }
-        | Op::Return { src } => vec![src],
-        Op::Intrinsic { span, .. } | Op::Attr { span, .. } | Op::SpanSet { span, .. } => vec![span],
-        Op::Compare { a, b, .. } | Op::Arith { a, b, .. } => vec![a, b],
-        Op::In { value, list, .. } => vec![value, list],
-        Op::Novelty { value, key, .. } => vec![value, key],
-        Op::MakeList { start, len, .. } | Op::Call { args_start: start, args_len: len, .. } => range(start, len),
-        Op::JumpIfNotTrue { cond, .. } | Op::JumpIfTrue { cond, .. } => vec![cond],
-    }
+pub(super) fn reads(op: &Op) -> impl Iterator<Item = Reg> {
+    op.reads().filter_map(|read| match read {
+        Operand::Value(reg) => Some(reg),
+        Operand::Set(_) => None,
+    })
 }
 
 /// Whether native code makes the string `op` produces as a symbol (and which

@@ -32,23 +32,7 @@
 //!
 //! [`Machine::load`]: crate::interp::Machine::load
 
-use betrace_compiler::bytecode::{FuncId, Op, Reg, RuleProgram, SetReg};
-
-/// A value register or a set register.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Slot {
-    Value(Reg),
-    Set(SetReg),
-}
-
-impl std::fmt::Display for Slot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Slot::Value(r) => write!(f, "register {r}"),
-            Slot::Set(s) => write!(f, "set register {s}"),
-        }
-    }
-}
+use betrace_compiler::bytecode::{FuncId, Op, Operand, RuleProgram, SetReg};
 
 /// A set of registers, one bit each.
 #[derive(Clone, Debug)]
@@ -82,17 +66,17 @@ struct Written {
 }
 
 impl Written {
-    fn contains(&self, slot: Slot) -> bool {
+    fn contains(&self, slot: Operand) -> bool {
         match slot {
-            Slot::Value(r) => self.values.contains(r),
-            Slot::Set(s) => self.sets.contains(s),
+            Operand::Value(r) => self.values.contains(r),
+            Operand::Set(s) => self.sets.contains(s),
         }
     }
 
-    fn insert(&mut self, slot: Slot) {
+    fn insert(&mut self, slot: Operand) {
         match slot {
-            Slot::Value(r) => self.values.insert(r),
-            Slot::Set(s) => self.sets.insert(s),
+            Operand::Value(r) => self.values.insert(r),
+            Operand::Set(s) => self.sets.insert(s),
         }
     }
 
@@ -135,15 +119,12 @@ fn check_function(program: &RuleProgram, func: FuncId, code: &[Op], binding_set:
             Written::join(&mut entry, path);
         }
         let Some(mut written) = entry else { continue };
-        each_read(op, |slot| {
-            if written.contains(slot) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "function {func}, instruction {at} ({op:?}) reads {slot} before every path to it writes it"
-                ))
-            }
-        })?;
+        // Reads come before the instruction's own write (`x = x + 1` reads first).
+        if let Some(unwritten) = op.reads().find(|&read| !written.contains(read)) {
+            return Err(format!(
+                "function {func}, instruction {at} ({op:?}) reads {unwritten} before every path to it writes it"
+            ));
+        }
         if let (Op::Return { .. }, Some(set)) = (op, binding_set)
             && !written.sets.contains(set)
         {
@@ -151,8 +132,8 @@ fn check_function(program: &RuleProgram, func: FuncId, code: &[Op], binding_set:
                 "function {func} (`when`) can return at instruction {at} without writing the binding set, set register {set}"
             ));
         }
-        if let Some(slot) = write_of(op) {
-            written.insert(slot);
+        if let Some(target) = op.writes() {
+            written.insert(target);
         }
         match *op {
             Op::Return { .. } => {}
@@ -173,74 +154,4 @@ fn target_of(jumped: &mut [Option<Written>], func: FuncId, target: u32) -> Resul
     jumped
         .get_mut(target as usize)
         .ok_or_else(|| format!("function {func} jumps to {target}, past its {len} instructions"))
-}
-
-/// Calls `read` with each register `op` itself reads, in order (not those
-/// the functions it runs read: they are checked as their own functions).
-fn each_read(op: &Op, mut read: impl FnMut(Slot) -> Result<(), String>) -> Result<(), String> {
-    match *op {
-        Op::Const { .. }
-        | Op::CurrentSpan { .. }
-        | Op::BindingSpan { .. }
-        | Op::TraceIntrinsic { .. }
-        | Op::Jump { .. }
-        | Op::Select { .. }
-        | Op::SelectAll { .. } => Ok(()),
-        Op::Move { src, .. }
-        | Op::Not { src, .. }
-        | Op::Truthy { src, .. }
-        | Op::Neg { src, .. }
-        | Op::IsNil { src, .. }
-        | Op::ParentSpan { src, .. }
-        | Op::Match { src, .. }
-        | Op::Return { src } => read(Slot::Value(src)),
-        Op::Intrinsic { span, .. } | Op::Attr { span, .. } | Op::SpanSet { span, .. } => read(Slot::Value(span)),
-        Op::JumpIfNotTrue { cond, .. } | Op::JumpIfTrue { cond, .. } => read(Slot::Value(cond)),
-        Op::Compare { a, b, .. } | Op::Arith { a, b, .. } => read(Slot::Value(a)).and_then(|()| read(Slot::Value(b))),
-        Op::In { value, list, .. } => read(Slot::Value(value)).and_then(|()| read(Slot::Value(list))),
-        Op::Novelty { value, key, .. } => read(Slot::Value(value)).and_then(|()| read(Slot::Value(key))),
-        Op::MakeList { start, len, .. } | Op::Call { args_start: start, args_len: len, .. } => {
-            // `verify` checked `start + len <= registers`, so nothing saturates.
-            (start..start.saturating_add(len)).try_for_each(|r| read(Slot::Value(r)))
-        }
-        Op::SetAnd { a, b, .. } | Op::SetOr { a, b, .. } | Op::Structural { a, b, .. } => {
-            read(Slot::Set(a)).and_then(|()| read(Slot::Set(b)))
-        }
-        Op::NonEmpty { set, .. } | Op::Aggregate { set, .. } => read(Slot::Set(set)),
-    }
-}
-
-/// The register `op` writes, if any. `Select` reuses its set's memory but
-/// not its contents (`SpanSet::reset`), so it writes without reading it.
-fn write_of(op: &Op) -> Option<Slot> {
-    match *op {
-        Op::Const { dst, .. }
-        | Op::Move { dst, .. }
-        | Op::MakeList { dst, .. }
-        | Op::CurrentSpan { dst }
-        | Op::BindingSpan { dst }
-        | Op::ParentSpan { dst, .. }
-        | Op::Intrinsic { dst, .. }
-        | Op::TraceIntrinsic { dst, .. }
-        | Op::Attr { dst, .. }
-        | Op::Not { dst, .. }
-        | Op::Truthy { dst, .. }
-        | Op::Compare { dst, .. }
-        | Op::IsNil { dst, .. }
-        | Op::Match { dst, .. }
-        | Op::In { dst, .. }
-        | Op::Arith { dst, .. }
-        | Op::Neg { dst, .. }
-        | Op::Call { dst, .. }
-        | Op::Novelty { dst, .. }
-        | Op::NonEmpty { dst, .. }
-        | Op::Aggregate { dst, .. } => Some(Slot::Value(dst)),
-        Op::Select { dst, .. }
-        | Op::SelectAll { dst }
-        | Op::SpanSet { dst, .. }
-        | Op::SetAnd { dst, .. }
-        | Op::SetOr { dst, .. }
-        | Op::Structural { dst, .. } => Some(Slot::Set(dst)),
-        Op::JumpIfNotTrue { .. } | Op::JumpIfTrue { .. } | Op::Jump { .. } | Op::Return { .. } => None,
-    }
 }
