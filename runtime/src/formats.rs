@@ -101,6 +101,14 @@ pub enum Location {
     Byte(usize),
 }
 
+impl FormatError {
+    /// What the receivers answer for a request body that is not an OTLP
+    /// `ExportTraceServiceRequest` (gRPC `INTERNAL`, HTTP 400).
+    pub fn not_an_export_request(&self) -> String {
+        format!("the request is not an OTLP ExportTraceServiceRequest: {} at {}", self.problem, self.location)
+    }
+}
+
 impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {} at {}", self.format.name(), self.problem, self.location)

@@ -175,12 +175,7 @@ impl Decoder for RequestDecoder {
             }
             false => decode_request_lenient(&src.copy_to_bytes(len)),
         };
-        let (records, rejected) = decoded.map_err(|error| {
-            Status::internal(format!(
-                "the request is not an OTLP ExportTraceServiceRequest: {} at {}",
-                error.problem, error.location
-            ))
-        })?;
+        let (records, rejected) = decoded.map_err(|error| Status::internal(error.not_an_export_request()))?;
         Ok(Some(DecodedRequest { records, rejected }))
     }
 }

@@ -153,12 +153,9 @@ async fn receive(state: &HttpState, encoding: Option<Encoding>, request: Request
         false => body,
     };
     let (records, rejected) = match encoding {
-        Encoding::Protobuf => decode_request_lenient(&body).map_err(|e| {
-            Failure::malformed(format!(
-                "the body is not an OTLP ExportTraceServiceRequest: {} at {}",
-                e.problem, e.location
-            ))
-        })?,
+        Encoding::Protobuf => {
+            decode_request_lenient(&body).map_err(|error| Failure::malformed(error.not_an_export_request()))?
+        }
         Encoding::Json => read_otlp_json_lenient(&body).map_err(|e| Failure::malformed(e.to_string()))?,
     };
     drop(body);
