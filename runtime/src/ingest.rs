@@ -154,43 +154,76 @@ impl Drop for BodyReservation {
 }
 
 /// What a span costs in memory while it is held, roughly: the record, each
-/// attribute, event and link slot, and the heap bytes of its strings and
-/// byte values. Used for the `assembly.max_bytes` limit, so it needs to be
-/// proportionate, not exact.
+/// attribute, event and link slot, the heap bytes of its strings and byte
+/// values, and its resource and scope. Used for the `assembly.max_bytes`
+/// limit, so it needs to be proportionate, not exact. Spans of a trace that
+/// share a resource are weighed together with [`trace_bytes`].
 ///
 /// A string ([`Text`]) of up to 24 bytes is held inside its slot, so it adds
 /// no bytes beyond the slot counted for it; only a longer one, on the heap,
 /// adds its length.
 pub fn record_bytes(record: &SpanRecord) -> usize {
-    fn attrs(list: &[(Text, RecordValue)]) -> usize {
-        list.iter().map(|(key, value)| size_of::<(Text, RecordValue)>() + heap(key) + value_bytes(value)).sum()
-    }
-    /// A value's bytes beyond its own slot.
-    fn value_bytes(value: &RecordValue) -> usize {
-        match value {
-            RecordValue::Str(text) => heap(text),
-            RecordValue::Bytes(bytes) => bytes.len(),
-            RecordValue::Array(items) => items.iter().map(|v| size_of::<RecordValue>() + value_bytes(v)).sum(),
-            RecordValue::Int(_) | RecordValue::Float(_) | RecordValue::Bool(_) => 0,
+    trace_bytes(std::slice::from_ref(record))
+}
+
+/// What spans of one trace cost while held: each span's own bytes (see
+/// [`record_bytes`]), and each resource and scope once for every run of
+/// spans sharing it. Readers give every span of an OTLP `ResourceSpans` the
+/// same resource (an `Arc`), so a request's spans of one trace usually pay
+/// for it once, as memory holds it once. Counted per span, a resource of n
+/// attributes (SDKs set four, detectors for host, process or Kubernetes
+/// add more, some long) made every span look n attribute slots larger.
+pub fn trace_bytes(records: &[SpanRecord]) -> usize {
+    let mut bytes = 0;
+    let mut previous: Option<&SpanRecord> = None;
+    for record in records {
+        bytes += own_bytes(record);
+        if !previous.is_some_and(|p| Arc::ptr_eq(&p.resource, &record.resource)) {
+            bytes += attrs_bytes(&record.resource);
         }
+        if !previous.is_some_and(|p| Arc::ptr_eq(&p.scope, &record.scope)) {
+            let scope = &record.scope;
+            bytes += heap_bytes(&scope.name) + heap_bytes(&scope.version) + attrs_bytes(&scope.attrs);
+        }
+        previous = Some(record);
     }
-    fn heap(text: &Text) -> usize {
-        if text.is_heap_allocated() { text.len() } else { 0 }
-    }
+    bytes
+}
+
+/// A span's bytes but for its resource and scope.
+fn own_bytes(record: &SpanRecord) -> usize {
     size_of::<SpanRecord>()
-        + heap(&record.name)
-        + heap(&record.status_message)
-        + heap(&record.scope.name)
-        + heap(&record.scope.version)
-        + attrs(&record.attrs)
-        + attrs(&record.resource)
-        + attrs(&record.scope.attrs)
+        + heap_bytes(&record.name)
+        + heap_bytes(&record.status_message)
+        + attrs_bytes(&record.attrs)
         + record
             .events
             .iter()
-            .map(|(name, _, a)| size_of::<(Text, i64, RecordAttrs)>() + heap(name) + attrs(a))
+            .map(|(name, _, a)| size_of::<(Text, i64, RecordAttrs)>() + heap_bytes(name) + attrs_bytes(a))
             .sum::<usize>()
-        + record.links.iter().map(|(_, _, a)| size_of::<([u8; 16], [u8; 8], RecordAttrs)>() + attrs(a)).sum::<usize>()
+        + record
+            .links
+            .iter()
+            .map(|(_, _, a)| size_of::<([u8; 16], [u8; 8], RecordAttrs)>() + attrs_bytes(a))
+            .sum::<usize>()
+}
+
+fn attrs_bytes(list: &[(Text, RecordValue)]) -> usize {
+    list.iter().map(|(key, value)| size_of::<(Text, RecordValue)>() + heap_bytes(key) + value_bytes(value)).sum()
+}
+
+/// A value's bytes beyond its own slot.
+fn value_bytes(value: &RecordValue) -> usize {
+    match value {
+        RecordValue::Str(text) => heap_bytes(text),
+        RecordValue::Bytes(bytes) => bytes.len(),
+        RecordValue::Array(items) => items.iter().map(|v| size_of::<RecordValue>() + value_bytes(v)).sum(),
+        RecordValue::Int(_) | RecordValue::Float(_) | RecordValue::Bool(_) => 0,
+    }
+}
+
+fn heap_bytes(text: &Text) -> usize {
+    if text.is_heap_allocated() { text.len() } else { 0 }
 }
 
 #[cfg(test)]
@@ -214,5 +247,23 @@ mod tests {
         assert_eq!(record_bytes(&record), empty + size_of::<(Text, RecordValue)>());
         record.attrs.push((long.as_str().into(), RecordValue::Str(long.as_str().into())));
         assert_eq!(record_bytes(&record), empty + 2 * size_of::<(Text, RecordValue)>() + 200);
+    }
+
+    #[test]
+    fn a_resource_shared_by_a_traces_spans_is_weighed_once_per_run() {
+        let long = "x".repeat(100);
+        let resource: Arc<[(Text, RecordValue)]> =
+            Arc::from(vec![(Text::from("process.command_line"), RecordValue::Str(long.as_str().into()))]);
+        let resource_bytes = size_of::<(Text, RecordValue)>() + 100;
+        let with = |resource: &Arc<[(Text, RecordValue)]>| SpanRecord { resource: resource.clone(), ..with_name("") };
+        let alone = record_bytes(&with_name(""));
+        assert_eq!(record_bytes(&with(&resource)), alone + resource_bytes);
+
+        let shared = [with(&resource), with(&resource), with(&resource)];
+        assert_eq!(trace_bytes(&shared), 3 * alone + resource_bytes, "one resource, paid once");
+        let other: Arc<[(Text, RecordValue)]> = Arc::from(resource.to_vec());
+        let alternating = [with(&resource), with(&other), with(&resource)];
+        assert_eq!(trace_bytes(&alternating), 3 * alone + 3 * resource_bytes, "each run pays");
+        assert_eq!(trace_bytes(&[]), 0);
     }
 }

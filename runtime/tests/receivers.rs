@@ -12,7 +12,7 @@ use betrace_runtime::assembly::{Budget, ShardContext, ShardHandle, spawn_shards}
 use betrace_runtime::config::{AssemblyConfig, ReceiversConfig};
 use betrace_runtime::export::{CollectSink, request_to_json};
 use betrace_runtime::formats::encode_request;
-use betrace_runtime::ingest::{Ingest, record_bytes};
+use betrace_runtime::ingest::{Ingest, trace_bytes};
 use betrace_runtime::metrics::{Metrics, ReceiverLabel, RefusedLabels};
 use betrace_runtime::packs::{PackRegistry, Packs, TenantPacks};
 use betrace_runtime::receiver::{ReceiverError, ReceiverOptions, install_crypto_provider, serve_grpc, serve_http};
@@ -195,7 +195,7 @@ fn request_with_a_bad_span() -> ExportTraceServiceRequest {
 /// A memory budget that holds one `trace(_, true)` below the shards' high
 /// water mark (90%, past which they evaluate traces early) but not two.
 fn room_for_one_trace() -> usize {
-    let one: usize = trace(1, true).iter().map(record_bytes).sum();
+    let one = trace_bytes(&trace(1, true));
     one * 3 / 2
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use betrace_runtime::formats::records_from_request_lenient;
-use betrace_runtime::ingest::record_bytes;
+use betrace_runtime::ingest::trace_bytes;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -43,7 +43,9 @@ fn traces_of(sender: u64, index: u64) -> Vec<TraceShape> {
 fn held_weight(traces: &[TraceShape]) -> usize {
     let (records, rejected) = records_from_request_lenient(request(traces));
     assert!(rejected.is_empty(), "{rejected:?}");
-    records.iter().map(record_bytes).sum()
+    // As the receiver weighs them: each trace's spans together (they come
+    // trace by trace here), so a resource counts once per trace.
+    records.chunk_by(|a, b| a.trace_id == b.trace_id).map(trace_bytes).sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,13 +18,13 @@ use foldhash::fast::RandomState;
 
 use betrace_vm::trace::SpanRecord;
 
-use super::record_bytes;
+use super::trace_bytes;
 use crate::assembly::{TraceBatch, shard_of};
 
 /// The request's spans as batches, one per trace, for each of `shards`
 /// shards (index: the shard). Within a batch spans keep their request order;
 /// batches come in the order their trace first appears. A batch's bytes are
-/// its spans' [`record_bytes`].
+/// its spans' [`trace_bytes`].
 pub(super) fn batches_by_shard(tenant: &str, records: Vec<SpanRecord>, shards: usize) -> Vec<Vec<TraceBatch>> {
     let mut per_shard: Vec<Vec<TraceBatch>> = (0..shards.max(1)).map(|_| Vec::new()).collect();
     for batch in batches_by_trace(records) {
@@ -39,7 +39,7 @@ fn batches_by_trace(records: Vec<SpanRecord>) -> Vec<TraceBatch> {
     // One trace (an SDK exporting a finished trace, a test): no moves at all.
     let trace_id = first.trace_id;
     if records.iter().all(|record| record.trace_id == trace_id) {
-        let bytes = records.iter().map(record_bytes).sum();
+        let bytes = trace_bytes(&records);
         return vec![TraceBatch { trace_id, records, bytes }];
     }
     // First pass: which batch each span joins, and how many each gets.
@@ -68,9 +68,10 @@ fn batches_by_trace(records: Vec<SpanRecord>) -> Vec<TraceBatch> {
             let records = Vec::with_capacity(sizes[batch]);
             batches.push(TraceBatch { trace_id: record.trace_id, records, bytes: 0 });
         }
-        let batch = &mut batches[batch];
-        batch.bytes += record_bytes(&record);
-        batch.records.push(record);
+        batches[batch].records.push(record);
+    }
+    for batch in &mut batches {
+        batch.bytes = trace_bytes(&batch.records);
     }
     batches
 }
@@ -98,7 +99,7 @@ mod tests {
         assert_eq!(ids(&batches[2]), [5]);
         for batch in &batches {
             assert_eq!(batch.records.capacity(), batch.records.len(), "allocated at its final size");
-            assert_eq!(batch.bytes, batch.records.iter().map(record_bytes).sum::<usize>());
+            assert_eq!(batch.bytes, trace_bytes(&batch.records));
         }
     }
 
