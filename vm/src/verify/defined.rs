@@ -135,23 +135,16 @@ fn check_function(program: &RuleProgram, func: FuncId, code: &[Op], binding_set:
         if let Some(target) = op.writes() {
             written.insert(target);
         }
+        // `verify` has checked every target lies ahead within the function.
         match *op {
             Op::Return { .. } => {}
-            Op::Jump { target } => Written::join(target_of(&mut jumped, func, target)?, written),
+            Op::Jump { target } => Written::join(&mut jumped[target as usize], written),
             Op::JumpIfTrue { target, .. } | Op::JumpIfNotTrue { target, .. } => {
-                Written::join(target_of(&mut jumped, func, target)?, written.clone());
+                Written::join(&mut jumped[target as usize], written.clone());
                 falling = Some(written);
             }
             _ => falling = Some(written),
         }
     }
     Ok(())
-}
-
-/// The state of the jumps to `target`.
-fn target_of(jumped: &mut [Option<Written>], func: FuncId, target: u32) -> Result<&mut Option<Written>, String> {
-    let len = jumped.len();
-    jumped
-        .get_mut(target as usize)
-        .ok_or_else(|| format!("function {func} jumps to {target}, past its {len} instructions"))
 }
