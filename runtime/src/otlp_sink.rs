@@ -131,9 +131,12 @@ impl OtlpSink {
             tasks.push(tokio::spawn(async move {
                 let served = tonic::transport::Server::builder()
                     .add_service(service)
-                    .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), async move {
-                        let _ = stop.wait_for(|stop| *stop).await;
-                    })
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                        async move {
+                            let _ = stop.wait_for(|stop| *stop).await;
+                        },
+                    )
                     .await;
                 if let Err(e) = served {
                     tracing::warn!("the OTLP sink's gRPC server stopped: {e}");
@@ -149,6 +152,10 @@ impl OtlpSink {
                 .layer(tower_http::decompression::RequestDecompressionLayer::new());
             let mut stop = watcher.clone();
             tasks.push(tokio::spawn(async move {
+                use axum::serve::ListenerExt;
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 let served = axum::serve(listener, router)
                     .with_graceful_shutdown(async move {
                         let _ = stop.wait_for(|stop| *stop).await;

@@ -8,6 +8,13 @@
 //! can bind port 0 and know the address before serving, and a future that
 //! ends serving when it completes.
 //!
+//! Accepted connections get `TCP_NODELAY`. A reply is several small writes
+//! (HTTP/2 headers, data, trailers); with Nagle's algorithm on, the second
+//! waits for the client's delayed ACK, up to 40 ms, and a client that sends
+//! one request at a time per connection (as OTLP exporters do) was held to
+//! a few hundred requests a second: the load generator measured 246,000
+//! spans/s with one trivial rule before, 586,000 after.
+//!
 //! Every refusal is counted: `requests_refused` by reason for every request,
 //! `spans_refused` too when the request could be read (so its spans are
 //! known), `requests_malformed` for bodies that do not decode.

@@ -62,7 +62,9 @@ impl Drop for CountingSink {
 impl CountingSink {
     /// Listens on `address` (port 0 picks one). Inside a tokio runtime.
     pub fn start(address: SocketAddr) -> Result<CountingSink, String> {
-        let incoming = TcpIncoming::bind(address).map_err(|error| format!("cannot listen on {address}: {error}"))?;
+        let incoming = TcpIncoming::bind(address)
+            .map_err(|error| format!("cannot listen on {address}: {error}"))?
+            .with_nodelay(Some(true));
         let address = incoming.local_addr().map_err(|error| format!("cannot listen on {address}: {error}"))?;
         let counts = Arc::new(SinkCounts::default());
         let service = TraceServiceServer::new(Counter(counts.clone()))

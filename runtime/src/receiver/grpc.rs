@@ -78,7 +78,8 @@ pub async fn serve_grpc(
         .layer(MapResponseLayer::new(move |response| count_codec_refusals(&metrics, response)))
         .layer(budget)
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        // TCP_NODELAY: see the module doc of `receiver.rs`.
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
         .await
         .map_err(|e| failed(e.to_string()))
 }

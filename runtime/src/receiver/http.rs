@@ -19,6 +19,8 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::RustlsAcceptor;
 use flate2::read::MultiGzDecoder;
 use tokio::net::TcpListener;
 use tonic::Code;
@@ -59,12 +61,22 @@ pub async fn serve_http(
         shutdown.await;
         on_shutdown.graceful_shutdown(Some(SHUTDOWN_GRACE));
     });
+    // TCP_NODELAY: see the module doc of `receiver.rs`.
     let served = match &options.tls {
-        None => axum_server::from_tcp(listener).map_err(|e| failed(e.to_string()))?.handle(handle).serve(app).await,
+        None => {
+            axum_server::from_tcp(listener)
+                .map_err(|e| failed(e.to_string()))?
+                .acceptor(NoDelayAcceptor)
+                .handle(handle)
+                .serve(app)
+                .await
+        }
         Some(tls) => {
             let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.http_config());
+            let acceptor = RustlsAcceptor::new(config.clone()).acceptor(NoDelayAcceptor);
             axum_server::tls_rustls::from_tcp_rustls(listener, config)
                 .map_err(|e| failed(e.to_string()))?
+                .acceptor(acceptor)
                 .handle(handle)
                 .serve(app)
                 .await
