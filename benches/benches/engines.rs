@@ -135,13 +135,9 @@ fn attr_value(value: &betrace_vm::trace::AttrValue, trace: &Trace) -> CelValue {
     }
 }
 
-fn attr_map(attrs: &betrace_vm::trace::Attrs, trace: &Trace) -> CelValue {
-    let map: HashMap<Key, CelValue> = attrs
-        .keys
-        .iter()
-        .zip(&attrs.values)
-        .map(|(k, v)| (Key::from(trace.strings.text(*k).to_string()), attr_value(v, trace)))
-        .collect();
+fn attr_map(attrs: betrace_vm::trace::AttrsRef<'_>, trace: &Trace) -> CelValue {
+    let map: HashMap<Key, CelValue> =
+        attrs.iter().map(|(k, v)| (Key::from(trace.strings.text(k).to_string()), attr_value(v, trace))).collect();
     CelValue::from(map)
 }
 
@@ -158,8 +154,11 @@ fn bind<'a>(root: &'a Context<'a>, trace: &Trace, i: usize) -> Context<'a> {
     ctx.add_variable_from_value("kind", CelValue::Int(kind));
     ctx.add_variable_from_value("status", CelValue::Int(status));
     ctx.add_variable_from_value("duration", CelValue::Int(trace.end[i] - trace.start[i]));
-    ctx.add_variable_from_value("attrs", attr_map(&trace.attrs[i], trace));
-    ctx.add_variable_from_value("resource", attr_map(&trace.resources[trace.resource[i] as usize].attrs, trace));
+    ctx.add_variable_from_value("attrs", attr_map(trace.attrs.span(i), trace));
+    ctx.add_variable_from_value(
+        "resource",
+        attr_map(trace.resources[trace.resource[i] as usize].attrs.as_ref(), trace),
+    );
     ctx
 }
 

@@ -23,7 +23,7 @@ use betrace_stdlib::compression::{NoveltyMetrics, NoveltyState};
 use crate::eval::{EvalConfig, Outcome, TraceEvaluator, TraceView};
 use crate::loaded::{LoadError, LoadedRule};
 use crate::novelty::{LoadedSite, NoveltyStore};
-use crate::trace::{AttrValue, Trace};
+use crate::trace::{AttrValue, AttrsRef, Trace};
 use crate::violation::{PackInfo, Violation, violation_id};
 
 mod pattern_triggers;
@@ -251,9 +251,9 @@ impl Engine {
             }
         }
         /// Adds the rules `index` has for `attrs`' keys and string values.
-        fn matching(index: &Index<KeyTriggers>, attrs: &crate::trace::Attrs, trace: &Trace, chosen: &mut Vec<usize>) {
-            for (key, value) in attrs.keys.iter().zip(&attrs.values) {
-                let Some(triggers) = index.get(trace.strings.text(*key)) else { continue };
+        fn matching(index: &Index<KeyTriggers>, attrs: AttrsRef<'_>, trace: &Trace, chosen: &mut Vec<usize>) {
+            for (key, value) in attrs.iter() {
+                let Some(triggers) = index.get(trace.strings.text(key)) else { continue };
                 chosen.extend(&triggers.present);
                 if let AttrValue::Str(value) = value
                     && let Some(rules) = triggers.values.get(trace.strings.text(*value))
@@ -272,17 +272,17 @@ impl Engine {
             }
         }
         if !self.by_attr.is_empty() {
-            for attrs in &trace.attrs {
+            for attrs in trace.attrs.iter() {
                 matching(&self.by_attr, attrs, trace, &mut chosen);
             }
         }
         if !self.by_resource.is_empty() {
             for resource in &trace.resources {
-                matching(&self.by_resource, &resource.attrs, trace, &mut chosen);
+                matching(&self.by_resource, resource.attrs.as_ref(), trace, &mut chosen);
             }
         }
         self.by_attr_pattern.matching(trace.attrs.iter(), trace, &mut chosen);
-        let resource_lists = trace.resources.iter().map(|resource| &resource.attrs);
+        let resource_lists = trace.resources.iter().map(|resource| resource.attrs.as_ref());
         self.by_resource_pattern.matching(resource_lists, trace, &mut chosen);
         chosen.sort_unstable();
         chosen.dedup();

@@ -11,7 +11,7 @@ use betrace_compiler::intrinsics::{SpanIntrinsic, TraceIntrinsic};
 use bumpalo::Bump;
 
 use crate::sets::TreeOrder;
-use crate::trace::{Attrs, Sym, Trace};
+use crate::trace::{AttrsRef, Sym, Trace};
 use crate::value::Val;
 
 fn hex<'e>(bytes: &[u8], arena: &'e Bump) -> &'e str {
@@ -78,20 +78,20 @@ pub fn shape(trace: &Trace, order: &TreeOrder) -> String {
     out
 }
 
-fn read<'e>(attrs: &'e Attrs, key: Sym, trace: &'e Trace) -> Option<Val<'e>> {
+fn read<'e>(attrs: AttrsRef<'e>, key: Sym, trace: &'e Trace) -> Option<Val<'e>> {
     attrs.get(key).map(|value| Val::from_attr(value, &trace.strings))
 }
 
 pub fn attribute(trace: &Trace, i: usize, scope: AttrScope, key: Sym) -> Val<'_> {
-    let span = || read(&trace.attrs[i], key, trace);
-    let resource = || read(&trace.resources[trace.resource[i] as usize].attrs, key, trace);
+    let span = || read(trace.attrs.span(i), key, trace);
+    let resource = || read(trace.resources[trace.resource[i] as usize].attrs.as_ref(), key, trace);
     let found = match scope {
         AttrScope::Span => span(),
         AttrScope::Resource => resource(),
         AttrScope::SpanThenResource => span().or_else(resource),
-        AttrScope::Event => trace.events[i].iter().find_map(|event| read(&event.attrs, key, trace)),
-        AttrScope::Link => trace.links[i].iter().find_map(|link| read(&link.attrs, key, trace)),
-        AttrScope::Instrumentation => read(&trace.scopes[trace.scope[i] as usize].attrs, key, trace),
+        AttrScope::Event => trace.events[i].iter().find_map(|event| read(event.attrs.as_ref(), key, trace)),
+        AttrScope::Link => trace.links[i].iter().find_map(|link| read(link.attrs.as_ref(), key, trace)),
+        AttrScope::Instrumentation => read(trace.scopes[trace.scope[i] as usize].attrs.as_ref(), key, trace),
     };
     found.unwrap_or(Val::Nil)
 }

@@ -17,12 +17,14 @@ mod dump;
 #[cfg(test)]
 mod properties;
 mod records;
+mod span_attrs;
 mod strings;
 #[cfg(test)]
 mod tests;
 mod tree;
 
 pub use builder::{TraceBuilder, group_by_trace};
+pub use span_attrs::{AttrsRef, SpanAttrs};
 pub use strings::Strings;
 
 /// An interned string of one trace.
@@ -53,7 +55,7 @@ pub struct Attrs {
 impl Attrs {
     /// The value under `key` (the last one, if a key repeats).
     pub fn get(&self, key: Sym) -> Option<&AttrValue> {
-        self.keys.iter().rposition(|k| *k == key).map(|i| &self.values[i])
+        self.as_ref().get(key)
     }
 
     pub fn len(&self) -> usize {
@@ -184,7 +186,8 @@ pub struct Trace {
     /// `b` exactly when `enter[a] < enter[b] && exit[b] <= exit[a]`.
     pub enter: Vec<u32>,
     pub exit: Vec<u32>,
-    pub attrs: Vec<Attrs>,
+    /// Each span's attributes (all of them in one pair of arrays).
+    pub attrs: SpanAttrs,
     pub events: Vec<Vec<Event>>,
     pub links: Vec<Vec<Link>>,
     pub resources: Vec<Resource>,

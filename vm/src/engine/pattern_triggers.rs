@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use foldhash::fast::RandomState;
 use regex::RegexSet;
 
-use crate::trace::{AttrValue, Attrs, Sym, Trace};
+use crate::trace::{AttrValue, AttrsRef, Sym, Trace};
 
 /// Attribute key → the rules triggered by patterns on it.
 #[derive(Debug, Default)]
@@ -67,13 +67,18 @@ impl PatternIndex {
     /// Adds to `chosen` the rules triggered by the string attributes of
     /// every list in `lists` (a trace's), matching each distinct (key,
     /// value) pair once.
-    pub(super) fn matching<'t>(&self, lists: impl Iterator<Item = &'t Attrs>, trace: &Trace, chosen: &mut Vec<usize>) {
+    pub(super) fn matching<'t>(
+        &self,
+        lists: impl Iterator<Item = AttrsRef<'t>>,
+        trace: &Trace,
+        chosen: &mut Vec<usize>,
+    ) {
         if self.is_empty() {
             return;
         }
         let mut seen: HashSet<(Sym, Sym), RandomState> = HashSet::default();
         for attrs in lists {
-            for (&key, value) in attrs.keys.iter().zip(&attrs.values) {
+            for (key, value) in attrs.iter() {
                 let AttrValue::Str(value) = *value else { continue };
                 let Some(patterns) = self.by_key.get(trace.strings.text(key)) else { continue };
                 if seen.insert((key, value)) {

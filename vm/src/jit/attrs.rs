@@ -7,7 +7,7 @@
 //! `TraceView`), and only when a rule whose native code reads attributes runs:
 //! interpreted rules never pay for it.
 
-use crate::trace::{AttrValue, Attrs, Trace};
+use crate::trace::{AttrValue, AttrsRef, Trace};
 
 use super::layout::tag;
 
@@ -51,27 +51,27 @@ impl AttrTable {
     /// Lays out `trace`'s attributes; O(attributes).
     pub fn new(trace: &Trace) -> AttrTable {
         let resource_attrs: usize = trace.resources.iter().map(|r| r.attrs.len()).sum();
-        let span_attrs: usize = trace.attrs.iter().map(Attrs::len).sum();
+        let span_attrs = trace.attrs.total();
         let mut table = AttrTable {
-            span_start: Vec::with_capacity(trace.attrs.len() + 1),
+            span_start: Vec::with_capacity(trace.attrs.spans() + 1),
             resource_start: Vec::with_capacity(trace.resources.len() + 1),
             entries: Vec::with_capacity(span_attrs + resource_attrs),
         };
-        for attrs in &trace.attrs {
+        for attrs in trace.attrs.iter() {
             table.span_start.push(table.entries.len() as u64);
             table.push(attrs);
         }
         table.span_start.push(table.entries.len() as u64);
         for resource in &trace.resources {
             table.resource_start.push(table.entries.len() as u64);
-            table.push(&resource.attrs);
+            table.push(resource.attrs.as_ref());
         }
         table.resource_start.push(table.entries.len() as u64);
         table
     }
 
-    fn push(&mut self, attrs: &Attrs) {
-        for (key, value) in attrs.keys.iter().zip(&attrs.values) {
+    fn push(&mut self, attrs: AttrsRef<'_>) {
+        for (key, value) in attrs.iter() {
             let (tag, payload) = match value {
                 AttrValue::Str(sym) => (tag::STR, u64::from(sym.0)),
                 AttrValue::Int(i) => (tag::INT, *i as u64),
@@ -153,7 +153,7 @@ mod tests {
         let trace = builder.build();
         let table = AttrTable::new(&trace);
         let key = trace.strings.lookup("k").expect("interned");
-        let expected = match trace.attrs[0].get(key) {
+        let expected = match trace.attrs.span(0).get(key) {
             Some(AttrValue::Int(i)) => *i as u64,
             other => panic!("{other:?}"),
         };

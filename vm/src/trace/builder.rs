@@ -24,7 +24,8 @@ use hashbrown::hash_table::Entry as TableEntry;
 
 use super::tree::{Children, cut_cycles, number};
 use super::{
-    AttrValue, Attrs, Event, Link, NO_PARENT, RecordValue, Repairs, Resource, Scope, SpanRecord, Strings, Text, Trace,
+    AttrValue, Attrs, Event, Link, NO_PARENT, RecordValue, Repairs, Resource, Scope, SpanAttrs, SpanRecord, Strings,
+    Text, Trace,
 };
 
 /// Collects the spans of one trace, then [builds](TraceBuilder::build) it.
@@ -283,7 +284,7 @@ impl<'r> Columns<'r> {
             end: Vec::with_capacity(len),
             resource: Vec::with_capacity(len),
             scope: Vec::with_capacity(len),
-            attrs: Vec::with_capacity(len),
+            attrs: SpanAttrs::with_capacity(len, spans.iter().map(|span| span.attrs.len()).sum()),
             events: Vec::with_capacity(len),
             links: Vec::with_capacity(len),
             ..Trace::default()
@@ -307,7 +308,12 @@ impl<'r> Columns<'r> {
             let strings = &mut self.trace.strings;
             let name = strings.intern(&span.name);
             let status_message = strings.intern(&span.status_message);
-            let attrs = intern_attrs(strings, &span.attrs);
+            for (key, value) in &span.attrs {
+                let key = strings.intern(key);
+                let value = intern_value(strings, value);
+                self.trace.attrs.push(key, value);
+            }
+            self.trace.attrs.end_span();
             let events = span
                 .events
                 .iter()
@@ -337,7 +343,6 @@ impl<'r> Columns<'r> {
             trace.end.push(span.end);
             trace.resource.push(resource);
             trace.scope.push(scope);
-            trace.attrs.push(attrs);
             trace.events.push(events);
             trace.links.push(links);
         }

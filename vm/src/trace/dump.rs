@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{AttrValue, Attrs, NO_PARENT, Strings, Sym, Trace};
+use super::{AttrValue, AttrsRef, NO_PARENT, Strings, Sym, Trace};
 
 impl Trace {
     /// Every field of the trace as text, one span a paragraph.
@@ -19,7 +19,7 @@ impl Trace {
         }
         for (i, resource) in self.resources.iter().enumerate() {
             let service = resource.service_name.map(|sym| sym.0.to_string()).unwrap_or_else(|| "-".into());
-            let _ = writeln!(out, "resource {i} service=#{service}{}", attrs(strings, &resource.attrs));
+            let _ = writeln!(out, "resource {i} service=#{service}{}", attrs(strings, resource.attrs.as_ref()));
         }
         for (i, scope) in self.scopes.iter().enumerate() {
             let _ = writeln!(
@@ -27,7 +27,7 @@ impl Trace {
                 "scope {i} name={} version={}{}",
                 sym(strings, scope.name),
                 sym(strings, scope.version),
-                attrs(strings, &scope.attrs)
+                attrs(strings, scope.attrs.as_ref())
             );
         }
         for i in 0..self.len() {
@@ -62,16 +62,26 @@ impl Trace {
             self.resource[i],
             self.scope[i],
         );
-        if !self.attrs[i].is_empty() {
-            let _ = writeln!(out, "  attrs{}", attrs(strings, &self.attrs[i]));
+        if !self.attrs.span(i).is_empty() {
+            let _ = writeln!(out, "  attrs{}", attrs(strings, self.attrs.span(i)));
         }
         for event in &self.events[i] {
-            let _ =
-                writeln!(out, "  event {} at {}{}", sym(strings, event.name), event.time, attrs(strings, &event.attrs));
+            let _ = writeln!(
+                out,
+                "  event {} at {}{}",
+                sym(strings, event.name),
+                event.time,
+                attrs(strings, event.attrs.as_ref())
+            );
         }
         for link in &self.links[i] {
-            let _ =
-                writeln!(out, "  link {}/{}{}", hex(&link.trace_id), hex(&link.span_id), attrs(strings, &link.attrs));
+            let _ = writeln!(
+                out,
+                "  link {}/{}{}",
+                hex(&link.trace_id),
+                hex(&link.span_id),
+                attrs(strings, link.attrs.as_ref())
+            );
         }
     }
 }
@@ -82,10 +92,10 @@ fn sym(strings: &Strings, sym: Sym) -> String {
     format!("#{}{:?}", sym.0, strings.text(sym))
 }
 
-fn attrs(strings: &Strings, attrs: &Attrs) -> String {
+fn attrs(strings: &Strings, attrs: AttrsRef<'_>) -> String {
     let mut out = String::new();
-    for (key, value) in attrs.keys.iter().zip(&attrs.values) {
-        let _ = write!(out, " {}={}", sym(strings, *key), value_text(strings, value));
+    for (key, value) in attrs.iter() {
+        let _ = write!(out, " {}={}", sym(strings, key), value_text(strings, value));
     }
     out
 }

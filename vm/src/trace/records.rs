@@ -13,7 +13,7 @@
 use std::mem::size_of;
 use std::sync::Arc;
 
-use super::{AttrValue, Attrs, Event, Link, RecordScope, RecordValue, SpanRecord, Strings, Text, Trace};
+use super::{AttrValue, Attrs, AttrsRef, Event, Link, RecordScope, RecordValue, SpanRecord, Strings, Text, Trace};
 
 impl Trace {
     /// One record per span, in the trace's order: the spans as they were
@@ -23,12 +23,12 @@ impl Trace {
         let strings = &self.strings;
         let text = |sym| Text::from(strings.text(sym));
         let resources: Vec<Arc<[(Text, RecordValue)]>> =
-            self.resources.iter().map(|resource| record_attrs(strings, &resource.attrs).into()).collect();
+            self.resources.iter().map(|resource| record_attrs(strings, resource.attrs.as_ref()).into()).collect();
         let scopes: Vec<Arc<RecordScope>> = self
             .scopes
             .iter()
             .map(|scope| {
-                let attrs = record_attrs(strings, &scope.attrs);
+                let attrs = record_attrs(strings, scope.attrs.as_ref());
                 Arc::new(RecordScope { name: text(scope.name), version: text(scope.version), attrs })
             })
             .collect();
@@ -43,16 +43,18 @@ impl Trace {
                 status_message: text(self.status_message[i]),
                 start: self.start[i],
                 end: self.end[i],
-                attrs: record_attrs(strings, &self.attrs[i]),
+                attrs: record_attrs(strings, self.attrs.span(i)),
                 resource: resources[self.resource[i] as usize].clone(),
                 scope: scopes[self.scope[i] as usize].clone(),
                 events: self.events[i]
                     .iter()
-                    .map(|Event { name, time, attrs }| (text(*name), *time, record_attrs(strings, attrs)))
+                    .map(|Event { name, time, attrs }| (text(*name), *time, record_attrs(strings, attrs.as_ref())))
                     .collect(),
                 links: self.links[i]
                     .iter()
-                    .map(|Link { trace_id, span_id, attrs }| (*trace_id, *span_id, record_attrs(strings, attrs)))
+                    .map(|Link { trace_id, span_id, attrs }| {
+                        (*trace_id, *span_id, record_attrs(strings, attrs.as_ref()))
+                    })
                     .collect(),
             })
             .collect()
@@ -67,7 +69,6 @@ impl Trace {
             + size_of::<[u32; 8]>()
             + size_of::<[i64; 2]>()
             + size_of::<[u8; 2]>()
-            + size_of::<Attrs>()
             + size_of::<Vec<Event>>()
             + size_of::<Vec<Link>>();
         let events: usize = self.events.iter().flatten().map(|e| size_of::<Event>() + attrs_bytes(&e.attrs)).sum();
@@ -75,7 +76,8 @@ impl Trace {
         size_of::<Trace>()
             + self.len() * per_span
             + self.strings.memory_bytes()
-            + self.attrs.iter().map(attrs_bytes).sum::<usize>()
+            + self.attrs.memory_bytes()
+            + self.attrs.iter().flat_map(|attrs| attrs.values).map(boxed_bytes).sum::<usize>()
             + events
             + links
             + self.resources.iter().map(|r| size_of::<super::Resource>() + attrs_bytes(&r.attrs)).sum::<usize>()
@@ -83,13 +85,8 @@ impl Trace {
     }
 }
 
-fn record_attrs(strings: &Strings, attrs: &Attrs) -> Vec<(Text, RecordValue)> {
-    attrs
-        .keys
-        .iter()
-        .zip(&attrs.values)
-        .map(|(key, value)| (Text::from(strings.text(*key)), record_value(strings, value)))
-        .collect()
+fn record_attrs(strings: &Strings, attrs: AttrsRef<'_>) -> Vec<(Text, RecordValue)> {
+    attrs.iter().map(|(key, value)| (Text::from(strings.text(key)), record_value(strings, value))).collect()
 }
 
 fn record_value(strings: &Strings, value: &AttrValue) -> RecordValue {
@@ -109,10 +106,14 @@ fn attrs_bytes(attrs: &Attrs) -> usize {
 }
 
 fn value_bytes(value: &AttrValue) -> usize {
-    size_of::<AttrValue>()
-        + match value {
-            AttrValue::Bytes(bytes) => bytes.len(),
-            AttrValue::Array(items) => items.iter().map(value_bytes).sum(),
-            _ => 0,
-        }
+    size_of::<AttrValue>() + boxed_bytes(value)
+}
+
+/// A value's memory outside its own slot: its bytes, or its array's items.
+fn boxed_bytes(value: &AttrValue) -> usize {
+    match value {
+        AttrValue::Bytes(bytes) => bytes.len(),
+        AttrValue::Array(items) => items.iter().map(value_bytes).sum(),
+        _ => 0,
+    }
 }
