@@ -25,7 +25,7 @@ use hashbrown::hash_table::Entry as TableEntry;
 use super::tree::{Children, cut_cycles, number};
 use super::{
     AttrValue, Attrs, Event, Link, NO_PARENT, RecordValue, Repairs, Resource, Scope, SpanAttrs, SpanRecord, Strings,
-    Text, Trace,
+    Sym, Text, Trace,
 };
 
 /// Collects the spans of one trace, then [builds](TraceBuilder::build) it.
@@ -308,11 +308,7 @@ impl<'r> Columns<'r> {
             let strings = &mut self.trace.strings;
             let name = strings.intern(&span.name);
             let status_message = strings.intern(&span.status_message);
-            for (key, value) in &span.attrs {
-                let key = strings.intern(key);
-                let value = intern_value(strings, value);
-                self.trace.attrs.push(key, value);
-            }
+            intern_each(strings, &span.attrs, |key, value| self.trace.attrs.push(key, value));
             self.trace.attrs.end_span();
             let events = span
                 .events
@@ -541,11 +537,19 @@ fn same_value(a: &RecordValue, b: &RecordValue) -> bool {
 
 fn intern_attrs(strings: &mut Strings, list: &[(Text, RecordValue)]) -> Attrs {
     let mut attrs = Attrs { keys: Vec::with_capacity(list.len()), values: Vec::with_capacity(list.len()) };
-    for (key, value) in list {
-        attrs.keys.push(strings.intern(key));
-        attrs.values.push(intern_value(strings, value));
-    }
+    intern_each(strings, list, |key, value| {
+        attrs.keys.push(key);
+        attrs.values.push(value);
+    });
     attrs
+}
+
+/// Interns an attribute list in order, handing each key and value to `put`.
+fn intern_each(strings: &mut Strings, list: &[(Text, RecordValue)], mut put: impl FnMut(Sym, AttrValue)) {
+    for (key, value) in list {
+        let key = strings.intern(key);
+        put(key, intern_value(strings, value));
+    }
 }
 
 fn intern_value(strings: &mut Strings, value: &RecordValue) -> AttrValue {

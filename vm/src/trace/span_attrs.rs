@@ -95,27 +95,10 @@ impl SpanAttrs {
         self.ends.push(u32::try_from(self.keys.len()).expect("fewer than 2^32 attributes in a trace"));
     }
 
-    /// Adds a whole span's attributes.
-    pub fn push_span(&mut self, attrs: AttrsRef<'_>) {
-        self.keys.extend_from_slice(attrs.keys);
-        self.values.extend_from_slice(attrs.values);
-        self.end_span();
-    }
-
     /// The arrays' own bytes (a value's boxed bytes or array items aside).
     pub fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
         self.keys.len() * size_of::<Sym>() + self.values.len() * size_of::<AttrValue>() + self.ends.len() * 4
-    }
-}
-
-impl FromIterator<Attrs> for SpanAttrs {
-    fn from_iter<I: IntoIterator<Item = Attrs>>(lists: I) -> SpanAttrs {
-        let mut attrs = SpanAttrs::default();
-        for list in lists {
-            attrs.push_span(list.as_ref());
-        }
-        attrs
     }
 }
 
@@ -133,7 +116,11 @@ mod tests {
     #[test]
     fn each_span_reads_back_its_own_list_including_empty_ones() {
         let lists = [list(&[(1, 10), (2, 20)]), list(&[]), list(&[(1, 11), (1, 12)]), list(&[(3, 30)])];
-        let attrs: SpanAttrs = lists.iter().cloned().collect();
+        let mut attrs = SpanAttrs::with_capacity(lists.len(), 5);
+        for list in &lists {
+            list.as_ref().iter().for_each(|(key, value)| attrs.push(key, value.clone()));
+            attrs.end_span();
+        }
         assert_eq!(attrs.spans(), 4);
         assert_eq!(attrs.total(), 5);
         for (i, expected) in lists.iter().enumerate() {
