@@ -78,10 +78,15 @@ pub async fn serve_grpc(
         .layer(MapResponseLayer::new(move |response| count_codec_refusals(&metrics, response)))
         .layer(budget)
         .add_service(service)
-        // TCP_NODELAY: see the module doc of `receiver.rs`.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await
         .map_err(|e| failed(e.to_string()))
+}
+
+/// The connections `listener` accepts, with `TCP_NODELAY` set (see the
+/// module doc of `receiver.rs`).
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// `TraceService` as the generated `TraceServiceServer` serves it (the same
@@ -281,4 +286,23 @@ fn count_codec_refusals<B>(metrics: &Metrics, response: http::Response<B>) -> ht
         _ => {}
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::codegen::tokio_stream::StreamExt;
+
+    use super::*;
+
+    /// Without `TCP_NODELAY` a reply's later frames wait for the client's
+    /// delayed ACK: up to 40 ms a request for a client that sends one at a time.
+    #[tokio::test]
+    async fn accepted_connections_send_without_waiting_for_acks() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let address = listener.local_addr().expect("bound");
+        let mut accepted = incoming(listener);
+        let _client = tokio::net::TcpStream::connect(address).await.expect("listening");
+        let connection = accepted.next().await.expect("a connection").expect("accepted");
+        assert!(connection.nodelay().expect("readable option"));
+    }
 }
