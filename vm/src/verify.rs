@@ -1,16 +1,19 @@
 //! Checks a program before it runs, so the interpreter (and the JIT) can
 //! index registers, constants and functions without bounds surprises, and
-//! never reads a register the rule has not written (`defined.rs`), even for a
-//! corrupted or hand-made pack.
+//! never reads a register the rule has not written (`defined.rs`) nor finds
+//! another value where it memoized one (`memo.rs`), even for a corrupted or
+//! hand-made pack.
 
 mod defined;
+mod memo;
 #[cfg(test)]
 mod tests;
 
 use betrace_compiler::bytecode::{Func, Op, RuleProgram};
 
-/// `Err` names the first bad operand, or the first register read before it
-/// is written (see `defined.rs`).
+/// `Err` names the first bad operand, the first register read before it is
+/// written (see `defined.rs`), or the first write over a memoized result
+/// (see `memo.rs`).
 pub fn verify(program: &RuleProgram) -> Result<(), String> {
     let regs = usize::from(program.registers);
     let sets = usize::from(program.set_registers);
@@ -113,5 +116,6 @@ pub fn verify(program: &RuleProgram) -> Result<(), String> {
             }
         }
     }
+    memo::memo_registers_are_private(program)?;
     defined::writes_before_reads(program)
 }

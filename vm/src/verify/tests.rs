@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use betrace_compiler::bytecode::{CheckKind, CheckProgram, Const, Func, Memo, Op, RuleProgram};
-use betrace_compiler::hir::Severity;
+use betrace_compiler::hir::{Severity, StructuralOp};
 use betrace_compiler::{CheckConfig, SourceFile, check_files, compile_file, lower};
 
 use super::verify;
@@ -286,4 +286,29 @@ fn every_program_the_compiler_writes_is_accepted() {
     assert!(programs.iter().any(|(_, p)| p.binding_set.is_some()));
     assert!(programs.iter().any(|(_, p)| jumps(p)));
     assert!(programs.iter().any(|(_, p)| lists(p)));
+}
+
+/// `when`: `s0 = {true}` (memoized per trace), then `second`, then
+/// `r0 = s0 is not empty`; function 1 is the predicate `true`.
+fn memo_program(second: Op) -> RuleProgram {
+    let select = Op::Select { dst: 0, pred: 1, memo: Memo::Trace };
+    let when = vec![select, second, Op::NonEmpty { dst: 0, set: 0 }, Op::Return { src: 0 }];
+    let pred = vec![Op::Const { dst: 0, value: 0 }, Op::Return { src: 0 }];
+    program(vec![when, pred], 1, 2)
+}
+
+#[test]
+fn a_memoized_register_written_by_another_instruction_is_refused() {
+    assert_eq!(
+        refused(&memo_program(Op::SelectAll { dst: 0 })),
+        "function 0, instruction 1 (SelectAll { dst: 0 }) writes set register 0, \
+         which holds the memoized result of Select { dst: 0, pred: 1, memo: Trace }"
+    );
+    // Another memoized instruction is no better: it would take the first one's result.
+    let other = Op::Structural { dst: 0, op: StructuralOp::Child, a: 0, b: 0, memo: Memo::Trace };
+    assert!(refused(&memo_program(other)).contains("instruction 1 (Structural"));
+    // The same instruction again computes the same result: it may share the register.
+    assert_eq!(verify(&memo_program(Op::Select { dst: 0, pred: 1, memo: Memo::Trace })), Ok(()));
+    // Another register is free to use.
+    assert_eq!(verify(&memo_program(Op::SelectAll { dst: 1 })), Ok(()));
 }
