@@ -294,6 +294,7 @@ async fn server_figures(
         violations: delta("betrace_violations_total"),
         traces_completed: delta("betrace_traces_completed_total"),
         processed_spans_per_sec: drained.then(|| delta("betrace_spans_received_total") / (load_secs + drain_secs)),
+        cpu_secs: after.has("process_cpu_seconds_total").then(|| delta("process_cpu_seconds_total")),
         completion_to_export,
         drained,
         drain_secs,

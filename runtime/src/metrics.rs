@@ -18,6 +18,8 @@ use prometheus_client::registry::Registry;
 
 use crate::packs::PackRegistry;
 
+mod process;
+
 /// A receiver's name: `grpc` or `http`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReceiverLabel {
@@ -111,7 +113,10 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("betrace");
+        // Our metrics under `betrace_`; the standard process metrics bare.
+        let mut root = Registry::default();
+        root.register_collector(Box::new(process::ProcessMetrics));
+        let registry = root.sub_registry_with_prefix("betrace");
         let metrics = Metrics {
             spans_received: Family::default(),
             spans_refused: Family::default(),
@@ -182,7 +187,7 @@ impl Metrics {
             m.completion_to_export_seconds.clone(),
         );
         registry.register("novelty_bytes", "Bytes held by compression-scoring baselines", m.novelty_bytes.clone());
-        Metrics { registry, ..metrics }
+        Metrics { registry: root, ..metrics }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -255,6 +260,10 @@ mod tests {
         assert!(text.contains("betrace_spans_received_total{receiver=\"grpc\"} 3"), "{text}");
         assert!(text.contains("betrace_spans_refused_total{receiver=\"http\",reason=\"throttled\"} 2"), "{text}");
         assert!(text.contains("# TYPE betrace_traces_open gauge"), "{text}");
+        if cfg!(target_os = "linux") {
+            assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
+            assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
+        }
     }
 
     #[test]

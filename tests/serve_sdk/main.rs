@@ -7,6 +7,7 @@
 //! [`OtlpSink`]: betrace_runtime::otlp_sink::OtlpSink
 
 mod common;
+mod loadgen;
 mod order_batching;
 mod sdk;
 mod tenants;

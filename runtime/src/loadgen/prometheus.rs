@@ -53,6 +53,11 @@ impl Scrape {
         Ok(Scrape { samples })
     }
 
+    /// Whether any sample is named `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.samples.iter().any(|s| s.name == name)
+    }
+
     /// The sum of every sample named `name`, whatever its labels; 0 when
     /// there is none (a labelled counter not yet incremented is absent).
     pub fn sum(&self, name: &str) -> f64 {

@@ -122,6 +122,9 @@ pub struct ServerFigures {
     /// the rate at which the server finished spans, since the drain time
     /// includes its idle timeout and up to 0.5 s of polling.
     pub processed_spans_per_sec: Option<f64>,
+    /// The server's CPU time over the run and the drain
+    /// (`process_cpu_seconds_total`; absent where the server does not report it).
+    pub cpu_secs: Option<f64>,
     pub completion_to_export: ExportLatency,
     /// Whether every trace was completed and every violation exported
     /// (`traces_open` and export queues at 0) before the final scrape.
@@ -215,6 +218,10 @@ impl LoadReport {
             row("traces completed", thousands(server.traces_completed));
             if let Some(rate) = server.processed_spans_per_sec {
                 row("server processed", format!("{} spans/s (until drained)", thousands(rate)));
+            }
+            if let Some(cpu) = server.cpu_secs.filter(|_| server.spans_received > 0.0) {
+                let per_span = cpu / server.spans_received * 1e6;
+                row("server CPU", format!("{cpu:.2} s, {per_span:.2} µs a span received"));
             }
             row("violations", thousands(server.violations));
             let export = &server.completion_to_export;

@@ -1,0 +1,86 @@
+//! `process_cpu_seconds_total` and `process_resident_memory_bytes`, the
+//! standard process metrics (unprefixed, as Prometheus client libraries name
+//! them), read from `/proc/self` at each scrape. What a server costs is the
+//! first thing asked of it under load; `betrace loadgen` divides the CPU
+//! seconds by the spans received to report CPU a span. Elsewhere than Linux
+//! they are absent.
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+/// `/proc` counts CPU time in ticks of `USER_HZ`, which Linux fixes at 100
+/// for every program that reads it (it is part of the kernel's ABI, whatever
+/// the kernel's own tick rate).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+#[derive(Debug, Default)]
+pub(super) struct ProcessMetrics;
+
+impl Collector for ProcessMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if let Some(seconds) = std::fs::read_to_string("/proc/self/stat").ok().as_deref().and_then(cpu_seconds) {
+            let help = "User and system CPU time of the process";
+            let metric = encoder.encode_descriptor("process_cpu_seconds", help, None, MetricType::Counter)?;
+            ConstCounter::new(seconds).encode(metric)?;
+        }
+        if let Some(bytes) = std::fs::read_to_string("/proc/self/status").ok().as_deref().and_then(resident_bytes) {
+            let help = "Resident memory of the process";
+            let metric = encoder.encode_descriptor("process_resident_memory_bytes", help, None, MetricType::Gauge)?;
+            ConstGauge::new(bytes).encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+/// User plus system time from `/proc/self/stat`: fields 14 and 15, counted
+/// after the command name, which is in parentheses and may hold spaces or
+/// parentheses itself (so the fields start after the last `)`).
+fn cpu_seconds(stat: &str) -> Option<f64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // After the name: state (field 3), …, utime (14), stime (15).
+    let mut fields = after_name.split_ascii_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) as f64 / TICKS_PER_SECOND)
+}
+
+/// `VmRSS` from `/proc/self/status`, which gives it in kB.
+fn resident_bytes(status: &str) -> Option<i64> {
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kilobytes: i64 = line["VmRSS:".len()..].trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kilobytes * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_is_read_after_a_command_name_with_spaces_and_parentheses() {
+        let stat = "4242 (betrace (x) y) S 1 4242 4242 0 -1 4194560 1303 0 0 0 250 75 0 0 20 0 9 0 1234 1000 200";
+        assert_eq!(cpu_seconds(stat), Some(3.25));
+        assert_eq!(cpu_seconds("4242 (truncated"), None);
+        assert_eq!(cpu_seconds("4242 (short) S 1 2"), None);
+    }
+
+    #[test]
+    fn resident_memory_is_read_in_kilobytes() {
+        let status = "Name:\tbetrace\nVmPeak:\t  200000 kB\nVmRSS:\t  123456 kB\nThreads:\t9\n";
+        assert_eq!(resident_bytes(status), Some(123_456 * 1024));
+        assert_eq!(resident_bytes("Name:\tbetrace\n"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_process_reports_cpu_time_and_memory() {
+        let busy: u64 = (0..20_000_000u64).fold(0, |sum, i| sum.wrapping_add(i * i));
+        assert_ne!(busy, 1);
+        let stat = std::fs::read_to_string("/proc/self/stat").expect("Linux has /proc");
+        assert!(cpu_seconds(&stat).expect("readable") > 0.0);
+        let status = std::fs::read_to_string("/proc/self/status").expect("Linux has /proc");
+        assert!(resident_bytes(&status).expect("readable") > 1 << 20);
+    }
+}

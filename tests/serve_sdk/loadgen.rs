@@ -1,0 +1,44 @@
+//! `betrace loadgen` against the real server, reading its `/metrics`: what
+//! the server says it received is what the load generator had accepted,
+//! every trace is finished before the report, and the server's CPU time
+//! (`process_cpu_seconds_total`) comes back as CPU a span.
+
+use std::time::Duration;
+
+use betrace_runtime::loadgen::{LoadConfig, run_async};
+use betrace_runtime::otlp_sink::OtlpSink;
+use betrace_runtime::server::Server;
+
+use crate::common::{self, Wire};
+use crate::violation_spans::RULES;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_load_run_reports_the_servers_own_counts_and_cpu() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let pack = dir.path().join("pack");
+    common::write_pack(&pack, "e2e", "1.2.3", RULES);
+    let sink = OtlpSink::start_loopback().await.expect("the sink listens");
+    let server = Server::start(common::config(dir.path(), &pack, &sink, Wire::Grpc)).await.expect("the server starts");
+    let grpc = server.grpc_addr.expect("gRPC is on");
+    let admin = server.admin_addr.expect("the admin port is on");
+
+    let mut load = LoadConfig::new(format!("http://{grpc}"));
+    load.rate = 4_000.0;
+    load.duration = Duration::from_secs(1);
+    load.batch_spans = 200;
+    load.decode_time = Duration::from_millis(100);
+    load.metrics_url = Some(format!("http://{admin}/metrics"));
+    load.seed = Some(7);
+    let report = run_async(load).await.expect("the run completes");
+
+    let figures = report.server.expect("server figures, with a metrics URL");
+    assert!(report.load.spans_accepted > 2_000, "{} spans accepted", report.load.spans_accepted);
+    assert_eq!(figures.spans_received, report.load.spans_accepted as f64);
+    assert!(figures.drained, "every trace finished before the report");
+    assert!(figures.traces_completed > 0.0 && figures.rule_evaluations > 0.0);
+    if cfg!(target_os = "linux") {
+        let cpu = figures.cpu_secs.expect("the server reports its CPU time");
+        assert!(cpu > 0.0 && cpu < 60.0, "{cpu} s of CPU");
+    }
+    server.stop().await;
+}
