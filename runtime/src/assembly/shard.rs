@@ -25,7 +25,9 @@
 //! Completion deadlines sit in a heap with lazy deletion: every touch pushes
 //! the trace's new deadline, and a popped entry whose trace has a later
 //! deadline is skipped. The same goes for the arrival order used to evict
-//! the oldest traces.
+//! the oldest traces, and for early runs: a trace that gets spans after its
+//! last early run pushes the time the next may come, so a sweep looks at the
+//! traces due rather than at every open one.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -68,11 +70,15 @@ impl OpenTrace {
     /// which was at least [`EARLY_INTERVAL`] ago (the first run waits until
     /// the trace has been open `early_after`).
     fn early_run_due(&self, now: Instant, early_after: Duration) -> bool {
-        let not_before = match self.last_early {
+        self.early_due && now >= self.early_not_before(early_after)
+    }
+
+    /// The soonest the next early run may come.
+    fn early_not_before(&self, early_after: Duration) -> Instant {
+        match self.last_early {
             Some(at) => at + EARLY_INTERVAL,
             None => self.first_seen + early_after,
-        };
-        self.early_due && now >= not_before
+        }
     }
 }
 
@@ -120,6 +126,8 @@ pub(super) struct Shard {
     deadlines: BinaryHeap<Reverse<(Instant, Key)>>,
     /// (first seen, key), oldest first: who to evict.
     arrivals: VecDeque<(Instant, Key)>,
+    /// (not before, key), soonest first: when a trace's early rules may run.
+    early: BinaryHeap<Reverse<(Instant, Key)>>,
     /// (forget at, key) of decided traces.
     forget: VecDeque<(Instant, Key)>,
     /// Violations found since the last hand-over to the sink: one round of
@@ -137,6 +145,7 @@ impl Shard {
             decided: HashMap::default(),
             deadlines: BinaryHeap::new(),
             arrivals: VecDeque::new(),
+            early: BinaryHeap::new(),
             forget: VecDeque::new(),
             found: Vec::new(),
         }
@@ -218,6 +227,9 @@ impl Shard {
         trace.builder.add_all(records);
         trace.bytes += bytes;
         trace.last_seen = now;
+        if config.early_firing && !trace.early_due {
+            self.early.push(Reverse((trace.early_not_before(config.early_after), key.clone())));
+        }
         trace.early_due = true;
         let deadline = (now + config.idle_timeout).min(trace.first_seen + config.max_trace_age);
         self.deadlines.push(Reverse((deadline, key.clone())));
@@ -271,13 +283,13 @@ impl Shard {
                 self.complete(&key, Reason::Idle);
             }
         }
-        if self.context.config.early_firing {
-            let early_after = self.context.config.early_after;
-            let due: Vec<Key> =
-                self.open.iter().filter(|(_, t)| t.early_run_due(now, early_after)).map(|(k, _)| k.clone()).collect();
-            for key in due {
-                self.fire_early(&key, now);
+        while let Some(Reverse((not_before, _))) = self.early.peek() {
+            if *not_before > now {
+                break;
             }
+            // `fire_early` checks the trace is still open and due.
+            let Reverse((_, key)) = self.early.pop().expect("peeked");
+            self.fire_early(&key, now);
         }
         while let Some((at, _)) = self.forget.front() {
             if *at > now {
@@ -327,6 +339,7 @@ impl Shard {
         }
         self.deadlines.clear();
         self.arrivals.clear();
+        self.early.clear();
     }
 
     /// Counts violations not yet reported for their trace and keeps them for
