@@ -22,12 +22,19 @@
 //!    on a continuation: a trace's values enter the baselines once. After the
 //!    window (or to free memory) the trace is forgotten.
 //!
-//! Completion deadlines sit in a heap with lazy deletion: every touch pushes
-//! the trace's new deadline, and a popped entry whose trace has a later
-//! deadline is skipped. The same goes for the arrival order used to evict
-//! the oldest traces, and for early runs: a trace that gets spans after its
-//! last early run pushes the time the next may come, so a sweep looks at the
-//! traces due rather than at every open one.
+//! What is due is found in queues with lazy deletion, so a sweep looks at
+//! the traces due rather than at every open one, and an entry whose trace
+//! has moved on is skipped when it comes up:
+//! - *idle*: every batch pushes its trace's new idle deadline. With one
+//!   idle timeout, deadlines are pushed in the order they fall due (up to
+//!   the microseconds between receiving threads stamping a request and the
+//!   shard taking it), so the queue is first in, first out.
+//! - *arrivals*: a trace opening pushes its first-seen time. In that order
+//!   traces grow too old, and are evicted, oldest first, to make room.
+//!   Sweeps drop entries of traces already gone, so the queue holds no more
+//!   than the traces that arrived since the oldest still open.
+//! - *early*: a trace that gets spans after its last early run pushes the
+//!   time the next may come, a heap (those times do not arrive in order).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -122,8 +129,8 @@ pub(super) struct Shard {
     max_open: usize,
     open: HashMap<Key, OpenTrace, RandomState>,
     decided: HashMap<Key, DecidedTrace, RandomState>,
-    /// (deadline, key), soonest first: when a trace may be complete.
-    deadlines: BinaryHeap<Reverse<(Instant, Key)>>,
+    /// (idle at, key), in the order they fall due: when a trace may be idle.
+    idle: VecDeque<(Instant, Key)>,
     /// (first seen, key), oldest first: who to evict.
     arrivals: VecDeque<(Instant, Key)>,
     /// (not before, key), soonest first: when a trace's early rules may run.
@@ -143,7 +150,7 @@ impl Shard {
             max_open,
             open: HashMap::default(),
             decided: HashMap::default(),
-            deadlines: BinaryHeap::new(),
+            idle: VecDeque::new(),
             arrivals: VecDeque::new(),
             early: BinaryHeap::new(),
             forget: VecDeque::new(),
@@ -181,7 +188,7 @@ impl Shard {
         self.context.budget.forget(kept);
     }
 
-    fn add(&mut self, tenant: Tenant, batches: Vec<TraceBatch>, now: Instant) {
+    pub(super) fn add(&mut self, tenant: Tenant, batches: Vec<TraceBatch>, now: Instant) {
         for TraceBatch { trace_id, records, bytes } in batches {
             self.add_to_trace((tenant.clone(), trace_id), records, bytes, now);
         }
@@ -231,8 +238,7 @@ impl Shard {
             self.early.push(Reverse((trace.early_not_before(config.early_after), key.clone())));
         }
         trace.early_due = true;
-        let deadline = (now + config.idle_timeout).min(trace.first_seen + config.max_trace_age);
-        self.deadlines.push(Reverse((deadline, key.clone())));
+        self.idle.push_back((now + config.idle_timeout, key.clone()));
         if trace.builder.len() >= config.max_spans_per_trace {
             self.complete(&key, Reason::Size);
         } else if config.early_firing {
@@ -267,19 +273,28 @@ impl Shard {
 
     /// Completes what is due: idle or old traces, early rules of traces that
     /// got spans since their last early run, and decided traces past their window.
-    fn sweep(&mut self, now: Instant) {
-        while let Some(Reverse((deadline, _))) = self.deadlines.peek() {
-            if *deadline > now {
+    pub(super) fn sweep(&mut self, now: Instant) {
+        let (idle_timeout, max_age) = (self.context.config.idle_timeout, self.context.config.max_trace_age);
+        // Too old first: a trace both old and idle completes as old.
+        while let Some((first_seen, key)) = self.arrivals.front() {
+            match self.open.get(key) {
+                Some(trace) if trace.first_seen == *first_seen => {
+                    if *first_seen + max_age > now {
+                        break;
+                    }
+                    let (_, key) = self.arrivals.pop_front().expect("front exists");
+                    self.complete(&key, Reason::Age);
+                }
+                // Gone (completed), or opened again later with an entry of its own.
+                _ => _ = self.arrivals.pop_front(),
+            }
+        }
+        while let Some((idle_at, _)) = self.idle.front() {
+            if *idle_at > now {
                 break;
             }
-            let Reverse((_, key)) = self.deadlines.pop().expect("peeked");
-            let Some(trace) = self.open.get(&key) else { continue };
-            let config = &self.context.config;
-            let idle_at = trace.last_seen + config.idle_timeout;
-            let old_at = trace.first_seen + config.max_trace_age;
-            if old_at <= now {
-                self.complete(&key, Reason::Age);
-            } else if idle_at <= now {
+            let (_, key) = self.idle.pop_front().expect("front exists");
+            if self.open.get(&key).is_some_and(|trace| trace.last_seen + idle_timeout <= now) {
                 self.complete(&key, Reason::Idle);
             }
         }
@@ -332,12 +347,18 @@ impl Shard {
         }
     }
 
+    /// Entries waiting in the idle, arrival and early queues.
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> usize {
+        self.idle.len() + self.arrivals.len() + self.early.len()
+    }
+
     fn complete_all(&mut self, reason: Reason) {
         let keys: Vec<Key> = self.open.keys().cloned().collect();
         for key in keys {
             self.complete(&key, reason);
         }
-        self.deadlines.clear();
+        self.idle.clear();
         self.arrivals.clear();
         self.early.clear();
     }

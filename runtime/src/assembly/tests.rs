@@ -35,19 +35,20 @@ struct Harness {
     metrics: Arc<Metrics>,
 }
 
+/// What shards share, with `rules` as the default tenant's pack and a sink that keeps every violation.
+fn context(rules: &str, config: AssemblyConfig) -> (ShardContext, Arc<CollectSink>, Arc<PackRegistry>) {
+    let sink = Arc::new(CollectSink::default());
+    let metrics = Arc::new(Metrics::new());
+    let budget = Arc::new(Budget::new(config.max_bytes, metrics.bytes_held.clone()));
+    let registry = Arc::new(PackRegistry::new(packs(rules)));
+    let context = ShardContext { config, packs: registry.clone(), sink: sink.clone(), metrics, budget };
+    (context, sink, registry)
+}
+
 impl Harness {
     fn new(rules: &str, config: AssemblyConfig) -> Harness {
-        let sink = Arc::new(CollectSink::default());
-        let metrics = Arc::new(Metrics::new());
-        let budget = Arc::new(Budget::new(config.max_bytes, metrics.bytes_held.clone()));
-        let registry = Arc::new(PackRegistry::new(packs(rules)));
-        let context = ShardContext {
-            config,
-            packs: registry.clone(),
-            sink: sink.clone(),
-            metrics: metrics.clone(),
-            budget: budget.clone(),
-        };
+        let (context, sink, registry) = context(rules, config);
+        let (budget, metrics) = (context.budget.clone(), context.metrics.clone());
         let (handles, threads) = spawn_shards(2, context);
         Harness { handles, threads, sink, registry, budget, metrics }
     }
@@ -139,6 +140,46 @@ fn an_idle_trace_completes_by_itself() {
     harness.send(vec![span(1, 1, 0, "a"), span(1, 2, 1, "b")]);
     wait_until("the idle trace is evaluated", || harness.rule_hits() == ["no_b"]);
     assert_eq!(harness.completed("idle"), 1);
+}
+
+#[test]
+fn a_trace_too_old_completes_while_its_spans_still_arrive() {
+    let config = AssemblyConfig { max_trace_age: Duration::from_millis(100), ..config() };
+    let harness = Harness::new(NEVER_B, config);
+    harness.send(vec![span(1, 1, 0, "a")]);
+    for id in 2..40 {
+        std::thread::sleep(Duration::from_millis(10));
+        harness.send(vec![span(1, id, 1, "b")]);
+        if harness.completed("age") > 0 {
+            break;
+        }
+    }
+    wait_until("the old trace is evaluated", || harness.completed("age") == 1);
+    assert_eq!(harness.completed("idle"), 0, "it never went idle");
+}
+
+/// A shard under its limits evicts nothing, so only sweeps keep its queues
+/// short: entries of traces gone must not pile up (they once did, one per
+/// trace, for as long as the server ran).
+#[test]
+fn a_shard_under_its_limits_keeps_no_entries_of_traces_gone() {
+    let config = AssemblyConfig { idle_timeout: Duration::from_millis(10), ..config() };
+    let (context, _, _) = context(NEVER_B, config);
+    let (budget, metrics) = (context.budget.clone(), context.metrics.clone());
+    let mut shard = shard::Shard::new(context, 1);
+    let start = Instant::now();
+    for trace in 0..200u8 {
+        let now = start + Duration::from_millis(20) * u32::from(trace);
+        let record = span(trace, 2, 1, "b");
+        let bytes = crate::ingest::record_bytes(&record);
+        assert!(budget.try_reserve(bytes));
+        shard.add(Tenant::from(""), vec![TraceBatch { trace_id: record.trace_id, records: vec![record], bytes }], now);
+        shard.sweep(now + Duration::from_millis(15));
+    }
+    let idle = metrics.traces_completed.get_or_create(&crate::metrics::CompletionLabel { reason: "idle" }).get();
+    assert_eq!(idle, 200, "every trace completed as idle");
+    // The arrival of the trace the last sweep completed goes at the next one.
+    assert!(shard.queued() <= 1, "{} entries left behind", shard.queued());
 }
 
 #[test]
