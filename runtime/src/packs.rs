@@ -54,6 +54,17 @@ impl Packs {
         self.tenants.get(tenant).unwrap_or(&self.default)
     }
 
+    /// The tenant whose packs evaluate `tenant`'s spans: itself when it has
+    /// a pack directory, else the default tenant (`""`). Metrics are
+    /// labelled with it, so their series stay as many as the configured
+    /// tenants however many `X-Scope-OrgID` values clients send.
+    pub fn packs_tenant<'t>(&'t self, tenant: &'t str) -> &'t str {
+        match self.tenants.contains_key(tenant) {
+            true => tenant,
+            false => "",
+        }
+    }
+
     /// Every tenant's packs, the default tenant (`""`) first.
     pub fn all(&self) -> impl Iterator<Item = (&str, &Arc<TenantPacks>)> {
         std::iter::once(("", &self.default)).chain(self.tenants.iter().map(|(name, packs)| (&**name, packs)))

@@ -23,9 +23,10 @@ pub enum Which {
 }
 
 /// Evaluates `trace` with every pack of `packs`; returns the violations.
+/// Metrics are labelled with `packs_tenant`, the tenant `packs` belong to.
 pub fn evaluate_trace(
     packs: &TenantPacks,
-    tenant: &str,
+    packs_tenant: &str,
     trace: &Trace,
     which: Which,
     metrics: &Metrics,
@@ -39,7 +40,7 @@ pub fn evaluate_trace(
         };
         metrics.evaluations.inc_by(report.evaluated as u64);
         metrics.evaluations_native.inc_by(report.native as u64);
-        let labels = |rule: String| RuleLabels { tenant: tenant.to_string(), rule };
+        let labels = |rule: String| RuleLabels { tenant: packs_tenant.to_string(), rule };
         for error in &report.errors {
             match error.kind {
                 RuleErrorKind::OutOfFuel => {

@@ -254,21 +254,21 @@ impl Shard {
             return;
         };
         let packs = self.context.packs.current();
-        let tenant_packs = packs.for_tenant(&key.0);
+        let (tenant_packs, packs_tenant) = (packs.for_tenant(&key.0), packs.packs_tenant(&key.0));
         if !tenant_packs.has_early_rules() {
             return;
         }
         trace.early_due = false;
         trace.last_early = Some(now);
         let built = trace.builder.build_keeping();
-        let found = evaluate_trace(tenant_packs, &key.0, &built, Which::Early, &self.context.metrics);
+        let found = evaluate_trace(tenant_packs, packs_tenant, &built, Which::Early, &self.context.metrics);
         // An unbound violation hangs under the trace's root; before the root
         // has arrived it would have no parent (children usually reach us
         // first: SDKs export spans as they end). It waits for completion,
         // which finds it again, with its parent.
         let settled = |v: &betrace_vm::Violation| v.bound_span.is_some() || v.parent_span.is_some();
         let fresh: Vec<_> = found.into_iter().filter(|v| settled(v) && trace.emitted.insert(v.id.clone())).collect();
-        self.emit(&key.0, fresh, now);
+        self.emit(&key.0, packs_tenant, fresh, now);
     }
 
     /// Completes what is due: idle or old traces, early rules of traces that
@@ -365,19 +365,21 @@ impl Shard {
 
     /// Counts violations not yet reported for their trace and keeps them for
     /// the next hand-over.
-    fn emit(&mut self, tenant: &Tenant, fresh: Vec<betrace_vm::Violation>, completed_at: Instant) {
+    /// `packs_tenant` labels the metrics (see `Packs::packs_tenant`); the
+    /// violations go out under the spans' own `tenant`.
+    fn emit(&mut self, tenant: &Tenant, packs_tenant: &str, fresh: Vec<betrace_vm::Violation>, completed_at: Instant) {
         if fresh.is_empty() {
             return;
         }
         for violation in &fresh {
-            let labels = RuleLabels { tenant: tenant.to_string(), rule: violation.rule_id.clone() };
+            let labels = RuleLabels { tenant: packs_tenant.to_string(), rule: violation.rule_id.clone() };
             self.context.metrics.violations.get_or_create(&labels).inc();
         }
         self.found.push(ViolationBatch { tenant: tenant.clone(), violations: fresh, completed_at });
     }
 
     /// Hands what was found to the sink, which makes it durable.
-    fn hand_over(&mut self) {
+    pub(super) fn hand_over(&mut self) {
         if !self.found.is_empty() {
             self.context.sink.emit_all(std::mem::take(&mut self.found));
         }
@@ -394,9 +396,10 @@ impl Shard {
         let built = trace.builder.build();
         let packs = self.context.packs.current();
         let which = if trace.continuation { Which::Continuation } else { Which::All };
-        let found = evaluate_trace(packs.for_tenant(&key.0), &key.0, &built, which, metrics);
+        let packs_tenant = packs.packs_tenant(&key.0);
+        let found = evaluate_trace(packs.for_tenant(&key.0), packs_tenant, &built, which, metrics);
         let fresh: Vec<_> = found.into_iter().filter(|v| trace.emitted.insert(v.id.clone())).collect();
-        self.emit(&key.0, fresh, completed_at);
+        self.emit(&key.0, packs_tenant, fresh, completed_at);
         let config = &self.context.config;
         // Traces let go to make room are not kept: that would take the room back.
         let keep = !matches!(reason, Reason::Shutdown | Reason::Evicted)

@@ -182,6 +182,37 @@ fn a_shard_under_its_limits_keeps_no_entries_of_traces_gone() {
     assert!(shard.queued() <= 1, "{} entries left behind", shard.queued());
 }
 
+/// Tenants without a pack directory meet the default tenant's rules, and
+/// their metrics are the default tenant's: a client inventing tenant names
+/// cannot grow the metrics without bound. Their violations still go out
+/// under their own names.
+#[test]
+fn metrics_name_the_tenant_whose_packs_ran() {
+    let config = AssemblyConfig { idle_timeout: Duration::from_millis(10), ..config() };
+    let (context, sink, _) = context(NEVER_B, config);
+    let (budget, metrics) = (context.budget.clone(), context.metrics.clone());
+    let mut shard = shard::Shard::new(context, 1);
+    let now = Instant::now();
+    for (trace, tenant) in [(1, "stranger-1"), (2, "stranger-2")] {
+        let record = span(trace, 2, 1, "b");
+        let bytes = crate::ingest::record_bytes(&record);
+        assert!(budget.try_reserve(bytes));
+        shard.add(
+            Tenant::from(tenant),
+            vec![TraceBatch { trace_id: record.trace_id, records: vec![record], bytes }],
+            now,
+        );
+    }
+    shard.sweep(now + Duration::from_millis(20));
+    shard.hand_over();
+    let text = metrics.encode();
+    assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/no_b\"} 2"), "{text}");
+    assert!(!text.contains("stranger"), "{text}");
+    let tenants: Vec<String> = sink.batches.lock().unwrap().iter().map(|batch| batch.tenant.to_string()).collect();
+    assert_eq!(tenants.len(), 2);
+    assert!(tenants.contains(&"stranger-1".to_string()) && tenants.contains(&"stranger-2".to_string()));
+}
+
 #[test]
 fn a_trace_too_large_completes_at_its_limit() {
     let harness = Harness::new(NEVER_B, AssemblyConfig { max_spans_per_trace: 3, ..config() });
