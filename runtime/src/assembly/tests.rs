@@ -55,11 +55,9 @@ impl Harness {
 
     fn send(&self, records: Vec<SpanRecord>) {
         for record in records {
-            let bytes = crate::ingest::record_bytes(&record);
-            assert!(self.budget.try_reserve(bytes));
             let shard = shard_of("", &record.trace_id, self.handles.len());
-            let batch = TraceBatch { trace_id: record.trace_id, records: vec![record], bytes };
-            self.handles[shard].send_spans(Tenant::from(""), vec![batch], Instant::now()).unwrap();
+            let batch = reserved_batch(&self.budget, record);
+            self.handles[shard].send_spans(Tenant::from(""), batch, Instant::now()).unwrap();
         }
     }
 
@@ -85,6 +83,13 @@ impl Harness {
         }
         (self.sink, self.budget)
     }
+}
+
+/// One span as a receiver hands it over: its bytes reserved, a batch of its own.
+fn reserved_batch(budget: &Budget, record: SpanRecord) -> Vec<TraceBatch> {
+    let bytes = crate::ingest::record_bytes(&record);
+    assert!(budget.try_reserve(bytes));
+    vec![TraceBatch { trace_id: record.trace_id, records: vec![record], bytes }]
 }
 
 fn span(trace: u8, id: u8, parent: u8, name: &str) -> SpanRecord {
@@ -158,22 +163,25 @@ fn a_trace_too_old_completes_while_its_spans_still_arrive() {
     assert_eq!(harness.completed("idle"), 0, "it never went idle");
 }
 
+/// One shard driven by the test itself (no thread, no clock of its own):
+/// traces go idle after 10 ms of the times the test hands it.
+fn lone_shard(rules: &str) -> (shard::Shard, Arc<Budget>, Arc<Metrics>, Arc<CollectSink>) {
+    let config = AssemblyConfig { idle_timeout: Duration::from_millis(10), ..config() };
+    let (context, sink, _) = context(rules, config);
+    let (budget, metrics) = (context.budget.clone(), context.metrics.clone());
+    (shard::Shard::new(context, 1), budget, metrics, sink)
+}
+
 /// A shard under its limits evicts nothing, so only sweeps keep its queues
 /// short: entries of traces gone must not pile up (they once did, one per
 /// trace, for as long as the server ran).
 #[test]
 fn a_shard_under_its_limits_keeps_no_entries_of_traces_gone() {
-    let config = AssemblyConfig { idle_timeout: Duration::from_millis(10), ..config() };
-    let (context, _, _) = context(NEVER_B, config);
-    let (budget, metrics) = (context.budget.clone(), context.metrics.clone());
-    let mut shard = shard::Shard::new(context, 1);
+    let (mut shard, budget, metrics, _) = lone_shard(NEVER_B);
     let start = Instant::now();
     for trace in 0..200u8 {
         let now = start + Duration::from_millis(20) * u32::from(trace);
-        let record = span(trace, 2, 1, "b");
-        let bytes = crate::ingest::record_bytes(&record);
-        assert!(budget.try_reserve(bytes));
-        shard.add(Tenant::from(""), vec![TraceBatch { trace_id: record.trace_id, records: vec![record], bytes }], now);
+        shard.add(Tenant::from(""), reserved_batch(&budget, span(trace, 2, 1, "b")), now);
         shard.sweep(now + Duration::from_millis(15));
     }
     let idle = metrics.traces_completed.get_or_create(&crate::metrics::CompletionLabel { reason: "idle" }).get();
@@ -188,20 +196,10 @@ fn a_shard_under_its_limits_keeps_no_entries_of_traces_gone() {
 /// under their own names.
 #[test]
 fn metrics_name_the_tenant_whose_packs_ran() {
-    let config = AssemblyConfig { idle_timeout: Duration::from_millis(10), ..config() };
-    let (context, sink, _) = context(NEVER_B, config);
-    let (budget, metrics) = (context.budget.clone(), context.metrics.clone());
-    let mut shard = shard::Shard::new(context, 1);
+    let (mut shard, budget, metrics, sink) = lone_shard(NEVER_B);
     let now = Instant::now();
     for (trace, tenant) in [(1, "stranger-1"), (2, "stranger-2")] {
-        let record = span(trace, 2, 1, "b");
-        let bytes = crate::ingest::record_bytes(&record);
-        assert!(budget.try_reserve(bytes));
-        shard.add(
-            Tenant::from(tenant),
-            vec![TraceBatch { trace_id: record.trace_id, records: vec![record], bytes }],
-            now,
-        );
+        shard.add(Tenant::from(tenant), reserved_batch(&budget, span(trace, 2, 1, "b")), now);
     }
     shard.sweep(now + Duration::from_millis(20));
     shard.hand_over();
