@@ -51,17 +51,18 @@ pub struct Packs {
 
 impl Packs {
     pub fn for_tenant(&self, tenant: &str) -> &Arc<TenantPacks> {
-        self.tenants.get(tenant).unwrap_or(&self.default)
+        self.resolve(tenant).1
     }
 
-    /// The tenant whose packs evaluate `tenant`'s spans: itself when it has
-    /// a pack directory, else the default tenant (`""`). Metrics are
-    /// labelled with it, so their series stay as many as the configured
-    /// tenants however many `X-Scope-OrgID` values clients send.
-    pub fn packs_tenant<'t>(&'t self, tenant: &'t str) -> &'t str {
-        match self.tenants.contains_key(tenant) {
-            true => tenant,
-            false => "",
+    /// The packs that evaluate `tenant`'s spans, and the tenant they belong
+    /// to: `tenant` itself when it has a pack directory, else the default
+    /// tenant (`""`). Metrics are labelled with the latter, so their series
+    /// stay as many as the configured tenants however many `X-Scope-OrgID`
+    /// values clients send.
+    pub fn resolve(&self, tenant: &str) -> (&str, &Arc<TenantPacks>) {
+        match self.tenants.get_key_value(tenant) {
+            Some((name, packs)) => (name, packs),
+            None => ("", &self.default),
         }
     }
 

@@ -131,7 +131,7 @@ pub(super) struct Shard {
     decided: HashMap<Key, DecidedTrace, RandomState>,
     /// (idle at, key), in the order they fall due: when a trace may be idle.
     idle: VecDeque<(Instant, Key)>,
-    /// (first seen, key), oldest first: who to evict.
+    /// (first seen, key), oldest first: who grows too old, and who to evict.
     arrivals: VecDeque<(Instant, Key)>,
     /// (not before, key), soonest first: when a trace's early rules may run.
     early: BinaryHeap<Reverse<(Instant, Key)>>,
@@ -254,7 +254,7 @@ impl Shard {
             return;
         };
         let packs = self.context.packs.current();
-        let (tenant_packs, packs_tenant) = (packs.for_tenant(&key.0), packs.packs_tenant(&key.0));
+        let (packs_tenant, tenant_packs) = packs.resolve(&key.0);
         if !tenant_packs.has_early_rules() {
             return;
         }
@@ -365,7 +365,7 @@ impl Shard {
 
     /// Counts violations not yet reported for their trace and keeps them for
     /// the next hand-over.
-    /// `packs_tenant` labels the metrics (see `Packs::packs_tenant`); the
+    /// `packs_tenant` labels the metrics (see `Packs::resolve`); the
     /// violations go out under the spans' own `tenant`.
     fn emit(&mut self, tenant: &Tenant, packs_tenant: &str, fresh: Vec<betrace_vm::Violation>, completed_at: Instant) {
         if fresh.is_empty() {
@@ -396,8 +396,8 @@ impl Shard {
         let built = trace.builder.build();
         let packs = self.context.packs.current();
         let which = if trace.continuation { Which::Continuation } else { Which::All };
-        let packs_tenant = packs.packs_tenant(&key.0);
-        let found = evaluate_trace(packs.for_tenant(&key.0), packs_tenant, &built, which, metrics);
+        let (packs_tenant, tenant_packs) = packs.resolve(&key.0);
+        let found = evaluate_trace(tenant_packs, packs_tenant, &built, which, metrics);
         let fresh: Vec<_> = found.into_iter().filter(|v| trace.emitted.insert(v.id.clone())).collect();
         self.emit(&key.0, packs_tenant, fresh, completed_at);
         let config = &self.context.config;
