@@ -131,12 +131,9 @@ impl OtlpSink {
             tasks.push(tokio::spawn(async move {
                 let served = tonic::transport::Server::builder()
                     .add_service(service)
-                    .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                        async move {
-                            let _ = stop.wait_for(|stop| *stop).await;
-                        },
-                    )
+                    .serve_with_incoming_shutdown(crate::receiver::incoming_without_delay(listener), async move {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    })
                     .await;
                 if let Err(e) = served {
                     tracing::warn!("the OTLP sink's gRPC server stopped: {e}");

@@ -36,6 +36,7 @@ mod http;
 mod tls;
 
 pub(crate) use auth::constant_time_eq;
+pub(crate) use grpc::incoming_without_delay;
 
 pub use grpc::serve_grpc;
 pub use http::serve_http;

@@ -78,14 +78,14 @@ pub async fn serve_grpc(
         .layer(MapResponseLayer::new(move |response| count_codec_refusals(&metrics, response)))
         .layer(budget)
         .add_service(service)
-        .serve_with_incoming_shutdown(incoming(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming_without_delay(listener), shutdown)
         .await
         .map_err(|e| failed(e.to_string()))
 }
 
 /// The connections `listener` accepts, with `TCP_NODELAY` set (see the
-/// module doc of `receiver.rs`).
-fn incoming(listener: TcpListener) -> TcpIncoming {
+/// module doc of `receiver.rs`); the test OTLP sink accepts the same way.
+pub(crate) fn incoming_without_delay(listener: TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
@@ -300,7 +300,7 @@ mod tests {
     async fn accepted_connections_send_without_waiting_for_acks() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let address = listener.local_addr().expect("bound");
-        let mut accepted = incoming(listener);
+        let mut accepted = incoming_without_delay(listener);
         let _client = tokio::net::TcpStream::connect(address).await.expect("listening");
         let connection = accepted.next().await.expect("a connection").expect("accepted");
         assert!(connection.nodelay().expect("readable option"));

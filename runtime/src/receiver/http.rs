@@ -73,8 +73,8 @@ pub async fn serve_http(
         }
         Some(tls) => {
             let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.http_config());
-            let acceptor = RustlsAcceptor::new(config.clone()).acceptor(NoDelayAcceptor);
-            axum_server::tls_rustls::from_tcp_rustls(listener, config)
+            let acceptor = RustlsAcceptor::new(config).acceptor(NoDelayAcceptor);
+            axum_server::from_tcp(listener)
                 .map_err(|e| failed(e.to_string()))?
                 .acceptor(acceptor)
                 .handle(handle)
