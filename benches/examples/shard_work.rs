@@ -5,8 +5,12 @@
 //! for `perf stat -e instructions` where the machine has hardware counters
 //! (a count stays steady on a busy machine, where times do not).
 //!
-//! `cargo run --release -p betrace-benches --example shard_work -- PACK [ROUNDS]`
+//! `cargo run --release -p betrace-benches --example shard_work -- PACK [ROUNDS] [THREADS]`
 //! (PACK: a pack directory or `.btpack`, e.g. the one `load_pack` writes).
+//! With THREADS, that many threads each run all the rounds against the one
+//! loaded pack, as the server's shards share it: the time a span is then
+//! per thread (wall time × threads ÷ spans), so that contention on what the
+//! shards share shows against a single thread.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,6 +24,7 @@ fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let pack_path = PathBuf::from(args.next().ok_or("usage: shard_work PACK [ROUNDS]")?);
     let rounds: usize = args.next().map_or(Ok(20), |n| n.parse()).map_err(|e| format!("ROUNDS: {e}"))?;
+    let threads: usize = args.next().map_or(Ok(1), |n| n.parse()).map_err(|e| format!("THREADS: {e}"))?;
     let rules = RulesConfig { paths: vec![pack_path], watch: false, state_dir: None, ..RulesConfig::default() };
     let packs = load_packs(&rules).map_err(|e| e.to_string())?;
     let engines = &packs.default.engines;
@@ -32,30 +37,37 @@ fn main() -> Result<(), String> {
         }
     }
     let spans: usize = traces.iter().map(Vec::len).sum();
-    let (mut evaluated, mut violations) = (0, 0);
     let started = Instant::now();
-    for _ in 0..rounds {
-        for spans in &traces {
-            let mut builder = TraceBuilder::new(spans[0].trace_id);
-            for span in spans {
-                builder.add(span.clone());
-            }
-            let trace = builder.build();
-            for engine in engines {
-                let report = engine.evaluate(&trace);
-                evaluated += report.evaluated;
-                violations += report.violations.len();
+    let work = || {
+        let (mut evaluated, mut violations) = (0, 0);
+        for _ in 0..rounds {
+            for spans in &traces {
+                let mut builder = TraceBuilder::new(spans[0].trace_id);
+                for span in spans {
+                    builder.add(span.clone());
+                }
+                let trace = builder.build();
+                for engine in engines {
+                    let report = engine.evaluate(&trace);
+                    evaluated += report.evaluated;
+                    violations += report.violations.len();
+                }
             }
         }
-    }
+        (evaluated, violations)
+    };
+    let (evaluated, violations) = std::thread::scope(|scope| {
+        let running: Vec<_> = (0..threads.max(1)).map(|_| scope.spawn(work)).collect();
+        running.into_iter().map(|thread| thread.join().expect("no panic")).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    });
     let seconds = started.elapsed().as_secs_f64();
-    let total = (spans * rounds) as f64;
+    let total = (spans * rounds * threads.max(1)) as f64;
     println!(
-        "{rounds} rounds of {} traces ({spans} spans): {evaluated} rule runs, {violations} violations; \
-         {:.0} spans/s, {:.2} µs a span",
+        "{rounds} rounds of {} traces ({spans} spans) on {threads} thread(s): {evaluated} rule runs, \
+         {violations} violations; {:.0} spans/s, {:.2} µs a span a thread",
         traces.len(),
         total / seconds,
-        seconds * 1e6 / total
+        seconds * 1e6 * threads.max(1) as f64 / total
     );
     // The costliest rules, from the per-rule timing the server reports
     // as `betrace_rule_seconds_total`.

@@ -48,7 +48,7 @@ pub fn trace_intrinsic<'e>(trace: &'e Trace, order: &TreeOrder, which: TraceIntr
         TraceIntrinsic::RootName => Val::Str(root.map_or("", |r| trace.strings.text(trace.name[r]))),
         TraceIntrinsic::RootService => Val::Str(root.map_or("", |r| service_name(trace, r))),
         TraceIntrinsic::SpanCount => Val::Int(trace.len() as i64),
-        TraceIntrinsic::Shape => Val::Str(arena.alloc_str(&shape(trace, order))),
+        TraceIntrinsic::Shape => Val::Str(shape(trace, order, arena)),
         TraceIntrinsic::Id => Val::Str(hex(&trace.trace_id, arena)),
         TraceIntrinsic::Start => Val::Time(trace.start.iter().min().copied().unwrap_or(0)),
     }
@@ -60,22 +60,31 @@ fn service_name(trace: &Trace, i: usize) -> &str {
 
 /// The trace's structure as text: one line per span in depth-first order,
 /// indented by depth, `service name`. Ids, times and attributes are left out,
-/// so traces that take the same path have the same shape.
-pub fn shape(trace: &Trace, order: &TreeOrder) -> String {
-    let mut depth = vec![0usize; trace.len()];
-    let mut out = String::new();
+/// so traces that take the same path have the same shape. Written in place
+/// in `arena` (lengths first, then the text): one trace in the standard pack
+/// asks for its shape, so growing a string here cost several reallocations
+/// a trace.
+pub fn shape<'e>(trace: &'e Trace, order: &TreeOrder, arena: &'e Bump) -> &'e str {
+    let depth = arena.alloc_slice_fill_copy(trace.len(), 0usize);
+    let mut len = 0;
     for &span in &order.preorder {
         let i = span as usize;
         depth[i] = trace.parent_of(i).map_or(0, |p| depth[p] + 1);
-        for _ in 0..depth[i] {
-            out.push(' ');
-        }
-        out.push_str(service_name(trace, i));
-        out.push(' ');
-        out.push_str(trace.strings.text(trace.name[i]));
-        out.push('\n');
+        len += depth[i] + service_name(trace, i).len() + 1 + trace.strings.text(trace.name[i]).len() + 1;
     }
-    out
+    // Spaces throughout, so indents and the space after a service need no writing.
+    let out = arena.alloc_slice_fill_copy(len, b' ');
+    let mut at = 0;
+    for &span in &order.preorder {
+        let i = span as usize;
+        at += depth[i];
+        for text in [service_name(trace, i), trace.strings.text(trace.name[i])] {
+            out[at..at + text.len()].copy_from_slice(text.as_bytes());
+            at += text.len() + 1;
+        }
+        out[at - 1] = b'\n';
+    }
+    std::str::from_utf8(out).expect("made of whole strings")
 }
 
 fn read<'e>(attrs: AttrsRef<'e>, key: Sym, trace: &'e Trace) -> Option<Val<'e>> {
@@ -309,5 +318,35 @@ impl Accumulator {
                 _ => self.best.map_or(Val::Nil, Val::Float),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::trace::{RecordValue, SpanRecord, TraceBuilder};
+
+    #[test]
+    fn a_shape_is_one_indented_line_per_span_in_tree_order() {
+        let span = |id: u8, parent: u8, start: i64, service: &str, name: &str| SpanRecord {
+            trace_id: [1; 16],
+            span_id: [0, 0, 0, 0, 0, 0, 0, id],
+            parent_id: [0, 0, 0, 0, 0, 0, 0, parent],
+            name: name.into(),
+            start,
+            resource: Arc::from(vec![("service.name".into(), RecordValue::Str(service.into()))]),
+            ..SpanRecord::default()
+        };
+        let mut builder = TraceBuilder::new([1; 16]);
+        builder.add(span(3, 1, 30, "db", "SELECT cart"));
+        builder.add(span(1, 0, 10, "api", "GET /checkout"));
+        builder.add(span(2, 1, 20, "cart", "load"));
+        builder.add(span(4, 2, 25, "", "cache get"));
+        let trace = builder.build();
+        let arena = Bump::new();
+        let shape = shape(&trace, &TreeOrder::new(&trace), &arena);
+        assert_eq!(shape, "api GET /checkout\n cart load\n   cache get\n db SELECT cart\n");
     }
 }
