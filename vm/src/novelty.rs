@@ -3,7 +3,11 @@
 //!
 //! - [`NoveltyStore`]: one [`NoveltyState`] per engine behind one lock, so an
 //!   engine shared by several threads stays `Sync` and its calls update the
-//!   state one at a time, in the order they are made.
+//!   state one at a time, in the order they are made. A dictionary rebuild
+//!   a call makes due is prepared after the lock is let go, then installed
+//!   (`NoveltyState::observe_deferring`): the other shards' calls wait only
+//!   for scoring and bookkeeping, and score against the key's previous
+//!   dictionary meanwhile.
 //! - [`LoadedSite`]: a call site of a rule made ready — the name of its state
 //!   ([`CallSiteId`]: rule, clause, ordinal, digest of the call) and its
 //!   options resolved against the engine's [`NoveltyConfig`].
@@ -190,7 +194,12 @@ impl<'e> NoveltyRun<'e> {
             Some(score) => score,
             None => {
                 let call = Call { site: &loaded.id, key, value, options: &loaded.options, time: self.time };
-                let score = store.lock().observe(&call);
+                let (score, rebuild) = store.lock().observe_deferring(&call);
+                if let Some(rebuild) = rebuild {
+                    // The dear part of a rebuild runs with the lock let go.
+                    let prepared = rebuild.prepare();
+                    store.lock().install(prepared);
+                }
                 self.remember(score);
                 score
             }

@@ -23,8 +23,18 @@
 //! dictionary is always exactly the `dict` samples, which is what a snapshot
 //! restores (with whether a novel sample is pending, which decides the next
 //! rebuild).
+//!
+//! A rebuild is two steps, so that the dear one can run outside a lock on
+//! the state: [`Baseline::push`] folds the pending samples in and hands back
+//! a [`Preparation`] (the new content), which anyone can
+//! [prepare](Preparation::prepare) and then [install](Baseline::install).
+//! Until then the baseline keeps scoring against its previous dictionary,
+//! and folds again only once a whole dictionary's worth of samples is
+//! pending; such a fold makes the first preparation stale, and installing
+//! it does nothing.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use zstd::zstd_safe::CDict;
@@ -66,19 +76,17 @@ impl Bounds {
 }
 
 /// Reusable working memory for scoring and rebuilding: a compression context,
-/// the buffer dictionaries are assembled in, the cache of sizes, and the
-/// counter that numbers dictionaries for it.
+/// the cache of sizes, and the counter that numbers dictionaries for it.
 #[derive(Debug, Default)]
 pub struct Work {
     pub compressor: Compressor,
-    pub scratch: Vec<u8>,
     pub cache: SizeCache,
     generations: u64,
 }
 
 impl Work {
     pub fn memory_bytes(&self) -> usize {
-        self.compressor.memory_bytes() + self.scratch.capacity() + self.cache.memory_bytes()
+        self.compressor.memory_bytes() + self.cache.memory_bytes()
     }
 }
 
@@ -106,6 +114,49 @@ pub struct Baseline {
     match_cost: usize,
     /// Numbers the prepared dictionary for the size cache (0: none).
     generation: u64,
+    /// The folds so far: names the preparation the baseline waits for.
+    folds: u64,
+    /// A fold whose dictionary is not installed yet.
+    awaiting: Option<u64>,
+}
+
+/// The content of a folded baseline, to be prepared as a dictionary (see the
+/// module doc).
+#[derive(Debug)]
+pub struct Preparation {
+    content: Vec<u8>,
+    /// Where the oldest and the newest sample lie in `content`: a whole match
+    /// of each measures the fixed cost `m` of [`Baseline::score`].
+    oldest: Range<usize>,
+    newest: Range<usize>,
+    level: i32,
+    fold: u64,
+}
+
+/// A prepared dictionary, ready to [install](Baseline::install).
+pub struct Prepared {
+    dict: Option<CDict<'static>>,
+    match_cost: usize,
+    fold: u64,
+}
+
+impl Preparation {
+    /// Prepares the dictionary: the O(|baseline|) part of a rebuild, which
+    /// needs nothing of the state. `compressor` measures the match cost.
+    pub fn prepare(self, compressor: &mut Compressor) -> Prepared {
+        // An empty baseline still gets a (useless) dictionary so that
+        // warm-up, once over, stays over.
+        let dict = CDict::try_create(&self.content, self.level);
+        let match_cost = match &dict {
+            Some(dict) if !self.oldest.is_empty() => {
+                let oldest = compressor.size_given(&self.content[self.oldest.clone()], dict);
+                let newest = compressor.size_given(&self.content[self.newest.clone()], dict);
+                oldest.max(newest).min(MAX_MATCH_COST)
+            }
+            _ => 0,
+        };
+        Prepared { dict, match_cost, fold: self.fold }
+    }
 }
 
 impl std::fmt::Debug for Baseline {
@@ -138,6 +189,8 @@ impl Baseline {
             prepared_bytes: 0,
             match_cost: 0,
             generation: 0,
+            folds: 0,
+            awaiting: None,
         }
     }
 
@@ -154,7 +207,8 @@ impl Baseline {
             baseline.pending.push(sample.into());
         }
         if warm {
-            baseline.prepare(bounds.level, work);
+            let prepared = baseline.preparation(bounds.level).prepare(&mut work.compressor);
+            baseline.install(prepared, work);
         }
         baseline
     }
@@ -165,7 +219,8 @@ impl Baseline {
             dict: self.dict.iter().map(|s| s.to_vec()).collect(),
             pending: self.pending.iter().map(|s| s.to_vec()).collect(),
             pending_novel: self.pending_novel,
-            warm: self.is_warm(),
+            // A dictionary on its way counts: restoring prepares it.
+            warm: self.is_warm() || self.awaiting.is_some(),
         }
     }
 
@@ -229,31 +284,37 @@ impl Baseline {
     }
 
     /// Adds a sample (its first [`Bounds::max_sample`] bytes); `novel` says
-    /// whether it brings new material (see the module doc). Returns whether
-    /// the dictionary was rebuilt.
-    pub fn push(&mut self, sample: &[u8], novel: bool, bounds: &Bounds, work: &mut Work) -> bool {
+    /// whether it brings new material (see the module doc). When that calls
+    /// for a rebuild, folds the pending samples in and returns the content to
+    /// prepare.
+    pub fn push(&mut self, sample: &[u8], novel: bool, bounds: &Bounds) -> Option<Preparation> {
         let sample = &sample[..sample.len().min(bounds.max_sample())];
         if sample.is_empty() {
-            return false;
+            return None;
         }
         self.pending.push(sample.into());
         self.pending_bytes += sample.len();
         self.pending_novel |= novel;
-        let due = if self.is_warm() {
-            let refresh = if self.pending_novel { REFRESH_NOVEL } else { REFRESH };
-            self.pending_bytes * refresh >= self.dict_bytes || self.pending.len() * refresh >= bounds.samples
-        } else {
-            self.samples() >= bounds.warmup.max(1)
+        let refresh = match (self.awaiting, self.is_warm()) {
+            // A preparation is on its way: fold again only once a whole
+            // dictionary's worth is pending, superseding it, so that a slow
+            // or lost preparation cannot stop the baseline from learning.
+            (Some(_), _) => Some(1),
+            (None, true) => Some(if self.pending_novel { REFRESH_NOVEL } else { REFRESH }),
+            (None, false) => None,
         };
-        if due {
-            self.rebuild(bounds, work);
-        }
-        due
+        let due = match refresh {
+            Some(refresh) => {
+                self.pending_bytes * refresh >= self.dict_bytes || self.pending.len() * refresh >= bounds.samples
+            }
+            None => self.samples() >= bounds.warmup.max(1),
+        };
+        due.then(|| self.fold(bounds))
     }
 
     /// Folds the pending samples in, drops the oldest beyond the bounds, and
-    /// prepares the dictionary again.
-    pub fn rebuild(&mut self, bounds: &Bounds, work: &mut Work) {
+    /// returns the new content to prepare.
+    pub fn fold(&mut self, bounds: &Bounds) -> Preparation {
         for sample in self.pending.drain(..) {
             self.dict_bytes += sample.len();
             self.dict.push_back(sample);
@@ -266,31 +327,51 @@ impl Baseline {
                 None => break,
             }
         }
-        self.prepare(bounds.level, work);
+        self.preparation(bounds.level)
     }
 
-    fn prepare(&mut self, level: i32, work: &mut Work) {
-        let scratch = &mut work.scratch;
-        scratch.clear();
+    /// The dictionary's content as it stands, to prepare; the baseline now
+    /// waits for it.
+    fn preparation(&mut self, level: i32) -> Preparation {
+        // The most recent samples end the content: zstd reaches them with
+        // the shortest offsets.
+        let mut content = Vec::with_capacity(self.dict_bytes);
         for sample in &self.dict {
-            scratch.extend_from_slice(sample);
+            content.extend_from_slice(sample);
         }
-        // The most recent samples end the content: zstd reaches them with the
-        // shortest offsets. An empty baseline still gets a (useless) dictionary
-        // so that warm-up, once over, stays over.
-        self.prepared = CDict::try_create(scratch, level);
+        let oldest = 0..self.dict.front().map_or(0, |s| s.len());
+        let newest = content.len() - self.dict.back().map_or(0, |s| s.len())..content.len();
+        self.folds += 1;
+        self.awaiting = Some(self.folds);
+        Preparation { content, oldest, newest, level, fold: self.folds }
+    }
+
+    /// Puts a prepared dictionary in use, if it is the one the baseline waits
+    /// for (not made stale by a later fold); returns whether it was.
+    pub fn install(&mut self, prepared: Prepared, work: &mut Work) -> bool {
+        if self.awaiting != Some(prepared.fold) {
+            return false;
+        }
+        self.awaiting = None;
+        self.prepared = prepared.dict;
+        self.match_cost = prepared.match_cost;
+        self.prepared_bytes = self.prepared.as_ref().map_or(0, CDict::sizeof);
         // Dictionary generations live above the range used for levels.
         work.generations += 1;
         self.generation = work.generations | 1 << 63;
-        self.prepared_bytes = self.prepared.as_ref().map_or(0, CDict::sizeof);
-        self.match_cost = match (&self.prepared, self.dict.front(), self.dict.back()) {
-            (Some(dict), Some(oldest), Some(newest)) => {
-                let compressor = &mut work.compressor;
-                let cost = compressor.size_given(oldest, dict).max(compressor.size_given(newest, dict));
-                cost.min(MAX_MATCH_COST)
+        true
+    }
+
+    /// [`push`](Self::push), preparing and installing at once what it folds:
+    /// for a baseline no other thread uses. Returns whether it rebuilt.
+    pub fn push_now(&mut self, sample: &[u8], novel: bool, bounds: &Bounds, work: &mut Work) -> bool {
+        match self.push(sample, novel, bounds) {
+            Some(preparation) => {
+                let prepared = preparation.prepare(&mut work.compressor);
+                self.install(prepared, work)
             }
-            _ => 0,
-        };
+            None => false,
+        }
     }
 }
 
@@ -306,10 +387,10 @@ mod tests {
         let mut work = Work::default();
         let line = b"GET /api/orders status=200 user=alice region=eu-west";
         for i in 0..2 {
-            assert!(!baseline.push(line, false, &BOUNDS, &mut work), "sample {i}");
+            assert!(!baseline.push_now(line, false, &BOUNDS, &mut work), "sample {i}");
             assert_eq!(baseline.score(line, 1, &mut work), None);
         }
-        assert!(baseline.push(line, false, &BOUNDS, &mut work), "the third sample ends warm-up");
+        assert!(baseline.push_now(line, false, &BOUNDS, &mut work), "the third sample ends warm-up");
         let familiar = baseline.score(line, 1, &mut work).unwrap();
         let novel = baseline.score(b"panic: index out of range [3] with length 3 in worker", 1, &mut work).unwrap();
         assert!(familiar < 0.2 && novel > 0.8, "{familiar} {novel}");
@@ -321,7 +402,7 @@ mod tests {
         let mut work = Work::default();
         for i in 0..1000u32 {
             let sample = format!("sample number {i} {}", "x".repeat((i % 150) as usize));
-            baseline.push(sample.as_bytes(), i % 7 == 0, &BOUNDS, &mut work);
+            baseline.push_now(sample.as_bytes(), i % 7 == 0, &BOUNDS, &mut work);
             assert!(baseline.dict.len() <= BOUNDS.samples && baseline.dict_bytes <= BOUNDS.bytes);
             assert!(baseline.pending_bytes * REFRESH < baseline.dict_bytes.max(1) + BOUNDS.max_sample() * REFRESH);
             assert!(baseline.pending.len() * REFRESH < BOUNDS.samples + REFRESH);
@@ -337,9 +418,9 @@ mod tests {
         let until_rebuild = |novel: bool| {
             let mut baseline = Baseline::new();
             let mut work = Work::default();
-            (0..16).for_each(|i| _ = baseline.push(sample(i).as_bytes(), true, &bounds, &mut work));
+            (0..16).for_each(|i| _ = baseline.push_now(sample(i).as_bytes(), true, &bounds, &mut work));
             assert!(baseline.is_warm() && !baseline.pending_novel);
-            (1..).find(|i| baseline.push(sample(100 + i).as_bytes(), novel, &bounds, &mut work)).unwrap()
+            (1..).find(|i| baseline.push_now(sample(100 + i).as_bytes(), novel, &bounds, &mut work)).unwrap()
         };
         assert_eq!(until_rebuild(false), 16 / REFRESH, "familiar samples: half the dictionary's bytes");
         assert_eq!(until_rebuild(true), 16 / REFRESH_NOVEL, "novel samples: a quarter");
@@ -348,7 +429,7 @@ mod tests {
     #[test]
     fn long_values_keep_a_prefix() {
         let mut baseline = Baseline::new();
-        baseline.push(&[7u8; 10_000], true, &BOUNDS, &mut Work::default());
+        baseline.push_now(&[7u8; 10_000], true, &BOUNDS, &mut Work::default());
         assert_eq!(baseline.bytes(), BOUNDS.max_sample());
     }
 }

@@ -107,6 +107,16 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         self.index.get(key).map(|&slot| &self.node(slot).value)
     }
 
+    /// The value for `key`, to change, without marking it used.
+    pub fn peek_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let slot = *self.index.get(key)?;
+        Some(&mut self.node_mut(slot).value)
+    }
+
     /// Inserts `key` as the most recently used entry (replacing any value it
     /// had), evicting and returning the least recently used entries while more
     /// than `capacity` remain.

@@ -82,7 +82,8 @@ thread_local! {
     static STATELESS: RefCell<Compressor> = RefCell::new(Compressor::new());
 }
 
-/// Runs `f` with this thread's compressor for the stateless builtins.
+/// Runs `f` with this thread's compressor: the stateless builtins use it,
+/// and so do dictionary rebuilds prepared outside a state's lock.
 pub fn with_stateless<T>(f: impl FnOnce(&mut Compressor) -> T) -> T {
     STATELESS.with(|cell| f(&mut cell.borrow_mut()))
 }

@@ -4,6 +4,14 @@
 //! [`NoveltyState::explain`] to build the evidence of a score that caused a
 //! violation.
 //!
+//! Locking: a state shared by threads sits behind one lock, and rebuilding
+//! a dictionary (O(|baseline|)) is most of the time a call would hold it.
+//! [`NoveltyState::observe_deferring`] therefore leaves a due rebuild's
+//! preparation to the caller ([`Rebuild`]), to do after letting go of the
+//! lock and hand back to [`NoveltyState::install`]; meanwhile other calls
+//! score against the key's previous dictionary. [`NoveltyState::observe`]
+//! does it all at once. Either way a single thread gets the same results.
+//!
 //! Bounds: a call site keeps at most `max_keys` keys, evicting the least
 //! recently used; a key's baseline keeps at most `samples` samples and
 //! `bytes` bytes (plus up to half more pending a rebuild), and its
@@ -20,10 +28,11 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::{Baseline, Work};
+use super::baseline::{Baseline, Preparation, Prepared, Work};
 use super::evidence::{Evidence, ScoreWindow, worst_segments};
 use super::lru::Lru;
 use super::policy::{Admission, Quarantine};
+use super::scorer::with_stateless;
 use super::tokenizer::tokenize;
 use super::{NoveltyConfig, NoveltyOptions};
 use crate::Value;
@@ -65,6 +74,31 @@ pub struct Counters {
     /// Dictionary rebuilds, and keys evicted to respect `max_keys`.
     pub rebuilds: u64,
     pub evicted_keys: u64,
+}
+
+/// A dictionary rebuild left to do: see the module doc.
+#[derive(Debug)]
+pub struct Rebuild {
+    site: CallSiteId,
+    key: Box<[u8]>,
+    preparation: Preparation,
+}
+
+impl Rebuild {
+    /// Prepares the dictionary, with this thread's compressor: meant to run
+    /// while no lock on the state is held.
+    pub fn prepare(self) -> PreparedRebuild {
+        let Rebuild { site, key, preparation } = self;
+        let prepared = with_stateless(|compressor| preparation.prepare(compressor));
+        PreparedRebuild { site, key, prepared }
+    }
+}
+
+/// A prepared [`Rebuild`], for [`NoveltyState::install`].
+pub struct PreparedRebuild {
+    site: CallSiteId,
+    key: Box<[u8]>,
+    prepared: Prepared,
 }
 
 /// What the state holds, for metrics.
@@ -118,10 +152,21 @@ impl NoveltyState {
     /// `None` while the key warms up, and for a value that is not a string or
     /// bytes or a `nil` key. A call site keeps the options of its first call.
     pub fn observe(&mut self, call: &Call<'_>) -> Option<f64> {
-        let raw = value_bytes(call.value)?;
+        let (score, rebuild) = self.observe_deferring(call);
+        if let Some(Rebuild { site, key, preparation }) = rebuild {
+            let prepared = preparation.prepare(&mut self.work.compressor);
+            self.install(PreparedRebuild { site, key, prepared });
+        }
+        score
+    }
+
+    /// [`observe`](Self::observe), except that a dictionary rebuild it makes
+    /// due is left to the caller (see the module doc).
+    pub fn observe_deferring(&mut self, call: &Call<'_>) -> (Option<f64>, Option<Rebuild>) {
+        let Some(raw) = value_bytes(call.value) else { return (None, None) };
         self.key.clear();
         if !encode_key(call.key, &mut self.key) {
-            return None;
+            return (None, None);
         }
         if !self.sites.contains_key(call.site) {
             let site =
@@ -137,27 +182,46 @@ impl NoveltyState {
             self.counters.evicted_keys += evicted.len() as u64;
         }
         let key = site.keys.get_mut(&self.key[..]).expect("inserted above");
-        if !key.baseline.is_warm() {
-            self.counters.warming += 1;
-            self.counters.rebuilds += u64::from(key.baseline.push(&text, true, &bounds, &mut self.work));
-            return None;
-        }
-        let score = key.baseline.score(&text, bounds.level, &mut self.work)?;
-        self.counters.scored += 1;
-        self.counters.flagged += u64::from(score >= options.policy.flag);
-        for released in key.quarantine.release(call.time) {
-            self.counters.released += 1;
-            self.counters.rebuilds += u64::from(key.baseline.push(&released, true, &bounds, &mut self.work));
-        }
-        match key.quarantine.admit(&text, score, call.time, &options.policy, bounds.bytes / 4) {
-            Admission::Learn => {
-                let novel = score >= options.policy.flag;
-                self.counters.rebuilds += u64::from(key.baseline.push(&text, novel, &bounds, &mut self.work));
+        // A later fold makes an earlier preparation stale: the last one counts.
+        let mut preparation = None;
+        let mut fold = |folded: Option<Preparation>, rebuilds: &mut u64| {
+            if let Some(folded) = folded {
+                *rebuilds += 1;
+                preparation = Some(folded);
             }
-            Admission::Hold => self.counters.held += 1,
+        };
+        let score = if key.baseline.is_warm() { key.baseline.score(&text, bounds.level, &mut self.work) } else { None };
+        if let Some(score) = score {
+            self.counters.scored += 1;
+            self.counters.flagged += u64::from(score >= options.policy.flag);
+            for released in key.quarantine.release(call.time) {
+                self.counters.released += 1;
+                fold(key.baseline.push(&released, true, &bounds), &mut self.counters.rebuilds);
+            }
+            match key.quarantine.admit(&text, score, call.time, &options.policy, bounds.bytes / 4) {
+                Admission::Learn => {
+                    let novel = score >= options.policy.flag;
+                    fold(key.baseline.push(&text, novel, &bounds), &mut self.counters.rebuilds);
+                }
+                Admission::Hold => self.counters.held += 1,
+            }
+            site.recent.push(score);
+        } else {
+            // Warming up (or waiting for the dictionary that ends warm-up).
+            self.counters.warming += 1;
+            fold(key.baseline.push(&text, true, &bounds), &mut self.counters.rebuilds);
         }
-        site.recent.push(score);
-        Some(score)
+        let rebuild =
+            preparation.map(|preparation| Rebuild { site: call.site.clone(), key: self.key[..].into(), preparation });
+        (score, rebuild)
+    }
+
+    /// Puts a rebuilt dictionary in use, if its key still waits for it (it
+    /// may have been evicted, or folded again since); returns whether it did.
+    pub fn install(&mut self, rebuild: PreparedRebuild) -> bool {
+        let PreparedRebuild { site, key, prepared } = rebuild;
+        let key = self.sites.get_mut(&site).and_then(|site| site.keys.peek_mut(&key));
+        key.is_some_and(|key| key.baseline.install(prepared, &mut self.work))
     }
 
     /// The evidence for `score`, which [`observe`](Self::observe) returned for

@@ -362,3 +362,101 @@ proptest! {
         prop_assert!(state.memory_bytes() <= 5 * per_key_bound + 4 * 1024 * 1024);
     }
 }
+
+/// Calls for the deferred-rebuild tests: log lines under two keys, small
+/// bounds so that rebuilds come often.
+fn deferred_calls() -> (NoveltyOptions, Vec<(Value, Value)>) {
+    let mut options = NoveltyConfig::default().default_options();
+    options.bounds = Bounds { samples: 16, bytes: 2048, warmup: 4, level: 1 };
+    let mut rng = Rng(11);
+    let calls =
+        (0..400).map(|i| (Value::str(if i % 3 == 0 { "a" } else { "b" }), Value::str(&log_line(&mut rng)))).collect();
+    (options, calls)
+}
+
+#[test]
+fn rebuilds_prepared_by_the_caller_give_what_observe_gives() {
+    let (options, calls) = deferred_calls();
+    let id = site("deferred");
+    let mut direct = NoveltyState::new(NoveltyConfig::default());
+    let mut deferring = NoveltyState::new(NoveltyConfig::default());
+    let mut rebuilds = 0;
+    for (i, (key, value)) in calls.iter().enumerate() {
+        let call = Call { site: &id, key, value, options: &options, time: i as i64 * SECOND };
+        let expected = direct.observe(&call);
+        let (score, rebuild) = deferring.observe_deferring(&call);
+        if let Some(rebuild) = rebuild {
+            rebuilds += 1;
+            deferring.install(rebuild.prepare());
+        }
+        assert_eq!(score, expected, "call {i}");
+    }
+    assert!(rebuilds > 20, "{rebuilds} rebuilds");
+    assert_eq!(deferring.metrics().counters, direct.metrics().counters);
+    assert_eq!(deferring.snapshot(), direct.snapshot());
+}
+
+#[test]
+fn rebuilds_installed_late_or_superseded_leave_a_consistent_state() {
+    let (options, calls) = deferred_calls();
+    let id = site("deferred");
+    let mut state = NoveltyState::new(NoveltyConfig::default());
+    // Each rebuild is installed some calls after it was made due; meanwhile
+    // its key scores against its previous dictionary, and a fold of the same
+    // key before then (a whole dictionary's worth pending) makes it stale.
+    let mut late = std::collections::VecDeque::new();
+    let (mut scored_while_waiting, mut installed, mut stale) = (0, 0, 0);
+    for (i, (key, value)) in calls.iter().enumerate() {
+        let call = Call { site: &id, key, value, options: &options, time: i as i64 * SECOND };
+        let (score, rebuild) = state.observe_deferring(&call);
+        scored_while_waiting += usize::from(score.is_some() && !late.is_empty());
+        if let Some(rebuild) = rebuild {
+            late.push_back((i + 3 + i % 5 * 4, rebuild.prepare()));
+        }
+        while late.front().is_some_and(|(due, _)| *due <= i) {
+            match state.install(late.pop_front().expect("checked").1) {
+                true => installed += 1,
+                false => stale += 1,
+            }
+        }
+    }
+    late.into_iter().for_each(|(_, prepared)| _ = state.install(prepared));
+    assert!(scored_while_waiting > 50 && installed > 10 && stale > 0, "{scored_while_waiting} {installed} {stale}");
+    for (_, key) in state.sites[&id].keys.iter() {
+        assert!(key.baseline.is_warm());
+        assert!(key.baseline.samples() <= 16 + 16 / baseline::REFRESH + 1);
+    }
+    let snapshot = state.snapshot();
+    let restored = NoveltyState::restore(NoveltyConfig::default(), &snapshot).unwrap();
+    assert_eq!(restored.snapshot(), snapshot);
+}
+
+#[test]
+fn threads_share_a_state_and_prepare_rebuilds_outside_its_lock() {
+    let (options, calls) = deferred_calls();
+    let id = site("shared");
+    let state = std::sync::Mutex::new(NoveltyState::new(NoveltyConfig::default()));
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let (state, calls, id, options) = (&state, &calls, &id, &options);
+            scope.spawn(move || {
+                for (i, (key, value)) in calls.iter().enumerate().skip(thread).step_by(4) {
+                    let call = Call { site: id, key, value, options, time: i as i64 * SECOND };
+                    let (_, rebuild) = state.lock().unwrap().observe_deferring(&call);
+                    if let Some(rebuild) = rebuild {
+                        let prepared = rebuild.prepare();
+                        state.lock().unwrap().install(prepared);
+                    }
+                }
+            });
+        }
+    });
+    let state = state.into_inner().unwrap();
+    let counters = state.metrics().counters;
+    assert_eq!(counters.scored + counters.warming, calls.len() as u64);
+    assert!(counters.rebuilds > 20);
+    for (_, key) in state.sites[&id].keys.iter() {
+        assert!(key.baseline.is_warm(), "every rebuild ended up installed or superseded");
+        assert!(key.baseline.samples() <= 16 + 16 / baseline::REFRESH + 1);
+    }
+}
