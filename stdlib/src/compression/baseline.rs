@@ -140,6 +140,16 @@ pub struct Prepared {
     fold: u64,
 }
 
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("dict_bytes", &self.dict.as_ref().map_or(0, CDict::sizeof))
+            .field("match_cost", &self.match_cost)
+            .field("fold", &self.fold)
+            .finish()
+    }
+}
+
 impl Preparation {
     /// Prepares the dictionary: the O(|baseline|) part of a rebuild, which
     /// needs nothing of the state. `compressor` measures the match cost.

@@ -14,7 +14,8 @@
 //!
 //! Bounds: a call site keeps at most `max_keys` keys, evicting the least
 //! recently used; a key's baseline keeps at most `samples` samples and
-//! `bytes` bytes (plus up to half more pending a rebuild), and its
+//! `bytes` bytes (plus up to half more pending a rebuild, or a whole
+//! dictionary's worth while a rebuild is prepared outside the lock), and its
 //! quarantine a quarter of `bytes`. [`NoveltyState::memory_bytes`] counts it
 //! all, zstd's prepared dictionaries included.
 //!
@@ -95,6 +96,7 @@ impl Rebuild {
 }
 
 /// A prepared [`Rebuild`], for [`NoveltyState::install`].
+#[derive(Debug)]
 pub struct PreparedRebuild {
     site: CallSiteId,
     key: Box<[u8]>,
