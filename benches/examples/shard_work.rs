@@ -22,9 +22,9 @@ use betrace_vm::trace::{SpanRecord, TraceBuilder};
 
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
-    let pack_path = PathBuf::from(args.next().ok_or("usage: shard_work PACK [ROUNDS]")?);
+    let pack_path = PathBuf::from(args.next().ok_or("usage: shard_work PACK [ROUNDS] [THREADS]")?);
     let rounds: usize = args.next().map_or(Ok(20), |n| n.parse()).map_err(|e| format!("ROUNDS: {e}"))?;
-    let threads: usize = args.next().map_or(Ok(1), |n| n.parse()).map_err(|e| format!("THREADS: {e}"))?;
+    let threads: usize = args.next().map_or(Ok(1), |n| n.parse()).map_err(|e| format!("THREADS: {e}"))?.max(1);
     let rules = RulesConfig { paths: vec![pack_path], watch: false, state_dir: None, ..RulesConfig::default() };
     let packs = load_packs(&rules).map_err(|e| e.to_string())?;
     let engines = &packs.default.engines;
@@ -57,17 +57,17 @@ fn main() -> Result<(), String> {
         (evaluated, violations)
     };
     let (evaluated, violations) = std::thread::scope(|scope| {
-        let running: Vec<_> = (0..threads.max(1)).map(|_| scope.spawn(work)).collect();
+        let running: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
         running.into_iter().map(|thread| thread.join().expect("no panic")).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     });
     let seconds = started.elapsed().as_secs_f64();
-    let total = (spans * rounds * threads.max(1)) as f64;
+    let total = (spans * rounds * threads) as f64;
     println!(
         "{rounds} rounds of {} traces ({spans} spans) on {threads} thread(s): {evaluated} rule runs, \
          {violations} violations; {:.0} spans/s, {:.2} µs a span a thread",
         traces.len(),
         total / seconds,
-        seconds * 1e6 * threads.max(1) as f64 / total
+        seconds * 1e6 * threads as f64 / total
     );
     // The costliest rules, from the per-rule timing the server reports
     // as `betrace_rule_seconds_total`.

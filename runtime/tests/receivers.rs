@@ -363,7 +363,10 @@ async fn export_never_finished(server: &TestServer, headers: &[(&str, &str)]) ->
     let (reply, mut body) = h2_client.send_request(head.body(()).expect("a request head"), false).expect("sends");
     let announced = 1_000_000u32.to_be_bytes();
     let start = [0, announced[0], announced[1], announced[2], announced[3], 0x0a];
-    body.send_data(start.to_vec().into(), false).expect("sends the frame header");
+    // A refusal from the headers alone may close the stream before this is
+    // sent (h2 then says the stream is inactive): that is the point, so a
+    // failed send is no failure; the reply below is what is checked.
+    let _ = body.send_data(start.to_vec().into(), false);
     let reply = tokio::time::timeout(Duration::from_secs(5), reply)
         .await
         .expect("answered without the rest of the message")
