@@ -324,7 +324,7 @@ impl Baseline {
 
     /// Folds the pending samples in, drops the oldest beyond the bounds, and
     /// returns the new content to prepare.
-    pub fn fold(&mut self, bounds: &Bounds) -> Preparation {
+    fn fold(&mut self, bounds: &Bounds) -> Preparation {
         for sample in self.pending.drain(..) {
             self.dict_bytes += sample.len();
             self.dict.push_back(sample);
@@ -371,18 +371,6 @@ impl Baseline {
         self.generation = work.generations | 1 << 63;
         true
     }
-
-    /// [`push`](Self::push), preparing and installing at once what it folds:
-    /// for a baseline no other thread uses. Returns whether it rebuilt.
-    pub fn push_now(&mut self, sample: &[u8], novel: bool, bounds: &Bounds, work: &mut Work) -> bool {
-        match self.push(sample, novel, bounds) {
-            Some(preparation) => {
-                let prepared = preparation.prepare(&mut work.compressor);
-                self.install(prepared, work)
-            }
-            None => false,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -390,6 +378,20 @@ mod tests {
     use super::*;
 
     const BOUNDS: Bounds = Bounds { samples: 8, bytes: 400, warmup: 3, level: 1 };
+
+    impl Baseline {
+        /// [`push`](Self::push), preparing and installing at once what it
+        /// folds. Returns whether it rebuilt.
+        fn push_now(&mut self, sample: &[u8], novel: bool, bounds: &Bounds, work: &mut Work) -> bool {
+            match self.push(sample, novel, bounds) {
+                Some(preparation) => {
+                    let prepared = preparation.prepare(&mut work.compressor);
+                    self.install(prepared, work)
+                }
+                None => false,
+            }
+        }
+    }
 
     #[test]
     fn warms_up_then_scores() {
@@ -434,6 +436,22 @@ mod tests {
         };
         assert_eq!(until_rebuild(false), 16 / REFRESH, "familiar samples: half the dictionary's bytes");
         assert_eq!(until_rebuild(true), 16 / REFRESH_NOVEL, "novel samples: a quarter");
+    }
+
+    #[test]
+    fn a_preparation_made_stale_by_a_later_fold_is_not_installed() {
+        let mut baseline = Baseline::new();
+        let mut work = Work::default();
+        let line = |i: u32| format!("line {i} of forty bytes, give or take a few");
+        (0..2).for_each(|i| assert!(baseline.push(line(i).as_bytes(), true, &BOUNDS).is_none()));
+        let first = baseline.push(line(2).as_bytes(), true, &BOUNDS).expect("warm-up ends");
+        // While it is prepared elsewhere, a whole dictionary's worth comes in.
+        let second = (3..).find_map(|i| baseline.push(line(i).as_bytes(), true, &BOUNDS)).expect("folds again");
+        assert!(!baseline.is_warm());
+        assert!(!baseline.install(first.prepare(&mut work.compressor), &mut work), "stale");
+        assert!(!baseline.is_warm());
+        assert!(baseline.install(second.prepare(&mut work.compressor), &mut work));
+        assert!(baseline.is_warm() && baseline.score(line(4).as_bytes(), 1, &mut work).is_some());
     }
 
     #[test]
