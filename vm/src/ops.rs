@@ -61,9 +61,9 @@ fn service_name(trace: &Trace, i: usize) -> &str {
 /// The trace's structure as text: one line per span in depth-first order,
 /// indented by depth, `service name`. Ids, times and attributes are left out,
 /// so traces that take the same path have the same shape. Written in place
-/// in `arena` (lengths first, then the text): one trace in the standard pack
-/// asks for its shape, so growing a string here cost several reallocations
-/// a trace.
+/// in `arena` (lengths first, then the text): the standard pack asks every
+/// trace for its shape, and growing a string here cost several
+/// reallocations a trace.
 pub fn shape<'e>(trace: &'e Trace, order: &TreeOrder, arena: &'e Bump) -> &'e str {
     let depth = arena.alloc_slice_fill_copy(trace.len(), 0usize);
     let mut len = 0;

@@ -13,10 +13,10 @@
 //! The room is given back when tonic drops the body, after decoding; the
 //! spans then reserve their own. A compressed message counts at its
 //! compressed size; inflating it is bounded by `max_request_bytes`. tonic
-//! inflates and our decoder reads a message in one step, but keeps the
-//! inflated buffer (and the handler gets the decoded spans) only once the
-//! client has ended its stream: a client holding streams open holds that
-//! much per stream outside the budget (docs/serve.md, a known gap; the fix
+//! inflates a message and our decoder reads it in one step, but tonic keeps
+//! the inflated buffer until the client ends its stream, and only then hands
+//! the decoded spans to the handler: a client holding streams open holds
+//! that much per stream outside the budget (docs/serve.md, a known gap; the fix
 //! is to grow this reservation from the decoder).
 
 use std::pin::Pin;

@@ -155,9 +155,8 @@ impl NoveltyState {
     /// bytes or a `nil` key. A call site keeps the options of its first call.
     pub fn observe(&mut self, call: &Call<'_>) -> Option<f64> {
         let (score, rebuild) = self.observe_deferring(call);
-        if let Some(Rebuild { site, key, preparation }) = rebuild {
-            let prepared = preparation.prepare(&mut self.work.compressor);
-            self.install(PreparedRebuild { site, key, prepared });
+        if let Some(rebuild) = rebuild {
+            self.install(rebuild.prepare());
         }
         score
     }
