@@ -79,17 +79,15 @@ impl Ingest {
         &self,
         receiver: &'static str,
         tenant: Tenant,
-        records: Vec<SpanRecord>,
+        spans: Spans,
         rejected: Vec<FormatError>,
     ) -> Result<Accepted, Refusal> {
-        let count = records.len();
-        let per_shard = batches::batches_by_shard(&tenant, records, self.shards.len());
-        let weigh = |batches: &[TraceBatch]| batches.iter().map(|batch| batch.bytes).sum::<usize>();
-        let bytes: usize = per_shard.iter().map(|batches| weigh(batches)).sum();
+        let Spans { batches, bytes, count } = spans;
         if !self.budget.try_reserve(bytes) {
             self.metrics.refused(receiver, "throttled", (count + rejected.len()) as u64);
             return Err(Refusal::Throttled { retry_after: self.retry_after });
         }
+        let per_shard = batches::by_shard(&tenant, batches, self.shards.len());
         let received = Instant::now();
         let mut accepted = 0;
         let mut unsent = bytes;
@@ -98,7 +96,7 @@ impl Ingest {
                 continue;
             }
             let count: usize = batches.iter().map(|batch| batch.records.len()).sum();
-            let shard_bytes = weigh(&batches);
+            let shard_bytes: usize = batches.iter().map(|batch| batch.bytes).sum();
             if shard.send_spans(tenant.clone(), batches, received).is_err() {
                 // The shard has stopped (shutdown): give back the bytes not
                 // handed over; the client retries elsewhere or later.
@@ -119,6 +117,32 @@ impl Ingest {
             n => format!("{n} spans rejected; the first: {}", rejected[0]),
         };
         Ok(Accepted { rejected_spans: rejected.len() as i64, message })
+    }
+}
+
+/// A request's spans, grouped by trace (a batch per trace, see
+/// `ingest/batches.rs`) and weighed: what [`Ingest::submit`] takes. The
+/// gRPC decoder groups them as it reads them, so that the weight it holds
+/// room for while tonic keeps the message is the one the spans reserve.
+#[derive(Debug, Default)]
+pub struct Spans {
+    batches: Vec<TraceBatch>,
+    /// Their [`trace_bytes`], batch by batch.
+    bytes: usize,
+    count: usize,
+}
+
+impl Spans {
+    pub fn group(records: Vec<SpanRecord>) -> Spans {
+        let count = records.len();
+        let batches = batches::batches_by_trace(records);
+        let bytes = batches.iter().map(|batch| batch.bytes).sum();
+        Spans { batches, bytes, count }
+    }
+
+    /// What the spans cost in memory while held (see [`record_bytes`]).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 

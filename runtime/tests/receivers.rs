@@ -11,7 +11,7 @@ use betrace_compiler::{CheckConfig, compile_file};
 use betrace_runtime::assembly::{Budget, ShardContext, ShardHandle, spawn_shards};
 use betrace_runtime::config::{AssemblyConfig, ReceiversConfig};
 use betrace_runtime::export::{CollectSink, request_to_json};
-use betrace_runtime::formats::encode_request;
+use betrace_runtime::formats::{decode_request_lenient, encode_request};
 use betrace_runtime::ingest::{Ingest, trace_bytes};
 use betrace_runtime::metrics::{Metrics, ReceiverLabel, RefusedLabels};
 use betrace_runtime::packs::{PackRegistry, Packs, TenantPacks};
@@ -193,10 +193,16 @@ fn request_with_a_bad_span() -> ExportTraceServiceRequest {
 }
 
 /// A memory budget that holds one `trace(_, true)` below the shards' high
-/// water mark (90%, past which they evaluate traces early) but not two.
+/// water mark (90%, past which they evaluate traces early) but not two. A
+/// gRPC request holds its bytes on the wire and its decoded spans at once,
+/// so there is room for both.
 fn room_for_one_trace() -> usize {
-    let one = trace_bytes(&trace(1, true));
-    one * 3 / 2
+    let wire = request(&trace(1, true)).encode_to_vec();
+    let (decoded, _) = decode_request_lenient(&wire).expect("a request");
+    let one = trace_bytes(&decoded);
+    let room = one + wire.len() + 64;
+    assert!(one * 10 < room * 9 && room < 2 * one, "{one} bytes a trace, {room} of room");
+    room
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -344,11 +350,13 @@ async fn grpc_throttles_with_retry_info_when_the_memory_budget_is_spent() {
     assert_eq!(server.violations(), vec![(1, String::new()), (2, String::new())]);
 }
 
-/// Sends an Export request with `headers` whose frame header announces a
-/// message of 1,000,000 bytes, of which only the first is ever sent, and
-/// returns the status of the reply: a reply can only come before the server
-/// has read the message (tonic alone would wait for, and hold, all of it).
-async fn export_never_finished(server: &TestServer, headers: &[(&str, &str)]) -> tonic::Status {
+/// Starts an Export request with `headers` and sends `data` of its body,
+/// leaving the stream open: the reply and the body's sender.
+async fn start_export(
+    server: &TestServer,
+    headers: &[(&str, &str)],
+    data: Vec<u8>,
+) -> (h2::client::ResponseFuture, h2::SendStream<prost::bytes::Bytes>) {
     let tcp = tokio::net::TcpStream::connect(server.grpc).await.expect("connects");
     let (h2_client, connection) = h2::client::handshake(tcp).await.expect("an HTTP/2 connection");
     tokio::spawn(connection);
@@ -361,17 +369,87 @@ async fn export_never_finished(server: &TestServer, headers: &[(&str, &str)]) ->
         head = head.header(*name, *value);
     }
     let (reply, mut body) = h2_client.send_request(head.body(()).expect("a request head"), false).expect("sends");
-    let announced = 1_000_000u32.to_be_bytes();
-    let start = [0, announced[0], announced[1], announced[2], announced[3], 0x0a];
     // A refusal from the headers alone may close the stream before this is
     // sent (h2 then says the stream is inactive): that is the point, so a
-    // failed send is no failure; the reply below is what is checked.
-    let _ = body.send_data(start.to_vec().into(), false);
-    let reply = tokio::time::timeout(Duration::from_secs(5), reply)
-        .await
-        .expect("answered without the rest of the message")
-        .expect("a reply");
-    tonic::Status::from_header_map(reply.headers()).expect("a gRPC status in the headers")
+    // failed send is no failure; the reply is what tests check.
+    let _ = body.send_data(data.into(), false);
+    (reply, body)
+}
+
+/// The gRPC status of a reply that comes within 5 s, from its headers (a
+/// refusal) or else its trailers.
+async fn reply_status(reply: h2::client::ResponseFuture) -> tonic::Status {
+    let reply =
+        tokio::time::timeout(Duration::from_secs(5), reply).await.expect("answered within 5 s").expect("a reply");
+    if let Some(status) = tonic::Status::from_header_map(reply.headers()) {
+        return status;
+    }
+    let mut body = reply.into_body();
+    while let Some(data) = body.data().await {
+        data.expect("the reply's message");
+    }
+    let trailers = body.trailers().await.expect("trailers").expect("a status in the trailers");
+    tonic::Status::from_header_map(&trailers).expect("a gRPC status in the trailers")
+}
+
+/// A gRPC frame of `request`, gzip-compressed.
+fn gzip_frame(request: &ExportTraceServiceRequest) -> Vec<u8> {
+    let compressed = gzip(&request.encode_to_vec());
+    let mut frame = vec![1];
+    frame.extend_from_slice(&u32::try_from(compressed.len()).expect("a small message").to_be_bytes());
+    frame.extend_from_slice(&compressed);
+    frame
+}
+
+/// Sends an Export request with `headers` whose frame header announces a
+/// message of 1,000,000 bytes, of which only the first is ever sent, and
+/// returns the status of the reply: a reply can only come before the server
+/// has read the message (tonic alone would wait for, and hold, all of it).
+async fn export_never_finished(server: &TestServer, headers: &[(&str, &str)]) -> tonic::Status {
+    let announced = 1_000_000u32.to_be_bytes();
+    let start = [0, announced[0], announced[1], announced[2], announced[3], 0x0a];
+    let (reply, _body) = start_export(server, headers, start.to_vec()).await;
+    reply_status(reply).await
+}
+
+/// tonic keeps a message, inflated, and its decoded spans until the client
+/// ends its stream: all of it counts against the memory budget meanwhile,
+/// not just the compressed bytes that came over the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_holds_room_for_a_compressed_message_inflated_and_decoded_until_its_stream_ends() {
+    let server = TestServer::start(Setup::default()).await;
+    let spans: Vec<SpanRecord> = (1..=20).map(|i| span(9, i, &"x".repeat(4000))).collect();
+    let message = request(&spans);
+    let frame = gzip_frame(&message);
+    let (reply, mut body) = start_export(&server, &[("grpc-encoding", "gzip")], frame.clone()).await;
+    let wanted = frame.len() + message.encoded_len() + trace_bytes(&spans);
+    let held = || usize::try_from(server.metrics.bytes_held.get()).expect("a count");
+    for _ in 0..500 {
+        if held() >= wanted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(held() >= wanted, "{} bytes held while the stream is open, want {wanted}", held());
+    body.send_data(prost::bytes::Bytes::new(), true).expect("the stream ends");
+    assert_eq!(reply_status(reply).await.code(), Code::Ok);
+    assert_eq!(server.received("grpc"), 20);
+}
+
+/// A compressed message that inflates past the room left is refused as
+/// soon as it is inflated, with retry information, without waiting for the
+/// client to end its stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_throttles_a_compressed_message_that_inflates_past_the_room_left() {
+    let server = TestServer::start(Setup { max_bytes: 40_000, ..Setup::default() }).await;
+    let message = large_request(20);
+    assert!(message.encoded_len() > 40_000, "inflates past the budget");
+    let (reply, _body) = start_export(&server, &[("grpc-encoding", "gzip")], gzip_frame(&message)).await;
+    let status = reply_status(reply).await;
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(status.get_details_retry_info().and_then(|retry| retry.retry_delay), Some(RETRY_AFTER));
+    assert_eq!(server.refused_requests("grpc", "throttled"), 1);
+    assert_eq!(server.metrics.bytes_held.get(), 0, "the refused request holds nothing");
 }
 
 /// As on OTLP/HTTP, a gRPC body counts against the memory budget while it

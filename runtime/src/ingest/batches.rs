@@ -21,20 +21,19 @@ use betrace_vm::trace::SpanRecord;
 use super::trace_bytes;
 use crate::assembly::{TraceBatch, shard_of};
 
-/// The request's spans as batches, one per trace, for each of `shards`
-/// shards (index: the shard). Within a batch spans keep their request order;
-/// batches come in the order their trace first appears. A batch's bytes are
-/// its spans' [`trace_bytes`].
-pub(super) fn batches_by_shard(tenant: &str, records: Vec<SpanRecord>, shards: usize) -> Vec<Vec<TraceBatch>> {
+/// `batches` by the shard that owns their trace (index: the shard), each
+/// shard's in the order given, for `shards` shards.
+pub(super) fn by_shard(tenant: &str, batches: Vec<TraceBatch>, shards: usize) -> Vec<Vec<TraceBatch>> {
     let mut per_shard: Vec<Vec<TraceBatch>> = (0..shards.max(1)).map(|_| Vec::new()).collect();
-    for batch in batches_by_trace(records) {
+    for batch in batches {
         per_shard[shard_of(tenant, &batch.trace_id, shards)].push(batch);
     }
     per_shard
 }
 
-/// One batch per trace, in order of first appearance.
-fn batches_by_trace(records: Vec<SpanRecord>) -> Vec<TraceBatch> {
+/// One batch per trace, in order of first appearance; within a batch spans
+/// keep their request order. A batch's bytes are its spans' [`trace_bytes`].
+pub(super) fn batches_by_trace(records: Vec<SpanRecord>) -> Vec<TraceBatch> {
     let Some(first) = records.first() else { return Vec::new() };
     // One trace (an SDK exporting a finished trace, a test): no moves at all.
     let trace_id = first.trace_id;
@@ -114,7 +113,7 @@ mod tests {
     #[test]
     fn every_batch_goes_to_the_shard_that_owns_its_trace() {
         let records: Vec<SpanRecord> = (0..40).map(|n| span(n % 13, n)).collect();
-        let per_shard = batches_by_shard("tenant-a", records, 3);
+        let per_shard = by_shard("tenant-a", batches_by_trace(records), 3);
         assert_eq!(per_shard.len(), 3);
         let mut spans = 0;
         for (shard, batches) in per_shard.iter().enumerate() {

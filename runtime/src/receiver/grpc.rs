@@ -3,7 +3,7 @@
 //! request bytes straight into span records (`formats/otlp_wire.rs`).
 //! Requests may come gzip- or zstd-compressed (collectors send gzip);
 //! replies are gzip-compressed when the client accepts it. While tonic
-//! reads a request, its body holds room in the memory budget
+//! reads and decodes a request, it holds room in the memory budget
 //! (`grpc_budget.rs`).
 //!
 //! Replies, as the OTLP specification says: partial success in
@@ -22,7 +22,6 @@ use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::sync::Arc;
 
-use betrace_vm::trace::SpanRecord;
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use prost::bytes::Buf;
 use tokio::net::TcpListener;
@@ -37,10 +36,10 @@ use tonic_prost::ProstEncoder;
 use tonic_types::{ErrorDetails, StatusExt};
 use tower::util::MapResponseLayer;
 
-use super::grpc_budget::BodyBudgetLayer;
+use super::grpc_budget::{BodyBudgetLayer, RequestHold};
 use super::{ReceiverError, ReceiverOptions, auth, count_refused};
 use crate::formats::{FormatError, decode_request_lenient};
-use crate::ingest::{Ingest, Refusal};
+use crate::ingest::{Ingest, Refusal, Spans};
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::{TENANT_HEADER, Tenant, parse_tenant};
 
@@ -125,7 +124,14 @@ impl Service<http::Request<Body>> for TraceService {
             Err(status) => return Box::pin(ready(Ok(status.into_http()))),
         };
         let export = ExportCall(Arc::clone(&self.export));
-        let mut grpc = tonic::server::Grpc::new(ExportCodec)
+        // Served without the budget layer (not by `serve_grpc`), the decoder
+        // still holds room for what it decodes.
+        let hold = request
+            .extensions_mut()
+            .remove::<RequestHold>()
+            .unwrap_or_else(|| RequestHold::new(self.export.ingest.clone()));
+        let codec = ExportCodec { hold, metrics: self.export.metrics.clone() };
+        let mut grpc = tonic::server::Grpc::new(codec)
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd)
             .send_compressed(CompressionEncoding::Gzip)
@@ -134,15 +140,18 @@ impl Service<http::Request<Body>> for TraceService {
     }
 }
 
-/// A request's spans as [`decode_request_lenient`] reads them.
+/// A request's spans as [`decode_request_lenient`] reads them, grouped.
 struct DecodedRequest {
-    records: Vec<SpanRecord>,
+    spans: Spans,
     rejected: Vec<FormatError>,
 }
 
-/// Requests in with the wire reader, replies out with prost.
-#[derive(Clone, Copy, Debug)]
-struct ExportCodec;
+/// Requests in with the wire reader, replies out with prost. One a request.
+struct ExportCodec {
+    /// The request's room in the memory budget.
+    hold: RequestHold,
+    metrics: Arc<Metrics>,
+}
 
 impl Codec for ExportCodec {
     type Encode = ExportTraceServiceResponse;
@@ -155,12 +164,14 @@ impl Codec for ExportCodec {
     }
 
     fn decoder(&mut self) -> RequestDecoder {
-        RequestDecoder
+        RequestDecoder { hold: self.hold.clone(), metrics: self.metrics.clone() }
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct RequestDecoder;
+struct RequestDecoder {
+    hold: RequestHold,
+    metrics: Arc<Metrics>,
+}
 
 impl Decoder for RequestDecoder {
     type Item = DecodedRequest;
@@ -170,8 +181,14 @@ impl Decoder for RequestDecoder {
     /// tonic's prost codec answers them (gRPC's rule for a message that
     /// does not parse; OTLP clients do not retry it), and counted as
     /// malformed by [`count_codec_refusals`].
+    ///
+    /// tonic keeps the message until the client ends its stream, so the
+    /// request holds room for the inflated message and the decoded spans
+    /// besides its bytes on the wire, or is refused as throttled.
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<DecodedRequest>, Status> {
+        let refused = |refusal| refusal_status(&self.metrics, refusal);
         let len = src.remaining();
+        self.hold.add_inflated(len).map_err(refused)?;
         // The message is one contiguous buffer in tonic; read it in place.
         let decoded = match src.chunk().len() == len {
             true => {
@@ -182,7 +199,9 @@ impl Decoder for RequestDecoder {
             false => decode_request_lenient(&src.copy_to_bytes(len)),
         };
         let (records, rejected) = decoded.map_err(|error| Status::internal(error.not_an_export_request()))?;
-        Ok(Some(DecodedRequest { records, rejected }))
+        let spans = Spans::group(records);
+        self.hold.add_decoded(spans.bytes()).map_err(refused)?;
+        Ok(Some(DecodedRequest { spans, rejected }))
     }
 }
 
@@ -223,11 +242,11 @@ impl Export {
     }
 
     fn export(&self, request: Request<DecodedRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let (_, extensions, DecodedRequest { records, rejected }) = request.into_parts();
+        let (_, extensions, DecodedRequest { spans, rejected }) = request.into_parts();
         let Some(Admitted(tenant)) = extensions.get::<Admitted>().cloned() else {
             return Err(Status::internal("the request was not admitted"));
         };
-        match self.ingest.submit(RECEIVER, tenant, records, rejected) {
+        match self.ingest.submit(RECEIVER, tenant, spans, rejected) {
             Ok(accepted) => Ok(Response::new(ExportTraceServiceResponse {
                 partial_success: (accepted.rejected_spans > 0).then_some(ExportTracePartialSuccess {
                     rejected_spans: accepted.rejected_spans,

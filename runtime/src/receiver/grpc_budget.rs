@@ -1,5 +1,6 @@
-//! OTLP/gRPC request bodies count against the memory budget
-//! (`assembly.max_bytes`) while tonic reads them, as OTLP/HTTP bodies do.
+//! OTLP/gRPC requests count against the memory budget
+//! (`assembly.max_bytes`) while tonic reads and decodes them, as OTLP/HTTP
+//! bodies do.
 //!
 //! tonic buffers a whole message before the handler sees it, so the
 //! admission check on the decoded spans alone would let many large uploads
@@ -10,17 +11,17 @@
 //! `RESOURCE_EXHAUSTED` and `RetryInfo`, which tonic answers at once, before
 //! the rest of the message is sent; OTLP clients retry it after the delay.
 //!
-//! The room is given back when tonic drops the body, after decoding; the
-//! spans then reserve their own. A compressed message counts at its
-//! compressed size; inflating it is bounded by `max_request_bytes`. tonic
-//! inflates a message and our decoder reads it in one step, but tonic keeps
-//! the inflated buffer until the client ends its stream, and only then hands
-//! the decoded spans to the handler: a client holding streams open holds
-//! that much per stream outside the budget (docs/serve.md, a known gap; the fix
-//! is to grow this reservation from the decoder).
+//! tonic then keeps the message — and, for a compressed one, the buffer it
+//! inflates it into — until the client ends its stream, and only then hands
+//! the decoded spans to the handler. So the request's room is a
+//! [`RequestHold`] that the body and the decoder share (through the request's
+//! extensions): the decoder adds the inflated length before reading it and
+//! the decoded spans' weight after, or refuses the same way. The room is
+//! given back when tonic drops the stream; the spans then reserve their own.
+//! A compressed message's inflated size is bounded by `max_request_bytes`.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use http_body::{Body, Frame, SizeHint};
@@ -78,9 +79,88 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<TonicBody>) -> S::Future {
+    fn call(&mut self, mut request: http::Request<TonicBody>) -> S::Future {
+        let hold = RequestHold::new(self.layer.ingest.clone());
+        request.extensions_mut().insert(hold.clone());
         let layer = self.layer.clone();
-        self.inner.call(request.map(|body| TonicBody::new(BudgetedBody::new(body, layer))))
+        self.inner.call(request.map(|body| TonicBody::new(BudgetedBody::new(body, layer, hold))))
+    }
+}
+
+/// The room one request holds in the budget: for its bytes on the wire
+/// (counted by its body) and for what its message becomes (counted by the
+/// decoder). Cheap to clone. The room is given back when the body drops,
+/// which tonic drops with the decoder and the buffers they read: before the
+/// handler runs, whatever other clones live on.
+#[derive(Clone)]
+pub(super) struct RequestHold {
+    ingest: Ingest,
+    held: Arc<Mutex<Held>>,
+}
+
+#[derive(Default)]
+struct Held {
+    wire: usize,
+    decoded: usize,
+    /// The message comes compressed (its frame header says so), so tonic
+    /// inflates it into a buffer of its own.
+    compressed: bool,
+    reservation: Option<BodyReservation>,
+}
+
+impl RequestHold {
+    pub(super) fn new(ingest: Ingest) -> RequestHold {
+        RequestHold { ingest, held: Arc::default() }
+    }
+
+    /// Holds room for at least `bytes` on the wire, or refuses.
+    fn cover_wire(&self, bytes: usize, compressed: bool) -> Result<(), Refusal> {
+        self.update(|held| {
+            held.wire = held.wire.max(bytes);
+            held.compressed |= compressed;
+        })
+    }
+
+    /// Holds room for a message of `bytes` as tonic hands it to the decoder:
+    /// nothing more when it came uncompressed (it is the bytes on the wire),
+    /// else its inflated copy. Or refuses.
+    pub(super) fn add_inflated(&self, bytes: usize) -> Result<(), Refusal> {
+        self.update(|held| {
+            if held.compressed {
+                held.decoded += bytes;
+            }
+        })
+    }
+
+    /// Holds room for `bytes` of decoded spans besides, or refuses.
+    pub(super) fn add_decoded(&self, bytes: usize) -> Result<(), Refusal> {
+        self.update(|held| held.decoded += bytes)
+    }
+
+    /// Gives the room back.
+    fn release(&self) {
+        *self.held.lock().unwrap_or_else(PoisonError::into_inner) = Held::default();
+    }
+
+    /// Grows the reservation to what `change` leaves wanted. A refused
+    /// change is undone, so the figures stay those of the room held.
+    fn update(&self, change: impl FnOnce(&mut Held)) -> Result<(), Refusal> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = (held.wire, held.decoded, held.compressed);
+        change(&mut held);
+        let wanted = held.wire + held.decoded;
+        let grown = match &mut held.reservation {
+            Some(reservation) => match wanted.checked_sub(reservation.bytes()) {
+                Some(more) if more > 0 => reservation.grow(more),
+                _ => Ok(()),
+            },
+            None if wanted == 0 => Ok(()),
+            None => self.ingest.reserve_body(wanted).map(|reservation| held.reservation = Some(reservation)),
+        };
+        if grown.is_err() {
+            (held.wire, held.decoded, held.compressed) = before;
+        }
+        grown
     }
 }
 
@@ -92,16 +172,16 @@ struct BudgetedBody {
     header: Vec<u8>,
     /// Bytes seen so far.
     seen: usize,
-    reservation: Option<BodyReservation>,
+    hold: RequestHold,
 }
 
 impl BudgetedBody {
-    fn new(inner: TonicBody, layer: BodyBudgetLayer) -> BudgetedBody {
-        BudgetedBody { inner, layer, header: Vec::with_capacity(FRAME_HEADER), seen: 0, reservation: None }
+    fn new(inner: TonicBody, layer: BodyBudgetLayer, hold: RequestHold) -> BudgetedBody {
+        BudgetedBody { inner, layer, header: Vec::with_capacity(FRAME_HEADER), seen: 0, hold }
     }
 
     /// Accounts for `data`; the error refuses the request.
-    fn hold(&mut self, data: &Bytes) -> Result<(), Refusal> {
+    fn account(&mut self, data: &Bytes) -> Result<(), Refusal> {
         self.seen += data.len();
         if self.header.len() < FRAME_HEADER {
             let wanted = (FRAME_HEADER - self.header.len()).min(data.len());
@@ -109,18 +189,14 @@ impl BudgetedBody {
         }
         let announced =
             announced_length(&self.header).map_or(0, |length| FRAME_HEADER + length.min(self.layer.max_request_bytes));
-        let wanted = announced.max(self.seen);
-        match &mut self.reservation {
-            Some(reservation) => match wanted.checked_sub(reservation.bytes()) {
-                Some(more) if more > 0 => reservation.grow(more),
-                _ => Ok(()),
-            },
-            None if wanted == 0 => Ok(()),
-            None => {
-                self.reservation = Some(self.layer.ingest.reserve_body(wanted)?);
-                Ok(())
-            }
-        }
+        // The first byte of the frame header is the compression flag.
+        self.hold.cover_wire(announced.max(self.seen), self.header.first() == Some(&1))
+    }
+}
+
+impl Drop for BudgetedBody {
+    fn drop(&mut self) {
+        self.hold.release();
     }
 }
 
@@ -138,7 +214,7 @@ impl Body for BudgetedBody {
         let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
         if let Some(Ok(frame)) = &frame
             && let Some(data) = frame.data_ref()
-            && let Err(refusal) = self.hold(data)
+            && let Err(refusal) = self.account(data)
         {
             return Poll::Ready(Some(Err(refusal_status(&self.layer.metrics, refusal))));
         }

@@ -27,7 +27,7 @@ use tonic::Code;
 
 use super::{ReceiverError, ReceiverOptions, auth, count_refused};
 use crate::formats::{decode_request_lenient, read_otlp_json_lenient};
-use crate::ingest::{Accepted, Ingest, Refusal};
+use crate::ingest::{Accepted, Ingest, Refusal, Spans};
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::{TENANT_HEADER, parse_tenant};
 
@@ -172,7 +172,7 @@ async fn receive(state: &HttpState, encoding: Option<Encoding>, request: Request
     };
     drop(body);
     drop(reservation);
-    state.ingest.submit(RECEIVER, tenant, records, rejected).map_err(Failure::from)
+    state.ingest.submit(RECEIVER, tenant, Spans::group(records), rejected).map_err(Failure::from)
 }
 
 /// Whether the body is gzip-compressed (`identity` or no header: not).
