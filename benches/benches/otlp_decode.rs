@@ -21,7 +21,7 @@ fn requests() -> Vec<Vec<u8>> {
         seed: 1,
         start_nanos: 1_700_000_000_000_000_000,
     });
-    let payloads = Payloads::new(records, 512, 7).expect("spans");
+    let payloads = Payloads::new(records, 512, 1, 7).expect("spans");
     payloads.template_requests().map(|(bytes, _)| bytes.to_vec()).collect()
 }
 

@@ -61,6 +61,9 @@ pub struct LoadConfig {
     pub concurrency: usize,
     /// Spans per request (about: the last of a round may be smaller).
     pub batch_spans: usize,
+    /// Traces whose spans are dealt out in turn, spreading each over several
+    /// requests (see [`payload`]); 1 sends each trace's spans together.
+    pub interleave: usize,
     /// Sent as `X-Scope-OrgID`.
     pub tenant: Option<String>,
     /// The server's Prometheus `/metrics` URL.
@@ -89,6 +92,7 @@ impl LoadConfig {
             duration: Duration::from_secs(10),
             concurrency: 4,
             batch_spans: 512,
+            interleave: 1,
             tenant: None,
             metrics_url: None,
             sink: None,
@@ -158,7 +162,7 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         Source::Records { names, records } => (names.join(", "), rebase(records, now)),
     };
     let seed = config.seed.unwrap_or_else(random_seed);
-    let payloads = Arc::new(Payloads::new(records, config.batch_spans, seed).ok_or(LoadError::NoSpans)?);
+    let payloads = Arc::new(Payloads::new(records, config.batch_spans, config.interleave, seed).ok_or(LoadError::NoSpans)?);
 
     // Everything that can fail is checked before the measurements start.
     let metrics = match &config.metrics_url {
@@ -225,6 +229,7 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
             spans_per_round: payloads.spans_per_round(),
             requests_per_round: payloads.requests_per_round(),
             batch_spans: config.batch_spans,
+            interleave: config.interleave,
             mean_request_bytes: payloads.mean_request_bytes(),
         },
         load,

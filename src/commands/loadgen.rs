@@ -33,6 +33,12 @@ pub struct LoadgenArgs {
     /// Spans per request.
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     batch_spans: u32,
+    /// Deal out the spans of this many traces in turn (the first span of
+    /// each, then the second, …), so each trace reaches the server over
+    /// several requests and connections, as from SDKs exporting spans as
+    /// they end; 1 sends each trace's spans together.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    interleave: u32,
     /// Send as this tenant (`X-Scope-OrgID`).
     #[arg(long, value_name = "NAME")]
     tenant: Option<String>,
@@ -82,6 +88,7 @@ pub fn run(args: &LoadgenArgs) -> u8 {
         duration: args.duration,
         concurrency: usize::from(args.concurrency),
         batch_spans: args.batch_spans as usize,
+        interleave: args.interleave as usize,
         tenant: args.tenant.clone(),
         metrics_url: args.metrics.clone(),
         sink: args.sink,

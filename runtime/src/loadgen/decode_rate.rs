@@ -84,7 +84,7 @@ mod tests {
     #[test]
     fn decoding_counts_spans_over_the_time_given() {
         let records = synthetic_traces(&SyntheticConfig { traces: 50, seed: 1, start_nanos: 0 });
-        let payloads = Payloads::new(records, 64, 0).expect("spans");
+        let payloads = Payloads::new(records, 64, 1, 0).expect("spans");
         let requests: Vec<_> = payloads.template_requests().collect();
         let rate = measure_decode(&requests, 2, Duration::from_millis(100));
         assert_eq!(rate.threads, 2);

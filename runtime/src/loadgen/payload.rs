@@ -4,6 +4,14 @@
 //! template trace a fresh trace id by overwriting the 16 id bytes in place,
 //! so the server sees new traces while the run encodes nothing.
 //!
+//! By default a trace's spans go out together, in one request (or two, where
+//! a request ends). `interleave` deals the spans of that many consecutive
+//! traces out in turn — the first span of each, then the second of each, and
+//! so on — so that each trace is spread over several requests, as when SDKs
+//! export spans as they end and services export them apart: the server then
+//! assembles most traces from several batches, sent over different
+//! connections.
+//!
 //! Span ids are kept: they only need to be unique within a trace, and a
 //! trace id that is new makes every (trace, span) pair new, so parent links
 //! stay exactly as in the template. Links that point at another template
@@ -53,12 +61,14 @@ struct IdSlot {
 
 impl Payloads {
     /// Groups `records` by trace (in the order traces first appear, spans in
-    /// their given order), cuts the sequence into requests of `batch_spans`
-    /// spans (a large trace spans several requests; the last request of a
-    /// round may be smaller) and encodes them. `seed` picks the fresh ids.
-    /// `None` when there are no spans.
-    pub fn new(records: Vec<SpanRecord>, batch_spans: usize, seed: u64) -> Option<Payloads> {
-        let (ordered, template_ids) = group_by_trace(records);
+    /// their given order), deals out the spans of every `interleave`
+    /// consecutive traces in turn (1: each trace's spans together), cuts the
+    /// sequence into requests of `batch_spans` spans (a large trace spans
+    /// several requests; the last request of a round may be smaller) and
+    /// encodes them. `seed` picks the fresh ids. `None` when there are no spans.
+    pub fn new(records: Vec<SpanRecord>, batch_spans: usize, interleave: usize, seed: u64) -> Option<Payloads> {
+        let (traces, template_ids) = group_by_trace(records);
+        let ordered = deal(traces, interleave);
         if ordered.is_empty() {
             return None;
         }
@@ -135,8 +145,8 @@ impl Payloads {
     }
 }
 
-/// Spans in trace order, and the template trace ids in order of first appearance.
-fn group_by_trace(records: Vec<SpanRecord>) -> (Vec<SpanRecord>, Vec<[u8; 16]>) {
+/// Each trace's spans, and the template trace ids, in order of first appearance.
+fn group_by_trace(records: Vec<SpanRecord>) -> (Vec<Vec<SpanRecord>>, Vec<[u8; 16]>) {
     let mut ids = Vec::new();
     let mut by_trace: HashMap<[u8; 16], Vec<SpanRecord>> = HashMap::new();
     for record in records {
@@ -146,8 +156,30 @@ fn group_by_trace(records: Vec<SpanRecord>) -> (Vec<SpanRecord>, Vec<[u8; 16]>) 
         });
         spans.push(record);
     }
-    let ordered = ids.iter().flat_map(|id| by_trace.remove(id).unwrap_or_default()).collect();
-    (ordered, ids)
+    let traces = ids.iter().map(|id| by_trace.remove(id).unwrap_or_default()).collect();
+    (traces, ids)
+}
+
+/// The spans of `traces` in sending order: for every `interleave`
+/// consecutive traces, the first span of each, then the second of each, …
+/// (with 1, each trace's spans together).
+fn deal(traces: Vec<Vec<SpanRecord>>, interleave: usize) -> Vec<SpanRecord> {
+    let mut ordered = Vec::with_capacity(traces.iter().map(Vec::len).sum());
+    let mut traces = traces.into_iter().peekable();
+    while traces.peek().is_some() {
+        let mut hand: Vec<std::vec::IntoIter<SpanRecord>> =
+            traces.by_ref().take(interleave.max(1)).map(Vec::into_iter).collect();
+        while !hand.is_empty() {
+            hand.retain_mut(|spans| match spans.next() {
+                Some(span) => {
+                    ordered.push(span);
+                    true
+                }
+                None => false,
+            });
+        }
+    }
+    ordered
 }
 
 /// The trace id of `trace` in replay `round`: distinct for every
@@ -229,7 +261,7 @@ mod tests {
     #[test]
     fn every_round_gets_fresh_trace_ids_and_keeps_the_spans() {
         let records = template();
-        let payloads = Payloads::new(records.clone(), 16, 42).expect("spans");
+        let payloads = Payloads::new(records.clone(), 16, 1, 42).expect("spans");
         let per_round = payloads.requests_per_round();
         let round = |r: u64| -> Vec<SpanRecord> {
             (0..per_round).flat_map(|i| decode(&payloads.request(r * per_round + i))).collect()
@@ -263,7 +295,7 @@ mod tests {
     fn a_trace_split_over_requests_keeps_one_id_and_its_parent_links() {
         let records = template();
         // Batches of 3 spans split most traces over two or more requests.
-        let payloads = Payloads::new(records.clone(), 3, 1).expect("spans");
+        let payloads = Payloads::new(records.clone(), 3, 1, 1).expect("spans");
         let per_round = payloads.requests_per_round();
         let sent: Vec<SpanRecord> = (0..per_round).flat_map(|i| decode(&payloads.request(per_round + i))).collect();
         let roots = sent.iter().filter(|s| s.parent_id == [0; 8]).count();
@@ -275,6 +307,44 @@ mod tests {
         }
     }
 
+    /// Dealt out 8 traces at a time, a trace's spans are spread over several
+    /// requests, each request carries spans of several traces, and every
+    /// span is still sent once, every parent found.
+    #[test]
+    fn interleaved_traces_are_spread_over_requests_and_keep_every_span() {
+        let records = template();
+        let payloads = Payloads::new(records.clone(), 8, 8, 3).expect("spans");
+        let requests: Vec<Vec<SpanRecord>> =
+            (0..payloads.requests_per_round()).map(|i| decode(&payloads.request(i))).collect();
+        let mut requests_of: HashMap<[u8; 16], HashSet<usize>> = HashMap::new();
+        for (i, spans) in requests.iter().enumerate() {
+            let traces: HashSet<[u8; 16]> = spans.iter().map(|span| span.trace_id).collect();
+            assert!(traces.len() > 1, "request {i} carries spans of several traces");
+            for span in spans {
+                requests_of.entry(span.trace_id).or_default().insert(i);
+            }
+        }
+        let spread = requests_of.values().filter(|requests| requests.len() > 1).count();
+        assert!(spread * 2 > requests_of.len(), "most traces come in several requests: {spread} of {}", requests_of.len());
+        let sent: Vec<SpanRecord> = requests.into_iter().flatten().collect();
+        assert_eq!(traces_without_ids(&sent), traces_without_ids(&records));
+        for trace in betrace_vm::trace::group_by_trace(sent) {
+            assert_eq!(trace.repairs, Default::default(), "every parent found");
+        }
+    }
+
+    #[test]
+    fn dealing_takes_the_nth_span_of_each_trace_in_turn() {
+        let span = |trace: u8, n: u8| SpanRecord { trace_id: [trace; 16], span_id: [n; 8], ..SpanRecord::default() };
+        let traces = vec![vec![span(1, 1), span(1, 2), span(1, 3)], vec![span(2, 1)], vec![span(3, 1), span(3, 2)]];
+        let order = |interleave| -> Vec<(u8, u8)> {
+            deal(traces.clone(), interleave).iter().map(|s| (s.trace_id[0], s.span_id[0])).collect()
+        };
+        assert_eq!(order(1), [(1, 1), (1, 2), (1, 3), (2, 1), (3, 1), (3, 2)]);
+        assert_eq!(order(2), [(1, 1), (2, 1), (1, 2), (1, 3), (3, 1), (3, 2)]);
+        assert_eq!(order(3), [(1, 1), (2, 1), (3, 1), (1, 2), (3, 2), (1, 3)]);
+    }
+
     #[test]
     fn links_to_template_traces_follow_them() {
         let mut records = template();
@@ -282,7 +352,7 @@ mod tests {
         let outside = ([9; 16], [9; 8]);
         let last = records.len() - 1;
         records[last].links = vec![(target_trace, target_span, Vec::new()), (outside.0, outside.1, Vec::new())];
-        let payloads = Payloads::new(records.clone(), 1000, 5).expect("spans");
+        let payloads = Payloads::new(records.clone(), 1000, 1, 5).expect("spans");
         let sent = decode(&payloads.request(3));
         let fresh_target = sent.iter().find(|s| s.name == records[0].name && s.start == records[0].start);
         let fresh_target = fresh_target.expect("the target span is sent").trace_id;
@@ -297,7 +367,7 @@ mod tests {
     fn spans_before_follows_rounds_and_batches() {
         let records = template();
         let total = records.len() as u64;
-        let payloads = Payloads::new(records, 10, 0).expect("spans");
+        let payloads = Payloads::new(records, 10, 1, 0).expect("spans");
         let per_round = payloads.requests_per_round();
         assert_eq!(payloads.spans_per_round(), total);
         assert_eq!(payloads.spans_before(0), 0);
@@ -315,6 +385,6 @@ mod tests {
 
     #[test]
     fn no_spans_no_payloads() {
-        assert!(Payloads::new(Vec::new(), 10, 0).is_none());
+        assert!(Payloads::new(Vec::new(), 10, 1, 0).is_none());
     }
 }

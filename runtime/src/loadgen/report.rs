@@ -36,6 +36,8 @@ pub struct PayloadSummary {
     pub spans_per_round: u64,
     pub requests_per_round: u64,
     pub batch_spans: usize,
+    /// Traces whose spans were dealt out in turn (1: each trace's together).
+    pub interleave: usize,
     pub mean_request_bytes: f64,
 }
 
@@ -163,8 +165,14 @@ impl LoadReport {
         row(
             "requests",
             format!(
-                "{} a round, ~{} spans, {:.0} bytes on average",
-                payload.requests_per_round, payload.batch_spans, payload.mean_request_bytes
+                "{} a round, ~{} spans, {:.0} bytes on average{}",
+                payload.requests_per_round,
+                payload.batch_spans,
+                payload.mean_request_bytes,
+                match payload.interleave {
+                    1 => String::new(),
+                    n => format!(", spans of {n} traces at a time dealt out in turn"),
+                }
             ),
         );
         let load = &self.load;
