@@ -36,9 +36,14 @@ pub use evaluate::evaluate_trace;
 /// oldest first, whenever held and kept together pass the limit. So kept
 /// traces never cause throttling, and memory stays under the limit but for
 /// the moment between a reservation and the shard's next message or tick.
+///
+/// Of the held bytes, those of spans already in shards' open traces are
+/// also counted as *open*; the rest are queued for a shard or are request
+/// bodies being read. Letting open traces go early frees only open bytes.
 #[derive(Debug)]
 pub struct Budget {
     held: AtomicUsize,
+    open: AtomicUsize,
     kept: AtomicUsize,
     /// The largest request refused since shards last made room: they let
     /// their oldest traces go until it would fit, so the client's retry is taken.
@@ -49,7 +54,14 @@ pub struct Budget {
 
 impl Budget {
     pub fn new(limit: usize, gauge: Gauge) -> Budget {
-        Budget { held: AtomicUsize::new(0), kept: AtomicUsize::new(0), pressure: AtomicUsize::new(0), limit, gauge }
+        Budget {
+            held: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
+            kept: AtomicUsize::new(0),
+            pressure: AtomicUsize::new(0),
+            limit,
+            gauge,
+        }
     }
 
     /// Reserves `bytes` for received spans if they fit under the limit. A
@@ -90,10 +102,28 @@ impl Budget {
         self.release(held);
     }
 
-    /// Moves a kept trace's bytes back to held (late spans re-opened it).
+    /// Moves a kept trace's bytes back to held, and open (late spans re-opened it).
     pub fn reopen(&self, bytes: usize) {
         self.held.fetch_add(bytes, Ordering::AcqRel);
+        self.opened(bytes);
         self.forget(bytes);
+    }
+
+    /// Held bytes joined an open trace.
+    pub fn opened(&self, bytes: usize) {
+        self.open.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// An open trace's held bytes left it (it completed); [`keep`](Self::keep)
+    /// or [`release`](Self::release) then says what becomes of them.
+    pub fn closed(&self, bytes: usize) {
+        let before = self.open.fetch_sub(bytes, Ordering::AcqRel);
+        debug_assert!(before >= bytes, "closed more bytes than were open");
+    }
+
+    /// Held bytes in open traces.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
     }
 
     /// Releases a kept trace's bytes.

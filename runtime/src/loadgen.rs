@@ -162,7 +162,8 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         Source::Records { names, records } => (names.join(", "), rebase(records, now)),
     };
     let seed = config.seed.unwrap_or_else(random_seed);
-    let payloads = Arc::new(Payloads::new(records, config.batch_spans, config.interleave, seed).ok_or(LoadError::NoSpans)?);
+    let payloads =
+        Arc::new(Payloads::new(records, config.batch_spans, config.interleave, seed).ok_or(LoadError::NoSpans)?);
 
     // Everything that can fail is checked before the measurements start.
     let metrics = match &config.metrics_url {

@@ -233,6 +233,7 @@ impl Shard {
         let trace = self.open.get_mut(&key).expect("inserted above");
         trace.builder.add_all(records);
         trace.bytes += bytes;
+        self.context.budget.opened(bytes);
         trace.last_seen = now;
         if config.early_firing && !trace.early_due {
             self.early.push(Reverse((trace.early_not_before(config.early_after), key.clone())));
@@ -332,8 +333,15 @@ impl Shard {
             }
         }
         let wanted = budget.pressure();
+        // Letting open traces go frees only their bytes. Where the bytes held
+        // elsewhere (queued for the shards, bodies being read) are past the
+        // mark alone, it could not make room, only split traces still
+        // arriving — under overload, each into pieces evaluated apart: room
+        // comes as the shards work through their queues and traces complete.
         let short_of_room = |budget: &Budget| {
-            budget.held() > budget.high_water() || (wanted > 0 && budget.held() + wanted > budget.limit())
+            let (held, elsewhere) = (budget.held(), budget.held().saturating_sub(budget.open()));
+            (held > budget.high_water() && elsewhere < budget.high_water())
+                || (wanted > 0 && held + wanted > budget.limit() && elsewhere + wanted <= budget.limit())
         };
         while self.open.len() > self.max_open || (short_of_room(&budget) && !self.open.is_empty()) {
             let Some((first_seen, key)) = self.arrivals.pop_front() else { break };
@@ -388,6 +396,7 @@ impl Shard {
     /// Evaluates a trace whole and moves it to the decided traces.
     fn complete(&mut self, key: &Key, reason: Reason) {
         let Some(mut trace) = self.open.remove(key) else { return };
+        self.context.budget.closed(trace.bytes);
         let metrics = &self.context.metrics;
         metrics.traces_open.dec();
         metrics.traces_completed.get_or_create(&CompletionLabel { reason: reason.label() }).inc();

@@ -346,6 +346,31 @@ fn decided_traces_make_room_instead_of_throttling() {
     assert_eq!(harness.metrics.late_spans.get(), 0);
 }
 
+/// Under overload most held bytes wait in the shards' queues. Letting open
+/// traces go cannot free those, and would split traces still arriving into
+/// pieces evaluated apart: open traces stay until the bytes elsewhere leave
+/// room for completing them early to help.
+#[test]
+fn bytes_held_outside_open_traces_do_not_make_them_complete_early() {
+    let one = crate::ingest::record_bytes(&span(1, 1, 0, "b"));
+    let harness = Harness::new(NEVER_B, AssemblyConfig { max_bytes: one * 10, ..config() });
+    // Queued elsewhere: as much as the high water (90 %) alone.
+    assert!(harness.budget.try_reserve(one * 9));
+    harness.send(vec![span(1, 1, 0, "b")]);
+    wait_until("the span is in an open trace", || harness.budget.open() == one);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(harness.metrics.traces_evicted.get(), 0, "completing it would not make room");
+    assert_eq!(harness.budget.open(), one);
+    // With less held elsewhere, completing the oldest trace early does make room.
+    harness.budget.release(one * 2);
+    harness.send(vec![span(2, 1, 0, "b"), span(3, 1, 0, "b")]);
+    wait_until("an open trace is let go", || harness.metrics.traces_evicted.get() >= 1);
+    harness.budget.release(one * 7);
+    harness.flush();
+    assert_eq!(harness.rule_hits().len(), 3, "every trace evaluated once, whole");
+    assert_eq!(harness.budget.open(), 0);
+}
+
 #[test]
 fn a_refused_request_makes_the_oldest_traces_complete_to_make_room() {
     let one = crate::ingest::record_bytes(&span(1, 1, 0, "b"));

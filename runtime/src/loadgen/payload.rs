@@ -325,7 +325,11 @@ mod tests {
             }
         }
         let spread = requests_of.values().filter(|requests| requests.len() > 1).count();
-        assert!(spread * 2 > requests_of.len(), "most traces come in several requests: {spread} of {}", requests_of.len());
+        assert!(
+            spread * 2 > requests_of.len(),
+            "most traces come in several requests: {spread} of {}",
+            requests_of.len()
+        );
         let sent: Vec<SpanRecord> = requests.into_iter().flatten().collect();
         assert_eq!(traces_without_ids(&sent), traces_without_ids(&records));
         for trace in betrace_vm::trace::group_by_trace(sent) {
