@@ -255,6 +255,7 @@ fn a_late_span_is_evaluated_as_a_continuation_of_its_trace() {
     harness.send(vec![span(1, 3, 1, "c")]);
     harness.flush();
     assert_eq!(harness.sink.violations().len(), 1);
+    assert_eq!(harness.budget.open(), 0, "re-opened and completed again, twice");
 }
 
 #[test]
@@ -306,6 +307,7 @@ fn stopping_evaluates_open_traces_and_releases_every_byte() {
     let (sink, budget) = harness.stop();
     assert_eq!(sink.violations().len(), 2);
     assert_eq!(budget.used(), 0);
+    assert_eq!(budget.open(), 0, "no trace is left open");
 }
 
 #[test]
