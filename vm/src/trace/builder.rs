@@ -33,12 +33,18 @@ use super::{
 pub struct TraceBuilder {
     trace_id: [u8; 16],
     records: Vec<SpanRecord>,
+    /// Batches added after the first, moved into `records` once, when the
+    /// trace is built: appended one by one, a trace whose spans come in a
+    /// request each grew its vector (and faulted fresh pages in) every time.
+    later: Vec<Vec<SpanRecord>>,
+    /// Spans in `records` and `later`.
+    len: usize,
     foreign_spans: u32,
 }
 
 impl TraceBuilder {
     pub fn new(trace_id: [u8; 16]) -> TraceBuilder {
-        TraceBuilder { trace_id, records: Vec::new(), foreign_spans: 0 }
+        TraceBuilder { trace_id, records: Vec::new(), later: Vec::new(), len: 0, foreign_spans: 0 }
     }
 
     pub fn trace_id(&self) -> [u8; 16] {
@@ -47,11 +53,11 @@ impl TraceBuilder {
 
     /// Spans added so far (duplicates included, foreign spans not).
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len == 0
     }
 
     /// Adds a span. A span of another trace id is dropped and counted in
@@ -59,6 +65,7 @@ impl TraceBuilder {
     pub fn add(&mut self, record: SpanRecord) {
         if record.trace_id == self.trace_id {
             self.records.push(record);
+            self.len += 1;
         } else {
             self.foreign_spans += 1;
         }
@@ -66,15 +73,17 @@ impl TraceBuilder {
 
     /// Adds spans as [`add`](Self::add) does. The first batch of a trace is
     /// taken over whole rather than moved record by record (a record is a
-    /// couple of hundred bytes, and the server hands most traces over in one batch).
+    /// couple of hundred bytes, and the server hands most traces over in one
+    /// batch); later ones wait whole until the trace is built.
     pub fn add_all(&mut self, mut records: Vec<SpanRecord>) {
         let before = records.len();
         records.retain(|record| record.trace_id == self.trace_id);
         self.foreign_spans += (before - records.len()) as u32;
+        self.len += records.len();
         if self.records.is_empty() {
             self.records = records;
-        } else {
-            self.records.append(&mut records);
+        } else if !records.is_empty() {
+            self.later.push(records);
         }
     }
 
@@ -87,6 +96,8 @@ impl TraceBuilder {
     /// this for late spans of a trace it has already evaluated.
     pub fn build_keeping(&mut self) -> Trace {
         let mut repairs = Repairs { foreign_spans: self.foreign_spans, ..Repairs::default() };
+        self.records.reserve_exact(self.later.iter().map(Vec::len).sum());
+        self.later.drain(..).for_each(|batch| self.records.extend(batch));
         self.records.sort_unstable_by(canonical_order);
 
         // Keep the first copy of each span id, in sorted order, and note
@@ -105,6 +116,7 @@ impl TraceBuilder {
                 true
             }
         });
+        self.len = self.records.len();
         let spans = &self.records;
 
         let mut parent: Vec<u32> = spans

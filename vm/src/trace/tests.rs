@@ -94,6 +94,27 @@ fn spans_added_in_batches_build_the_trace_added_one_by_one() {
     assert_eq!(batched.dump(), one_by_one.dump());
 }
 
+/// The server builds a trace still arriving (early rules), then adds more
+/// batches and builds it again: each build sees every span added so far,
+/// and the count is of spans added, then of those kept (duplicates dropped).
+#[test]
+fn a_builder_built_and_added_to_again_sees_every_span() {
+    let mut builder = TraceBuilder::new(span(1, 0, 0).trace_id);
+    builder.add_all(vec![span(1, 0, 10)]);
+    builder.add_all(vec![span(2, 1, 20), span(2, 1, 20)]);
+    assert_eq!(builder.len(), 3);
+    let first = builder.build_keeping();
+    assert_eq!((first.len(), builder.len()), (2, 2), "the duplicate is dropped");
+    assert_eq!(first.repairs.duplicate_spans, 1);
+    builder.add_all(vec![span(3, 1, 30)]);
+    builder.add_all(vec![span(4, 3, 40)]);
+    assert_eq!(builder.len(), 4);
+    let again = builder.build();
+    // The dropped duplicate was counted by the build that dropped it.
+    let at_once = build(vec![span(1, 0, 10), span(2, 1, 20), span(3, 1, 30), span(4, 3, 40)]);
+    assert_eq!(again.dump(), at_once.dump());
+}
+
 #[test]
 fn identical_resources_and_scopes_are_shared() {
     let service = |name: &str| vec![(Text::from("service.name"), RecordValue::Str(name.into()))];
