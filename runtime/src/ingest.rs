@@ -96,7 +96,7 @@ impl Ingest {
                 continue;
             }
             let count: usize = batches.iter().map(|batch| batch.records.len()).sum();
-            let shard_bytes: usize = batches.iter().map(|batch| batch.bytes).sum();
+            let shard_bytes = weigh(&batches);
             if shard.send_spans(tenant.clone(), batches, received).is_err() {
                 // The shard has stopped (shutdown): give back the bytes not
                 // handed over; the client retries elsewhere or later.
@@ -124,7 +124,7 @@ impl Ingest {
 /// `ingest/batches.rs`) and weighed: what [`Ingest::submit`] takes. The
 /// gRPC decoder groups them as it reads them, so that the weight it holds
 /// room for while tonic keeps the message is the one the spans reserve.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Spans {
     batches: Vec<TraceBatch>,
     /// Their [`trace_bytes`], batch by batch.
@@ -136,7 +136,7 @@ impl Spans {
     pub fn group(records: Vec<SpanRecord>) -> Spans {
         let count = records.len();
         let batches = batches::batches_by_trace(records);
-        let bytes = batches.iter().map(|batch| batch.bytes).sum();
+        let bytes = weigh(&batches);
         Spans { batches, bytes, count }
     }
 
@@ -144,6 +144,11 @@ impl Spans {
     pub fn bytes(&self) -> usize {
         self.bytes
     }
+}
+
+/// The bytes `batches` were weighed at.
+fn weigh(batches: &[TraceBatch]) -> usize {
+    batches.iter().map(|batch| batch.bytes).sum()
 }
 
 /// Room held in the memory budget for a request body while it is read and
