@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use betrace_vm::trace::SpanRecord;
+use betrace_vm::trace::TraceBuilder;
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::config::AssemblyConfig;
@@ -158,12 +158,20 @@ impl Budget {
 }
 
 /// One trace's spans from one request, and the bytes they were reserved
-/// for in the [`Budget`].
+/// for in the [`Budget`]. The spans are in a builder of their own, which the
+/// shard takes over for a trace it has not seen (or absorbs into the trace's
+/// builder), so a batch that looks like a whole trace can be built ahead by
+/// the receiving thread (`ingest/batches.rs`).
 #[derive(Debug)]
 pub struct TraceBatch {
-    pub trace_id: [u8; 16],
-    pub records: Vec<SpanRecord>,
+    pub spans: TraceBuilder,
     pub bytes: usize,
+}
+
+impl TraceBatch {
+    pub fn trace_id(&self) -> [u8; 16] {
+        self.spans.trace_id()
+    }
 }
 
 pub(crate) enum ShardMessage {

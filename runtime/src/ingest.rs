@@ -91,12 +91,13 @@ impl Ingest {
         let received = Instant::now();
         let mut accepted = 0;
         let mut unsent = bytes;
-        for (shard, batches) in self.shards.iter().zip(per_shard) {
+        for (shard, mut batches) in self.shards.iter().zip(per_shard) {
             if batches.is_empty() {
                 continue;
             }
-            let count: usize = batches.iter().map(|batch| batch.records.len()).sum();
+            let count: usize = batches.iter().map(|batch| batch.spans.len()).sum();
             let shard_bytes = weigh(&batches);
+            batches::build_whole_traces_ahead(&mut batches);
             if shard.send_spans(tenant.clone(), batches, received).is_err() {
                 // The shard has stopped (shutdown): give back the bytes not
                 // handed over; the client retries elsewhere or later.

@@ -2,10 +2,12 @@
 //! they arrive in or how they are batched (the contract BeTrace relies on
 //! behind a load balancer, runtime.md "Beyond one machine"). Random spans of
 //! a few traces — with orphans and repeated span ids — are assembled from a
-//! random permutation cut into random batches, and the standard pack plus
-//! some structural rules must report exactly the same violations.
+//! random permutation cut into random batches (each trace's part of a batch
+//! built ahead when it looks whole, as the receivers do), and the standard
+//! pack plus some structural rules must report exactly the same violations.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use betrace_compiler::SourceFile;
 use betrace_compiler::bytecode::RuleProgram;
@@ -47,12 +49,24 @@ fn evaluate(engine: &Engine, traces: &[Trace]) -> Vec<Vec<Violation>> {
     traces.iter().map(|trace| engine.evaluate(trace).violations).collect()
 }
 
-/// Assembles traces from batches, each added in turn to per-trace builders.
+/// Assembles traces from batches as the server does: a batch's spans of one
+/// trace in a builder of their own, built ahead when they look like a whole
+/// trace, then taken over or absorbed by the trace's builder.
 fn from_batches(batches: &[Vec<SpanRecord>]) -> Vec<Trace> {
     let mut builders: HashMap<[u8; 16], TraceBuilder> = HashMap::new();
     for batch in batches {
+        let mut parts: HashMap<[u8; 16], TraceBuilder> = HashMap::new();
         for record in batch {
-            builders.entry(record.trace_id).or_insert_with(|| TraceBuilder::new(record.trace_id)).add(record.clone());
+            parts.entry(record.trace_id).or_insert_with(|| TraceBuilder::new(record.trace_id)).add(record.clone());
+        }
+        for (trace_id, mut part) in parts {
+            if part.looks_whole() {
+                part.build_ahead();
+            }
+            match builders.entry(trace_id) {
+                Entry::Occupied(builder) => builder.into_mut().absorb(part),
+                Entry::Vacant(slot) => _ = slot.insert(part),
+            }
         }
     }
     let mut traces: Vec<Trace> = builders.into_values().map(TraceBuilder::build).collect();

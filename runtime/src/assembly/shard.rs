@@ -1,6 +1,8 @@
 //! One shard: the life of a trace.
 //!
-//! 1. **Open.** Spans collect in a [`TraceBuilder`]. When `early_firing` is
+//! 1. **Open.** Spans collect in a [`TraceBuilder`] (the first batch's own,
+//!    taken over: the receiving thread may have built it already, when it
+//!    looked like a whole trace). When `early_firing` is
 //!    on, rules whose verdict can only stay broken as spans arrive (see
 //!    `RuleProgram::early`) are evaluated on the partial trace once it has
 //!    been open `early_after`, then at most once per [`EARLY_INTERVAL`] while
@@ -37,6 +39,7 @@
 //!   time the next may come, a heap (those times do not arrive in order).
 
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -44,7 +47,7 @@ use std::time::{Duration, Instant};
 // Trace ids come from the network: a seeded hash, but a fast one.
 use foldhash::fast::RandomState;
 
-use betrace_vm::trace::{SpanRecord, Trace, TraceBuilder};
+use betrace_vm::trace::{Trace, TraceBuilder};
 
 use super::evaluate::{Which, evaluate_trace};
 use super::{Budget, ShardContext, ShardMessage, TraceBatch};
@@ -189,49 +192,46 @@ impl Shard {
     }
 
     pub(super) fn add(&mut self, tenant: Tenant, batches: Vec<TraceBatch>, now: Instant) {
-        for TraceBatch { trace_id, records, bytes } in batches {
-            self.add_to_trace((tenant.clone(), trace_id), records, bytes, now);
+        for TraceBatch { spans, bytes } in batches {
+            self.add_to_trace((tenant.clone(), spans.trace_id()), spans, bytes, now);
         }
         self.evict_over_limits();
     }
 
-    fn add_to_trace(&mut self, key: Key, records: Vec<SpanRecord>, bytes: usize, now: Instant) {
+    fn add_to_trace(&mut self, key: Key, spans: TraceBuilder, bytes: usize, now: Instant) {
         let config = &self.context.config;
-        if !self.open.contains_key(&key) {
-            let trace = match self.decided.remove(&key) {
-                Some(decided) => {
-                    self.context.metrics.late_spans.inc_by(records.len() as u64);
-                    self.context.budget.reopen(decided.bytes);
-                    let mut builder = TraceBuilder::new(key.1);
-                    builder.add_all(decided.trace.to_records());
-                    OpenTrace {
-                        builder,
-                        first_seen: now,
-                        last_seen: now,
-                        bytes: decided.bytes,
-                        emitted: decided.emitted,
-                        early_due: false,
-                        last_early: None,
-                        continuation: true,
+        let trace = match self.open.entry(key.clone()) {
+            Entry::Occupied(open) => {
+                let trace = open.into_mut();
+                trace.builder.absorb(spans);
+                trace
+            }
+            Entry::Vacant(slot) => {
+                // A trace decided already: its late spans re-open it as a continuation.
+                let (builder, kept_bytes, emitted, continuation) = match self.decided.remove(&key) {
+                    Some(decided) => {
+                        self.context.metrics.late_spans.inc_by(spans.len() as u64);
+                        self.context.budget.reopen(decided.bytes);
+                        let mut builder = TraceBuilder::from_built(*decided.trace);
+                        builder.absorb(spans);
+                        (builder, decided.bytes, decided.emitted, true)
                     }
-                }
-                None => OpenTrace {
-                    builder: TraceBuilder::new(key.1),
+                    None => (spans, 0, HashSet::new(), false),
+                };
+                self.arrivals.push_back((now, key.clone()));
+                self.context.metrics.traces_open.inc();
+                slot.insert(OpenTrace {
+                    builder,
                     first_seen: now,
                     last_seen: now,
-                    bytes: 0,
-                    emitted: HashSet::new(),
+                    bytes: kept_bytes,
+                    emitted,
                     early_due: false,
                     last_early: None,
-                    continuation: false,
-                },
-            };
-            self.arrivals.push_back((now, key.clone()));
-            self.open.insert(key.clone(), trace);
-            self.context.metrics.traces_open.inc();
-        }
-        let trace = self.open.get_mut(&key).expect("inserted above");
-        trace.builder.add_all(records);
+                    continuation,
+                })
+            }
+        };
         trace.bytes += bytes;
         self.context.budget.opened(bytes);
         trace.last_seen = now;

@@ -89,7 +89,9 @@ impl Harness {
 fn reserved_batch(budget: &Budget, record: SpanRecord) -> Vec<TraceBatch> {
     let bytes = crate::ingest::record_bytes(&record);
     assert!(budget.try_reserve(bytes));
-    vec![TraceBatch { trace_id: record.trace_id, records: vec![record], bytes }]
+    let mut spans = TraceBuilder::new(record.trace_id);
+    spans.add(record);
+    vec![TraceBatch { spans, bytes }]
 }
 
 fn span(trace: u8, id: u8, parent: u8, name: &str) -> SpanRecord {
@@ -137,6 +139,41 @@ fn spans_sent_apart_are_evaluated_as_one_trace() {
     let violations = harness.sink.violations();
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert_eq!(violations[0].trace_id, [2; 16]);
+}
+
+/// Through the receivers' way in: a request's part of a trace that looks
+/// whole is built ahead on the receiving thread, and spans of it that come
+/// in a later request still join it.
+#[test]
+fn a_trace_built_ahead_by_its_receiver_takes_spans_that_come_after() {
+    let harness = Harness::new(CHARGE_NEEDS_FRAUD, config());
+    let ingest = crate::ingest::Ingest::new(
+        harness.handles.clone(),
+        harness.budget.clone(),
+        harness.metrics.clone(),
+        Duration::from_secs(1),
+    );
+    let submit = |records| {
+        let spans = crate::ingest::Spans::group(records);
+        ingest.submit("test", Tenant::from(""), spans, Vec::new()).unwrap();
+    };
+    submit(vec![
+        span(1, 1, 0, "checkout"),
+        span(1, 2, 1, "charge"),
+        span(2, 1, 0, "checkout"),
+        span(2, 2, 1, "charge"),
+    ]);
+    submit(vec![span(1, 3, 1, "fraud")]);
+    harness.flush();
+    let violations = harness.sink.violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].trace_id, [2; 16]);
+    let received =
+        harness.metrics.spans_received.get_or_create(&crate::metrics::ReceiverLabel { receiver: "test" }).get();
+    assert_eq!(received, 5);
+    drop(ingest);
+    let (_, budget) = harness.stop();
+    assert_eq!((budget.held(), budget.open()), (0, 0));
 }
 
 #[test]

@@ -1,22 +1,23 @@
 //! Groups a request's spans by trace, once, on the receiving thread: a
 //! batch per trace, allocated at its final size, routed to the shard that
-//! owns the trace. The shard then adds each batch to its trace as it is
-//! (the first batch of a trace becomes the trace's record vector), and each
-//! trace is charged exactly its own spans' bytes.
+//! owns the trace. A batch holds its spans in a `TraceBuilder` of its own,
+//! which the shard takes over for a trace it has not seen (or absorbs into
+//! the trace's), and each trace is charged exactly its own spans' bytes.
 //!
 //! Before, spans were split per shard here and again per trace in the shard,
 //! each time into vectors that grew as they went, and a request's bytes were
 //! shared out evenly over its spans. Measured end to end, the change is
 //! neutral in CPU a span (docs/performance.md, session 6): a span
 //! ([`SpanRecord`], about 200 bytes) still moves once here, and that move,
-//! into memory not yet in cache, costs about what the two did.
+//! into memory not yet in cache, costs about what the two did. What did pay
+//! is building here the batches that look like whole traces (session 10).
 
 use std::collections::HashMap;
 
 // Trace ids come from the network: a seeded hash, but a fast one.
 use foldhash::fast::RandomState;
 
-use betrace_vm::trace::SpanRecord;
+use betrace_vm::trace::{SpanRecord, TraceBuilder};
 
 use super::trace_bytes;
 use crate::assembly::{TraceBatch, shard_of};
@@ -26,7 +27,7 @@ use crate::assembly::{TraceBatch, shard_of};
 pub(super) fn by_shard(tenant: &str, batches: Vec<TraceBatch>, shards: usize) -> Vec<Vec<TraceBatch>> {
     let mut per_shard: Vec<Vec<TraceBatch>> = (0..shards.max(1)).map(|_| Vec::new()).collect();
     for batch in batches {
-        per_shard[shard_of(tenant, &batch.trace_id, shards)].push(batch);
+        per_shard[shard_of(tenant, &batch.trace_id(), shards)].push(batch);
     }
     per_shard
 }
@@ -38,8 +39,7 @@ pub(super) fn batches_by_trace(records: Vec<SpanRecord>) -> Vec<TraceBatch> {
     // One trace (an SDK exporting a finished trace, a test): no moves at all.
     let trace_id = first.trace_id;
     if records.iter().all(|record| record.trace_id == trace_id) {
-        let bytes = trace_bytes(&records);
-        return vec![TraceBatch { trace_id, records, bytes }];
+        return vec![batch(trace_id, records)];
     }
     // First pass: which batch each span joins, and how many each gets.
     // Spans of a trace usually come together, so the previous span's
@@ -60,19 +60,34 @@ pub(super) fn batches_by_trace(records: Vec<SpanRecord>) -> Vec<TraceBatch> {
         sizes[batch] += 1;
         joins.push(batch);
     }
-    let mut batches: Vec<TraceBatch> = Vec::with_capacity(sizes.len());
+    let mut grouped: Vec<Vec<SpanRecord>> = sizes.iter().map(|&size| Vec::with_capacity(size)).collect();
     // Second pass: every span moves once, into a vector of its batch's size.
     for (record, batch) in records.into_iter().zip(joins) {
-        if batch == batches.len() {
-            let records = Vec::with_capacity(sizes[batch]);
-            batches.push(TraceBatch { trace_id: record.trace_id, records, bytes: 0 });
+        grouped[batch].push(record);
+    }
+    grouped.into_iter().map(|records| batch(records[0].trace_id, records)).collect()
+}
+
+/// One trace's records as a batch, weighed.
+fn batch(trace_id: [u8; 16], records: Vec<SpanRecord>) -> TraceBatch {
+    let bytes = trace_bytes(&records);
+    let mut spans = TraceBuilder::new(trace_id);
+    spans.add_all(records);
+    TraceBatch { spans, bytes }
+}
+
+/// Builds each batch that looks like a whole trace ([`TraceBuilder::looks_whole`])
+/// now, on the receiving thread, while its records are in this core's cache:
+/// a shard builds the same records a second or more later, from memory gone
+/// cold, at 2.4 times the cost (docs/performance.md, session 6), and frees
+/// them on a thread that did not allocate them. If more spans of the trace
+/// come after all, the shard makes records of it again and builds once more.
+pub(super) fn build_whole_traces_ahead(batches: &mut [TraceBatch]) {
+    for batch in batches {
+        if batch.spans.looks_whole() {
+            batch.spans.build_ahead();
         }
-        batches[batch].records.push(record);
     }
-    for batch in &mut batches {
-        batch.bytes = trace_bytes(&batch.records);
-    }
-    batches
 }
 
 #[cfg(test)]
@@ -84,21 +99,21 @@ mod tests {
     }
 
     fn ids(batch: &TraceBatch) -> Vec<u8> {
-        batch.records.iter().map(|record| record.span_id[0]).collect()
+        batch.spans.records().map(|record| record.span_id[0]).collect()
     }
 
     #[test]
     fn spans_are_grouped_by_trace_in_order_of_first_appearance_keeping_their_order() {
         let records = vec![span(2, 1), span(2, 2), span(1, 3), span(2, 4), span(3, 5), span(1, 6)];
         let batches = batches_by_trace(records);
-        let traces: Vec<u8> = batches.iter().map(|batch| batch.trace_id[0]).collect();
+        let traces: Vec<u8> = batches.iter().map(|batch| batch.trace_id()[0]).collect();
         assert_eq!(traces, [2, 1, 3]);
         assert_eq!(ids(&batches[0]), [1, 2, 4]);
         assert_eq!(ids(&batches[1]), [3, 6]);
         assert_eq!(ids(&batches[2]), [5]);
         for batch in &batches {
-            assert_eq!(batch.records.capacity(), batch.records.len(), "allocated at its final size");
-            assert_eq!(batch.bytes, trace_bytes(&batch.records));
+            let records: Vec<SpanRecord> = batch.spans.records().cloned().collect();
+            assert_eq!(batch.bytes, trace_bytes(&records));
         }
     }
 
@@ -118,9 +133,9 @@ mod tests {
         let mut spans = 0;
         for (shard, batches) in per_shard.iter().enumerate() {
             for batch in batches {
-                assert_eq!(shard_of("tenant-a", &batch.trace_id, 3), shard);
-                assert!(batch.records.iter().all(|record| record.trace_id == batch.trace_id));
-                spans += batch.records.len();
+                assert_eq!(shard_of("tenant-a", &batch.trace_id(), 3), shard);
+                assert!(batch.spans.records().all(|record| record.trace_id == batch.trace_id()));
+                spans += batch.spans.len();
             }
         }
         assert_eq!(spans, 40);

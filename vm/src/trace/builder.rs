@@ -37,14 +37,42 @@ pub struct TraceBuilder {
     /// trace is built: appended one by one, a trace whose spans come in a
     /// request each grew its vector (and faulted fresh pages in) every time.
     later: Vec<Vec<SpanRecord>>,
-    /// Spans in `records` and `later`.
+    /// Spans in `records` and `later` (or in `built`).
     len: usize,
     foreign_spans: u32,
+    /// Spans dropped as duplicates by earlier builds, which kept only the
+    /// survivors: counted into every later build's [`Repairs`].
+    duplicates: u32,
+    /// The trace, built ahead ([`build_ahead`](Self::build_ahead)) from all
+    /// that was added; `records` and `later` are then empty. Spans added
+    /// after that turn it back into records first.
+    built: Option<Box<Trace>>,
 }
 
 impl TraceBuilder {
     pub fn new(trace_id: [u8; 16]) -> TraceBuilder {
-        TraceBuilder { trace_id, records: Vec::new(), later: Vec::new(), len: 0, foreign_spans: 0 }
+        TraceBuilder {
+            trace_id,
+            records: Vec::new(),
+            later: Vec::new(),
+            len: 0,
+            foreign_spans: 0,
+            duplicates: 0,
+            built: None,
+        }
+    }
+
+    /// A builder holding the records of `trace` (a continuation: late spans
+    /// of a trace built already), and its counts of spans dropped. The
+    /// records are made again only if spans are added; building with none
+    /// added gives `trace` back.
+    pub fn from_built(trace: Trace) -> TraceBuilder {
+        let mut builder = TraceBuilder::new(trace.trace_id);
+        builder.len = trace.len();
+        builder.foreign_spans = trace.repairs.foreign_spans;
+        builder.duplicates = trace.repairs.duplicate_spans;
+        builder.built = Some(Box::new(trace));
+        builder
     }
 
     pub fn trace_id(&self) -> [u8; 16] {
@@ -60,10 +88,16 @@ impl TraceBuilder {
         self.len == 0
     }
 
+    /// The records held, in the order added (none while built ahead).
+    pub fn records(&self) -> impl Iterator<Item = &SpanRecord> {
+        self.records.iter().chain(self.later.iter().flatten())
+    }
+
     /// Adds a span. A span of another trace id is dropped and counted in
     /// [`Repairs::foreign_spans`].
     pub fn add(&mut self, record: SpanRecord) {
         if record.trace_id == self.trace_id {
+            self.unbuild();
             self.records.push(record);
             self.len += 1;
         } else {
@@ -79,22 +113,103 @@ impl TraceBuilder {
         let before = records.len();
         records.retain(|record| record.trace_id == self.trace_id);
         self.foreign_spans += (before - records.len()) as u32;
+        if records.is_empty() {
+            return;
+        }
+        self.unbuild();
         self.len += records.len();
         if self.records.is_empty() {
             self.records = records;
-        } else if !records.is_empty() {
+        } else {
             self.later.push(records);
         }
     }
 
+    /// Adds what `other`, a builder of the same trace, holds: its records
+    /// (made again if it was built ahead) and its counts of spans dropped.
+    pub fn absorb(&mut self, mut other: TraceBuilder) {
+        debug_assert_eq!(self.trace_id, other.trace_id, "absorbing another trace's builder");
+        if self.is_empty() && self.foreign_spans == 0 && self.duplicates == 0 {
+            *self = other;
+            return;
+        }
+        other.unbuild();
+        self.foreign_spans += other.foreign_spans;
+        self.duplicates += other.duplicates;
+        for batch in std::iter::once(other.records).chain(other.later) {
+            self.add_all(batch);
+        }
+    }
+
+    /// Builds the trace now and holds it, dropping the records: the
+    /// receiving threads build a batch that looks like a whole trace while
+    /// its records are still in their cache, and a shard completing the
+    /// trace later then has nothing left to do unless more spans came.
+    pub fn build_ahead(&mut self) {
+        if self.built.is_none() {
+            let trace = self.build_keeping();
+            self.records = Vec::new();
+            self.built = Some(Box::new(trace));
+        }
+    }
+
+    /// Whether the spans held look like a whole trace: more than one, added
+    /// in one batch, with a root, and every other span's parent among them.
+    /// (A lone span says little: SDKs export spans as they end, so a root
+    /// alone is more often the last of its trace than all of it.)
+    pub fn looks_whole(&self) -> bool {
+        let spans = &self.records;
+        if self.built.is_some() || !self.later.is_empty() || spans.len() < 2 {
+            return false;
+        }
+        let is_root = |span: &SpanRecord| span.parent_id == [0; 8];
+        if !spans.iter().any(is_root) {
+            return false;
+        }
+        // Traces are mostly small: a scan beats a table up to a few dozen spans.
+        if spans.len() <= 32 {
+            return spans.iter().all(|span| is_root(span) || spans.iter().any(|p| p.span_id == span.parent_id));
+        }
+        let ids: hashbrown::HashSet<u64, RandomState> = spans.iter().map(|span| id_key(span.span_id)).collect();
+        spans.iter().all(|span| is_root(span) || ids.contains(&id_key(span.parent_id)))
+    }
+
+    /// Whether the trace is held built (see [`build_ahead`](Self::build_ahead)).
+    pub fn is_built(&self) -> bool {
+        self.built.is_some()
+    }
+
+    /// Turns a trace built ahead back into records, so spans can join it.
+    /// Building those gives the same trace (`Trace::to_records`); what the
+    /// first build dropped stays counted in `duplicates` and `foreign_spans`.
+    fn unbuild(&mut self) {
+        if let Some(trace) = self.built.take() {
+            self.records = trace.to_records();
+        }
+    }
+
     pub fn build(mut self) -> Trace {
-        self.build_keeping()
+        match self.built.take() {
+            Some(trace) => self.counted(*trace),
+            None => self.build_keeping(),
+        }
+    }
+
+    /// A trace built ahead, with the spans dropped since (an absorbed batch
+    /// of only foreign spans) counted in its repairs.
+    fn counted(&self, mut trace: Trace) -> Trace {
+        trace.repairs.foreign_spans = self.foreign_spans;
+        trace.repairs.duplicate_spans = self.duplicates;
+        trace
     }
 
     /// Builds the trace and keeps the records (sorted, duplicates dropped),
     /// so more spans can be added and the trace built again: the server does
     /// this for late spans of a trace it has already evaluated.
     pub fn build_keeping(&mut self) -> Trace {
+        if let Some(trace) = &self.built {
+            return self.counted(Trace::clone(trace));
+        }
         let mut repairs = Repairs { foreign_spans: self.foreign_spans, ..Repairs::default() };
         self.records.reserve_exact(self.later.iter().map(Vec::len).sum());
         self.later.drain(..).for_each(|batch| self.records.extend(batch));
@@ -117,6 +232,8 @@ impl TraceBuilder {
             }
         });
         self.len = self.records.len();
+        self.duplicates += repairs.duplicate_spans;
+        repairs.duplicate_spans = self.duplicates;
         let spans = &self.records;
 
         let mut parent: Vec<u32> = spans

@@ -142,6 +142,39 @@ proptest! {
     }
 
     #[test]
+    fn batches_built_ahead_and_absorbed_build_the_trace_of_all_their_records(
+        batches in vec((vec(record(), 0..8), any::<bool>(), any::<bool>()), 0..5),
+    ) {
+        let mut all = Vec::new();
+        let mut trace = TraceBuilder::new(TRACE);
+        for (mut records, foreign, ahead) in batches {
+            if foreign {
+                records.push(SpanRecord { trace_id: [4; 16], ..SpanRecord::default() });
+            }
+            all.extend(records.clone());
+            let mut batch = TraceBuilder::new(TRACE);
+            batch.add_all(records);
+            if ahead {
+                batch.build_ahead();
+            }
+            trace.absorb(batch);
+        }
+        prop_assert_eq!(trace.build().dump(), build(all).dump());
+    }
+
+    #[test]
+    fn a_continuation_builds_the_trace_of_every_record_repairs_included(
+        early in vec(record(), 0..20),
+        late in vec(record(), 0..6),
+    ) {
+        let mut continued = TraceBuilder::from_built(build(early.clone()));
+        let mut batch = TraceBuilder::new(TRACE);
+        batch.add_all(late.clone());
+        continued.absorb(batch);
+        prop_assert_eq!(continued.build().dump(), build(early.into_iter().chain(late).collect()).dump());
+    }
+
+    #[test]
     fn grouping_keeps_every_trace_and_orders_them(records in vec(record(), 0..20), split in 0usize..20) {
         let mut records = records;
         for record in records.iter_mut().skip(split) {

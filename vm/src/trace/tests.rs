@@ -110,9 +110,50 @@ fn a_builder_built_and_added_to_again_sees_every_span() {
     builder.add_all(vec![span(4, 3, 40)]);
     assert_eq!(builder.len(), 4);
     let again = builder.build();
-    // The dropped duplicate was counted by the build that dropped it.
-    let at_once = build(vec![span(1, 0, 10), span(2, 1, 20), span(3, 1, 30), span(4, 3, 40)]);
+    // The duplicate dropped by the first build stays counted.
+    let at_once = build(vec![span(1, 0, 10), span(2, 1, 20), span(2, 1, 20), span(3, 1, 30), span(4, 3, 40)]);
     assert_eq!(again.dump(), at_once.dump());
+}
+
+/// The receiving threads build a batch that looks like a whole trace ahead
+/// of time; more spans after that make records of it again.
+#[test]
+fn a_trace_built_ahead_is_built_again_only_if_spans_join_it() {
+    let records = vec![span(1, 0, 10), span(2, 1, 20), span(2, 1, 20), span(3, 2, 30)];
+    let mut ahead = TraceBuilder::new(TRACE);
+    ahead.add_all(records.clone());
+    assert!(ahead.looks_whole());
+    ahead.build_ahead();
+    assert!(ahead.is_built() && ahead.records().next().is_none(), "the records are let go");
+    assert_eq!((ahead.len(), ahead.build_keeping().dump()), (3, build(records.clone()).dump()));
+    assert_eq!(ahead.clone().build().dump(), build(records.clone()).dump());
+
+    let mut foreign = span(9, 0, 5);
+    foreign.trace_id = [1; 16];
+    ahead.add_all(vec![span(4, 1, 40), foreign.clone()]);
+    assert!(!ahead.is_built());
+    let all: Vec<SpanRecord> = records.into_iter().chain([span(4, 1, 40), foreign]).collect();
+    assert_eq!(ahead.build().dump(), build(all).dump());
+}
+
+#[test]
+fn a_batch_looks_whole_with_a_root_and_every_parent_in_it() {
+    let looks_whole = |batches: Vec<Vec<SpanRecord>>| {
+        let mut builder = TraceBuilder::new(TRACE);
+        batches.into_iter().for_each(|batch| builder.add_all(batch));
+        builder.looks_whole()
+    };
+    assert!(looks_whole(vec![vec![span(3, 1, 30), span(1, 0, 10), span(2, 1, 20)]]));
+    assert!(!looks_whole(vec![vec![span(1, 0, 10), span(3, 2, 30)]]), "a parent missing");
+    assert!(!looks_whole(vec![vec![span(2, 1, 20), span(3, 2, 30)]]), "no root");
+    assert!(!looks_whole(vec![vec![span(1, 0, 10)]]), "a lone span");
+    assert!(!looks_whole(vec![vec![span(1, 0, 10), span(2, 1, 20)], vec![span(3, 2, 30)]]), "batches added apart");
+    // Past the scan, the table gives the same answers.
+    let chain = |n: u64| (1..=n).map(|i| span(i, i - 1, i as i64)).collect::<Vec<_>>();
+    assert!(looks_whole(vec![chain(100)]));
+    let mut broken = chain(100);
+    broken[50].parent_id = id(500);
+    assert!(!looks_whole(vec![broken]));
 }
 
 #[test]
