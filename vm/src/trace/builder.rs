@@ -205,7 +205,8 @@ impl TraceBuilder {
 
     /// Builds the trace and keeps the records (sorted, duplicates dropped),
     /// so more spans can be added and the trace built again: the server does
-    /// this for late spans of a trace it has already evaluated.
+    /// this for early rules on a trace still arriving. A trace built ahead
+    /// is kept as it is, and a copy handed out.
     pub fn build_keeping(&mut self) -> Trace {
         if let Some(trace) = &self.built {
             return self.counted(Trace::clone(trace));
