@@ -42,7 +42,7 @@ pub use baseline::Bounds;
 pub use evidence::{Evidence, Segment};
 pub use policy::BurstPolicy;
 pub use scorer::Compressor;
-pub use state::{Call, CallSiteId, NoveltyMetrics, NoveltyState};
+pub use state::{Call, CallSiteId, NoveltyMetrics, NoveltyState, PreparedCall};
 pub use tokenizer::tokenize;
 
 const SECOND_NS: i64 = 1_000_000_000;

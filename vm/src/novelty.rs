@@ -3,11 +3,12 @@
 //!
 //! - [`NoveltyStore`]: one [`NoveltyState`] per engine behind one lock, so an
 //!   engine shared by several threads stays `Sync` and its calls update the
-//!   state one at a time, in the order they are made. A dictionary rebuild
-//!   a call makes due is prepared after the lock is let go, then installed
-//!   (`NoveltyState::observe_deferring`): the other shards' calls wait only
-//!   for scoring and bookkeeping, and score against the key's previous
-//!   dictionary meanwhile.
+//!   state one at a time, in the order they are made. A call is prepared
+//!   (value tokenized, key encoded: `Call::prepare`) before the lock is
+//!   taken, and a dictionary rebuild it makes due is prepared after the lock
+//!   is let go, then installed (`NoveltyState::observe_prepared`): the other
+//!   shards' calls wait only for scoring and bookkeeping, and score against
+//!   the key's previous dictionary meanwhile.
 //! - [`LoadedSite`]: a call site of a rule made ready — the name of its state
 //!   ([`CallSiteId`]: rule, clause, ordinal, digest of the call) and its
 //!   options resolved against the engine's [`NoveltyConfig`].
@@ -194,7 +195,11 @@ impl<'e> NoveltyRun<'e> {
             Some(score) => score,
             None => {
                 let call = Call { site: &loaded.id, key, value, options: &loaded.options, time: self.time };
-                let (score, rebuild) = store.lock().observe_deferring(&call);
+                // Tokenizing and encoding the key need no lock: other shards wait less.
+                let (score, rebuild) = match call.prepare() {
+                    Some(prepared) => store.lock().observe_prepared(&call, &prepared),
+                    None => (None, None),
+                };
                 if let Some(rebuild) = rebuild {
                     // The dear part of a rebuild runs with the lock let go.
                     let prepared = rebuild.prepare();

@@ -4,8 +4,11 @@
 //! [`NoveltyState::explain`] to build the evidence of a score that caused a
 //! violation.
 //!
-//! Locking: a state shared by threads sits behind one lock, and rebuilding
-//! a dictionary (O(|baseline|)) is most of the time a call would hold it.
+//! Locking: a state shared by threads sits behind one lock. What needs
+//! nothing of the state — tokenizing the value, encoding the key — is done
+//! before taking it ([`Call::prepare`], then
+//! [`NoveltyState::observe_prepared`]). Rebuilding a dictionary
+//! (O(|baseline|)) is most of the time a call would hold it.
 //! [`NoveltyState::observe_deferring`] therefore leaves a due rebuild's
 //! preparation to the caller ([`Rebuild`]), to do after letting go of the
 //! lock and hand back to [`NoveltyState::install`]; meanwhile other calls
@@ -59,6 +62,32 @@ pub struct Call<'a> {
     pub value: &'a Value,
     pub options: &'a NoveltyOptions,
     pub time: i64,
+}
+
+/// A call's key encoded and its value as it is scored (tokenized if the
+/// call's options say so): what needs nothing of the state, so a state
+/// shared by threads is locked only for what does
+/// ([`NoveltyState::observe_prepared`]).
+#[derive(Clone, Debug)]
+pub struct PreparedCall<'a> {
+    key: Vec<u8>,
+    text: Cow<'a, [u8]>,
+    tokenized: bool,
+}
+
+impl<'a> Call<'a> {
+    /// `None` for what is not scored: a value that is not a string or
+    /// bytes, or a `nil` key.
+    pub fn prepare(&self) -> Option<PreparedCall<'a>> {
+        let raw = value_bytes(self.value)?;
+        // One allocation for the usual key (a name, an id): a tag, a length, the bytes.
+        let mut key = Vec::with_capacity(64);
+        if !encode_key(self.key, &mut key) {
+            return None;
+        }
+        let tokenized = self.options.tokenize;
+        Some(PreparedCall { key, text: scored_text(self.value, raw, tokenized), tokenized })
+    }
 }
 
 /// Counts since the state was created (or restored).
@@ -164,11 +193,15 @@ impl NoveltyState {
     /// [`observe`](Self::observe), except that a dictionary rebuild it makes
     /// due is left to the caller (see the module doc).
     pub fn observe_deferring(&mut self, call: &Call<'_>) -> (Option<f64>, Option<Rebuild>) {
-        let Some(raw) = value_bytes(call.value) else { return (None, None) };
-        self.key.clear();
-        if !encode_key(call.key, &mut self.key) {
-            return (None, None);
+        match call.prepare() {
+            Some(prepared) => self.observe_prepared(call, &prepared),
+            None => (None, None),
         }
+    }
+
+    /// [`observe_deferring`](Self::observe_deferring) with the call
+    /// [prepared](Call::prepare) beforehand (outside a shared state's lock).
+    pub fn observe_prepared(&mut self, call: &Call<'_>, prepared: &PreparedCall<'_>) -> (Option<f64>, Option<Rebuild>) {
         if !self.sites.contains_key(call.site) {
             let site =
                 Site { options: *call.options, keys: Lru::new(), recent: ScoreWindow::new(self.config.recent_scores) };
@@ -177,12 +210,17 @@ impl NoveltyState {
         let site = self.sites.get_mut(call.site).expect("inserted above");
         let options = site.options;
         let bounds = options.bounds;
-        let text = scored_text(call.value, raw, options.tokenize);
-        if site.keys.peek(&self.key[..]).is_none() {
-            let evicted = site.keys.insert(self.key[..].into(), KeyState::default(), self.config.max_keys);
+        // A site keeps its first call's options: if a later call's differ
+        // (its rule was reloaded with other options), score as the site does.
+        let text = match options.tokenize == prepared.tokenized {
+            true => Cow::Borrowed(&prepared.text[..]),
+            false => scored_text(call.value, value_bytes(call.value).expect("prepared"), options.tokenize),
+        };
+        if site.keys.peek(&prepared.key[..]).is_none() {
+            let evicted = site.keys.insert(prepared.key[..].into(), KeyState::default(), self.config.max_keys);
             self.counters.evicted_keys += evicted.len() as u64;
         }
-        let key = site.keys.get_mut(&self.key[..]).expect("inserted above");
+        let key = site.keys.get_mut(&prepared.key[..]).expect("inserted above");
         // A later fold makes an earlier preparation stale: the last one counts.
         let mut preparation = None;
         let mut fold = |folded: Option<Preparation>, rebuilds: &mut u64| {
@@ -212,8 +250,11 @@ impl NoveltyState {
             self.counters.warming += 1;
             fold(key.baseline.push(&text, true, &bounds), &mut self.counters.rebuilds);
         }
-        let rebuild =
-            preparation.map(|preparation| Rebuild { site: call.site.clone(), key: self.key[..].into(), preparation });
+        let rebuild = preparation.map(|preparation| Rebuild {
+            site: call.site.clone(),
+            key: prepared.key[..].into(),
+            preparation,
+        });
         (score, rebuild)
     }
 

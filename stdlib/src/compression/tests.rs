@@ -396,6 +396,30 @@ fn rebuilds_prepared_by_the_caller_give_what_observe_gives() {
     assert_eq!(deferring.snapshot(), direct.snapshot());
 }
 
+/// The VM prepares a call (tokenizing, encoding the key) before taking the
+/// shared state's lock. A site keeps its first call's options, so calls
+/// whose options differ (a rule reloaded with others) score as those did.
+#[test]
+fn prepared_calls_score_with_their_sites_first_options() {
+    let (options, calls) = deferred_calls();
+    let other = NoveltyOptions { tokenize: !options.tokenize, ..options };
+    let id = site("prepared");
+    let mut first_options_only = NoveltyState::new(NoveltyConfig::default());
+    let mut mixed = NoveltyState::new(NoveltyConfig::default());
+    for (i, (key, value)) in calls.iter().enumerate() {
+        let time = i as i64 * SECOND;
+        let expected = first_options_only.observe(&Call { site: &id, key, value, options: &options, time });
+        let call = Call { site: &id, key, value, options: if i % 3 == 2 { &other } else { &options }, time };
+        let ready = call.prepare().expect("a string value and key");
+        let (score, rebuild) = mixed.observe_prepared(&call, &ready);
+        if let Some(rebuild) = rebuild {
+            mixed.install(rebuild.prepare());
+        }
+        assert_eq!(score, expected, "call {i}");
+    }
+    assert_eq!(mixed.snapshot(), first_options_only.snapshot());
+}
+
 #[test]
 fn rebuilds_installed_late_or_superseded_leave_a_consistent_state() {
     let (options, calls) = deferred_calls();
