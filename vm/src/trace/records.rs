@@ -77,7 +77,6 @@ impl Trace {
             + self.len() * per_span
             + self.strings.memory_bytes()
             + self.attrs.memory_bytes()
-            + self.attrs.iter().flat_map(|attrs| attrs.values).map(boxed_bytes).sum::<usize>()
             + events
             + links
             + self.resources.iter().map(|r| size_of::<super::Resource>() + attrs_bytes(&r.attrs)).sum::<usize>()
@@ -110,7 +109,7 @@ fn value_bytes(value: &AttrValue) -> usize {
 }
 
 /// A value's memory outside its own slot: its bytes, or its array's items.
-fn boxed_bytes(value: &AttrValue) -> usize {
+pub(super) fn boxed_bytes(value: &AttrValue) -> usize {
     match value {
         AttrValue::Bytes(bytes) => bytes.len(),
         AttrValue::Array(items) => items.iter().map(value_bytes).sum(),

@@ -49,6 +49,10 @@ pub struct SpanAttrs {
     values: Vec<AttrValue>,
     /// Where each span's attributes end.
     ends: Vec<u32>,
+    /// The values' memory outside their slots (bytes, array items), summed
+    /// as they are pushed: weighing a trace kept for late spans then reads
+    /// no value again, when they have long left the cache.
+    boxed: usize,
 }
 
 impl SpanAttrs {
@@ -58,6 +62,7 @@ impl SpanAttrs {
             keys: Vec::with_capacity(attrs),
             values: Vec::with_capacity(attrs),
             ends: Vec::with_capacity(spans),
+            boxed: 0,
         }
     }
 
@@ -86,6 +91,7 @@ impl SpanAttrs {
     /// Adds an attribute to the span being filled (the one after the last
     /// [`end_span`](Self::end_span)).
     pub fn push(&mut self, key: Sym, value: AttrValue) {
+        self.boxed += super::records::boxed_bytes(&value);
         self.keys.push(key);
         self.values.push(value);
     }
@@ -95,10 +101,11 @@ impl SpanAttrs {
         self.ends.push(u32::try_from(self.keys.len()).expect("fewer than 2^32 attributes in a trace"));
     }
 
-    /// The arrays' own bytes (a value's boxed bytes or array items aside).
+    /// The arrays' bytes and the values' memory outside them.
     pub fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
-        self.keys.len() * size_of::<Sym>() + self.values.len() * size_of::<AttrValue>() + self.ends.len() * 4
+        let arrays = self.keys.len() * size_of::<Sym>() + self.values.len() * size_of::<AttrValue>();
+        arrays + self.ends.len() * 4 + self.boxed
     }
 }
 

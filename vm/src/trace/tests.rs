@@ -295,3 +295,18 @@ fn a_million_span_ring_is_cut_once() {
     assert_eq!(trace.parent[BIG as usize - 1], 0);
     assert_eq!(trace.enter[1], BIG as u32 - 1);
 }
+
+/// A decided trace is weighed for the memory budget without reading its
+/// values again: their bytes are summed as the trace is built.
+#[test]
+fn a_traces_weight_counts_attribute_bytes_and_array_items() {
+    let plain = build(vec![span(1, 0, 10)]);
+    let mut heavy = span(1, 0, 10);
+    heavy.attrs = vec![
+        ("blob".into(), RecordValue::Bytes(vec![7; 1000])),
+        ("list".into(), RecordValue::Array(vec![RecordValue::Bytes(vec![1; 500])])),
+    ];
+    let heavy = build(vec![heavy]);
+    assert!(heavy.memory_bytes() >= plain.memory_bytes() + 1500, "{} {}", heavy.memory_bytes(), plain.memory_bytes());
+    assert_eq!(build(heavy.to_records()).memory_bytes(), heavy.memory_bytes());
+}
