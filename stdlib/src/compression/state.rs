@@ -212,9 +212,10 @@ impl NoveltyState {
         let bounds = options.bounds;
         // A site keeps its first call's options: if a later call's differ
         // (its rule was reloaded with other options), score as the site does.
-        let text = match options.tokenize == prepared.tokenized {
-            true => Cow::Borrowed(&prepared.text[..]),
-            false => scored_text(call.value, value_bytes(call.value).expect("prepared"), options.tokenize),
+        let text = if options.tokenize == prepared.tokenized {
+            Cow::Borrowed(&prepared.text[..])
+        } else {
+            scored_text(call.value, value_bytes(call.value).expect("prepared"), options.tokenize)
         };
         if site.keys.peek(&prepared.key[..]).is_none() {
             let evicted = site.keys.insert(prepared.key[..].into(), KeyState::default(), self.config.max_keys);
