@@ -90,6 +90,19 @@ impl<'a> Call<'a> {
     }
 }
 
+impl PreparedCall<'_> {
+    /// The value as a site that `tokenize`s (or not) scores it. A site keeps
+    /// its first call's options: where a later call's differ (its rule was
+    /// reloaded with other options), the value is made again the site's way.
+    fn text_for<'p>(&'p self, call: &Call<'p>, tokenize: bool) -> Cow<'p, [u8]> {
+        if tokenize == self.tokenized {
+            Cow::Borrowed(&self.text[..])
+        } else {
+            scored_text(call.value, value_bytes(call.value).expect("prepared"), tokenize)
+        }
+    }
+}
+
 /// Counts since the state was created (or restored).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
@@ -161,18 +174,11 @@ pub struct NoveltyState {
     pub(super) sites: HashMap<CallSiteId, Site>,
     pub(super) counters: Counters,
     pub(super) work: Work,
-    key: Vec<u8>,
 }
 
 impl NoveltyState {
     pub fn new(config: NoveltyConfig) -> NoveltyState {
-        NoveltyState {
-            config,
-            sites: HashMap::new(),
-            counters: Counters::default(),
-            work: Work::default(),
-            key: Vec::new(),
-        }
+        NoveltyState { config, sites: HashMap::new(), counters: Counters::default(), work: Work::default() }
     }
 
     pub fn config(&self) -> &NoveltyConfig {
@@ -210,13 +216,7 @@ impl NoveltyState {
         let site = self.sites.get_mut(call.site).expect("inserted above");
         let options = site.options;
         let bounds = options.bounds;
-        // A site keeps its first call's options: if a later call's differ
-        // (its rule was reloaded with other options), score as the site does.
-        let text = if options.tokenize == prepared.tokenized {
-            Cow::Borrowed(&prepared.text[..])
-        } else {
-            scored_text(call.value, value_bytes(call.value).expect("prepared"), options.tokenize)
-        };
+        let text = prepared.text_for(call, options.tokenize);
         if site.keys.peek(&prepared.key[..]).is_none() {
             let evicted = site.keys.insert(prepared.key[..].into(), KeyState::default(), self.config.max_keys);
             self.counters.evicted_keys += evicted.len() as u64;
@@ -272,16 +272,12 @@ impl NoveltyState {
     /// segments of the value that cost the most against the key's current
     /// baseline. `None` if the site or key is gone (evicted) or cold.
     pub fn explain(&mut self, call: &Call<'_>, score: f64) -> Option<Evidence> {
-        let raw = value_bytes(call.value)?;
-        self.key.clear();
-        if !encode_key(call.key, &mut self.key) {
-            return None;
-        }
+        let prepared = call.prepare()?;
         let site = self.sites.get(call.site)?;
-        let key = site.keys.peek(&self.key[..])?;
+        let key = site.keys.peek(&prepared.key[..])?;
         let dict = key.baseline.dictionary()?;
         let tokenized = site.options.tokenize && matches!(call.value, Value::Str(_));
-        let text = scored_text(call.value, raw, site.options.tokenize);
+        let text = prepared.text_for(call, site.options.tokenize);
         let (p_value, recent_scores) = site.recent.p_value(score);
         Some(Evidence {
             score,
@@ -325,7 +321,7 @@ impl NoveltyState {
                 std::mem::size_of::<Site>() + id.rule.len() + site.recent.len() * 8 + keys
             })
             .sum();
-        std::mem::size_of::<Self>() + sites + self.work.memory_bytes() + self.key.capacity()
+        std::mem::size_of::<Self>() + sites + self.work.memory_bytes()
     }
 
     /// The share of sizes found in the size cache rather than compressed.
