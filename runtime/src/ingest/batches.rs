@@ -35,11 +35,17 @@ pub(super) fn by_shard(tenant: &str, batches: Vec<TraceBatch>, shards: usize) ->
 /// One batch per trace, in order of first appearance; within a batch spans
 /// keep their request order. A batch's bytes are its spans' [`trace_bytes`].
 pub(super) fn batches_by_trace(records: Vec<SpanRecord>) -> Vec<TraceBatch> {
+    grouped_by_trace(records).into_iter().map(batch).collect()
+}
+
+/// `records` grouped by trace, as [`batches_by_trace`] orders them, each
+/// group allocated at its final size.
+fn grouped_by_trace(records: Vec<SpanRecord>) -> Vec<Vec<SpanRecord>> {
     let Some(first) = records.first() else { return Vec::new() };
     // One trace (an SDK exporting a finished trace, a test): no moves at all.
     let trace_id = first.trace_id;
     if records.iter().all(|record| record.trace_id == trace_id) {
-        return vec![batch(trace_id, records)];
+        return vec![records];
     }
     // First pass: which batch each span joins, and how many each gets.
     // Spans of a trace usually come together, so the previous span's
@@ -65,13 +71,13 @@ pub(super) fn batches_by_trace(records: Vec<SpanRecord>) -> Vec<TraceBatch> {
     for (record, batch) in records.into_iter().zip(joins) {
         grouped[batch].push(record);
     }
-    grouped.into_iter().map(|records| batch(records[0].trace_id, records)).collect()
+    grouped
 }
 
-/// One trace's records as a batch, weighed.
-fn batch(trace_id: [u8; 16], records: Vec<SpanRecord>) -> TraceBatch {
+/// One trace's records (at least one) as a batch, weighed.
+fn batch(records: Vec<SpanRecord>) -> TraceBatch {
     let bytes = trace_bytes(&records);
-    let mut spans = TraceBuilder::new(trace_id);
+    let mut spans = TraceBuilder::new(records[0].trace_id);
     spans.add_all(records);
     TraceBatch { spans, bytes }
 }
@@ -114,6 +120,9 @@ mod tests {
         for batch in &batches {
             let records: Vec<SpanRecord> = batch.spans.records().cloned().collect();
             assert_eq!(batch.bytes, trace_bytes(&records));
+        }
+        for group in grouped_by_trace(vec![span(2, 1), span(1, 3), span(2, 4)]) {
+            assert_eq!(group.capacity(), group.len(), "allocated at its final size");
         }
     }
 

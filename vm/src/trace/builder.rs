@@ -174,11 +174,6 @@ impl TraceBuilder {
         spans.iter().all(|span| is_root(span) || ids.contains(&id_key(span.parent_id)))
     }
 
-    /// Whether the trace is held built (see [`build_ahead`](Self::build_ahead)).
-    pub fn is_built(&self) -> bool {
-        self.built.is_some()
-    }
-
     /// Turns a trace built ahead back into records, so spans can join it.
     /// Building those gives the same trace (`Trace::to_records`); what the
     /// first build dropped stays counted in `duplicates` and `foreign_spans`.
