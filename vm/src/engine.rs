@@ -23,7 +23,7 @@ use betrace_stdlib::compression::{NoveltyMetrics, NoveltyState};
 use crate::eval::{EvalConfig, Outcome, TraceEvaluator, TraceView};
 use crate::loaded::{LoadError, LoadedRule};
 use crate::novelty::{LoadedSite, NoveltyStore};
-use crate::trace::{AttrValue, AttrsRef, Trace};
+use crate::trace::{AttrValue, AttrsRef, Sym, Trace};
 use crate::violation::{PackInfo, Violation, violation_id};
 
 mod pattern_triggers;
@@ -112,6 +112,73 @@ type Index<V> = HashMap<String, V, RandomState>;
 struct KeyTriggers {
     present: Vec<usize>,
     values: Index<Vec<usize>>,
+}
+
+/// The distinct (key, string value) pairs of some attribute lists, sorted
+/// by key; a key whose values are not strings appears once, with no value.
+/// A trace repeats its keys and values span after span (every query span
+/// has `db.system.name`), so each key is looked up in the trigger index once
+/// and each pair once, however many spans carry it.
+struct DistinctPairs(Vec<u64>);
+
+impl DistinctPairs {
+    const NOT_A_STRING: u32 = u32::MAX;
+
+    fn of<'t>(lists: impl Iterator<Item = AttrsRef<'t>>) -> DistinctPairs {
+        let mut pairs = Vec::new();
+        for attrs in lists {
+            pairs.extend(attrs.iter().map(|(key, value)| {
+                let value = match value {
+                    AttrValue::Str(text) => text.0,
+                    _ => Self::NOT_A_STRING,
+                };
+                u64::from(key.0) << 32 | u64::from(value)
+            }));
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        DistinctPairs(pairs)
+    }
+
+    /// Each key once, with its distinct string values.
+    fn by_key(&self) -> impl Iterator<Item = (Sym, impl Iterator<Item = Sym> + '_)> {
+        self.0.chunk_by(|a, b| a >> 32 == b >> 32).map(|group| {
+            let key = Sym((group[0] >> 32) as u32);
+            let values = group.iter().map(|&pair| pair as u32).filter(|&value| value != Self::NOT_A_STRING);
+            (key, values.map(Sym))
+        })
+    }
+}
+
+/// Adds the rules `index` and `patterns` have for `pairs`' keys and string values.
+fn matching(
+    index: &Index<KeyTriggers>,
+    patterns: &PatternIndex,
+    pairs: &DistinctPairs,
+    trace: &Trace,
+    chosen: &mut Vec<usize>,
+) {
+    for (key, values) in pairs.by_key() {
+        let key_text = trace.strings.text(key);
+        let triggers = index.get(key_text);
+        let key_patterns = patterns.for_key(key_text);
+        if let Some(triggers) = triggers {
+            chosen.extend(&triggers.present);
+        }
+        let by_value = triggers.filter(|t| !t.values.is_empty());
+        if by_value.is_none() && key_patterns.is_none() {
+            continue;
+        }
+        for value in values {
+            let value = trace.strings.text(value);
+            if let Some(rules) = by_value.and_then(|t| t.values.get(value)) {
+                chosen.extend(rules);
+            }
+            if let Some(key_patterns) = key_patterns {
+                key_patterns.matching(value, chosen);
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -241,23 +308,11 @@ impl Engine {
     pub fn candidates(&self, trace: &Trace) -> Vec<usize> {
         let mut chosen = self.everywhere.clone();
         if !self.by_name.is_empty() {
-            let mut seen = vec![false; trace.strings.len()];
-            for &name in &trace.name {
-                if !std::mem::replace(&mut seen[name.0 as usize], true)
-                    && let Some(rules) = self.by_name.get(trace.strings.text(name))
-                {
-                    chosen.extend(rules);
-                }
-            }
-        }
-        /// Adds the rules `index` has for `attrs`' keys and string values.
-        fn matching(index: &Index<KeyTriggers>, attrs: AttrsRef<'_>, trace: &Trace, chosen: &mut Vec<usize>) {
-            for (key, value) in attrs.iter() {
-                let Some(triggers) = index.get(trace.strings.text(key)) else { continue };
-                chosen.extend(&triggers.present);
-                if let AttrValue::Str(value) = value
-                    && let Some(rules) = triggers.values.get(trace.strings.text(*value))
-                {
+            let mut names = trace.name.clone();
+            names.sort_unstable();
+            names.dedup();
+            for name in names {
+                if let Some(rules) = self.by_name.get(trace.strings.text(name)) {
                     chosen.extend(rules);
                 }
             }
@@ -271,19 +326,14 @@ impl Engine {
                 chosen.extend(rules);
             }
         }
-        if !self.by_attr.is_empty() {
-            for attrs in trace.attrs.iter() {
-                matching(&self.by_attr, attrs, trace, &mut chosen);
-            }
+        if !self.by_attr.is_empty() || !self.by_attr_pattern.is_empty() {
+            let pairs = DistinctPairs::of(trace.attrs.iter());
+            matching(&self.by_attr, &self.by_attr_pattern, &pairs, trace, &mut chosen);
         }
-        if !self.by_resource.is_empty() {
-            for resource in &trace.resources {
-                matching(&self.by_resource, resource.attrs.as_ref(), trace, &mut chosen);
-            }
+        if !self.by_resource.is_empty() || !self.by_resource_pattern.is_empty() {
+            let pairs = DistinctPairs::of(trace.resources.iter().map(|resource| resource.attrs.as_ref()));
+            matching(&self.by_resource, &self.by_resource_pattern, &pairs, trace, &mut chosen);
         }
-        self.by_attr_pattern.matching(trace.attrs.iter(), trace, &mut chosen);
-        let resource_lists = trace.resources.iter().map(|resource| resource.attrs.as_ref());
-        self.by_resource_pattern.matching(resource_lists, trace, &mut chosen);
         chosen.sort_unstable();
         chosen.dedup();
         chosen
@@ -395,5 +445,40 @@ impl Engine {
         let state = NoveltyState::restore(self.config.novelty, bytes)?;
         self.novelty.adopt(state, self.novelty_sites());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{RecordValue, SpanRecord, TraceBuilder};
+
+    fn span(id: u8, attrs: &[(&str, RecordValue)]) -> SpanRecord {
+        SpanRecord {
+            trace_id: [1; 16],
+            span_id: [id; 8],
+            attrs: attrs.iter().map(|(key, value)| ((*key).into(), value.clone())).collect(),
+            ..SpanRecord::default()
+        }
+    }
+
+    #[test]
+    fn distinct_pairs_hold_each_key_once_with_its_distinct_string_values() {
+        let post = || RecordValue::Str("POST".into());
+        let mut builder = TraceBuilder::new([1; 16]);
+        builder.add_all(vec![
+            span(1, &[("method", post()), ("rows", RecordValue::Int(3))]),
+            span(2, &[("method", post()), ("rows", RecordValue::Int(4))]),
+            span(3, &[("method", RecordValue::Str("GET".into())), ("method", post())]),
+        ]);
+        let trace = builder.build();
+        let pairs = DistinctPairs::of(trace.attrs.iter());
+        let mut by_key: Vec<(&str, Vec<&str>)> = pairs
+            .by_key()
+            .map(|(key, values)| (trace.strings.text(key), values.map(|v| trace.strings.text(v)).collect()))
+            .collect();
+        by_key.iter_mut().for_each(|(_, values)| values.sort());
+        by_key.sort();
+        assert_eq!(by_key, [("method", vec!["GET", "POST"]), ("rows", vec![])]);
     }
 }

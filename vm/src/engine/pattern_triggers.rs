@@ -5,12 +5,10 @@
 //! the key are each matched once, in one pass, for every such rule at once —
 //! rather than each rule matching them in turn after being set up to run.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 use regex::RegexSet;
-
-use crate::trace::{AttrValue, AttrsRef, Sym, Trace};
 
 /// Attribute key → the rules triggered by patterns on it.
 #[derive(Debug, Default)]
@@ -20,7 +18,7 @@ pub(super) struct PatternIndex {
 
 /// The patterns on one key and, by pattern, the rules they trigger.
 #[derive(Debug)]
-struct KeyPatterns {
+pub(super) struct KeyPatterns {
     set: RegexSet,
     rules: Vec<Vec<usize>>,
 }
@@ -60,33 +58,22 @@ impl PatternIndexBuilder {
 }
 
 impl PatternIndex {
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }
 
-    /// Adds to `chosen` the rules triggered by the string attributes of
-    /// every list in `lists` (a trace's), matching each distinct (key,
-    /// value) pair once.
-    pub(super) fn matching<'t>(
-        &self,
-        lists: impl Iterator<Item = AttrsRef<'t>>,
-        trace: &Trace,
-        chosen: &mut Vec<usize>,
-    ) {
-        if self.is_empty() {
-            return;
-        }
-        let mut seen: HashSet<(Sym, Sym), RandomState> = HashSet::default();
-        for attrs in lists {
-            for (key, value) in attrs.iter() {
-                let AttrValue::Str(value) = *value else { continue };
-                let Some(patterns) = self.by_key.get(trace.strings.text(key)) else { continue };
-                if seen.insert((key, value)) {
-                    for matched in patterns.set.matches(trace.strings.text(value)).iter() {
-                        chosen.extend(&patterns.rules[matched]);
-                    }
-                }
-            }
+    /// The patterns on `key`, if any rule has one.
+    pub(super) fn for_key(&self, key: &str) -> Option<&KeyPatterns> {
+        self.by_key.get(key)
+    }
+}
+
+impl KeyPatterns {
+    /// Adds to `chosen` the rules of every pattern `value` matches (the
+    /// caller matches each distinct value of the key once).
+    pub(super) fn matching(&self, value: &str, chosen: &mut Vec<usize>) {
+        for matched in self.set.matches(value).iter() {
+            chosen.extend(&self.rules[matched]);
         }
     }
 }
