@@ -11,14 +11,24 @@
 //! loaded pack, as the server's shards share it: the time a span is then
 //! per thread (wall time × threads ÷ spans), so that contention on what the
 //! shards share shows against a single thread.
+//!
+//! On one thread it also decodes the same spans as the load generator sends
+//! them, with prost and with the receivers' wire reader, and prints what
+//! that bounds: a server that did nothing but receive, build and evaluate,
+//! all on hot caches, could not pass `C × prost ÷ (receiving + building and
+//! evaluating)` of issue 5's yardstick on C cores.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use betrace_runtime::config::RulesConfig;
+use betrace_runtime::formats::decode_request_lenient;
+use betrace_runtime::loadgen::payload::Payloads;
 use betrace_runtime::loadgen::synthetic::{SyntheticConfig, synthetic_traces};
 use betrace_runtime::packs::load_packs;
 use betrace_vm::trace::{SpanRecord, TraceBuilder};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
 
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
@@ -29,6 +39,7 @@ fn main() -> Result<(), String> {
     let packs = load_packs(&rules).map_err(|e| e.to_string())?;
     let engines = &packs.default.engines;
     let records = synthetic_traces(&SyntheticConfig { traces: 1_000, seed: 7, start_nanos: 1_700_000_000_000_000_000 });
+    let receiving = (threads == 1).then(|| Receiving::measure(&records, rounds));
     let mut traces: Vec<Vec<SpanRecord>> = Vec::new();
     for record in records {
         match traces.last_mut() {
@@ -69,6 +80,17 @@ fn main() -> Result<(), String> {
         total / seconds,
         seconds * 1e6 * threads as f64 / total
     );
+    if let Some(receiving) = receiving {
+        let shard = seconds * 1e6 / total;
+        println!(
+            "one thread, hot, a span: plain prost decode {:.2} µs; receiving (wire → records) {:.2} µs; \
+             building and evaluating {shard:.2} µs. A server doing only these on C cores reaches at most \
+             {:.2} × C of the plain decode on one thread",
+            receiving.prost,
+            receiving.wire,
+            receiving.prost / (receiving.wire + shard)
+        );
+    }
     // The costliest rules, from the per-rule timing the server reports
     // as `betrace_rule_seconds_total`.
     let rules = engines.iter().flat_map(|engine| &engine.rules);
@@ -87,4 +109,30 @@ fn main() -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// What decoding the same spans costs, as the load generator sends them
+/// (512-span OTLP/gRPC requests), on this thread: µs a span for prost's
+/// decode (issue 5's yardstick) and for the receivers' wire reader.
+struct Receiving {
+    prost: f64,
+    wire: f64,
+}
+
+impl Receiving {
+    fn measure(records: &[SpanRecord], rounds: usize) -> Receiving {
+        let payloads = Payloads::new(records.to_vec(), 512, 1, 7).expect("spans");
+        let requests: Vec<&[u8]> = payloads.template_requests().map(|(bytes, _)| bytes).collect();
+        let spans = (payloads.spans_per_round() as usize * rounds) as f64;
+        let time = |decode: &dyn Fn(&[u8])| {
+            let started = Instant::now();
+            for _ in 0..rounds {
+                requests.iter().for_each(|bytes| decode(bytes));
+            }
+            started.elapsed().as_secs_f64() * 1e6 / spans
+        };
+        let prost = time(&|bytes| drop(ExportTraceServiceRequest::decode(bytes).expect("decodes")));
+        let wire = time(&|bytes| drop(decode_request_lenient(bytes).expect("decodes")));
+        Receiving { prost, wire }
+    }
 }
