@@ -147,6 +147,11 @@ pub struct ExportConfig {
     /// Per-request timeout of network exporters.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// How network exporters compress requests, as the Collector's
+    /// `compression` setting: `gzip` (every OTLP receiver takes it), `zstd`
+    /// (the Collector, Tempo and Jaeger take it; several times cheaper to
+    /// make), or `none`.
+    pub compression: ExportCompression,
     /// File with the HMAC key that signs violations (`betrace.signature`).
     #[serde(with = "empty_is_none")]
     pub signing_key_file: Option<PathBuf>,
@@ -204,6 +209,15 @@ impl Default for AssemblyConfig {
     }
 }
 
+/// See [`ExportConfig::compression`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportCompression {
+    Gzip,
+    Zstd,
+    None,
+}
+
 impl Default for ExportConfig {
     fn default() -> Self {
         ExportConfig {
@@ -218,6 +232,7 @@ impl Default for ExportConfig {
             retry_min: Duration::from_millis(200),
             retry_max: Duration::from_secs(30),
             timeout: Duration::from_secs(10),
+            compression: ExportCompression::Gzip,
             signing_key_file: None,
             instance_id: String::new(),
         }
@@ -406,6 +421,14 @@ mod tests {
     }
 
     #[test]
+    fn export_compression_is_one_of_its_names() {
+        let config = ServeConfig::from_toml("[export]\ncompression = \"none\"\n").unwrap();
+        assert_eq!(config.export.compression, ExportCompression::None);
+        let error = ServeConfig::from_toml("[export]\ncompression = \"brotli\"\n").unwrap_err();
+        assert!(error.contains("gzip") && error.contains("zstd"), "{error}");
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let error = ServeConfig::from_toml("[assembly]\nidle_timout = \"2s\"\n").unwrap_err();
         assert!(error.contains("idle_timout"), "{error}");
@@ -423,6 +446,7 @@ mod tests {
                 ("BETRACE_EXPORT_FILE", ""),
                 ("BETRACE_RULES_PATHS", "a, b"),
                 ("BETRACE_EXPORT_HEADERS", "X-Scope-OrgID=acme"),
+                ("BETRACE_EXPORT_COMPRESSION", "zstd"),
                 ("PATH", "/bin"),
             ]),
         )
@@ -432,6 +456,7 @@ mod tests {
         assert!(!config.export.stdout);
         assert_eq!(config.export.otlp_grpc.as_deref(), Some("http://tempo:4317"));
         assert_eq!(config.export.file, None);
+        assert_eq!(config.export.compression, ExportCompression::Zstd);
         assert_eq!(config.rules.paths, vec![PathBuf::from("a"), PathBuf::from("b")]);
         assert_eq!(config.export.headers.get("X-Scope-OrgID").map(String::as_str), Some("acme"));
     }

@@ -248,6 +248,22 @@ fn metrics_name_the_tenant_whose_packs_ran() {
     assert!(tenants.contains(&"stranger-1".to_string()) && tenants.contains(&"stranger-2".to_string()));
 }
 
+/// A trace's violations are counted rule by rule, however many one rule
+/// finds in it.
+#[test]
+fn violation_metrics_count_every_violation_of_each_rule() {
+    let rules = format!("{NEVER_B}\nrule each_b {{ severity: low when b = {{ name = \"b\" }} never b.name = \"b\" }}");
+    let (mut shard, budget, metrics, _) = lone_shard(&rules);
+    let now = Instant::now();
+    for (id, name) in [(1, "a"), (2, "b"), (3, "b"), (4, "b")] {
+        shard.add(Tenant::from(""), reserved_batch(&budget, span(7, id, if id == 1 { 0 } else { 1 }, name)), now);
+    }
+    shard.sweep(now + Duration::from_millis(20));
+    let text = metrics.encode();
+    assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/each_b\"} 3"), "{text}");
+    assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/no_b\"} 1"), "{text}");
+}
+
 #[test]
 fn a_trace_too_large_completes_at_its_limit() {
     let harness = Harness::new(NEVER_B, AssemblyConfig { max_spans_per_trace: 3, ..config() });

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 
 use super::queue::DurableQueue;
 use super::record::ExportRecord;
+use crate::config::ExportCompression;
 use crate::metrics::{ExporterLabel, Metrics};
 use crate::tenant::Tenant;
 use backoff::Backoff;
@@ -75,10 +76,11 @@ impl Transport {
         endpoint: &str,
         headers: &HeaderMap,
         timeout: Duration,
+        compression: ExportCompression,
     ) -> Result<Transport, String> {
         Ok(match protocol {
-            Protocol::Grpc => Transport::Grpc(grpc::GrpcTransport::new(endpoint, headers, timeout)?),
-            Protocol::Http => Transport::Http(http::HttpTransport::new(endpoint, headers, timeout)?),
+            Protocol::Grpc => Transport::Grpc(grpc::GrpcTransport::new(endpoint, headers, timeout, compression)?),
+            Protocol::Http => Transport::Http(http::HttpTransport::new(endpoint, headers, timeout, compression)?),
         })
     }
 
@@ -383,5 +385,29 @@ mod tests {
         // Another resource stays apart.
         let merged = merge(vec![request(&[sample(true)], "a"), request(&[sample(true)], "b")]);
         assert_eq!(merged.resource_spans.len(), 2);
+    }
+
+    /// Every compression reaches a receiver that takes it, over both protocols.
+    #[tokio::test]
+    async fn requests_arrive_whatever_the_compression() {
+        let sink = crate::otlp_sink::OtlpSink::start_loopback().await.unwrap();
+        let endpoints =
+            [(Protocol::Grpc, sink.grpc_endpoint().unwrap()), (Protocol::Http, sink.http_endpoint().unwrap())];
+        let mut sent = 0;
+        for (protocol, endpoint) in &endpoints {
+            for compression in [ExportCompression::Gzip, ExportCompression::Zstd, ExportCompression::None] {
+                let mut transport =
+                    Transport::new(*protocol, endpoint, &HeaderMap::new(), Duration::from_secs(5), compression)
+                        .unwrap();
+                let outcome = transport.send("acme", request(&[sample(true), sample(false)], "a")).await;
+                assert!(
+                    matches!(outcome, Outcome::Delivered { rejected_spans: 0, .. }),
+                    "{protocol:?} {compression:?}: {outcome:?}"
+                );
+                sent += 2;
+                assert_eq!(sink.span_count(), sent, "{protocol:?} {compression:?}");
+            }
+        }
+        assert!(sink.requests().iter().all(|r| r.tenant() == Some("acme")));
     }
 }

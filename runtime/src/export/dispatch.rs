@@ -20,7 +20,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use betrace_vm::{Violation, ViolationJson};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use prost::Message;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -29,7 +28,7 @@ use super::otlp_span::{self, violations_request};
 use super::queue::{DurableQueue, QueueConfig, QueueStats};
 use super::record::{self, ExportRecord};
 use super::sink::{ViolationBatch, ViolationSink};
-use crate::config::ExportConfig;
+use crate::config::{ExportCompression, ExportConfig};
 use crate::metrics::{ExporterLabel, Metrics};
 
 /// Largest and smallest queue segment. A segment is an eighth of the
@@ -49,6 +48,7 @@ pub struct Dispatcher {
     headers: HeaderMap,
     batch_size: usize,
     timeout: Duration,
+    compression: ExportCompression,
     retry_min: Duration,
     retry_max: Duration,
     metrics: Arc<Metrics>,
@@ -123,6 +123,7 @@ impl Dispatcher {
             headers,
             batch_size: config.batch_size.max(1),
             timeout: config.timeout,
+            compression: config.compression,
             retry_min: config.retry_min,
             retry_max: config.retry_max,
             metrics,
@@ -144,7 +145,8 @@ impl Dispatcher {
         let _inside = runtime.enter();
         let mut tasks = Vec::new();
         for exporter in &self.exporters {
-            let transport = Transport::new(exporter.protocol, &exporter.endpoint, &self.headers, self.timeout)?;
+            let transport =
+                Transport::new(exporter.protocol, &exporter.endpoint, &self.headers, self.timeout, self.compression)?;
             let delivery = Delivery {
                 exporter: exporter.protocol.exporter_name(),
                 queue: Arc::clone(&exporter.queue),
@@ -211,13 +213,9 @@ impl Dispatcher {
             .violations
             .chunks(self.batch_size)
             .filter_map(|chunk| {
-                let record = ExportRecord {
-                    tenant: batch.tenant.clone(),
-                    completed_at_unix_nanos,
-                    violations: chunk.len() as u32,
-                    request: violations_request(chunk, &self.span_config).encode_to_vec(),
-                };
-                match record.encode() {
+                let request = violations_request(chunk, &self.span_config);
+                match ExportRecord::encode_request(&batch.tenant, completed_at_unix_nanos, chunk.len() as u32, &request)
+                {
                     Ok(bytes) => Some(bytes),
                     Err(e) => {
                         tracing::error!(tenant = %batch.tenant, "cannot queue violations: {e}");
@@ -336,6 +334,8 @@ fn open_json_file(path: &Path) -> Result<JsonFile, String> {
 
 #[cfg(test)]
 mod tests {
+    use prost::Message;
+
     use super::*;
     use crate::export::otlp_span::tests::sample;
     use crate::tenant::Tenant;

@@ -27,6 +27,23 @@ pub struct ExportRecord {
     pub request: Vec<u8>,
 }
 
+/// A record's bytes up to its request, with room for `request_len` more.
+fn header(
+    tenant: &Tenant,
+    completed_at_unix_nanos: u64,
+    violations: u32,
+    request_len: usize,
+) -> Result<Vec<u8>, RecordError> {
+    let tenant_len = u16::try_from(tenant.len()).map_err(|_| RecordError::TenantTooLong(tenant.len()))?;
+    let mut out = Vec::with_capacity(FIXED_LEN + tenant.len() + request_len);
+    out.push(RECORD_VERSION);
+    out.extend_from_slice(&completed_at_unix_nanos.to_le_bytes());
+    out.extend_from_slice(&violations.to_le_bytes());
+    out.extend_from_slice(&tenant_len.to_le_bytes());
+    out.extend_from_slice(tenant.as_bytes());
+    Ok(out)
+}
+
 /// Why bytes are not an [`ExportRecord`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecordError {
@@ -53,14 +70,22 @@ impl std::error::Error for RecordError {}
 
 impl ExportRecord {
     pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
-        let tenant_len = u16::try_from(self.tenant.len()).map_err(|_| RecordError::TenantTooLong(self.tenant.len()))?;
-        let mut out = Vec::with_capacity(FIXED_LEN + self.tenant.len() + self.request.len());
-        out.push(RECORD_VERSION);
-        out.extend_from_slice(&self.completed_at_unix_nanos.to_le_bytes());
-        out.extend_from_slice(&self.violations.to_le_bytes());
-        out.extend_from_slice(&tenant_len.to_le_bytes());
-        out.extend_from_slice(self.tenant.as_bytes());
+        let mut out = header(&self.tenant, self.completed_at_unix_nanos, self.violations, self.request.len())?;
         out.extend_from_slice(&self.request);
+        Ok(out)
+    }
+
+    /// The record of `request`, encoded straight after the header: what
+    /// [`encode`](Self::encode) makes of an `ExportRecord` holding it, without
+    /// encoding the request apart first and copying it in.
+    pub fn encode_request(
+        tenant: &Tenant,
+        completed_at_unix_nanos: u64,
+        violations: u32,
+        request: &impl prost::Message,
+    ) -> Result<Vec<u8>, RecordError> {
+        let mut out = header(tenant, completed_at_unix_nanos, violations, request.encoded_len())?;
+        request.encode_raw(&mut out);
         Ok(out)
     }
 
@@ -113,6 +138,23 @@ mod tests {
             assert_eq!(ExportRecord::decode(&bytes).unwrap(), record(tenant));
             assert_eq!(violation_count(&bytes), 3);
         }
+    }
+
+    #[test]
+    fn a_request_encoded_into_its_record_is_the_record_of_its_bytes() {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+        use prost::Message;
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                schema_url: "https://opentelemetry.io/schemas/1.26.0".into(),
+                ..Default::default()
+            }],
+        };
+        let record = ExportRecord { request: request.encode_to_vec(), ..record("acme") };
+        let direct = ExportRecord::encode_request(&record.tenant, record.completed_at_unix_nanos, 3, &request).unwrap();
+        assert_eq!(direct, record.encode().unwrap());
+        assert_eq!(ExportRecord::decode(&direct).unwrap(), record);
     }
 
     #[test]

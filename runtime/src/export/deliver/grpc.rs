@@ -1,5 +1,5 @@
-//! OTLP/gRPC delivery: `TraceService/Export` through tonic's client, gzip
-//! compressed, and the reply read as the OTLP specification says —
+//! OTLP/gRPC delivery: `TraceService/Export` through tonic's client,
+//! compressed as `export.compression` says, and the reply read as the OTLP specification says —
 //! `UNAVAILABLE`, `RESOURCE_EXHAUSTED`, `DEADLINE_EXCEEDED`, `ABORTED`,
 //! `CANCELLED`, `OUT_OF_RANGE` and `DATA_LOSS` are worth retrying (after the
 //! server's `RetryInfo` delay when it gives one), any other code refuses the
@@ -17,6 +17,7 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use super::Outcome;
+use crate::config::ExportCompression;
 use crate::tenant::TENANT_HEADER;
 
 #[derive(Debug)]
@@ -29,7 +30,12 @@ impl GrpcTransport {
     /// A client of `endpoint` (`http://host:4317`, or `https://…` with the
     /// system's root certificates). Connects on first use, so it must be
     /// made inside a tokio runtime but needs no downstream yet.
-    pub fn new(endpoint: &str, headers: &HeaderMap, timeout: Duration) -> Result<GrpcTransport, String> {
+    pub fn new(
+        endpoint: &str,
+        headers: &HeaderMap,
+        timeout: Duration,
+        compression: ExportCompression,
+    ) -> Result<GrpcTransport, String> {
         let mut channel = Endpoint::from_shared(endpoint.to_string())
             .map_err(|e| format!("export.otlp_grpc: `{endpoint}` is not a URL: {e}"))?
             .timeout(timeout)
@@ -41,8 +47,13 @@ impl GrpcTransport {
                 .map_err(|e| format!("export.otlp_grpc: TLS for `{endpoint}`: {e}"))?;
         }
         let client = TraceServiceClient::new(channel.connect_lazy())
-            .send_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Gzip);
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd);
+        let client = match compression {
+            ExportCompression::Gzip => client.send_compressed(CompressionEncoding::Gzip),
+            ExportCompression::Zstd => client.send_compressed(CompressionEncoding::Zstd),
+            ExportCompression::None => client,
+        };
         Ok(GrpcTransport { client, metadata: metadata_of(headers)? })
     }
 

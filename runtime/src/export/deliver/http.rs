@@ -1,5 +1,6 @@
-//! OTLP/HTTP delivery: `POST` of the protobuf request (gzip compressed,
-//! `application/x-protobuf`) through reqwest, and the reply read as the OTLP
+//! OTLP/HTTP delivery: `POST` of the protobuf request
+//! (`application/x-protobuf`, compressed as `export.compression` says: gzip
+//! at its fastest level, zstd at its default) through reqwest, and the reply read as the OTLP
 //! specification says — 429, 502, 503 and 504 are worth retrying (after
 //! `Retry-After` seconds when given), as is a request that never got an
 //! answer (no connection, a timeout); any other status refuses the batch for
@@ -15,6 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest
 use prost::Message;
 
 use super::Outcome;
+use crate::config::ExportCompression;
 use crate::tenant::TENANT_HEADER;
 
 /// At most this much of a refusal's body goes into the log.
@@ -25,11 +27,17 @@ pub(crate) struct HttpTransport {
     client: reqwest::Client,
     url: reqwest::Url,
     headers: HeaderMap,
+    compression: ExportCompression,
 }
 
 impl HttpTransport {
     /// A client of `endpoint`, the full URL (`http://tempo:4318/v1/traces`).
-    pub fn new(endpoint: &str, headers: &HeaderMap, timeout: Duration) -> Result<HttpTransport, String> {
+    pub fn new(
+        endpoint: &str,
+        headers: &HeaderMap,
+        timeout: Duration,
+        compression: ExportCompression,
+    ) -> Result<HttpTransport, String> {
         let url = reqwest::Url::parse(endpoint).map_err(|e| format!("export.otlp_http: `{endpoint}`: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("export.otlp_http: `{endpoint}` is not an http or https URL"));
@@ -44,12 +52,16 @@ impl HttpTransport {
             .map_err(|e| format!("export.otlp_http: cannot make an HTTP client: {e}"))?;
         let mut headers = headers.clone();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        Ok(HttpTransport { client, url, headers })
+        match compression {
+            ExportCompression::Gzip => headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+            ExportCompression::Zstd => headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("zstd")),
+            ExportCompression::None => None,
+        };
+        Ok(HttpTransport { client, url, headers, compression })
     }
 
     pub async fn send(&mut self, tenant: &str, request: ExportTraceServiceRequest) -> Outcome {
-        let body = match gzip(&request.encode_to_vec()) {
+        let body = match compress(request.encode_to_vec(), self.compression) {
             Ok(body) => body,
             Err(e) => return Outcome::Retry { after: None, reason: format!("cannot compress the request: {e}") },
         };
@@ -96,10 +108,16 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
-fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::fast());
-    encoder.write_all(bytes)?;
-    encoder.finish()
+fn compress(bytes: Vec<u8>, compression: ExportCompression) -> std::io::Result<Vec<u8>> {
+    match compression {
+        ExportCompression::Gzip => {
+            let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::fast());
+            encoder.write_all(&bytes)?;
+            encoder.finish()
+        }
+        ExportCompression::Zstd => zstd::bulk::compress(&bytes, zstd::DEFAULT_COMPRESSION_LEVEL),
+        ExportCompression::None => Ok(bytes),
+    }
 }
 
 #[cfg(test)]
@@ -129,18 +147,32 @@ mod tests {
     }
 
     #[test]
-    fn bodies_are_gzipped() {
-        let compressed = gzip(b"hello hello hello").unwrap();
+    fn bodies_are_compressed_as_configured() {
+        let text = b"hello hello hello".to_vec();
         let mut plain = String::new();
-        flate2::read::GzDecoder::new(&compressed[..]).read_to_string(&mut plain).unwrap();
+        let gzipped = compress(text.clone(), ExportCompression::Gzip).unwrap();
+        flate2::read::GzDecoder::new(&gzipped[..]).read_to_string(&mut plain).unwrap();
         assert_eq!(plain, "hello hello hello");
+        let zstd = compress(text.clone(), ExportCompression::Zstd).unwrap();
+        assert_eq!(zstd::decode_all(&zstd[..]).unwrap(), text);
+        assert_eq!(compress(text.clone(), ExportCompression::None).unwrap(), text);
     }
 
     #[test]
     fn only_http_urls_are_accepted() {
         let headers = HeaderMap::new();
-        assert!(HttpTransport::new("ftp://x/v1/traces", &headers, Duration::from_secs(1)).is_err());
-        assert!(HttpTransport::new("not a url", &headers, Duration::from_secs(1)).is_err());
-        assert!(HttpTransport::new("http://127.0.0.1:4318/v1/traces", &headers, Duration::from_secs(1)).is_ok());
+        assert!(
+            HttpTransport::new("ftp://x/v1/traces", &headers, Duration::from_secs(1), ExportCompression::Gzip).is_err()
+        );
+        assert!(HttpTransport::new("not a url", &headers, Duration::from_secs(1), ExportCompression::Gzip).is_err());
+        assert!(
+            HttpTransport::new(
+                "http://127.0.0.1:4318/v1/traces",
+                &headers,
+                Duration::from_secs(1),
+                ExportCompression::Gzip
+            )
+            .is_ok()
+        );
     }
 }
