@@ -18,8 +18,7 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::http::HeaderMap;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
+use prost::bytes::Bytes;
 use tokio::sync::watch;
 
 use super::queue::DurableQueue;
@@ -84,7 +83,8 @@ impl Transport {
         })
     }
 
-    async fn send(&mut self, tenant: &str, request: ExportTraceServiceRequest) -> Outcome {
+    /// Sends `request`, an encoded `ExportTraceServiceRequest`.
+    async fn send(&mut self, tenant: &str, request: Bytes) -> Outcome {
         match self {
             Transport::Grpc(grpc) => grpc.send(tenant, request).await,
             Transport::Http(http) => http.send(tenant, request).await,
@@ -114,10 +114,13 @@ pub(crate) struct Delivery {
     pub shutdown: watch::Receiver<bool>,
 }
 
-/// Consecutive records of one tenant, merged into one request.
+/// Consecutive records of one tenant, sent as one request: their encoded
+/// requests one after the other, which protobuf reads as one request
+/// holding all their `resource_spans` (a repeated field's entries append),
+/// so nothing is decoded and encoded again on the way out.
 struct Batch {
     tenant: Tenant,
-    request: ExportTraceServiceRequest,
+    request: Bytes,
     violations: u64,
     completed_at_unix_nanos: Vec<u64>,
     /// Acknowledging up to here takes the batch out of the queue.
@@ -173,6 +176,8 @@ impl Delivery {
 
     /// Reads and decodes the next records into `lookahead`; returns where to
     /// read next. Records that do not decode are logged and acknowledged.
+    /// (The requests they hold are sent as they are: this program encoded
+    /// them, and the queue's checksums keep them as written.)
     async fn read_into(&self, lookahead: &mut VecDeque<(u64, ExportRecord)>, from: u64) -> std::io::Result<u64> {
         let queue = Arc::clone(&self.queue);
         let batch = tokio::task::spawn_blocking(move || queue.read(from, READ_RECORDS, READ_BYTES))
@@ -206,39 +211,18 @@ impl Delivery {
             records.push(lookahead.pop_front().expect("peeked"));
         }
         let upto = records.last().map_or(seq, |(seq, _)| seq + 1);
-        let mut requests = Vec::with_capacity(records.len());
+        let mut request = Vec::with_capacity(records.iter().map(|(_, record)| record.request.len()).sum());
         let mut completed_at_unix_nanos = Vec::with_capacity(records.len());
-        for (seq, record) in records {
-            match ExportTraceServiceRequest::decode(record.request.as_slice()) {
-                Ok(request) => {
-                    requests.push(request);
-                    completed_at_unix_nanos.push(record.completed_at_unix_nanos);
-                }
-                Err(e) => {
-                    violations -= u64::from(record.violations);
-                    self.metrics
-                        .export_dropped
-                        .get_or_create(&ExporterLabel { exporter: self.exporter.to_string() })
-                        .inc_by(u64::from(record.violations));
-                    tracing::warn!(
-                        exporter = self.exporter,
-                        record = seq,
-                        "dropping a queue record whose request does not decode: {e}"
-                    );
-                }
-            }
+        for (_, record) in records {
+            request.extend_from_slice(&record.request);
+            completed_at_unix_nanos.push(record.completed_at_unix_nanos);
         }
-        Some(Batch { tenant, request: merge(requests), violations, completed_at_unix_nanos, upto })
+        Some(Batch { tenant, request: request.into(), violations, completed_at_unix_nanos, upto })
     }
 
     /// Sends one batch until it is delivered or refused. Errs only when
     /// shut down while waiting to retry.
     async fn deliver(&mut self, batch: Batch, label: &ExporterLabel) -> Result<(), Stopped> {
-        if batch.request.resource_spans.is_empty() {
-            // Every record of it was dropped as undecodable.
-            self.ack(batch.upto).await;
-            return Ok(());
-        }
         let mut backoff = Backoff::new(self.retry_min, self.retry_max);
         let mut attempts = 0u32;
         loop {
@@ -333,33 +317,6 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// Requests as one: spans under the same resource and scope are put
-/// together, so a merged batch reads as one resource to the downstream.
-fn merge(requests: Vec<ExportTraceServiceRequest>) -> ExportTraceServiceRequest {
-    let mut merged = ExportTraceServiceRequest::default();
-    for resource_spans in requests.into_iter().flat_map(|r| r.resource_spans) {
-        let same_resource = merged
-            .resource_spans
-            .iter_mut()
-            .find(|m| m.resource == resource_spans.resource && m.schema_url == resource_spans.schema_url);
-        let Some(target) = same_resource else {
-            merged.resource_spans.push(resource_spans);
-            continue;
-        };
-        for scope_spans in resource_spans.scope_spans {
-            match target
-                .scope_spans
-                .iter_mut()
-                .find(|s| s.scope == scope_spans.scope && s.schema_url == scope_spans.schema_url)
-            {
-                Some(same_scope) => same_scope.spans.extend(scope_spans.spans),
-                None => target.scope_spans.push(scope_spans),
-            }
-        }
-    }
-    merged
-}
-
 pub(crate) fn unix_nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
@@ -367,6 +324,8 @@ pub(crate) fn unix_nanos(time: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use betrace_vm::Violation;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
 
     use super::*;
     use crate::export::otlp_span::tests::sample;
@@ -377,14 +336,14 @@ mod tests {
     }
 
     #[test]
-    fn merged_requests_share_their_resource_and_scope() {
-        let merged = merge(vec![request(&[sample(true)], "a"), request(&[sample(false), sample(true)], "a")]);
-        assert_eq!(merged.resource_spans.len(), 1);
-        assert_eq!(merged.resource_spans[0].scope_spans.len(), 1);
-        assert_eq!(merged.resource_spans[0].scope_spans[0].spans.len(), 3);
-        // Another resource stays apart.
-        let merged = merge(vec![request(&[sample(true)], "a"), request(&[sample(true)], "b")]);
-        assert_eq!(merged.resource_spans.len(), 2);
+    fn requests_one_after_the_other_read_as_one_request_of_all_their_spans() {
+        let (a, b) = (request(&[sample(true)], "a"), request(&[sample(false), sample(true)], "b"));
+        let mut joined = a.encode_to_vec();
+        joined.extend(b.encode_to_vec());
+        let read = ExportTraceServiceRequest::decode(joined.as_slice()).unwrap();
+        let mut expected = a.clone();
+        expected.resource_spans.extend(b.resource_spans);
+        assert_eq!(read, expected);
     }
 
     /// Every compression reaches a receiver that takes it, over both protocols.
@@ -399,7 +358,8 @@ mod tests {
                 let mut transport =
                     Transport::new(*protocol, endpoint, &HeaderMap::new(), Duration::from_secs(5), compression)
                         .unwrap();
-                let outcome = transport.send("acme", request(&[sample(true), sample(false)], "a")).await;
+                let encoded = request(&[sample(true), sample(false)], "a").encode_to_vec();
+                let outcome = transport.send("acme", encoded.into()).await;
                 assert!(
                     matches!(outcome, Outcome::Delivered { rejected_spans: 0, .. }),
                     "{protocol:?} {compression:?}: {outcome:?}"

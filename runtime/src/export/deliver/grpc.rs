@@ -8,21 +8,29 @@
 use std::time::Duration;
 
 use http::HeaderMap;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use tonic::codec::CompressionEncoding;
+use http::uri::PathAndQuery;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::bytes::{BufMut, Bytes};
+use tonic::client::Grpc;
+use tonic::codec::{Codec, CompressionEncoding, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
+use tonic_prost::ProstDecoder;
 use tonic_types::StatusExt;
 
 use super::Outcome;
 use crate::config::ExportCompression;
 use crate::tenant::TENANT_HEADER;
 
+/// The method every OTLP/gRPC trace receiver serves.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
 #[derive(Debug)]
 pub(crate) struct GrpcTransport {
-    client: TraceServiceClient<Channel>,
+    /// tonic's generic client: the request goes out as the bytes the queue
+    /// holds ([`EncodedRequestCodec`]), not as a message encoded again.
+    client: Grpc<Channel>,
     metadata: MetadataMap,
 }
 
@@ -46,7 +54,7 @@ impl GrpcTransport {
                 .tls_config(ClientTlsConfig::new().with_native_roots())
                 .map_err(|e| format!("export.otlp_grpc: TLS for `{endpoint}`: {e}"))?;
         }
-        let client = TraceServiceClient::new(channel.connect_lazy())
+        let client = Grpc::new(channel.connect_lazy())
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd);
         let client = match compression {
@@ -57,7 +65,8 @@ impl GrpcTransport {
         Ok(GrpcTransport { client, metadata: metadata_of(headers)? })
     }
 
-    pub async fn send(&mut self, tenant: &str, request: ExportTraceServiceRequest) -> Outcome {
+    /// Sends `request`, an encoded `ExportTraceServiceRequest`.
+    pub async fn send(&mut self, tenant: &str, request: Bytes) -> Outcome {
         let mut call = tonic::Request::new(request);
         *call.metadata_mut() = self.metadata.clone();
         if !tenant.is_empty() {
@@ -68,13 +77,46 @@ impl GrpcTransport {
                 Err(_) => return Outcome::Refused { reason: format!("tenant `{tenant}` cannot be sent as metadata") },
             }
         }
-        match self.client.export(call).await {
+        let reply = match self.client.ready().await {
+            Ok(()) => self.client.unary(call, PathAndQuery::from_static(EXPORT_PATH), EncodedRequestCodec).await,
+            Err(e) => Err(Status::from_error(Box::new(e))),
+        };
+        match reply {
             Ok(reply) => {
                 let partial = reply.into_inner().partial_success.unwrap_or_default();
                 Outcome::Delivered { rejected_spans: partial.rejected_spans, message: partial.error_message }
             }
             Err(status) => classify(&status),
         }
+    }
+}
+
+/// Sends a request already encoded, and reads the reply as prost does.
+#[derive(Clone, Copy, Debug)]
+struct EncodedRequestCodec;
+
+impl Codec for EncodedRequestCodec {
+    type Encode = Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = EncodedRequestCodec;
+    type Decoder = ProstDecoder<ExportTraceServiceResponse>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        EncodedRequestCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstDecoder::default()
+    }
+}
+
+impl Encoder for EncodedRequestCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
     }
 }
 

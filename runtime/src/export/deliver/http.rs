@@ -12,8 +12,9 @@ use std::time::Duration;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
+use prost::bytes::Bytes;
 
 use super::Outcome;
 use crate::config::ExportCompression;
@@ -60,8 +61,9 @@ impl HttpTransport {
         Ok(HttpTransport { client, url, headers, compression })
     }
 
-    pub async fn send(&mut self, tenant: &str, request: ExportTraceServiceRequest) -> Outcome {
-        let body = match compress(request.encode_to_vec(), self.compression) {
+    /// Sends `request`, an encoded `ExportTraceServiceRequest`.
+    pub async fn send(&mut self, tenant: &str, request: Bytes) -> Outcome {
+        let body = match compress(request, self.compression) {
             Ok(body) => body,
             Err(e) => return Outcome::Retry { after: None, reason: format!("cannot compress the request: {e}") },
         };
@@ -108,14 +110,14 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
-fn compress(bytes: Vec<u8>, compression: ExportCompression) -> std::io::Result<Vec<u8>> {
+fn compress(bytes: Bytes, compression: ExportCompression) -> std::io::Result<Bytes> {
     match compression {
         ExportCompression::Gzip => {
             let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::fast());
             encoder.write_all(&bytes)?;
-            encoder.finish()
+            encoder.finish().map(Bytes::from)
         }
-        ExportCompression::Zstd => zstd::bulk::compress(&bytes, zstd::DEFAULT_COMPRESSION_LEVEL),
+        ExportCompression::Zstd => zstd::bulk::compress(&bytes, zstd::DEFAULT_COMPRESSION_LEVEL).map(Bytes::from),
         ExportCompression::None => Ok(bytes),
     }
 }
@@ -148,13 +150,13 @@ mod tests {
 
     #[test]
     fn bodies_are_compressed_as_configured() {
-        let text = b"hello hello hello".to_vec();
+        let text = Bytes::from_static(b"hello hello hello");
         let mut plain = String::new();
         let gzipped = compress(text.clone(), ExportCompression::Gzip).unwrap();
         flate2::read::GzDecoder::new(&gzipped[..]).read_to_string(&mut plain).unwrap();
         assert_eq!(plain, "hello hello hello");
         let zstd = compress(text.clone(), ExportCompression::Zstd).unwrap();
-        assert_eq!(zstd::decode_all(&zstd[..]).unwrap(), text);
+        assert_eq!(zstd::decode_all(&zstd[..]).unwrap(), text.to_vec());
         assert_eq!(compress(text.clone(), ExportCompression::None).unwrap(), text);
     }
 
