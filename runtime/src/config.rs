@@ -139,6 +139,10 @@ pub struct ExportConfig {
     pub queue_max_bytes: u64,
     /// Violations per export request.
     pub batch_size: usize,
+    /// Export requests out at once per exporter (the Collector's
+    /// `sending_queue.num_consumers`): a distant downstream's round trips
+    /// overlap instead of adding up.
+    pub max_in_flight: usize,
     /// Retry backoff while a downstream is away: doubles from min to max.
     #[serde(with = "humantime_serde")]
     pub retry_min: Duration,
@@ -229,6 +233,7 @@ impl Default for ExportConfig {
             queue_dir: PathBuf::from("betrace-data/queue"),
             queue_max_bytes: 1 << 30,
             batch_size: 512,
+            max_in_flight: 4,
             retry_min: Duration::from_millis(200),
             retry_max: Duration::from_secs(30),
             timeout: Duration::from_secs(10),
@@ -271,6 +276,9 @@ impl ServeConfig {
         }
         if self.export.batch_size == 0 {
             return Err("export.batch_size must be above 0".into());
+        }
+        if self.export.max_in_flight == 0 {
+            return Err("export.max_in_flight must be above 0".into());
         }
         Ok(())
     }

@@ -18,6 +18,7 @@
 //! ```
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -82,9 +83,23 @@ struct Shared {
     received: Mutex<Vec<ReceivedRequest>>,
     mode: Mutex<SinkMode>,
     failed: Mutex<u64>,
+    /// How long each request waits before it is taken: a distant downstream.
+    reply_delay: Mutex<Duration>,
+    /// Requests being answered now, and the most there ever were at once.
+    answering: AtomicUsize,
+    most_at_once: AtomicUsize,
 }
 
 impl Shared {
+    /// Waits the reply delay, counting the request as being answered meanwhile.
+    async fn answer_later(&self) {
+        let now = self.answering.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_at_once.fetch_max(now, Ordering::SeqCst);
+        let delay = *self.reply_delay.lock().unwrap_or_else(PoisonError::into_inner);
+        tokio::time::sleep(delay).await;
+        self.answering.fetch_sub(1, Ordering::SeqCst);
+    }
+
     fn mode(&self) -> SinkMode {
         *self.mode.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -189,6 +204,17 @@ impl OtlpSink {
         self.http_addr.map(|addr| format!("http://{addr}/v1/traces"))
     }
 
+    /// Makes every request wait `delay` before it is answered, as from a
+    /// distant downstream.
+    pub fn set_reply_delay(&self, delay: Duration) {
+        *self.shared.reply_delay.lock().unwrap_or_else(PoisonError::into_inner) = delay;
+    }
+
+    /// The most requests the sink was ever answering at once.
+    pub fn most_requests_at_once(&self) -> usize {
+        self.shared.most_at_once.load(Ordering::SeqCst)
+    }
+
     pub fn set_mode(&self, mode: SinkMode) {
         *self.shared.mode.lock().unwrap_or_else(PoisonError::into_inner) = mode;
     }
@@ -270,6 +296,7 @@ impl TraceService for GrpcSink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.shared.answer_later().await;
         let headers = request.metadata().clone().into_headers();
         match self.shared.take(SinkProtocol::Grpc, headers, request.into_inner()) {
             SinkMode::Accept => Ok(tonic::Response::new(ExportTraceServiceResponse::default())),
@@ -280,6 +307,7 @@ impl TraceService for GrpcSink {
 }
 
 async fn http_export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    shared.answer_later().await;
     let request = match ExportTraceServiceRequest::decode(body) {
         Ok(request) => request,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("not an OTLP request: {e}")).into_response(),

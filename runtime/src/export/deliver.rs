@@ -1,12 +1,13 @@
 //! Delivery for one network exporter: a tokio task that reads the
-//! exporter's durable queue, merges consecutive records of one tenant into
+//! exporter's durable queue, joins consecutive records of one tenant into
 //! requests of at most `batch_size` violations, sends them ([`grpc`] or
-//! [`http`]) and acknowledges them once the downstream has taken them.
+//! [`http`]), up to `max_in_flight` at once, and acknowledges them in queue
+//! order once the downstream has taken them.
 //!
 //! While the downstream is away it retries the same request with backoff,
 //! for as long as it takes (the queue's size limit is what bounds the wait);
 //! a request the downstream refuses for good is dropped, counted and logged.
-//! On shutdown it stops after the request in flight: what is not yet
+//! On shutdown it stops after the requests in flight: what is not yet
 //! acknowledged is delivered again after a restart (at least once).
 
 mod backoff;
@@ -18,6 +19,7 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::http::HeaderMap;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use prost::bytes::Bytes;
 use tokio::sync::watch;
 
@@ -84,7 +86,7 @@ impl Transport {
     }
 
     /// Sends `request`, an encoded `ExportTraceServiceRequest`.
-    async fn send(&mut self, tenant: &str, request: Bytes) -> Outcome {
+    async fn send(&self, tenant: &str, request: Bytes) -> Outcome {
         match self {
             Transport::Grpc(grpc) => grpc.send(tenant, request).await,
             Transport::Http(http) => http.send(tenant, request).await,
@@ -109,6 +111,8 @@ pub(crate) struct Delivery {
     pub transport: Transport,
     pub metrics: Arc<Metrics>,
     pub batch_size: usize,
+    /// Requests out at once (`export.max_in_flight`).
+    pub max_in_flight: usize,
     pub retry_min: Duration,
     pub retry_max: Duration,
     pub shutdown: watch::Receiver<bool>,
@@ -131,51 +135,81 @@ struct Batch {
 struct Stopped;
 
 impl Delivery {
-    /// Delivers until shut down (the `watch` turns true or its sender goes).
-    pub async fn run(mut self) {
+    /// Delivers until shut down (the `watch` turns true or its sender goes),
+    /// with up to `max_in_flight` requests out at once. Requests complete in
+    /// any order; the queue is acknowledged in its own order, up to the
+    /// first request not yet done, so a restart sends again whatever came
+    /// after a request still out (at least once).
+    pub async fn run(self) {
         let label = ExporterLabel { exporter: self.exporter.to_string() };
         let mut lookahead: VecDeque<(u64, ExportRecord)> = VecDeque::new();
         let mut next_read = 0u64;
         let mut read_backoff = Backoff::new(self.retry_min, self.retry_max);
+        let mut in_flight = FuturesOrdered::new();
+        let mut shutdown = self.shutdown.clone();
         self.update_gauges(&label);
-        while !self.stopping() {
-            // Records the queue dropped to stay under its size are gone.
-            let cursor = self.queue.cursor();
-            while lookahead.front().is_some_and(|(seq, _)| *seq < cursor) {
-                lookahead.pop_front();
-            }
-            // Read on while what is at hand cannot fill a request, so runs of
-            // one tenant merge across reads.
-            let at_hand: u64 = lookahead.iter().map(|(_, record)| u64::from(record.violations)).sum();
-            if at_hand < self.batch_size as u64 {
-                match self.read_into(&mut lookahead, next_read).await {
-                    Ok(next) => {
-                        next_read = next;
-                        read_backoff.reset();
-                    }
-                    Err(e) => {
-                        tracing::warn!(exporter = self.exporter, "cannot read the export queue: {e}");
-                        if self.sleep(read_backoff.next_delay()).await.is_err() {
-                            return;
+        loop {
+            let stopping = *shutdown.borrow();
+            let mut read_failed = false;
+            while !stopping && in_flight.len() < self.max_in_flight {
+                // Records the queue dropped to stay under its size are gone.
+                let cursor = self.queue.cursor();
+                while lookahead.front().is_some_and(|(seq, _)| *seq < cursor) {
+                    lookahead.pop_front();
+                }
+                // Read on while what is at hand cannot fill a request, so
+                // runs of one tenant merge across reads.
+                let at_hand: u64 = lookahead.iter().map(|(_, record)| u64::from(record.violations)).sum();
+                if at_hand < self.batch_size as u64 {
+                    match self.read_into(&mut lookahead, next_read).await {
+                        Ok(next) => {
+                            next_read = next;
+                            read_backoff.reset();
                         }
-                        continue;
+                        Err(e) => {
+                            tracing::warn!(exporter = self.exporter, "cannot read the export queue: {e}");
+                            read_failed = true;
+                            break;
+                        }
                     }
                 }
+                let Some(batch) = self.take_batch(&mut lookahead) else { break };
+                in_flight.push_back(self.deliver(batch, &label, self.shutdown.clone()));
             }
-            let Some(batch) = self.take_batch(&mut lookahead) else {
-                if self.wait_for_appends().await.is_err() {
+            if in_flight.is_empty() {
+                if stopping {
                     return;
                 }
+                if read_failed {
+                    tokio::select! {
+                        _ = tokio::time::sleep(read_backoff.next_delay()) => {}
+                        _ = stopped(&mut shutdown) => return,
+                    }
+                } else {
+                    tokio::select! {
+                        _ = self.queue.wait_for_appends() => {}
+                        _ = stopped(&mut shutdown) => return,
+                    }
+                }
                 continue;
-            };
-            if self.deliver(batch, &label).await.is_err() {
-                return;
+            }
+            let room = !stopping && !read_failed && in_flight.len() < self.max_in_flight;
+            tokio::select! {
+                done = in_flight.next() => match done {
+                    Some(Ok(upto)) => self.ack(upto).await,
+                    // Stopped while retrying: what is still out is sent again after a restart.
+                    Some(Err(Stopped)) | None => return,
+                },
+                _ = self.queue.wait_for_appends(), if room => {}
+                // Requests out finish (or stop at their next retry); no new ones go.
+                _ = stopped(&mut shutdown), if !stopping => {}
             }
         }
     }
 
     /// Reads and decodes the next records into `lookahead`; returns where to
-    /// read next. Records that do not decode are logged and acknowledged.
+    /// read next. Records that do not decode are logged, and acknowledged in
+    /// their turn without being sent.
     /// (The requests they hold are sent as they are: this program encoded
     /// them, and the queue's checksums keep them as written.)
     async fn read_into(&self, lookahead: &mut VecDeque<(u64, ExportRecord)>, from: u64) -> std::io::Result<u64> {
@@ -184,14 +218,18 @@ impl Delivery {
             .await
             .map_err(std::io::Error::other)??;
         for record in batch.records {
-            match ExportRecord::decode(&record.payload) {
-                Ok(decoded) => lookahead.push_back((record.seq, decoded)),
-                Err(e) => tracing::warn!(exporter = self.exporter, record = record.seq, "skipping a queue record: {e}"),
-            }
-        }
-        if lookahead.is_empty() && batch.next > self.queue.cursor() {
-            // Nothing to deliver below `next`: only records that were skipped.
-            self.ack(batch.next).await;
+            let decoded = ExportRecord::decode(&record.payload).unwrap_or_else(|e| {
+                tracing::warn!(exporter = self.exporter, record = record.seq, "skipping a queue record: {e}");
+                // Holds its place, so it is acknowledged in queue order
+                // with what is around it, and sends nothing.
+                ExportRecord {
+                    tenant: Tenant::from(""),
+                    completed_at_unix_nanos: 0,
+                    violations: 0,
+                    request: Vec::new(),
+                }
+            });
+            lookahead.push_back((record.seq, decoded));
         }
         Ok(batch.next)
     }
@@ -213,16 +251,26 @@ impl Delivery {
         let upto = records.last().map_or(seq, |(seq, _)| seq + 1);
         let mut request = Vec::with_capacity(records.iter().map(|(_, record)| record.request.len()).sum());
         let mut completed_at_unix_nanos = Vec::with_capacity(records.len());
-        for (_, record) in records {
+        for (_, record) in records.into_iter().filter(|(_, record)| !record.request.is_empty()) {
             request.extend_from_slice(&record.request);
             completed_at_unix_nanos.push(record.completed_at_unix_nanos);
         }
         Some(Batch { tenant, request: request.into(), violations, completed_at_unix_nanos, upto })
     }
 
-    /// Sends one batch until it is delivered or refused. Errs only when
-    /// shut down while waiting to retry.
-    async fn deliver(&mut self, batch: Batch, label: &ExporterLabel) -> Result<(), Stopped> {
+    /// Sends one batch until it is delivered or refused, and returns where
+    /// acknowledging it takes the queue. Errs only when shut down while
+    /// waiting to retry.
+    async fn deliver(
+        &self,
+        batch: Batch,
+        label: &ExporterLabel,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<u64, Stopped> {
+        if batch.request.is_empty() {
+            // Only records that were skipped.
+            return Ok(batch.upto);
+        }
         let mut backoff = Backoff::new(self.retry_min, self.retry_max);
         let mut attempts = 0u32;
         loop {
@@ -242,8 +290,7 @@ impl Delivery {
                         let latency = now.saturating_sub(*completed_at) as f64 / 1e9;
                         self.metrics.completion_to_export_seconds.observe(latency);
                     }
-                    self.ack(batch.upto).await;
-                    return Ok(());
+                    return Ok(batch.upto);
                 }
                 Outcome::Refused { reason } => {
                     self.metrics.export_failures.get_or_create(label).inc();
@@ -254,8 +301,7 @@ impl Delivery {
                         violations = batch.violations,
                         "the downstream refused a batch for good; it is dropped: {reason}"
                     );
-                    self.ack(batch.upto).await;
-                    return Ok(());
+                    return Ok(batch.upto);
                 }
                 Outcome::Retry { after, reason } => {
                     self.metrics.export_failures.get_or_create(label).inc();
@@ -269,7 +315,10 @@ impl Delivery {
                             "export failed, retrying in {delay:?}: {reason}"
                         );
                     }
-                    self.sleep(delay).await?;
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stopped(&mut shutdown) => return Err(Stopped),
+                    }
                 }
             }
         }
@@ -291,25 +340,6 @@ impl Delivery {
         self.metrics.export_queue_depth.get_or_create(label).set(stats.weight as i64);
         self.metrics.export_queue_bytes.get_or_create(label).set(stats.bytes as i64);
     }
-
-    fn stopping(&self) -> bool {
-        *self.shutdown.borrow()
-    }
-
-    async fn sleep(&mut self, delay: Duration) -> Result<(), Stopped> {
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => Ok(()),
-            _ = stopped(&mut self.shutdown) => Err(Stopped),
-        }
-    }
-
-    async fn wait_for_appends(&mut self) -> Result<(), Stopped> {
-        let queue = Arc::clone(&self.queue);
-        tokio::select! {
-            _ = queue.wait_for_appends() => Ok(()),
-            _ = stopped(&mut self.shutdown) => Err(Stopped),
-        }
-    }
 }
 
 /// Returns once shutdown is asked for (or nobody can ask any more).
@@ -330,6 +360,7 @@ mod tests {
     use super::*;
     use crate::export::otlp_span::tests::sample;
     use crate::export::otlp_span::{ExportConfig, violations_request};
+    use crate::export::queue::QueueConfig;
 
     fn request(violations: &[Violation], instance: &str) -> ExportTraceServiceRequest {
         violations_request(violations, &ExportConfig { instance_id: instance.into(), signing_key: None })
@@ -355,7 +386,7 @@ mod tests {
         let mut sent = 0;
         for (protocol, endpoint) in &endpoints {
             for compression in [ExportCompression::Gzip, ExportCompression::Zstd, ExportCompression::None] {
-                let mut transport =
+                let transport =
                     Transport::new(*protocol, endpoint, &HeaderMap::new(), Duration::from_secs(5), compression)
                         .unwrap();
                 let encoded = request(&[sample(true), sample(false)], "a").encode_to_vec();
@@ -369,5 +400,119 @@ mod tests {
             }
         }
         assert!(sink.requests().iter().all(|r| r.tenant() == Some("acme")));
+    }
+
+    /// A delivery task over `queue` towards the sink's gRPC receiver, and
+    /// the sender that stops it.
+    fn delivery(
+        queue: &Arc<DurableQueue>,
+        sink: &crate::otlp_sink::OtlpSink,
+        batch_size: usize,
+        max_in_flight: usize,
+    ) -> (Delivery, watch::Sender<bool>) {
+        let (stop, shutdown) = watch::channel(false);
+        let endpoint = sink.grpc_endpoint().unwrap();
+        let transport = Transport::new(
+            Protocol::Grpc,
+            &endpoint,
+            &HeaderMap::new(),
+            Duration::from_secs(5),
+            ExportCompression::Gzip,
+        )
+        .unwrap();
+        let delivery = Delivery {
+            exporter: "otlp_grpc",
+            queue: Arc::clone(queue),
+            transport,
+            metrics: Arc::new(Metrics::new()),
+            batch_size,
+            max_in_flight,
+            retry_min: Duration::from_millis(10),
+            retry_max: Duration::from_millis(100),
+            shutdown,
+        };
+        (delivery, stop)
+    }
+
+    fn export_queue(dir: &std::path::Path) -> Arc<DurableQueue> {
+        let config = QueueConfig { weigh: crate::export::record::violation_count, ..QueueConfig::default() };
+        Arc::new(DurableQueue::open(dir, config).unwrap())
+    }
+
+    fn record(n: usize) -> Vec<u8> {
+        ExportRecord::encode_request(&Tenant::from("acme"), 0, 1, &request(&[sample(n % 2 == 0)], "a")).unwrap()
+    }
+
+    async fn wait_for_cursor(queue: &DurableQueue, cursor: u64) {
+        for _ in 0..200 {
+            if queue.cursor() == cursor {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(queue.cursor(), cursor, "records acknowledged");
+    }
+
+    /// A distant downstream: requests go out several at once, never more
+    /// than `max_in_flight`, and the queue is acknowledged to its end.
+    #[tokio::test]
+    async fn requests_overlap_up_to_the_limit_and_every_one_is_acknowledged() {
+        let sink = crate::otlp_sink::OtlpSink::start_loopback().await.unwrap();
+        sink.set_reply_delay(Duration::from_millis(150));
+        let dir = tempfile::tempdir().unwrap();
+        let queue = export_queue(dir.path());
+        queue.append(&(0..8).map(record).collect::<Vec<_>>()).unwrap();
+        let (delivery, stop) = delivery(&queue, &sink, 1, 3);
+        let task = tokio::spawn(delivery.run());
+        let arrived = sink.wait_until(Duration::from_secs(10), |requests| requests.len() == 8).await;
+        assert!(arrived, "{} of 8 requests arrived", sink.requests().len());
+        wait_for_cursor(&queue, 8).await;
+        let most = sink.most_requests_at_once();
+        assert!((2..=3).contains(&most), "{most} requests at once");
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+
+    /// A record that does not decode is skipped in its turn: the records
+    /// around it are delivered, and the queue is acknowledged past it.
+    #[tokio::test]
+    async fn a_record_that_does_not_decode_is_acknowledged_in_its_turn() {
+        let sink = crate::otlp_sink::OtlpSink::start_loopback().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let queue = export_queue(dir.path());
+        queue.append(&[record(0), vec![9, 9, 9], record(1), record(2)]).unwrap();
+        let (delivery, stop) = delivery(&queue, &sink, 1, 2);
+        let task = tokio::spawn(delivery.run());
+        wait_for_cursor(&queue, 4).await;
+        assert_eq!(sink.span_count(), 3);
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+
+    /// Nothing is acknowledged while the requests out are not answered
+    /// (with requests out, the reader once took an empty read-ahead for
+    /// records all skipped, and acknowledged them).
+    #[tokio::test]
+    async fn nothing_is_acknowledged_while_the_downstream_is_away() {
+        let sink = crate::otlp_sink::OtlpSink::start_loopback().await.unwrap();
+        sink.set_mode(crate::otlp_sink::SinkMode::Unavailable);
+        let dir = tempfile::tempdir().unwrap();
+        let queue = export_queue(dir.path());
+        queue.append(&(0..4).map(record).collect::<Vec<_>>()).unwrap();
+        let (delivery, stop) = delivery(&queue, &sink, 512, 2);
+        let task = tokio::spawn(delivery.run());
+        for _ in 0..200 {
+            if sink.failed_requests() >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(sink.failed_requests() >= 3, "{} failed requests", sink.failed_requests());
+        assert_eq!(queue.cursor(), 0, "acknowledged while nothing was delivered");
+        sink.set_mode(crate::otlp_sink::SinkMode::Accept);
+        wait_for_cursor(&queue, 4).await;
+        assert_eq!(sink.span_count(), 4);
+        stop.send(true).unwrap();
+        task.await.unwrap();
     }
 }

@@ -66,7 +66,7 @@ impl GrpcTransport {
     }
 
     /// Sends `request`, an encoded `ExportTraceServiceRequest`.
-    pub async fn send(&mut self, tenant: &str, request: Bytes) -> Outcome {
+    pub async fn send(&self, tenant: &str, request: Bytes) -> Outcome {
         let mut call = tonic::Request::new(request);
         *call.metadata_mut() = self.metadata.clone();
         if !tenant.is_empty() {
@@ -77,8 +77,11 @@ impl GrpcTransport {
                 Err(_) => return Outcome::Refused { reason: format!("tenant `{tenant}` cannot be sent as metadata") },
             }
         }
-        let reply = match self.client.ready().await {
-            Ok(()) => self.client.unary(call, PathAndQuery::from_static(EXPORT_PATH), EncodedRequestCodec).await,
+        // A clone per request: clones share the channel, which multiplexes
+        // the requests out at once over one HTTP/2 connection.
+        let mut client = self.client.clone();
+        let reply = match client.ready().await {
+            Ok(()) => client.unary(call, PathAndQuery::from_static(EXPORT_PATH), EncodedRequestCodec).await,
             Err(e) => Err(Status::from_error(Box::new(e))),
         };
         match reply {

@@ -62,7 +62,7 @@ impl HttpTransport {
     }
 
     /// Sends `request`, an encoded `ExportTraceServiceRequest`.
-    pub async fn send(&mut self, tenant: &str, request: Bytes) -> Outcome {
+    pub async fn send(&self, tenant: &str, request: Bytes) -> Outcome {
         let body = match compress(request, self.compression) {
             Ok(body) => body,
             Err(e) => return Outcome::Retry { after: None, reason: format!("cannot compress the request: {e}") },
