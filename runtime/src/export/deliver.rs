@@ -440,7 +440,8 @@ mod tests {
     }
 
     fn record(n: usize) -> Vec<u8> {
-        ExportRecord::encode_request(&Tenant::from("acme"), 0, 1, &request(&[sample(n % 2 == 0)], "a")).unwrap()
+        ExportRecord::encode_request(&Tenant::from("acme"), 0, 1, &request(&[sample(n.is_multiple_of(2))], "a"))
+            .unwrap()
     }
 
     async fn wait_for_cursor(queue: &DurableQueue, cursor: u64) {
