@@ -130,7 +130,9 @@ async fn tenants_headers_and_batches(protocol: Protocol) {
 
     assert!(sink.wait_for_spans(8, WAIT).await, "{:?}", arrivals(&sink));
     let requests = sink.requests();
-    let seen: Vec<(Option<&str>, Vec<u32>)> = requests.iter().map(|r| (r.tenant(), numbers(r))).collect();
+    let mut seen: Vec<(Option<&str>, Vec<u32>)> = requests.iter().map(|r| (r.tenant(), numbers(r))).collect();
+    // Requests are out several at once, so they arrive in any order.
+    seen.sort_by(|a, b| a.1.cmp(&b.1));
     // Runs of one tenant merge up to batch_size (3) violations.
     assert_eq!(
         seen,
@@ -138,11 +140,18 @@ async fn tenants_headers_and_batches(protocol: Protocol) {
     );
     for request in &requests {
         assert_eq!(request.headers.get("authorization").unwrap(), "Bearer secret");
-        assert_eq!(request.request.resource_spans.len(), 1, "merged requests keep one resource");
+        // A request is its queued records' requests one after the other:
+        // one `resource_spans` each, each the exporting BeTrace's.
+        for resource_spans in &request.request.resource_spans {
+            let resource = resource_spans.resource.as_ref().expect("a resource");
+            assert!(resource.attributes.iter().any(|kv| kv.key == "service.name"), "{resource:?}");
+        }
         for span in request.spans() {
             assert!(span.attributes.iter().any(|kv| kv.key == "betrace.signature"), "violations are signed");
         }
     }
+    let records: usize = requests.iter().map(|r| r.request.resource_spans.len()).sum();
+    assert_eq!(records, 7, "one resource_spans for each of the 7 batches queued");
     eventually("the queue to empty", || queue_is_empty(&dispatcher)).await;
     assert_eq!(count(&metrics.exported, protocol), 8);
     assert_eq!(count(&metrics.export_failures, protocol), 0);
