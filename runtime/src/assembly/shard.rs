@@ -212,7 +212,7 @@ impl Shard {
                     Some(decided) => {
                         self.context.metrics.late_spans.inc_by(spans.len() as u64);
                         self.context.budget.reopen(decided.bytes);
-                        let mut builder = TraceBuilder::from_built(*decided.trace);
+                        let mut builder = TraceBuilder::from_built(decided.trace);
                         builder.absorb(spans);
                         (builder, decided.bytes, decided.emitted, true)
                     }
@@ -404,7 +404,7 @@ impl Shard {
         metrics.traces_completed.get_or_create(&CompletionLabel { reason: reason.label() }).inc();
         let completed_at = Instant::now();
         let spans = trace.builder.len();
-        let built = trace.builder.build();
+        let built = trace.builder.build_boxed();
         let packs = self.context.packs.current();
         let which = if trace.continuation { Which::Continuation } else { Which::All };
         let (packs_tenant, tenant_packs) = packs.resolve(&key.0);
@@ -421,7 +421,7 @@ impl Shard {
             self.forget.push_back((forget_at, key.clone()));
             let bytes = built.memory_bytes();
             self.context.budget.keep(trace.bytes, bytes);
-            let decided = DecidedTrace { trace: Box::new(built), emitted: trace.emitted, bytes, forget_at };
+            let decided = DecidedTrace { trace: built, emitted: trace.emitted, bytes, forget_at };
             self.decided.insert(key.clone(), decided);
         } else {
             self.context.budget.release(trace.bytes);

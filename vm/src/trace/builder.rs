@@ -66,12 +66,12 @@ impl TraceBuilder {
     /// of a trace built already), and its counts of spans dropped. The
     /// records are made again only if spans are added; building with none
     /// added gives `trace` back.
-    pub fn from_built(trace: Trace) -> TraceBuilder {
+    pub fn from_built(trace: Box<Trace>) -> TraceBuilder {
         let mut builder = TraceBuilder::new(trace.trace_id);
         builder.len = trace.len();
         builder.foreign_spans = trace.repairs.foreign_spans;
         builder.duplicates = trace.repairs.duplicate_spans;
-        builder.built = Some(Box::new(trace));
+        builder.built = Some(trace);
         builder
     }
 
@@ -183,19 +183,28 @@ impl TraceBuilder {
         }
     }
 
-    pub fn build(mut self) -> Trace {
+    pub fn build(self) -> Trace {
+        *self.build_boxed()
+    }
+
+    /// [`build`](Self::build), boxed: a trace built ahead is handed out in
+    /// the box it was kept in, not moved out of it (a trace is a few
+    /// hundred bytes of column headers, and the server keeps it boxed).
+    pub fn build_boxed(mut self) -> Box<Trace> {
         match self.built.take() {
-            Some(trace) => self.counted(*trace),
-            None => self.build_keeping(),
+            Some(mut trace) => {
+                self.count_into(&mut trace);
+                trace
+            }
+            None => Box::new(self.build_keeping()),
         }
     }
 
-    /// A trace built ahead, with the spans dropped since (an absorbed batch
-    /// of only foreign spans) counted in its repairs.
-    fn counted(&self, mut trace: Trace) -> Trace {
+    /// Counts the spans dropped since a trace was built ahead (an absorbed
+    /// batch of only foreign spans) into its repairs.
+    fn count_into(&self, trace: &mut Trace) {
         trace.repairs.foreign_spans = self.foreign_spans;
         trace.repairs.duplicate_spans = self.duplicates;
-        trace
     }
 
     /// Builds the trace and keeps the records (sorted, duplicates dropped),
@@ -204,7 +213,9 @@ impl TraceBuilder {
     /// is kept as it is, and a copy handed out.
     pub fn build_keeping(&mut self) -> Trace {
         if let Some(trace) = &self.built {
-            return self.counted(Trace::clone(trace));
+            let mut trace = Trace::clone(trace);
+            self.count_into(&mut trace);
+            return trace;
         }
         let mut repairs = Repairs { foreign_spans: self.foreign_spans, ..Repairs::default() };
         self.records.reserve_exact(self.later.iter().map(Vec::len).sum());

@@ -167,7 +167,7 @@ proptest! {
         early in vec(record(), 0..20),
         late in vec(record(), 0..6),
     ) {
-        let mut continued = TraceBuilder::from_built(build(early.clone()));
+        let mut continued = TraceBuilder::from_built(Box::new(build(early.clone())));
         let mut batch = TraceBuilder::new(TRACE);
         batch.add_all(late.clone());
         continued.absorb(batch);
