@@ -208,10 +208,10 @@ impl Delivery {
     }
 
     /// Reads and decodes the next records into `lookahead`; returns where to
-    /// read next. Records that do not decode are logged, and acknowledged in
-    /// their turn without being sent.
-    /// (The requests they hold are sent as they are: this program encoded
-    /// them, and the queue's checksums keep them as written.)
+    /// read next. A record whose header does not decode is logged, and
+    /// acknowledged in its turn without being sent. The requests records
+    /// hold are not decoded at all: this program encoded them, and the
+    /// queue's checksums keep them as written.
     async fn read_into(&self, lookahead: &mut VecDeque<(u64, ExportRecord)>, from: u64) -> std::io::Result<u64> {
         let queue = Arc::clone(&self.queue);
         let batch = tokio::task::spawn_blocking(move || queue.read(from, READ_RECORDS, READ_BYTES))

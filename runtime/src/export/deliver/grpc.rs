@@ -1,9 +1,9 @@
 //! OTLP/gRPC delivery: `TraceService/Export` through tonic's client,
-//! compressed as `export.compression` says, and the reply read as the OTLP specification says —
-//! `UNAVAILABLE`, `RESOURCE_EXHAUSTED`, `DEADLINE_EXCEEDED`, `ABORTED`,
-//! `CANCELLED`, `OUT_OF_RANGE` and `DATA_LOSS` are worth retrying (after the
-//! server's `RetryInfo` delay when it gives one), any other code refuses the
-//! batch for good.
+//! compressed as `export.compression` says, and the reply read as the OTLP
+//! specification says — `UNAVAILABLE`, `RESOURCE_EXHAUSTED`,
+//! `DEADLINE_EXCEEDED`, `ABORTED`, `CANCELLED`, `OUT_OF_RANGE` and
+//! `DATA_LOSS` are worth retrying (after the server's `RetryInfo` delay when
+//! it gives one), any other code refuses the batch for good.
 
 use std::time::Duration;
 
