@@ -40,7 +40,7 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::fs::{self, File, TryLockError};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -209,14 +209,17 @@ impl DurableQueue {
         if payloads.is_empty() {
             return Ok(Appended::default());
         }
-        let mut frames = Vec::with_capacity(payloads.iter().map(|p| p.len() + HEADER_LEN as usize).sum());
+        let headers: Vec<_> = payloads.iter().map(|payload| segment::header(payload)).collect();
         let mut metas = Vec::with_capacity(payloads.len());
+        let mut incoming = 0;
         for payload in payloads {
-            let offset = frames.len() as u64;
-            segment::frame_into(&mut frames, payload);
-            metas.push(RecordMeta { offset, len: payload.len() as u32, weight: (self.config.weigh)(payload) });
+            metas.push(RecordMeta {
+                offset: incoming,
+                len: payload.len() as u32,
+                weight: (self.config.weigh)(payload),
+            });
+            incoming += HEADER_LEN + payload.len() as u64;
         }
-        let incoming = frames.len() as u64;
 
         let mut inner = self.lock();
         if let Some(reason) = &inner.broken {
@@ -228,11 +231,10 @@ impl DurableQueue {
             self.roll(&mut inner)?;
         }
         let base = inner.segments.back().expect("a queue always has an active segment").bytes;
-        let mut file: &File = &inner.active;
-        if let Err(error) = file.write_all(&frames) {
+        if let Err(error) = write_frames(&inner.active, &headers, payloads) {
             // Cut off whatever part was written, so the next append does not
             // follow garbage.
-            if let Err(cut) = file.set_len(base) {
+            if let Err(cut) = inner.active.set_len(base) {
                 inner.broken = Some(format!("cutting off a failed append failed: {cut}"));
             }
             return Err(error);
@@ -465,6 +467,27 @@ fn read_record(reader: &mut Option<(u64, File)>, dir: &Path, start: u64, meta: R
 /// Makes a directory's entries (created, renamed files) durable.
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Writes each record's header and payload in turn with `writev`, without
+/// copying them into one buffer first (a large buffer made afresh for every
+/// append also page-faulted its way in).
+fn write_frames(mut file: &File, headers: &[[u8; HEADER_LEN as usize]], payloads: &[Vec<u8>]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = headers
+        .iter()
+        .zip(payloads)
+        .flat_map(|(header, payload)| [IoSlice::new(header), IoSlice::new(payload)])
+        .collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match file.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut rest, written),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn broken(reason: &str) -> io::Error {

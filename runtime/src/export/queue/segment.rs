@@ -43,12 +43,20 @@ pub(super) fn parse_file_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Appends the framed record of `payload` to `out`.
-pub(super) fn frame_into(out: &mut Vec<u8>, payload: &[u8]) {
+/// The header that frames `payload`: its length, then the checksum.
+pub(super) fn header(payload: &[u8]) -> [u8; HEADER_LEN as usize] {
     let len = u32::try_from(payload.len()).expect("payload lengths are checked against MAX_PAYLOAD_LEN");
     let len_bytes = len.to_le_bytes();
-    out.extend_from_slice(&len_bytes);
-    out.extend_from_slice(&checksum(len_bytes, payload).to_le_bytes());
+    let mut header = [0; HEADER_LEN as usize];
+    header[..4].copy_from_slice(&len_bytes);
+    header[4..].copy_from_slice(&checksum(len_bytes, payload).to_le_bytes());
+    header
+}
+
+/// Appends the framed record of `payload` to `out`.
+#[cfg(test)]
+pub(super) fn frame_into(out: &mut Vec<u8>, payload: &[u8]) {
+    out.extend_from_slice(&header(payload));
     out.extend_from_slice(payload);
 }
 

@@ -75,6 +75,21 @@ fn appended_records_read_back_in_order_and_acked_ones_stay_gone_after_reopen() {
     assert_eq!(read_all(&queue).iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3]);
 }
 
+/// One append of more records than one `writev` takes (the kernel's
+/// limit is 1,024 slices, two a record) is written whole and in order, and
+/// reads back so after a reopen.
+#[test]
+fn an_append_of_thousands_of_records_is_written_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = open(dir.path());
+    let many: Vec<Vec<u8>> = (0..3_000).map(payload).collect();
+    queue.append(&many).unwrap();
+    drop(queue);
+    let queue = open(dir.path());
+    let all = queue.read(0, 10_000, 1 << 24).unwrap().records;
+    assert_eq!(payloads(&all), many);
+}
+
 #[test]
 fn reads_respect_their_limits_and_report_where_to_go_on() {
     let dir = tempfile::tempdir().unwrap();
