@@ -414,6 +414,28 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
+    /// docs/serve.md shows a configuration file with every key: it must
+    /// parse (unknown keys are errors) and leave none out (commented out
+    /// counts: it shows the key).
+    #[test]
+    fn the_documented_configuration_parses_and_names_every_key() {
+        let doc = include_str!("../../docs/serve.md");
+        let block = doc.split("```toml\n").nth(1).and_then(|rest| rest.split("```").next()).expect("a toml block");
+        let config = ServeConfig::from_toml(block).unwrap();
+        config.validate().unwrap();
+        // A key shown commented out (`# otlp_http = …`, an alternative) is named too.
+        let uncommented: Vec<&str> = block
+            .lines()
+            .map(|line| line.strip_prefix("# ").filter(|rest| rest.contains(" = ")).unwrap_or(line))
+            .collect();
+        let documented: toml::Table = toml::from_str(&uncommented.join("\n")).unwrap();
+        for (path, _) in leaf_paths(&ServeConfig::default()) {
+            let (section, key) = path.split_once('.').expect("section.key");
+            let present = documented.get(section).and_then(|keys| keys.get(key)).is_some();
+            assert!(present, "docs/serve.md leaves out `{path}`");
+        }
+    }
+
     #[test]
     fn defaults_validate_and_round_trip_through_toml() {
         let config = ServeConfig::default();
