@@ -51,7 +51,7 @@ fn evaluate(engine: &Engine, traces: &[Trace]) -> Vec<Vec<Violation>> {
 
 /// Assembles traces from batches as the server does: a batch's spans of one
 /// trace in a builder of their own, built ahead when they look like a whole
-/// trace, then taken over or joined to the trace's builder.
+/// trace, then taken over or absorbed by the trace's builder.
 fn from_batches(batches: &[Vec<SpanRecord>]) -> Vec<Trace> {
     let mut builders: HashMap<[u8; 16], TraceBuilder> = HashMap::new();
     for batch in batches {
@@ -64,7 +64,7 @@ fn from_batches(batches: &[Vec<SpanRecord>]) -> Vec<Trace> {
                 part.build_ahead();
             }
             match builders.entry(trace_id) {
-                Entry::Occupied(builder) => builder.into_mut().join(part),
+                Entry::Occupied(builder) => builder.into_mut().absorb(part),
                 Entry::Vacant(slot) => _ = slot.insert(part),
             }
         }

@@ -2,8 +2,7 @@
 //!
 //! 1. **Open.** Spans collect in a [`TraceBuilder`] (the first batch's own,
 //!    taken over: the receiving thread may have built it already, when it
-//!    looked like a whole trace; a large later part that completes the
-//!    tree has it built at once, `TraceBuilder::join`). When `early_firing` is
+//!    looked like a whole trace). When `early_firing` is
 //!    on, rules whose verdict can only stay broken as spans arrive (see
 //!    `RuleProgram::early`) are evaluated on the partial trace once it has
 //!    been open `early_after`, then at most once per [`EARLY_INTERVAL`] while
@@ -204,7 +203,7 @@ impl Shard {
         let trace = match self.open.entry(key.clone()) {
             Entry::Occupied(open) => {
                 let trace = open.into_mut();
-                trace.builder.join(spans);
+                trace.builder.absorb(spans);
                 trace
             }
             Entry::Vacant(slot) => {

@@ -141,21 +141,6 @@ impl TraceBuilder {
         }
     }
 
-    /// Absorbs `part` as [`absorb`](Self::absorb) does, then builds ahead
-    /// if a quarter or more of the trace just came and the spans held now
-    /// look whole ([`holds_whole_tree`](Self::holds_whole_tree)): a trace
-    /// that came in a few large parts (two requests, or one service's spans
-    /// after another's) is built while the part that completed it is fresh
-    /// in memory, not from cold records when it completes. A trace arriving
-    /// span by span is not looked over at every span.
-    pub fn join(&mut self, part: TraceBuilder) {
-        let (held, joining) = (self.len, part.len);
-        self.absorb(part);
-        if joining >= 2 && joining * 4 >= held + joining && self.holds_whole_tree() {
-            self.build_ahead();
-        }
-    }
-
     /// Builds the trace now and holds it, dropping the records: the
     /// receiving threads build a batch that looks like a whole trace while
     /// its records are still in their cache, and a shard completing the
@@ -168,32 +153,25 @@ impl TraceBuilder {
         }
     }
 
-    /// Whether the spans held look like a whole trace and came in one batch:
-    /// the receiving threads' question of a request's spans of one trace
-    /// (see [`holds_whole_tree`](Self::holds_whole_tree)).
+    /// Whether the spans held look like a whole trace: more than one, added
+    /// in one batch, with a root, and every other span's parent among them.
+    /// (A lone span says little: SDKs export spans as they end, so a root
+    /// alone is more often the last of its trace than all of it.)
     pub fn looks_whole(&self) -> bool {
-        self.later.is_empty() && self.holds_whole_tree()
-    }
-
-    /// Whether the spans held, over every batch added, look like a whole
-    /// trace: more than one, with a root, and every other span's parent
-    /// among them. (A lone span says little: SDKs export spans as they end,
-    /// so a root alone is more often the last of its trace than all of it.)
-    /// False for a trace built ahead, which has nothing left to build.
-    pub fn holds_whole_tree(&self) -> bool {
-        if self.built.is_some() || self.len < 2 {
+        let spans = &self.records;
+        if self.built.is_some() || !self.later.is_empty() || spans.len() < 2 {
             return false;
         }
         let is_root = |span: &SpanRecord| span.parent_id == [0; 8];
-        if !self.records().any(is_root) {
+        if !spans.iter().any(is_root) {
             return false;
         }
         // Traces are mostly small: a scan beats a table up to a few dozen spans.
-        if self.len <= 32 {
-            return self.records().all(|span| is_root(span) || self.records().any(|p| p.span_id == span.parent_id));
+        if spans.len() <= 32 {
+            return spans.iter().all(|span| is_root(span) || spans.iter().any(|p| p.span_id == span.parent_id));
         }
-        let ids: hashbrown::HashSet<u64, RandomState> = self.records().map(|span| id_key(span.span_id)).collect();
-        self.records().all(|span| is_root(span) || ids.contains(&id_key(span.parent_id)))
+        let ids: hashbrown::HashSet<u64, RandomState> = spans.iter().map(|span| id_key(span.span_id)).collect();
+        spans.iter().all(|span| is_root(span) || ids.contains(&id_key(span.parent_id)))
     }
 
     /// Turns a trace built ahead back into records, so spans can join it.

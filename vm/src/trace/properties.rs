@@ -142,12 +142,12 @@ proptest! {
     }
 
     #[test]
-    fn batches_built_ahead_absorbed_or_joined_build_the_trace_of_all_their_records(
-        batches in vec((vec(record(), 0..8), any::<bool>(), any::<bool>(), any::<bool>()), 0..5),
+    fn batches_built_ahead_and_absorbed_build_the_trace_of_all_their_records(
+        batches in vec((vec(record(), 0..8), any::<bool>(), any::<bool>()), 0..5),
     ) {
         let mut all = Vec::new();
         let mut trace = TraceBuilder::new(TRACE);
-        for (mut records, foreign, ahead, join) in batches {
+        for (mut records, foreign, ahead) in batches {
             if foreign {
                 records.push(SpanRecord { trace_id: [4; 16], ..SpanRecord::default() });
             }
@@ -157,11 +157,7 @@ proptest! {
             if ahead {
                 batch.build_ahead();
             }
-            if join {
-                trace.join(batch);
-            } else {
-                trace.absorb(batch);
-            }
+            trace.absorb(batch);
         }
         prop_assert_eq!(trace.build().dump(), build(all).dump());
     }

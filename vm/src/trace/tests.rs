@@ -154,33 +154,6 @@ fn a_batch_looks_whole_with_a_root_and_every_parent_in_it() {
     let mut broken = chain(100);
     broken[50].parent_id = id(500);
     assert!(!looks_whole(vec![broken]));
-    // Asked of every batch held, batches added apart can make a whole tree.
-    let mut builder = TraceBuilder::new(TRACE);
-    builder.add_all(vec![span(1, 0, 10), span(2, 1, 20)]);
-    builder.add_all(vec![span(3, 2, 30), span(4, 3, 40)]);
-    assert!(builder.holds_whole_tree());
-    builder.add_all(vec![span(6, 5, 60)]);
-    assert!(!builder.holds_whole_tree(), "a parent missing in a later batch");
-}
-
-#[test]
-fn a_large_part_that_completes_the_tree_has_it_built_at_once() {
-    let part = |spans: Vec<SpanRecord>| {
-        let mut part = TraceBuilder::new(TRACE);
-        part.add_all(spans);
-        part
-    };
-    let mut trace = part(vec![span(1, 0, 10), span(2, 1, 20)]);
-    trace.join(part(vec![span(4, 3, 40), span(5, 4, 50)]));
-    assert_eq!(trace.records().count(), 4, "not whole yet: kept as records");
-    trace.join(part(vec![span(3, 2, 30), span(6, 5, 60)]));
-    assert_eq!(trace.records().count(), 0, "whole: built, its records let go");
-    let all = [10, 20, 30, 40, 50, 60].map(|at| at / 10).map(|n| span(n, n - 1, n as i64 * 10));
-    assert_eq!(trace.build().dump(), build(all.to_vec()).dump());
-    // A lone span joining does not have the trace looked over.
-    let mut trace = part(vec![span(1, 0, 10)]);
-    trace.join(part(vec![span(2, 1, 20)]));
-    assert_eq!(trace.records().count(), 2);
 }
 
 #[test]
