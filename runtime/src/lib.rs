@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod assembly;
 pub mod config;
+mod encoded_export;
 pub mod export;
 pub mod formats;
 pub mod ingest;

@@ -1,23 +1,17 @@
 //! One OTLP/gRPC connection of the load generator. It calls
-//! `TraceService/Export` exactly as the generated `TraceServiceClient` does
-//! (tonic's `Grpc::unary`, the same path), but with a codec that writes
-//! bytes encoded before the run, so the timed run does not spend its time in
-//! prost's encoder. Replies are read with prost as usual.
+//! `TraceService/Export` with bytes encoded before the run
+//! (`encoded_export`), so the timed run does not spend its time in prost's
+//! encoder.
 
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use prost::Message;
-use prost::bytes::BufMut;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::Bytes;
-use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+use crate::encoded_export::{self, ReadyOrCall};
 
 /// What became of one export call.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,21 +52,19 @@ impl ExportClient {
 
     /// Sends one encoded `ExportTraceServiceRequest`.
     pub async fn export(&mut self, body: Bytes) -> Outcome {
-        // Not ready means the connection broke; the channel reconnects, so
-        // the request is retried like an UNAVAILABLE reply.
-        if self.grpc.ready().await.is_err() {
-            return Outcome::Throttled { retry_after: None };
-        }
         let mut request = tonic::Request::new(body);
         if let Some(tenant) = &self.tenant {
             request.metadata_mut().insert("x-scope-orgid", tenant.clone());
         }
-        match self.grpc.unary(request, PathAndQuery::from_static(EXPORT_PATH), PreEncoded).await {
+        match encoded_export::export(&mut self.grpc, request).await {
             Ok(reply) => {
                 let rejected = reply.into_inner().partial_success.map_or(0, |partial| partial.rejected_spans);
                 Outcome::Accepted { rejected: u64::try_from(rejected).unwrap_or(0) }
             }
-            Err(status) => classify(&status),
+            // Not ready means the connection broke; the channel reconnects, so
+            // the request is retried like an UNAVAILABLE reply.
+            Err(ReadyOrCall::NotReady(_)) => Outcome::Throttled { retry_after: None },
+            Err(ReadyOrCall::Call(status)) => classify(&status),
         }
     }
 }
@@ -85,50 +77,6 @@ fn classify(status: &Status) -> Outcome {
             Outcome::Throttled { retry_after: status.get_details_retry_info().and_then(|info| info.retry_delay) }
         }
         code => Outcome::Failed(format!("{code:?}: {}", status.message())),
-    }
-}
-
-/// A codec whose requests are already protobuf bytes.
-#[derive(Clone, Copy, Debug)]
-struct PreEncoded;
-
-impl Codec for PreEncoded {
-    type Encode = Bytes;
-    type Decode = ExportTraceServiceResponse;
-    type Encoder = PreEncoded;
-    type Decoder = ResponseDecoder;
-
-    fn encoder(&mut self) -> PreEncoded {
-        PreEncoded
-    }
-
-    fn decoder(&mut self) -> ResponseDecoder {
-        ResponseDecoder
-    }
-}
-
-impl Encoder for PreEncoded {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.reserve(item.len());
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-struct ResponseDecoder;
-
-impl Decoder for ResponseDecoder {
-    type Item = ExportTraceServiceResponse;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<ExportTraceServiceResponse>, Status> {
-        ExportTraceServiceResponse::decode(src)
-            .map(Some)
-            .map_err(|error| Status::internal(format!("undecodable Export reply: {error}")))
     }
 }
 

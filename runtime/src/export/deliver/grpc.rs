@@ -8,28 +8,23 @@
 use std::time::Duration;
 
 use http::HeaderMap;
-use http::uri::PathAndQuery;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use prost::bytes::{BufMut, Bytes};
+use prost::bytes::Bytes;
 use tonic::client::Grpc;
-use tonic::codec::{Codec, CompressionEncoding, EncodeBuf, Encoder};
+use tonic::codec::CompressionEncoding;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
-use tonic_prost::ProstDecoder;
 use tonic_types::StatusExt;
 
 use super::Outcome;
 use crate::config::ExportCompression;
+use crate::encoded_export::{self, ReadyOrCall};
 use crate::tenant::TENANT_HEADER;
-
-/// The method every OTLP/gRPC trace receiver serves.
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 #[derive(Debug)]
 pub(crate) struct GrpcTransport {
     /// tonic's generic client: the request goes out as the bytes the queue
-    /// holds ([`EncodedRequestCodec`]), not as a message encoded again.
+    /// holds (`encoded_export`), not as a message encoded again.
     client: Grpc<Channel>,
     metadata: MetadataMap,
 }
@@ -80,46 +75,16 @@ impl GrpcTransport {
         // A clone per request: clones share the channel, which multiplexes
         // the requests out at once over one HTTP/2 connection.
         let mut client = self.client.clone();
-        let reply = match client.ready().await {
-            Ok(()) => client.unary(call, PathAndQuery::from_static(EXPORT_PATH), EncodedRequestCodec).await,
-            Err(e) => Err(Status::from_error(Box::new(e))),
-        };
-        match reply {
+        match encoded_export::export(&mut client, call).await {
             Ok(reply) => {
                 let partial = reply.into_inner().partial_success.unwrap_or_default();
                 Outcome::Delivered { rejected_spans: partial.rejected_spans, message: partial.error_message }
             }
-            Err(status) => classify(&status),
+            Err(ReadyOrCall::NotReady(reason)) => {
+                Outcome::Retry { after: None, reason: format!("the connection is not ready: {reason}") }
+            }
+            Err(ReadyOrCall::Call(status)) => classify(&status),
         }
-    }
-}
-
-/// Sends a request already encoded, and reads the reply as prost does.
-#[derive(Clone, Copy, Debug)]
-struct EncodedRequestCodec;
-
-impl Codec for EncodedRequestCodec {
-    type Encode = Bytes;
-    type Decode = ExportTraceServiceResponse;
-    type Encoder = EncodedRequestCodec;
-    type Decoder = ProstDecoder<ExportTraceServiceResponse>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        EncodedRequestCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        ProstDecoder::default()
-    }
-}
-
-impl Encoder for EncodedRequestCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
     }
 }
 
