@@ -69,14 +69,17 @@ impl std::fmt::Display for RecordError {
 impl std::error::Error for RecordError {}
 
 impl ExportRecord {
+    /// The record's bytes: what [`encode_request`](Self::encode_request)
+    /// writes, the reference its tests compare with.
+    #[cfg(test)]
     pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
         let mut out = header(&self.tenant, self.completed_at_unix_nanos, self.violations, self.request.len())?;
         out.extend_from_slice(&self.request);
         Ok(out)
     }
 
-    /// The record of `request`, encoded straight after the header: what
-    /// [`encode`](Self::encode) makes of an `ExportRecord` holding it, without
+    /// The record of `request`, encoded straight after the header (what an
+    /// `ExportRecord` holding the encoded request reads back as), without
     /// encoding the request apart first and copying it in.
     pub fn encode_request(
         tenant: &Tenant,
