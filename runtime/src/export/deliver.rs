@@ -147,9 +147,11 @@ impl Delivery {
         let mut read_backoff = Backoff::new(self.retry_min, self.retry_max);
         let mut in_flight = FuturesOrdered::new();
         let mut shutdown = self.shutdown.clone();
+        // Sticky: the sender going away stops delivery as a `true` does.
+        let mut stopping = false;
         self.update_gauges(&label);
         loop {
-            let stopping = *shutdown.borrow();
+            stopping |= *shutdown.borrow();
             let mut read_failed = false;
             while !stopping && in_flight.len() < self.max_in_flight {
                 // Records the queue dropped to stay under its size are gone.
@@ -202,7 +204,7 @@ impl Delivery {
                 },
                 _ = self.queue.wait_for_appends(), if room => {}
                 // Requests out finish (or stop at their next retry); no new ones go.
-                _ = stopped(&mut shutdown), if !stopping => {}
+                _ = stopped(&mut shutdown), if !stopping => stopping = true,
             }
         }
     }
