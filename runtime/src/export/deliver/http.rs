@@ -53,11 +53,14 @@ impl HttpTransport {
             .map_err(|e| format!("export.otlp_http: cannot make an HTTP client: {e}"))?;
         let mut headers = headers.clone();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
-        match compression {
-            ExportCompression::Gzip => headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
-            ExportCompression::Zstd => headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("zstd")),
+        let content_encoding = match compression {
+            ExportCompression::Gzip => Some("gzip"),
+            ExportCompression::Zstd => Some("zstd"),
             ExportCompression::None => None,
         };
+        if let Some(encoding) = content_encoding {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+        }
         Ok(HttpTransport { client, url, headers, compression })
     }
 
