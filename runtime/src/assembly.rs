@@ -26,6 +26,7 @@ use crate::tenant::Tenant;
 
 mod evaluate;
 mod shard;
+mod tenant_numbers;
 
 pub use evaluate::evaluate_trace;
 

@@ -152,6 +152,13 @@ impl PackRegistry {
         self.current.load_full()
     }
 
+    /// The current packs for a moment's use, such as one trace's evaluation:
+    /// unlike [`Self::current`], taking it writes no reference count that
+    /// every shard shares. Hold it briefly (it may keep a swapped-out pack alive).
+    pub fn load(&self) -> arc_swap::Guard<Arc<Packs>> {
+        self.current.load()
+    }
+
     /// Makes `packs` current; returns its generation.
     pub fn swap(&self, mut packs: Packs) -> u64 {
         packs.generation = self.current.load().generation + 1;

@@ -50,15 +50,17 @@ use foldhash::fast::RandomState;
 use betrace_vm::trace::{Trace, TraceBuilder};
 
 use super::evaluate::{Which, evaluate_trace};
+use super::tenant_numbers::{TenantNumber, TenantNumbers};
 use super::{Budget, ShardContext, ShardMessage, TraceBatch};
 use crate::export::ViolationBatch;
-use crate::metrics::{CompletionLabel, RuleLabels};
+use crate::metrics::{CompletionLabel, Metrics, RuleLabels};
 use crate::tenant::Tenant;
 
 /// Early rules run on a trace still arriving at most this often.
 pub const EARLY_INTERVAL: Duration = Duration::from_millis(500);
 
-type Key = (Tenant, [u8; 16]);
+/// A trace: its tenant's number in this shard, and its id.
+type Key = (TenantNumber, [u8; 16]);
 
 struct OpenTrace {
     builder: TraceBuilder,
@@ -130,6 +132,7 @@ pub(super) struct Shard {
     context: ShardContext,
     /// This shard's share of `max_traces`.
     max_open: usize,
+    tenants: TenantNumbers,
     open: HashMap<Key, OpenTrace, RandomState>,
     decided: HashMap<Key, DecidedTrace, RandomState>,
     /// (idle at, key), in the order they fall due: when a trace may be idle.
@@ -151,6 +154,7 @@ impl Shard {
         Shard {
             context,
             max_open,
+            tenants: TenantNumbers::default(),
             open: HashMap::default(),
             decided: HashMap::default(),
             idle: VecDeque::new(),
@@ -192,15 +196,16 @@ impl Shard {
     }
 
     pub(super) fn add(&mut self, tenant: Tenant, batches: Vec<TraceBatch>, now: Instant) {
+        let tenant = self.tenants.number(&tenant);
         for TraceBatch { spans, bytes } in batches {
-            self.add_to_trace((tenant.clone(), spans.trace_id()), spans, bytes, now);
+            self.add_to_trace((tenant, spans.trace_id()), spans, bytes, now);
         }
         self.evict_over_limits();
     }
 
     fn add_to_trace(&mut self, key: Key, spans: TraceBuilder, bytes: usize, now: Instant) {
         let config = &self.context.config;
-        let trace = match self.open.entry(key.clone()) {
+        let trace = match self.open.entry(key) {
             Entry::Occupied(open) => {
                 let trace = open.into_mut();
                 trace.builder.absorb(spans);
@@ -218,7 +223,7 @@ impl Shard {
                     }
                     None => (spans, 0, HashSet::new(), false),
                 };
-                self.arrivals.push_back((now, key.clone()));
+                self.arrivals.push_back((now, key));
                 self.context.metrics.traces_open.inc();
                 slot.insert(OpenTrace {
                     builder,
@@ -236,10 +241,10 @@ impl Shard {
         self.context.budget.opened(bytes);
         trace.last_seen = now;
         if config.early_firing && !trace.early_due {
-            self.early.push(Reverse((trace.early_not_before(config.early_after), key.clone())));
+            self.early.push(Reverse((trace.early_not_before(config.early_after), key)));
         }
         trace.early_due = true;
-        self.idle.push_back((now + config.idle_timeout, key.clone()));
+        self.idle.push_back((now + config.idle_timeout, key));
         if trace.builder.len() >= config.max_spans_per_trace {
             self.complete(&key, Reason::Size);
         } else if config.early_firing {
@@ -254,8 +259,9 @@ impl Shard {
         let Some(trace) = self.open.get_mut(key).filter(|trace| trace.early_run_due(now, early_after)) else {
             return;
         };
-        let packs = self.context.packs.current();
-        let (packs_tenant, tenant_packs) = packs.resolve(&key.0);
+        let packs = self.context.packs.load();
+        let tenant = self.tenants.name(key.0);
+        let (packs_tenant, tenant_packs) = packs.resolve(tenant);
         if !tenant_packs.has_early_rules() {
             return;
         }
@@ -269,11 +275,12 @@ impl Shard {
         // which finds it again, with its parent.
         let settled = |v: &betrace_vm::Violation| v.bound_span.is_some() || v.parent_span.is_some();
         let fresh: Vec<_> = found.into_iter().filter(|v| settled(v) && trace.emitted.insert(v.id.clone())).collect();
-        self.emit(&key.0, packs_tenant, fresh, now);
+        emit(&mut self.found, &self.context.metrics, tenant, packs_tenant, fresh, now);
     }
 
     /// Completes what is due: idle or old traces, early rules of traces that
-    /// got spans since their last early run, and decided traces past their window.
+    /// got spans since their last early run, and decided traces past their
+    /// window; now and then lets go of tenants no trace uses.
     pub(super) fn sweep(&mut self, now: Instant) {
         let (idle_timeout, max_age) = (self.context.config.idle_timeout, self.context.config.max_trace_age);
         // Too old first: a trace both old and idle completes as old.
@@ -318,6 +325,10 @@ impl Shard {
             }
         }
         self.evict_over_limits();
+        if self.tenants.is_due_for_pruning() {
+            let in_use = self.open.keys().chain(self.decided.keys()).map(|&(tenant, _)| tenant);
+            self.tenants.keep_only(in_use);
+        }
     }
 
     /// Keeps the shard within its share of `max_traces` and memory under the
@@ -355,6 +366,12 @@ impl Shard {
         }
     }
 
+    /// Tenants the shard has a number for.
+    #[cfg(test)]
+    pub(super) fn tenants_known(&self) -> usize {
+        self.tenants.len()
+    }
+
     /// Entries waiting in the idle, arrival and early queues.
     #[cfg(test)]
     pub(super) fn queued(&self) -> usize {
@@ -369,23 +386,6 @@ impl Shard {
         self.idle.clear();
         self.arrivals.clear();
         self.early.clear();
-    }
-
-    /// Counts violations not yet reported for their trace and keeps them for
-    /// the next hand-over.
-    /// `packs_tenant` labels the metrics (see `Packs::resolve`); the
-    /// violations go out under the spans' own `tenant`.
-    fn emit(&mut self, tenant: &Tenant, packs_tenant: &str, fresh: Vec<betrace_vm::Violation>, completed_at: Instant) {
-        if fresh.is_empty() {
-            return;
-        }
-        // Counted a rule at a time (a trace's violations come rule by rule):
-        // a noisy rule finds hundreds in one trace.
-        for same_rule in fresh.chunk_by(|a, b| a.rule_id == b.rule_id) {
-            let labels = RuleLabels { tenant: packs_tenant.to_string(), rule: same_rule[0].rule_id.clone() };
-            self.context.metrics.violations.get_or_create(&labels).inc_by(same_rule.len() as u64);
-        }
-        self.found.push(ViolationBatch { tenant: tenant.clone(), violations: fresh, completed_at });
     }
 
     /// Hands what was found to the sink, which makes it durable.
@@ -405,12 +405,13 @@ impl Shard {
         let completed_at = Instant::now();
         let spans = trace.builder.len();
         let built = trace.builder.build_boxed();
-        let packs = self.context.packs.current();
+        let packs = self.context.packs.load();
         let which = if trace.continuation { Which::Continuation } else { Which::All };
-        let (packs_tenant, tenant_packs) = packs.resolve(&key.0);
+        let tenant = self.tenants.name(key.0);
+        let (packs_tenant, tenant_packs) = packs.resolve(tenant);
         let found = evaluate_trace(tenant_packs, packs_tenant, &built, which, metrics);
         let fresh: Vec<_> = found.into_iter().filter(|v| trace.emitted.insert(v.id.clone())).collect();
-        self.emit(&key.0, packs_tenant, fresh, completed_at);
+        emit(&mut self.found, metrics, tenant, packs_tenant, fresh, completed_at);
         let config = &self.context.config;
         // Traces let go to make room are not kept: that would take the room back.
         let keep = !matches!(reason, Reason::Shutdown | Reason::Evicted)
@@ -418,13 +419,38 @@ impl Shard {
             && spans < config.max_spans_per_trace;
         if keep {
             let forget_at = completed_at + config.late_span_window;
-            self.forget.push_back((forget_at, key.clone()));
+            self.forget.push_back((forget_at, *key));
             let bytes = built.memory_bytes();
             self.context.budget.keep(trace.bytes, bytes);
             let decided = DecidedTrace { trace: built, emitted: trace.emitted, bytes, forget_at };
-            self.decided.insert(key.clone(), decided);
+            self.decided.insert(*key, decided);
         } else {
             self.context.budget.release(trace.bytes);
         }
     }
+}
+
+/// Counts violations not yet reported for their trace and keeps them in
+/// `found` for the shard's next hand-over. `packs_tenant` labels the metrics
+/// (see `Packs::resolve`); the violations go out under the spans' own `tenant`.
+/// (A function of the shard's parts, not a method: its callers hold other
+/// parts of the shard borrowed meanwhile.)
+fn emit(
+    found: &mut Vec<ViolationBatch>,
+    metrics: &Metrics,
+    tenant: &Tenant,
+    packs_tenant: &str,
+    fresh: Vec<betrace_vm::Violation>,
+    completed_at: Instant,
+) {
+    if fresh.is_empty() {
+        return;
+    }
+    // Counted a rule at a time (a trace's violations come rule by rule):
+    // a noisy rule finds hundreds in one trace.
+    for same_rule in fresh.chunk_by(|a, b| a.rule_id == b.rule_id) {
+        let labels = RuleLabels { tenant: packs_tenant.to_string(), rule: same_rule[0].rule_id.clone() };
+        metrics.violations.get_or_create(&labels).inc_by(same_rule.len() as u64);
+    }
+    found.push(ViolationBatch { tenant: tenant.clone(), violations: fresh, completed_at });
 }

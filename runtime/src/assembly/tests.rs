@@ -227,6 +227,29 @@ fn a_shard_under_its_limits_keeps_no_entries_of_traces_gone() {
     assert!(shard.queued() <= 1, "{} entries left behind", shard.queued());
 }
 
+/// A client inventing a tenant name per request must not grow the shard's
+/// table of tenant numbers: names no trace uses any more are let go.
+#[test]
+fn a_shard_lets_go_of_tenants_whose_traces_are_gone() {
+    let config = AssemblyConfig {
+        idle_timeout: Duration::from_millis(10),
+        late_span_window: Duration::from_millis(10),
+        ..config()
+    };
+    let (context, _, _) = context(NEVER_B, config);
+    let budget = context.budget.clone();
+    let mut shard = shard::Shard::new(context, 1);
+    let start = Instant::now();
+    for trace in 0..200u8 {
+        let now = start + Duration::from_millis(30) * u32::from(trace);
+        shard.add(Tenant::from(format!("made-up-{trace}")), reserved_batch(&budget, span(trace, 2, 1, "b")), now);
+        shard.sweep(now + Duration::from_millis(15));
+        shard.sweep(now + Duration::from_millis(29));
+    }
+    assert!(shard.tenants_known() <= 100, "{} tenant names kept for 200 traces gone", shard.tenants_known());
+    assert_eq!(budget.used(), 0, "every trace forgotten");
+}
+
 /// Tenants without a pack directory meet the default tenant's rules, and
 /// their metrics are the default tenant's: a client inventing tenant names
 /// cannot grow the metrics without bound. Their violations still go out
