@@ -361,7 +361,9 @@ impl Shard {
                 self.context.metrics.traces_evicted.inc();
             }
         }
-        if wanted > 0 && (!short_of_room(&budget) || self.open.is_empty()) {
+        // Room made, or none can be: no shard holds an open trace. (A shard
+        // of its own holding none must leave the call to those that hold some.)
+        if wanted > 0 && (!short_of_room(&budget) || budget.open() == 0) {
             budget.relieve(wanted);
         }
     }

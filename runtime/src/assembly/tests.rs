@@ -462,3 +462,23 @@ fn a_refused_request_makes_the_oldest_traces_complete_to_make_room() {
     assert!(harness.metrics.traces_evicted.get() >= 1);
     assert_eq!(harness.budget.pressure(), 0);
 }
+
+/// Room is made by the shards that hold open traces; a shard holding none,
+/// sweeping first, must not call the refused request's room made (it once
+/// did, and the request was refused until the trace went idle).
+#[test]
+fn a_shard_without_open_traces_leaves_making_room_to_those_with_some() {
+    let one = crate::ingest::record_bytes(&span(1, 1, 0, "b"));
+    let (context, _, _) = context(NEVER_B, AssemblyConfig { max_bytes: one * 4, ..config() });
+    let budget = context.budget.clone();
+    let (mut holding, mut empty) = (shard::Shard::new(context.clone(), 2), shard::Shard::new(context, 2));
+    let now = Instant::now();
+    for trace in 1..=3 {
+        holding.add(Tenant::from(""), reserved_batch(&budget, span(trace, 1, 0, "b")), now);
+    }
+    assert!(!budget.try_reserve(one * 2), "two more spans do not fit");
+    empty.sweep(now);
+    holding.sweep(now);
+    assert!(budget.try_reserve(one * 2), "the shard holding the traces made room");
+    assert_eq!(budget.pressure(), 0);
+}
