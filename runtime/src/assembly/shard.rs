@@ -381,7 +381,7 @@ impl Shard {
     }
 
     fn complete_all(&mut self, reason: Reason) {
-        let keys: Vec<Key> = self.open.keys().cloned().collect();
+        let keys: Vec<Key> = self.open.keys().copied().collect();
         for key in keys {
             self.complete(&key, reason);
         }
