@@ -4,7 +4,7 @@
 //! plain value, compared and hashed without reading a tenant's name. Keyed
 //! by the name (an `Arc<str>` per request), every probe of the maps read the
 //! stored key's name from cold memory, and every copy of a key into a queue
-//! bumped a reference count that the shards shared (together about 5% of a
+//! bumped a reference count that the shards shared (together about 6% of a
 //! loaded server).
 //!
 //! Numbers are never reused, so an entry left in a queue for a trace gone
