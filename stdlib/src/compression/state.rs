@@ -32,7 +32,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::{Baseline, Preparation, Prepared, Work};
+use super::baseline::{Baseline, Bounds, Preparation, Prepared, Work};
 use super::evidence::{Evidence, ScoreWindow, worst_segments};
 use super::lru::Lru;
 use super::policy::{Admission, Quarantine};
@@ -101,6 +101,15 @@ impl PreparedCall<'_> {
             scored_text(call.value, value_bytes(call.value).expect("prepared"), tokenize)
         }
     }
+}
+
+/// The part of a value that novelty judges: the prefix a baseline keeps of
+/// a sample ([`Bounds::max_sample`], a quarter of its bytes). Scored whole
+/// against baselines of such prefixes, a longer value could never look
+/// familiar, its tail being in no dictionary: the standard pack's
+/// `new_call_path` flagged every trace of some 900 spans or more.
+fn judged<'t>(text: &'t [u8], bounds: &Bounds) -> &'t [u8] {
+    &text[..text.len().min(bounds.max_sample())]
 }
 
 /// Counts since the state was created (or restored).
@@ -217,6 +226,7 @@ impl NoveltyState {
         let options = site.options;
         let bounds = options.bounds;
         let text = prepared.text_for(call, options.tokenize);
+        let text = judged(&text, &bounds);
         if site.keys.peek(&prepared.key[..]).is_none() {
             let evicted = site.keys.insert(prepared.key[..].into(), KeyState::default(), self.config.max_keys);
             self.counters.evicted_keys += evicted.len() as u64;
@@ -230,7 +240,7 @@ impl NoveltyState {
                 preparation = Some(folded);
             }
         };
-        let score = if key.baseline.is_warm() { key.baseline.score(&text, bounds.level, &mut self.work) } else { None };
+        let score = if key.baseline.is_warm() { key.baseline.score(text, bounds.level, &mut self.work) } else { None };
         if let Some(score) = score {
             self.counters.scored += 1;
             self.counters.flagged += u64::from(score >= options.policy.flag);
@@ -238,10 +248,10 @@ impl NoveltyState {
                 self.counters.released += 1;
                 fold(key.baseline.push(&released, true, &bounds), &mut self.counters.rebuilds);
             }
-            match key.quarantine.admit(&text, score, call.time, &options.policy, bounds.bytes / 4) {
+            match key.quarantine.admit(text, score, call.time, &options.policy, bounds.max_sample()) {
                 Admission::Learn => {
                     let novel = score >= options.policy.flag;
-                    fold(key.baseline.push(&text, novel, &bounds), &mut self.counters.rebuilds);
+                    fold(key.baseline.push(text, novel, &bounds), &mut self.counters.rebuilds);
                 }
                 Admission::Hold => self.counters.held += 1,
             }
@@ -249,7 +259,7 @@ impl NoveltyState {
         } else {
             // Warming up (or waiting for the dictionary that ends warm-up).
             self.counters.warming += 1;
-            fold(key.baseline.push(&text, true, &bounds), &mut self.counters.rebuilds);
+            fold(key.baseline.push(text, true, &bounds), &mut self.counters.rebuilds);
         }
         let rebuild = preparation.map(|preparation| Rebuild {
             site: call.site.clone(),
@@ -278,6 +288,7 @@ impl NoveltyState {
         let dict = key.baseline.dictionary()?;
         let tokenized = site.options.tokenize && matches!(call.value, Value::Str(_));
         let text = prepared.text_for(call, site.options.tokenize);
+        let text = judged(&text, &site.options.bounds);
         let (p_value, recent_scores) = site.recent.p_value(score);
         Some(Evidence {
             score,
@@ -286,7 +297,7 @@ impl NoveltyState {
             baseline_samples: key.baseline.samples(),
             baseline_bytes: key.baseline.bytes(),
             tokenized,
-            worst: worst_segments(&text, dict, &mut self.work.compressor, self.config.worst_segments),
+            worst: worst_segments(text, dict, &mut self.work.compressor, self.config.worst_segments),
         })
     }
 

@@ -484,3 +484,30 @@ fn threads_share_a_state_and_prepare_rebuilds_outside_its_lock() {
         assert!(key.baseline.samples() <= 16 + 16 / baseline::REFRESH + 1);
     }
 }
+
+/// A value longer than the prefix a baseline keeps of a sample (a large
+/// trace's `trace:shape`) is judged by that prefix: seen again, it looks
+/// familiar. Scored whole, its tail was in no dictionary, and every such
+/// value scored as new.
+#[test]
+fn a_value_longer_than_a_sample_is_familiar_when_seen_again() {
+    let options = NoveltyConfig::default().default_options();
+    let max_sample = options.bounds.max_sample();
+    let mut h = Harness::new(options);
+    let mut rng = Rng(5);
+    let mut long = String::new();
+    while long.len() < 3 * max_sample {
+        long.push_str(&log_line(&mut rng));
+        long.push('\n');
+    }
+    let scores: Vec<Option<f64>> = (0..40).map(|_| h.observe("shape", Value::str(&long))).collect();
+    let last = scores.last().copied().flatten().expect("warm after 40 values");
+    assert!(last < 0.1, "the same long value scores {last} the 40th time");
+    // Evidence is about the part judged.
+    let call_key = Value::str("shape");
+    let value = Value::str(&long);
+    let call = Call { site: &h.site, key: &call_key, value: &value, options: &h.options, time: h.time };
+    let evidence = h.state.explain(&call, last).expect("evidence for a warm key");
+    let past = |segment: &&evidence::Segment| segment.offset + segment.text.len() > max_sample;
+    assert!(!evidence.worst.iter().any(|segment| past(&segment)), "{:?}", evidence.worst);
+}
