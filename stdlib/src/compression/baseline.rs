@@ -73,6 +73,15 @@ impl Bounds {
     pub fn max_sample(&self) -> usize {
         (self.bytes / 4).max(1)
     }
+
+    /// The part of a value that novelty judges — scores, learns and
+    /// explains: the prefix a baseline keeps of a sample. Scored whole
+    /// against baselines of such prefixes, a longer value could never look
+    /// familiar, its tail being in no dictionary (the standard pack's
+    /// `new_call_path` flagged every trace of some 900 spans or more).
+    pub fn judged<'v>(&self, value: &'v [u8]) -> &'v [u8] {
+        &value[..value.len().min(self.max_sample())]
+    }
 }
 
 /// Reusable working memory for scoring and rebuilding: a compression context,
@@ -298,7 +307,7 @@ impl Baseline {
     /// for a rebuild, folds the pending samples in and returns the content to
     /// prepare.
     pub fn push(&mut self, sample: &[u8], novel: bool, bounds: &Bounds) -> Option<Preparation> {
-        let sample = &sample[..sample.len().min(bounds.max_sample())];
+        let sample = bounds.judged(sample);
         if sample.is_empty() {
             return None;
         }

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::{Baseline, Bounds, Preparation, Prepared, Work};
+use super::baseline::{Baseline, Preparation, Prepared, Work};
 use super::evidence::{Evidence, ScoreWindow, worst_segments};
 use super::lru::Lru;
 use super::policy::{Admission, Quarantine};
@@ -101,15 +101,6 @@ impl PreparedCall<'_> {
             scored_text(call.value, value_bytes(call.value).expect("prepared"), tokenize)
         }
     }
-}
-
-/// The part of a value that novelty judges: the prefix a baseline keeps of
-/// a sample ([`Bounds::max_sample`], a quarter of its bytes). Scored whole
-/// against baselines of such prefixes, a longer value could never look
-/// familiar, its tail being in no dictionary: the standard pack's
-/// `new_call_path` flagged every trace of some 900 spans or more.
-fn judged<'t>(text: &'t [u8], bounds: &Bounds) -> &'t [u8] {
-    &text[..text.len().min(bounds.max_sample())]
 }
 
 /// Counts since the state was created (or restored).
@@ -226,7 +217,7 @@ impl NoveltyState {
         let options = site.options;
         let bounds = options.bounds;
         let text = prepared.text_for(call, options.tokenize);
-        let text = judged(&text, &bounds);
+        let text = bounds.judged(&text);
         if site.keys.peek(&prepared.key[..]).is_none() {
             let evicted = site.keys.insert(prepared.key[..].into(), KeyState::default(), self.config.max_keys);
             self.counters.evicted_keys += evicted.len() as u64;
@@ -288,7 +279,7 @@ impl NoveltyState {
         let dict = key.baseline.dictionary()?;
         let tokenized = site.options.tokenize && matches!(call.value, Value::Str(_));
         let text = prepared.text_for(call, site.options.tokenize);
-        let text = judged(&text, &site.options.bounds);
+        let text = site.options.bounds.judged(&text);
         let (p_value, recent_scores) = site.recent.p_value(score);
         Some(Evidence {
             score,
