@@ -91,6 +91,27 @@ fn main() -> Result<(), String> {
             receiving.prost / (receiving.wire + shard)
         );
     }
+    // Choosing rules alone (the trigger index), over the traces built once.
+    let built: Vec<_> = traces
+        .iter()
+        .map(|spans| {
+            let mut builder = TraceBuilder::new(spans[0].trace_id);
+            builder.add_all(spans.clone());
+            builder.build()
+        })
+        .collect();
+    let started = Instant::now();
+    let chosen: usize = (0..rounds)
+        .flat_map(|_| &built)
+        .map(|trace| engines.iter().map(|engine| engine.candidates(trace).len()).sum::<usize>())
+        .sum();
+    let choosing = started.elapsed().as_secs_f64();
+    println!(
+        "choosing rules: {:.2} µs a trace, {:.3} µs a span ({:.1} rules a trace)",
+        choosing * 1e6 / (rounds * built.len()) as f64,
+        choosing * 1e6 / (rounds * spans) as f64,
+        chosen as f64 / (rounds * built.len()) as f64
+    );
     // The costliest rules, from the per-rule timing the server reports
     // as `betrace_rule_seconds_total`.
     let rules = engines.iter().flat_map(|engine| &engine.rules);

@@ -69,11 +69,11 @@ impl PatternIndex {
 }
 
 impl KeyPatterns {
-    /// Adds to `chosen` the rules of every pattern `value` matches (the
+    /// Hands `chosen` the rules of every pattern `value` matches (the
     /// caller matches each distinct value of the key once).
-    pub(super) fn matching(&self, value: &str, chosen: &mut Vec<usize>) {
+    pub(super) fn matching(&self, value: &str, mut chosen: impl FnMut(&[usize])) {
         for matched in self.set.matches(value).iter() {
-            chosen.extend(&self.rules[matched]);
+            chosen(&self.rules[matched]);
         }
     }
 }

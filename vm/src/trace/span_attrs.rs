@@ -78,6 +78,11 @@ impl SpanAttrs {
         (0..self.ends.len()).map(|span| self.span(span))
     }
 
+    /// Every attribute of every span, as one list.
+    pub fn all(&self) -> AttrsRef<'_> {
+        AttrsRef { keys: &self.keys, values: &self.values }
+    }
+
     /// Spans held.
     pub fn spans(&self) -> usize {
         self.ends.len()

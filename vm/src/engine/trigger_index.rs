@@ -1,0 +1,367 @@
+//! The trigger index: a trace runs only the rules whose `when` it can
+//! satisfy, picked from what the compiler found each rule's `when` needs
+//! (`betrace_compiler::triggers`): span names, span and resource attribute
+//! keys and string values, patterns on them, span kinds and statuses.
+//!
+//! Choosing is on the server's path for every trace, and a trace repeats its
+//! names, keys and values span after span, so each distinct one is looked up
+//! once: a byte of flags per string of the trace remembers which strings were
+//! already looked up in which role (a string can be a span name and a key),
+//! and only the keys some rule tests the value of collect their values.
+
+use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
+
+use betrace_compiler::triggers::Trigger;
+
+use super::pattern_triggers::{PatternIndex, PatternIndexBuilder};
+use crate::trace::{AttrValue, AttrsRef, Sym, Trace};
+
+/// A trigger table keyed by a trace's strings (names, attribute keys and
+/// values), looked up for every trace: foldhash, seeded per process, is
+/// several times faster than the default SipHash on short strings.
+type Index<V> = HashMap<String, V, RandomState>;
+
+/// The rules an attribute key triggers: those that need the key present,
+/// and those that need it to hold a given string.
+#[derive(Debug, Default)]
+struct KeyTriggers {
+    present: Vec<usize>,
+    values: Index<Vec<usize>>,
+}
+
+/// The triggers on one scope of attributes (span or resource).
+#[derive(Debug, Default)]
+struct AttrTriggers {
+    by_key: Index<KeyTriggers>,
+    by_pattern: PatternIndex,
+}
+
+/// See the module doc.
+#[derive(Debug, Default)]
+pub(super) struct TriggerIndex {
+    /// Rules indexed, so a chosen set is a bitset of this many bits.
+    rules: usize,
+    by_name: Index<Vec<usize>>,
+    span_attrs: AttrTriggers,
+    /// Resource attributes apart: a trace has few resources, so rules scoped
+    /// to a service are picked by testing those, not every span.
+    resource_attrs: AttrTriggers,
+    /// Rules triggered by a span kind or status, by index in `SpanKind::ALL`
+    /// and `Status::ALL`: a trace's kinds and statuses are a bit mask away.
+    by_kind: [Vec<usize>; 6],
+    by_status: [Vec<usize>; 3],
+    /// Rules without a trigger: they run on every trace.
+    everywhere: Vec<usize>,
+}
+
+/// Collects rules' triggers; [`build`](Self::build) compiles the patterns.
+#[derive(Debug, Default)]
+pub(super) struct TriggerIndexBuilder {
+    index: TriggerIndex,
+    span_patterns: PatternIndexBuilder,
+    resource_patterns: PatternIndexBuilder,
+}
+
+impl TriggerIndexBuilder {
+    /// Indexes rule `rule` (numbered from 0 in the order added) under its
+    /// triggers; `None` means the rule has none and runs on every trace.
+    pub(super) fn add(&mut self, rule: usize, triggers: Option<&[Trigger]>) {
+        let index = &mut self.index;
+        index.rules = index.rules.max(rule + 1);
+        let Some(triggers) = triggers else {
+            index.everywhere.push(rule);
+            return;
+        };
+        for trigger in triggers {
+            match trigger {
+                Trigger::SpanName(name) => index.by_name.entry(name.clone()).or_default().push(rule),
+                Trigger::SpanAttr { key, value } => index.span_attrs.add_value(key, value, rule),
+                Trigger::ResourceAttr { key, value } => index.resource_attrs.add_value(key, value, rule),
+                Trigger::SpanAttrKey(key) => index.span_attrs.add_key(key, rule),
+                Trigger::ResourceAttrKey(key) => index.resource_attrs.add_key(key, rule),
+                Trigger::SpanKind(kind) => match index.by_kind.get_mut(usize::from(*kind)) {
+                    Some(rules) => rules.push(rule),
+                    None => index.everywhere.push(rule),
+                },
+                Trigger::SpanStatus(status) => match index.by_status.get_mut(usize::from(*status)) {
+                    Some(rules) => rules.push(rule),
+                    None => index.everywhere.push(rule),
+                },
+                Trigger::SpanAttrPattern { key, pattern } => self.span_patterns.add(key, pattern, rule),
+                Trigger::ResourceAttrPattern { key, pattern } => self.resource_patterns.add(key, pattern, rule),
+            }
+        }
+    }
+
+    pub(super) fn build(self) -> TriggerIndex {
+        let TriggerIndexBuilder { mut index, span_patterns, resource_patterns } = self;
+        let (span_patterns, span_everywhere) = span_patterns.build();
+        let (resource_patterns, resource_everywhere) = resource_patterns.build();
+        index.span_attrs.by_pattern = span_patterns;
+        index.resource_attrs.by_pattern = resource_patterns;
+        index.everywhere.extend(span_everywhere.into_iter().chain(resource_everywhere));
+        index.everywhere.sort_unstable();
+        index.everywhere.dedup();
+        index
+    }
+}
+
+impl AttrTriggers {
+    fn add_value(&mut self, key: &str, value: &str, rule: usize) {
+        let values = &mut self.by_key.entry(key.to_string()).or_default().values;
+        values.entry(value.to_string()).or_default().push(rule);
+    }
+
+    fn add_key(&mut self, key: &str, rule: usize) {
+        self.by_key.entry(key.to_string()).or_default().present.push(rule);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_key.is_empty() && self.by_pattern.is_empty()
+    }
+
+    /// Adds to `chosen` the rules `attrs`' keys and string values trigger.
+    /// `role` is this scope's pair of bits in `seen`.
+    fn choose<'t>(
+        &self,
+        attrs: impl Iterator<Item = AttrsRef<'t>>,
+        trace: &Trace,
+        seen: &mut Seen,
+        role: Role,
+        chosen: &mut RuleSet,
+    ) {
+        // Pass 1: each distinct key is looked up once; the (key, value)
+        // pairs of keys whose values matter are kept, packed as u64s.
+        let mut pairs = Vec::new();
+        for (key, value) in attrs.flat_map(AttrsRef::iter) {
+            if seen.first_time(key, role.looked_up) {
+                let text = trace.strings.text(key);
+                let triggers = self.by_key.get(text);
+                if let Some(triggers) = triggers {
+                    chosen.add(&triggers.present);
+                }
+                let by_value = triggers.is_some_and(|triggers| !triggers.values.is_empty());
+                if by_value || self.by_pattern.for_key(text).is_some() {
+                    seen.mark(key, role.by_value);
+                }
+            }
+            if let AttrValue::Str(value) = value
+                && seen.has(key, role.by_value)
+            {
+                pairs.push(u64::from(key.0) << 32 | u64::from(value.0));
+            }
+        }
+        // Pass 2: each distinct pair once.
+        pairs.sort_unstable();
+        pairs.dedup();
+        for group in pairs.chunk_by(|a, b| a >> 32 == b >> 32) {
+            let key_text = trace.strings.text(Sym((group[0] >> 32) as u32));
+            let by_value = self.by_key.get(key_text).map(|triggers| &triggers.values);
+            let patterns = self.by_pattern.for_key(key_text);
+            for &pair in group {
+                let value = trace.strings.text(Sym(pair as u32));
+                if let Some(rules) = by_value.and_then(|values| values.get(value)) {
+                    chosen.add(rules);
+                }
+                if let Some(patterns) = patterns {
+                    patterns.matching(value, |rules| chosen.add(rules));
+                }
+            }
+        }
+    }
+}
+
+impl TriggerIndex {
+    /// The rules `trace` can trigger, in pack order.
+    pub(super) fn candidates(&self, trace: &Trace) -> Vec<usize> {
+        let mut chosen = RuleSet::new(self.rules);
+        chosen.add(&self.everywhere);
+        let mut seen = Seen::new(trace);
+        if !self.by_name.is_empty() {
+            for &name in &trace.name {
+                if seen.first_time(name, Seen::NAME)
+                    && let Some(rules) = self.by_name.get(trace.strings.text(name))
+                {
+                    chosen.add(rules);
+                }
+            }
+        }
+        if self.by_kind.iter().chain(&self.by_status).any(|rules| !rules.is_empty()) {
+            let kinds = trace.kind.iter().fold(0u32, |mask, kind| mask | 1 << kind.index());
+            let statuses = trace.status.iter().fold(0u32, |mask, status| mask | 1 << status.index());
+            let by_kind = self.by_kind.iter().enumerate().filter(|&(i, _)| kinds & 1 << i != 0);
+            let by_status = self.by_status.iter().enumerate().filter(|&(i, _)| statuses & 1 << i != 0);
+            for (_, rules) in by_kind.chain(by_status) {
+                chosen.add(rules);
+            }
+        }
+        if !self.span_attrs.is_empty() {
+            let attrs = std::iter::once(trace.attrs.all());
+            self.span_attrs.choose(attrs, trace, &mut seen, Role::SPAN, &mut chosen);
+        }
+        if !self.resource_attrs.is_empty() {
+            let attrs = trace.resources.iter().map(|resource| resource.attrs.as_ref());
+            self.resource_attrs.choose(attrs, trace, &mut seen, Role::RESOURCE, &mut chosen);
+        }
+        chosen.indices()
+    }
+}
+
+/// A set of rules as a bitset: adding is a bit set, duplicates cost
+/// nothing, and the rules come out in pack order without sorting.
+struct RuleSet(Vec<u64>);
+
+impl RuleSet {
+    fn new(rules: usize) -> RuleSet {
+        RuleSet(vec![0; rules.div_ceil(64)])
+    }
+
+    fn add(&mut self, rules: &[usize]) {
+        for &rule in rules {
+            self.0[rule / 64] |= 1 << (rule % 64);
+        }
+    }
+
+    fn indices(&self) -> Vec<usize> {
+        let mut indices = Vec::with_capacity(self.0.iter().map(|word| word.count_ones() as usize).sum());
+        for (word_index, &word) in self.0.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                indices.push(word_index * 64 + word.trailing_zeros() as usize);
+                word &= word - 1;
+            }
+        }
+        indices
+    }
+}
+
+/// The bits of one attribute scope in [`Seen`]: the key was looked up, and
+/// some rule tests its values.
+#[derive(Clone, Copy)]
+struct Role {
+    looked_up: u8,
+    by_value: u8,
+}
+
+impl Role {
+    const SPAN: Role = Role { looked_up: 1 << 1, by_value: 1 << 2 };
+    const RESOURCE: Role = Role { looked_up: 1 << 3, by_value: 1 << 4 };
+}
+
+/// A byte of flags for each string of a trace (see the module doc).
+struct Seen(Vec<u8>);
+
+impl Seen {
+    const NAME: u8 = 1;
+
+    fn new(trace: &Trace) -> Seen {
+        Seen(vec![0; trace.strings.len()])
+    }
+
+    /// Sets `flag` on `sym`; whether it was not set before.
+    fn first_time(&mut self, sym: Sym, flag: u8) -> bool {
+        let flags = &mut self.0[sym.0 as usize];
+        let first = *flags & flag == 0;
+        *flags |= flag;
+        first
+    }
+
+    fn mark(&mut self, sym: Sym, flag: u8) {
+        self.0[sym.0 as usize] |= flag;
+    }
+
+    fn has(&self, sym: Sym, flag: u8) -> bool {
+        self.0[sym.0 as usize] & flag != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{RecordValue, SpanRecord, Text, TraceBuilder};
+
+    type Pairs<'a> = Vec<(&'a str, RecordValue)>;
+
+    fn index(rules: Vec<Vec<Trigger>>) -> TriggerIndex {
+        let mut builder = TriggerIndexBuilder::default();
+        for (rule, triggers) in rules.iter().enumerate() {
+            builder.add(rule, Some(triggers));
+        }
+        builder.build()
+    }
+
+    fn text(text: &str) -> RecordValue {
+        RecordValue::Str(text.into())
+    }
+
+    fn owned(pairs: Pairs<'_>) -> Vec<(Text, RecordValue)> {
+        pairs.into_iter().map(|(key, value)| (Text::from(key), value)).collect()
+    }
+
+    /// A trace of one span per `(name, span attributes, resource attributes)`.
+    fn trace(spans: Vec<(&str, Pairs<'_>, Pairs<'_>)>) -> Trace {
+        let mut builder = TraceBuilder::new([1; 16]);
+        for (i, (name, attrs, resource)) in spans.into_iter().enumerate() {
+            builder.add(SpanRecord {
+                trace_id: [1; 16],
+                span_id: [i as u8 + 1; 8],
+                name: name.into(),
+                attrs: owned(attrs),
+                resource: owned(resource).into(),
+                ..SpanRecord::default()
+            });
+        }
+        builder.build()
+    }
+
+    #[test]
+    fn a_rule_set_gives_each_rule_once_in_order() {
+        let mut set = RuleSet::new(130);
+        set.add(&[129, 3, 64, 3]);
+        set.add(&[0, 63, 129]);
+        assert_eq!(set.indices(), [0, 3, 63, 64, 129]);
+        assert!(RuleSet::new(0).indices().is_empty());
+    }
+
+    #[test]
+    fn one_string_as_a_name_a_span_key_and_a_resource_key_triggers_each_role_apart() {
+        let index = index(vec![
+            vec![Trigger::SpanName("db".into())],
+            vec![Trigger::SpanAttrKey("db".into())],
+            vec![Trigger::ResourceAttrKey("db".into())],
+        ]);
+        let named = trace(vec![("db", vec![], vec![])]);
+        assert_eq!(index.candidates(&named), [0]);
+        // The name is seen first; the key must still be looked up as a key.
+        let named_and_keyed = trace(vec![("db", vec![], vec![]), ("query", vec![("db", RecordValue::Int(1))], vec![])]);
+        assert_eq!(index.candidates(&named_and_keyed), [0, 1]);
+        let everywhere = trace(vec![("db", vec![("db", text("x"))], vec![("db", text("y"))])]);
+        assert_eq!(index.candidates(&everywhere), [0, 1, 2]);
+        let resource_only = trace(vec![("other", vec![], vec![("db", text("y"))])]);
+        assert_eq!(index.candidates(&resource_only), [2]);
+    }
+
+    #[test]
+    fn every_distinct_string_value_of_a_key_is_tested_whatever_came_first() {
+        let index = index(vec![
+            vec![Trigger::SpanAttr { key: "method".into(), value: "POST".into() }],
+            vec![Trigger::SpanAttrPattern { key: "method".into(), pattern: "^(?:DEL.*)$".into() }],
+            vec![Trigger::SpanAttr { key: "method".into(), value: "PUT".into() }],
+        ]);
+        // `method` is first an integer, then GET, then POST and DELETE: the
+        // key is looked up once, and every string value after that counts.
+        let methods = trace(vec![
+            ("a", vec![("method", RecordValue::Int(1))], vec![]),
+            ("b", vec![("method", text("GET"))], vec![]),
+            ("c", vec![("method", text("POST")), ("method", text("DELETE"))], vec![]),
+            ("d", vec![("method", text("POST"))], vec![]),
+        ]);
+        assert_eq!(index.candidates(&methods), [0, 1]);
+        // A value under another key, or in the other scope, does not count.
+        let elsewhere =
+            trace(vec![("a", vec![("verb", text("PUT")), ("method", text("GET"))], vec![("method", text("POST"))])]);
+        assert!(index.candidates(&elsewhere).is_empty());
+    }
+}
