@@ -442,8 +442,8 @@ mod tests {
     }
 
     fn record(n: usize) -> Vec<u8> {
-        ExportRecord::encode_request(&Tenant::from("acme"), 0, 1, &request(&[sample(n.is_multiple_of(2))], "a"))
-            .unwrap()
+        let request = request(&[sample(n.is_multiple_of(2))], "a");
+        ExportRecord::encode_request(&Tenant::from("acme"), 0, 1, 0, |out| request.encode_raw(out)).unwrap()
     }
 
     async fn wait_for_cursor(queue: &DurableQueue, cursor: u64) {

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::deliver::{Delivery, Protocol, Transport, unix_nanos};
-use super::otlp_span::{self, violations_request};
+use super::otlp_span::{self, encode_violations_request};
 use super::queue::{DurableQueue, QueueConfig, QueueStats};
 use super::record::{self, ExportRecord};
 use super::sink::{ViolationBatch, ViolationSink};
@@ -36,6 +36,8 @@ use crate::metrics::{ExporterLabel, Metrics};
 /// eighth (whole segments are dropped) without a small queue becoming
 /// thousands of files.
 const MAX_SEGMENT_BYTES: u64 = 8 << 20;
+/// About what one violation span takes encoded, to size a record's buffer.
+const VIOLATION_SPAN_BYTES: usize = 512;
 const MIN_SEGMENT_BYTES: u64 = 64 << 10;
 
 /// Sends violations to stdout, the file and the network exporters' queues.
@@ -216,9 +218,13 @@ impl Dispatcher {
             .violations
             .chunks(self.batch_size)
             .filter_map(|chunk| {
-                let request = violations_request(chunk, &self.span_config);
-                match ExportRecord::encode_request(&batch.tenant, completed_at_unix_nanos, chunk.len() as u32, &request)
-                {
+                let (tenant, count) = (&batch.tenant, chunk.len() as u32);
+                let request_len = chunk.len() * VIOLATION_SPAN_BYTES;
+                let encoded =
+                    ExportRecord::encode_request(tenant, completed_at_unix_nanos, count, request_len, |out| {
+                        encode_violations_request(chunk, &self.span_config, out)
+                    });
+                match encoded {
                     Ok(bytes) => Some(bytes),
                     Err(e) => {
                         tracing::error!(tenant = %batch.tenant, "cannot queue violations: {e}");

@@ -22,13 +22,15 @@
 //!   these names and the others' are numbered: `betrace.novelty.1.score`, …
 //! - resource `service.name = "betrace"` and `service.instance.id`.
 
-use betrace_stdlib::Value;
 use betrace_vm::Violation;
-use betrace_vm::violation::{NoveltyEvidence, unhex};
+use betrace_vm::violation::unhex;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+
+mod encode;
+
+pub use encode::encode_violations_request;
 
 /// The span name of every violation.
 pub const VIOLATION_SPAN_NAME: &str = "betrace.violation";
@@ -44,117 +46,17 @@ pub struct ExportConfig {
 
 /// One violation as a span; `signature` becomes `betrace.signature`.
 pub fn violation_span(violation: &Violation, signature: Option<&str>) -> Span {
-    let time = u64::try_from(violation.time).unwrap_or(0);
-    let mut attributes = vec![
-        bool_attr("betrace.violation", true),
-        string_attr("betrace.violation.id", &violation.id),
-        string_attr("betrace.rule.id", &violation.rule_id),
-        string_attr("betrace.rule.name", &violation.rule_name),
-        string_attr("betrace.severity", violation.severity.word()),
-        string_attr("betrace.message", &violation.message),
-        string_attr("betrace.pack.name", &violation.pack.name),
-        string_attr("betrace.pack.version", &violation.pack.version),
-        string_attr("betrace.clause", &violation.clause),
-        KeyValue {
-            key: "betrace.tags".into(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::ArrayValue(ArrayValue {
-                    values: violation.tags.iter().map(|t| string_value(t)).collect(),
-                })),
-            }),
-            ..KeyValue::default()
-        },
-    ];
-    for (index, evidence) in violation.novelty.iter().enumerate() {
-        attributes.extend(novelty_attributes(evidence, index));
-    }
-    if let Some(signature) = signature {
-        attributes.push(string_attr("betrace.signature", signature));
-    }
-    Span {
-        trace_id: violation.trace_id.to_vec(),
-        span_id: span_id_of(&violation.id).to_vec(),
-        parent_span_id: violation.parent_span.map(|s| s.to_vec()).unwrap_or_default(),
-        name: VIOLATION_SPAN_NAME.into(),
-        kind: span::SpanKind::Internal as i32,
-        start_time_unix_nano: time,
-        end_time_unix_nano: time,
-        attributes,
-        links: violation
-            .witnesses
-            .iter()
-            .map(|witness| span::Link {
-                trace_id: violation.trace_id.to_vec(),
-                span_id: witness.to_vec(),
-                ..span::Link::default()
-            })
-            .collect(),
-        status: Some(Status { code: status::StatusCode::Error as i32, message: violation.message.clone() }),
-        ..Span::default()
-    }
+    let mut bytes = Vec::new();
+    encode::encode_violation_span(violation, signature, &mut bytes);
+    Span::decode(&bytes[..]).expect("a violation span encodes as a span")
 }
 
-/// The `betrace.novelty.*` attributes of the evidence of the `index`th
-/// `novelty` call (numbered from the second on).
-fn novelty_attributes(evidence: &NoveltyEvidence, index: usize) -> Vec<KeyValue> {
-    const PREFIX: &str = "betrace.novelty.";
-    let name = |suffix: &str| match index {
-        0 => format!("{PREFIX}{suffix}"),
-        n => format!("{PREFIX}{n}.{suffix}"),
-    };
-    let mut attributes = vec![string_attr(&name("call"), &evidence.call), string_attr(&name("key"), &evidence.key)];
-    for (key, value) in evidence.evidence.attributes() {
-        let suffix = key.strip_prefix(PREFIX).unwrap_or(key);
-        attributes.push(KeyValue { key: name(suffix), value: Some(any_value(&value)), ..KeyValue::default() });
-    }
-    attributes
-}
-
-/// A scalar or list value as an OTLP attribute value (a number stays a number).
-fn any_value(value: &Value) -> AnyValue {
-    let value = match value {
-        Value::Bool(b) => any_value::Value::BoolValue(*b),
-        Value::Int(i) => any_value::Value::IntValue(*i),
-        Value::Float(x) => any_value::Value::DoubleValue(*x),
-        Value::List(items) => {
-            any_value::Value::ArrayValue(ArrayValue { values: items.iter().map(any_value).collect() })
-        }
-        Value::Bytes(bytes) => any_value::Value::BytesValue(bytes.to_vec()),
-        other => any_value::Value::StringValue(other.to_string()),
-    };
-    AnyValue { value: Some(value) }
-}
-
-/// Violations as one export request: one resource (`service.name = "betrace"`),
-/// one scope (`betrace`, this crate's version), one span per violation,
-/// signed when `config` has a key.
+/// Violations as one export request (see [`encode_violations_request`]), as
+/// prost messages: for the JSON exporters, which render these.
 pub fn violations_request(violations: &[Violation], config: &ExportConfig) -> ExportTraceServiceRequest {
-    let spans = violations
-        .iter()
-        .map(|violation| {
-            let signature = config.signing_key.as_deref().map(|key| violation.sign(key));
-            violation_span(violation, signature.as_deref())
-        })
-        .collect();
-    let resource = Resource {
-        attributes: vec![
-            string_attr("service.name", "betrace"),
-            string_attr("service.instance.id", &config.instance_id),
-        ],
-        ..Resource::default()
-    };
-    let scope = InstrumentationScope {
-        name: "betrace".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        ..Default::default()
-    };
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(resource),
-            scope_spans: vec![ScopeSpans { scope: Some(scope), spans, ..ScopeSpans::default() }],
-            ..ResourceSpans::default()
-        }],
-    }
+    let mut bytes = Vec::new();
+    encode_violations_request(violations, config, &mut bytes);
+    ExportTraceServiceRequest::decode(&bytes[..]).expect("violations encode as a request")
 }
 
 /// The first 8 bytes of the violation id (32 hex digits). An id that is not
@@ -175,30 +77,146 @@ fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
-fn string_value(text: &str) -> AnyValue {
-    AnyValue { value: Some(any_value::Value::StringValue(text.into())) }
-}
-
-fn string_attr(key: &str, value: &str) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(string_value(value)), ..KeyValue::default() }
-}
-
-fn bool_attr(key: &str, value: bool) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(any_value::Value::BoolValue(value)) }),
-        ..KeyValue::default()
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use betrace_compiler::bytecode::CheckKind;
     use betrace_compiler::hir::Severity;
+    use betrace_stdlib::Value;
     use betrace_vm::PackInfo;
-    use betrace_vm::violation::violation_id;
+    use betrace_vm::violation::{NoveltyEvidence, violation_id};
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status, span, status};
+    use proptest::prelude::*;
 
     use super::*;
+
+    // The reference the direct encoding is held to: the same request built
+    // as prost messages, field by field, and encoded by prost.
+
+    fn reference_request(violations: &[Violation], config: &ExportConfig) -> ExportTraceServiceRequest {
+        let spans = violations
+            .iter()
+            .map(|violation| {
+                let signature = config.signing_key.as_deref().map(|key| violation.sign(key));
+                reference_span(violation, signature.as_deref())
+            })
+            .collect();
+        let resource = Resource {
+            attributes: vec![
+                string_attr("service.name", "betrace"),
+                string_attr("service.instance.id", &config.instance_id),
+            ],
+            ..Resource::default()
+        };
+        let scope = InstrumentationScope {
+            name: "betrace".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            ..Default::default()
+        };
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(resource),
+                scope_spans: vec![ScopeSpans { scope: Some(scope), spans, ..ScopeSpans::default() }],
+                ..ResourceSpans::default()
+            }],
+        }
+    }
+
+    fn reference_span(violation: &Violation, signature: Option<&str>) -> Span {
+        let time = u64::try_from(violation.time).unwrap_or(0);
+        let mut attributes = vec![
+            KeyValue {
+                key: "betrace.violation".into(),
+                value: Some(AnyValue { value: Some(any_value::Value::BoolValue(true)) }),
+                ..KeyValue::default()
+            },
+            string_attr("betrace.violation.id", &violation.id),
+            string_attr("betrace.rule.id", &violation.rule_id),
+            string_attr("betrace.rule.name", &violation.rule_name),
+            string_attr("betrace.severity", violation.severity.word()),
+            string_attr("betrace.message", &violation.message),
+            string_attr("betrace.pack.name", &violation.pack.name),
+            string_attr("betrace.pack.version", &violation.pack.version),
+            string_attr("betrace.clause", &violation.clause),
+            KeyValue {
+                key: "betrace.tags".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::ArrayValue(ArrayValue {
+                        values: violation.tags.iter().map(|t| string_value(t)).collect(),
+                    })),
+                }),
+                ..KeyValue::default()
+            },
+        ];
+        for (index, evidence) in violation.novelty.iter().enumerate() {
+            attributes.extend(reference_novelty(evidence, index));
+        }
+        if let Some(signature) = signature {
+            attributes.push(string_attr("betrace.signature", signature));
+        }
+        Span {
+            trace_id: violation.trace_id.to_vec(),
+            span_id: span_id_of(&violation.id).to_vec(),
+            parent_span_id: violation.parent_span.map(|s| s.to_vec()).unwrap_or_default(),
+            name: VIOLATION_SPAN_NAME.into(),
+            kind: span::SpanKind::Internal as i32,
+            start_time_unix_nano: time,
+            end_time_unix_nano: time,
+            attributes,
+            links: violation
+                .witnesses
+                .iter()
+                .map(|witness| span::Link {
+                    trace_id: violation.trace_id.to_vec(),
+                    span_id: witness.to_vec(),
+                    ..span::Link::default()
+                })
+                .collect(),
+            status: Some(Status { code: status::StatusCode::Error as i32, message: violation.message.clone() }),
+            ..Span::default()
+        }
+    }
+
+    fn reference_novelty(evidence: &NoveltyEvidence, index: usize) -> Vec<KeyValue> {
+        const PREFIX: &str = "betrace.novelty.";
+        let name = |suffix: &str| match index {
+            0 => format!("{PREFIX}{suffix}"),
+            n => format!("{PREFIX}{n}.{suffix}"),
+        };
+        let mut attributes = vec![string_attr(&name("call"), &evidence.call), string_attr(&name("key"), &evidence.key)];
+        for (key, value) in evidence.evidence.attributes() {
+            let suffix = key.strip_prefix(PREFIX).unwrap_or(key);
+            attributes.push(KeyValue {
+                key: name(suffix),
+                value: Some(reference_value(&value)),
+                ..KeyValue::default()
+            });
+        }
+        attributes
+    }
+
+    fn reference_value(value: &Value) -> AnyValue {
+        let value = match value {
+            Value::Bool(b) => any_value::Value::BoolValue(*b),
+            Value::Int(i) => any_value::Value::IntValue(*i),
+            Value::Float(x) => any_value::Value::DoubleValue(*x),
+            Value::List(items) => {
+                any_value::Value::ArrayValue(ArrayValue { values: items.iter().map(reference_value).collect() })
+            }
+            Value::Bytes(bytes) => any_value::Value::BytesValue(bytes.to_vec()),
+            other => any_value::Value::StringValue(other.to_string()),
+        };
+        AnyValue { value: Some(value) }
+    }
+
+    fn string_value(text: &str) -> AnyValue {
+        AnyValue { value: Some(any_value::Value::StringValue(text.into())) }
+    }
+
+    fn string_attr(key: &str, value: &str) -> KeyValue {
+        KeyValue { key: key.into(), value: Some(string_value(value)), ..KeyValue::default() }
+    }
 
     pub(crate) fn sample(bound: bool) -> Violation {
         let trace_id = [0xab; 16];
@@ -230,6 +248,91 @@ pub(crate) mod tests {
         match attr(span, key) {
             Some(any_value::Value::StringValue(s)) => s.clone(),
             other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    fn text_of(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+        // Lengths around 128 bytes cross a length prefix's one-byte limit.
+        prop::collection::vec(prop_oneof![Just('a'), Just('é'), Just('\u{1F600}'), any::<char>()], len)
+            .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    fn arbitrary_evidence() -> impl Strategy<Value = NoveltyEvidence> {
+        use betrace_stdlib::compression::{Evidence, Segment};
+        (
+            text_of(0..40),
+            text_of(0..20),
+            (any::<f64>(), any::<f64>(), any::<usize>(), any::<usize>(), any::<usize>(), any::<bool>()),
+            prop::collection::vec(text_of(0..150), 0..3),
+        )
+            .prop_map(|(call, key, (score, p_value, recent, samples, bytes, tokenized), worst)| {
+                NoveltyEvidence {
+                    call,
+                    key,
+                    evidence: Evidence {
+                        score,
+                        p_value,
+                        recent_scores: recent,
+                        baseline_samples: samples,
+                        baseline_bytes: bytes,
+                        tokenized,
+                        worst: worst.into_iter().map(|text| Segment { offset: 3, text, cost: 7 }).collect(),
+                    },
+                }
+            })
+    }
+
+    fn arbitrary_violation() -> impl Strategy<Value = Violation> {
+        (
+            (any::<[u8; 16]>(), prop::option::of(any::<[u8; 8]>()), prop::collection::vec(any::<[u8; 8]>(), 0..40)),
+            (text_of(0..30), text_of(0..300), text_of(0..200), prop::collection::vec(text_of(0..20), 0..4)),
+            (0..5usize, any::<i64>(), prop::collection::vec(arbitrary_evidence(), 0..3)),
+        )
+            .prop_map(
+                |(
+                    (trace_id, parent_span, witnesses),
+                    (rule_name, message, clause, tags),
+                    (severity_index, time, novelty),
+                )| {
+                    let severity =
+                        [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+                    Violation {
+                        id: violation_id(&trace_id, &rule_name, parent_span.as_ref(), 0),
+                        trace_id,
+                        bound_span: parent_span,
+                        parent_span,
+                        witnesses,
+                        rule_id: format!("pack/{rule_name}"),
+                        rule_name,
+                        severity: severity[severity_index],
+                        message,
+                        clause,
+                        clause_kind: CheckKind::Never,
+                        tags,
+                        pack: PackInfo { name: "pack".into(), version: "1.2.3".into() },
+                        time,
+                        novelty,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// The direct encoding is byte for byte what prost writes for the
+        /// same request built as messages.
+        #[test]
+        fn violations_encode_as_prost_encodes_them(
+            violations in prop::collection::vec(arbitrary_violation(), 0..6),
+            instance_id in text_of(0..10),
+            key in prop::option::of(prop::collection::vec(any::<u8>(), 1..8)),
+        ) {
+            let config = ExportConfig { instance_id, signing_key: key };
+            let mut direct = vec![0xee];
+            encode_violations_request(&violations, &config, &mut direct);
+            prop_assert_eq!(direct[0], 0xee, "appends after what the buffer holds");
+            prop_assert_eq!(&direct[1..], &reference_request(&violations, &config).encode_to_vec()[..]);
         }
     }
 

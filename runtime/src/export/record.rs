@@ -78,17 +78,19 @@ impl ExportRecord {
         Ok(out)
     }
 
-    /// The record of `request`, encoded straight after the header (what an
-    /// `ExportRecord` holding the encoded request reads back as), without
-    /// encoding the request apart first and copying it in.
+    /// The record of a request that `write_request` appends, straight after
+    /// the header (what an `ExportRecord` holding the encoded request reads
+    /// back as), without encoding the request apart first and copying it in.
+    /// `request_len` is a guess of its length, for the buffer's capacity.
     pub fn encode_request(
         tenant: &Tenant,
         completed_at_unix_nanos: u64,
         violations: u32,
-        request: &impl prost::Message,
+        request_len: usize,
+        write_request: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Vec<u8>, RecordError> {
-        let mut out = header(tenant, completed_at_unix_nanos, violations, request.encoded_len())?;
-        request.encode_raw(&mut out);
+        let mut out = header(tenant, completed_at_unix_nanos, violations, request_len)?;
+        write_request(&mut out);
         Ok(out)
     }
 
@@ -155,7 +157,10 @@ mod tests {
             }],
         };
         let record = ExportRecord { request: request.encode_to_vec(), ..record("acme") };
-        let direct = ExportRecord::encode_request(&record.tenant, record.completed_at_unix_nanos, 3, &request).unwrap();
+        let direct = ExportRecord::encode_request(&record.tenant, record.completed_at_unix_nanos, 3, 0, |out| {
+            request.encode_raw(out)
+        })
+        .unwrap();
         assert_eq!(direct, record.encode().unwrap());
         assert_eq!(ExportRecord::decode(&direct).unwrap(), record);
     }
