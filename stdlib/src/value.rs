@@ -292,10 +292,12 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// Bytes as lower-case hex (ids, `bytes` values): the one spelling used
 /// everywhere ids are shown.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
+    // By table, not `write!`: ids are written for every violation.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(text, "{byte:02x}");
+    for &byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0xf)]));
     }
     text
 }
@@ -304,6 +306,12 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::example_syntax::parse_literal;
+
+    #[test]
+    fn hex_is_two_lower_case_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xf0, 0xff]), "000fa5f0ff");
+        assert_eq!(hex(&[]), "");
+    }
 
     #[test]
     fn words_round_trip() {

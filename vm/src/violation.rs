@@ -51,21 +51,20 @@ pub struct Violation {
 
 /// A stable 128-bit id (FNV-1a, twice with different seeds) as hex.
 pub fn violation_id(trace_id: &[u8; 16], rule_id: &str, bound: Option<&[u8; 8]>, check: usize) -> String {
-    let mut bytes = Vec::with_capacity(64);
-    bytes.extend_from_slice(trace_id);
-    bytes.extend_from_slice(rule_id.as_bytes());
-    bytes.push(0);
-    bytes.extend_from_slice(bound.map_or(&[0u8; 8][..], |b| &b[..]));
-    bytes.extend_from_slice(&(check as u64).to_le_bytes());
+    let bound = bound.map_or(&[0u8; 8][..], |b| &b[..]);
+    let parts: [&[u8]; 5] = [trace_id, rule_id.as_bytes(), &[0], bound, &(check as u64).to_le_bytes()];
     // Both hashes in one pass: their multiply chains are independent, so
     // the core runs them side by side (a noisy rule makes many ids).
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let (mut first, mut second) = (0xcbf2_9ce4_8422_2325_u64, 0x6c62_272e_07bb_0142_u64);
-    for &byte in &bytes {
+    for &byte in parts.iter().flat_map(|part| part.iter()) {
         first = (first ^ u64::from(byte)).wrapping_mul(PRIME);
         second = (second ^ u64::from(byte)).wrapping_mul(PRIME);
     }
-    format!("{first:016x}{second:016x}")
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&first.to_be_bytes());
+    id[8..].copy_from_slice(&second.to_be_bytes());
+    hex(&id)
 }
 
 /// Lower-case hex of an id.
