@@ -36,9 +36,9 @@ use crate::metrics::{ExporterLabel, Metrics};
 /// eighth (whole segments are dropped) without a small queue becoming
 /// thousands of files.
 const MAX_SEGMENT_BYTES: u64 = 8 << 20;
+const MIN_SEGMENT_BYTES: u64 = 64 << 10;
 /// About what one violation span takes encoded, to size a record's buffer.
 const VIOLATION_SPAN_BYTES: usize = 512;
-const MIN_SEGMENT_BYTES: u64 = 64 << 10;
 
 /// Sends violations to stdout, the file and the network exporters' queues.
 #[derive(Debug)]
