@@ -37,8 +37,10 @@ use crate::metrics::{ExporterLabel, Metrics};
 /// thousands of files.
 const MAX_SEGMENT_BYTES: u64 = 8 << 20;
 const MIN_SEGMENT_BYTES: u64 = 64 << 10;
-/// About what one violation span takes encoded, to size a record's buffer.
-const VIOLATION_SPAN_BYTES: usize = 512;
+/// A little more than one violation span takes encoded (those of the
+/// SmartThings replay average about 660 bytes), to size a record's buffer
+/// so that it does not grow while the request is written into it.
+const VIOLATION_SPAN_BYTES: usize = 768;
 
 /// Sends violations to stdout, the file and the network exporters' queues.
 #[derive(Debug)]
