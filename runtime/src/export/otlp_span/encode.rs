@@ -184,9 +184,14 @@ impl Proto<'_> {
         if len < 0x80 {
             self.0[at] = len as u8;
         } else {
-            let mut prefix = Vec::with_capacity(5);
-            Proto(&mut prefix).varint(len as u64);
-            self.0.splice(at..at + 1, prefix);
+            // On the stack, not in a fresh vector: every violation span (over
+            // 127 bytes) comes here.
+            let (mut prefix, mut width) = ([0u8; 10], 0);
+            varint_bytes(len as u64, |byte| {
+                prefix[width] = byte;
+                width += 1;
+            });
+            self.0.splice(at..at + 1, prefix[..width].iter().copied());
         }
     }
 
@@ -228,11 +233,16 @@ impl Proto<'_> {
         self.varint(u64::from(field << 3 | wire_type));
     }
 
-    fn varint(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.0.push(value as u8 | 0x80);
-            value >>= 7;
-        }
-        self.0.push(value as u8);
+    fn varint(&mut self, value: u64) {
+        varint_bytes(value, |byte| self.0.push(byte));
     }
+}
+
+/// Hands `put` the bytes of `value` as a protobuf varint, least significant first.
+fn varint_bytes(mut value: u64, mut put: impl FnMut(u8)) {
+    while value >= 0x80 {
+        put(value as u8 | 0x80);
+        value >>= 7;
+    }
+    put(value as u8);
 }
