@@ -26,7 +26,7 @@ use betrace_runtime::formats::decode_request_lenient;
 use betrace_runtime::loadgen::payload::Payloads;
 use betrace_runtime::loadgen::synthetic::{SyntheticConfig, synthetic_traces};
 use betrace_runtime::packs::load_packs;
-use betrace_vm::trace::{SpanRecord, TraceBuilder};
+use betrace_vm::trace::{SpanRecord, Trace, TraceBuilder};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
@@ -53,11 +53,7 @@ fn main() -> Result<(), String> {
         let (mut evaluated, mut violations) = (0, 0);
         for _ in 0..rounds {
             for spans in &traces {
-                let mut builder = TraceBuilder::new(spans[0].trace_id);
-                for span in spans {
-                    builder.add(span.clone());
-                }
-                let trace = builder.build();
+                let trace = build(spans);
                 for engine in engines {
                     let report = engine.evaluate(&trace);
                     evaluated += report.evaluated;
@@ -92,14 +88,7 @@ fn main() -> Result<(), String> {
         );
     }
     // Choosing rules alone (the trigger index), over the traces built once.
-    let built: Vec<_> = traces
-        .iter()
-        .map(|spans| {
-            let mut builder = TraceBuilder::new(spans[0].trace_id);
-            builder.add_all(spans.clone());
-            builder.build()
-        })
-        .collect();
+    let built: Vec<_> = traces.iter().map(|spans| build(spans)).collect();
     let started = Instant::now();
     let chosen: usize = (0..rounds)
         .flat_map(|_| &built)
@@ -130,6 +119,15 @@ fn main() -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// One trace's spans assembled, span by span, as a shard does.
+fn build(spans: &[SpanRecord]) -> Trace {
+    let mut builder = TraceBuilder::new(spans[0].trace_id);
+    for span in spans {
+        builder.add(span.clone());
+    }
+    builder.build()
 }
 
 /// What decoding the same spans costs, as the load generator sends them
