@@ -18,6 +18,7 @@ mod dump;
 mod properties;
 mod records;
 mod span_attrs;
+mod span_items;
 mod strings;
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ mod tree;
 
 pub use builder::{TraceBuilder, group_by_trace};
 pub use span_attrs::{AttrsRef, SpanAttrs};
+pub use span_items::SpanItems;
 pub use strings::Strings;
 
 /// An interned string of one trace.
@@ -188,8 +190,9 @@ pub struct Trace {
     pub exit: Vec<u32>,
     /// Each span's attributes (all of them in one pair of arrays).
     pub attrs: SpanAttrs,
-    pub events: Vec<Vec<Event>>,
-    pub links: Vec<Vec<Link>>,
+    /// Each span's events and links (`events[i]` is span `i`'s).
+    pub events: SpanItems<Event>,
+    pub links: SpanItems<Link>,
     pub resources: Vec<Resource>,
     pub scopes: Vec<Scope>,
     /// What assembly had to repair (duplicates, cycles, orphans), for reports.

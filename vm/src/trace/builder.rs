@@ -421,8 +421,6 @@ impl<'r> Columns<'r> {
             resource: Vec::with_capacity(len),
             scope: Vec::with_capacity(len),
             attrs: SpanAttrs::with_capacity(len, spans.iter().map(|span| span.attrs.len()).sum()),
-            events: Vec::with_capacity(len),
-            links: Vec::with_capacity(len),
             ..Trace::default()
         };
         Columns { spans, trace, resources: Distinct::default(), scopes: Distinct::default() }
@@ -446,24 +444,14 @@ impl<'r> Columns<'r> {
             let status_message = strings.intern(&span.status_message);
             intern_each(strings, &span.attrs, |key, value| self.trace.attrs.push(key, value));
             self.trace.attrs.end_span();
-            let events = span
-                .events
-                .iter()
-                .map(|(name, time, attrs)| Event {
-                    name: strings.intern(name),
-                    time: *time,
-                    attrs: intern_attrs(strings, attrs),
-                })
-                .collect();
-            let links = span
-                .links
-                .iter()
-                .map(|(trace_id, span_id, attrs)| Link {
-                    trace_id: *trace_id,
-                    span_id: *span_id,
-                    attrs: intern_attrs(strings, attrs),
-                })
-                .collect();
+            for (name, time, attrs) in &span.events {
+                let event = Event { name: strings.intern(name), time: *time, attrs: intern_attrs(strings, attrs) };
+                self.trace.events.push(i, event);
+            }
+            for (trace_id, span_id, attrs) in &span.links {
+                let link = Link { trace_id: *trace_id, span_id: *span_id, attrs: intern_attrs(strings, attrs) };
+                self.trace.links.push(i, link);
+            }
             let trace = &mut self.trace;
             trace.span_id.push(span.span_id);
             trace.parent_id.push(span.parent_id);
@@ -475,8 +463,6 @@ impl<'r> Columns<'r> {
             trace.end.push(span.end);
             trace.resource.push(resource);
             trace.scope.push(scope);
-            trace.events.push(events);
-            trace.links.push(links);
         }
         self.trace
     }

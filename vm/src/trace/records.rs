@@ -65,14 +65,10 @@ impl Trace {
     pub fn memory_bytes(&self) -> usize {
         // Span and parent ids; parent, name, status message, resource, scope,
         // child count, enter and exit; start and end; kind and status.
-        let per_span = size_of::<[[u8; 8]; 2]>()
-            + size_of::<[u32; 8]>()
-            + size_of::<[i64; 2]>()
-            + size_of::<[u8; 2]>()
-            + size_of::<Vec<Event>>()
-            + size_of::<Vec<Link>>();
-        let events: usize = self.events.iter().flatten().map(|e| size_of::<Event>() + attrs_bytes(&e.attrs)).sum();
-        let links: usize = self.links.iter().flatten().map(|l| size_of::<Link>() + attrs_bytes(&l.attrs)).sum();
+        let per_span = size_of::<[[u8; 8]; 2]>() + size_of::<[u32; 8]>() + size_of::<[i64; 2]>() + size_of::<[u8; 2]>();
+        // Only spans with events or links have any to weigh.
+        let events = self.events.array_bytes() + self.events.all().iter().map(|e| attrs_bytes(&e.attrs)).sum::<usize>();
+        let links = self.links.array_bytes() + self.links.all().iter().map(|l| attrs_bytes(&l.attrs)).sum::<usize>();
         size_of::<Trace>()
             + self.len() * per_span
             + self.strings.memory_bytes()
