@@ -139,13 +139,32 @@ fn snapshot_path(dir: &Path, tenant: &str, pack: &str) -> PathBuf {
 /// The current packs.
 #[derive(Debug)]
 pub struct PackRegistry {
-    current: ArcSwap<Packs>,
+    current: Arc<ArcSwap<Packs>>,
+}
+
+/// One thread's handle on the current packs ([`PackRegistry::cache`]): while
+/// no reload happens, [`load`](Self::load) is one atomic read of a word no
+/// thread writes, where a [`PackRegistry::load`] per trace took and gave
+/// back a slot shared with the other shards (a hundredth of a loaded
+/// server). It holds the packs it last loaded until its next `load`.
+pub struct PacksCache(arc_swap::Cache<Arc<ArcSwap<Packs>>, Arc<Packs>>);
+
+impl PacksCache {
+    /// The current packs.
+    pub fn load(&mut self) -> &Arc<Packs> {
+        self.0.load()
+    }
 }
 
 impl PackRegistry {
     pub fn new(mut packs: Packs) -> PackRegistry {
         packs.generation = 1;
-        PackRegistry { current: ArcSwap::from_pointee(packs) }
+        PackRegistry { current: Arc::new(ArcSwap::from_pointee(packs)) }
+    }
+
+    /// A handle for a thread that looks the packs up again and again.
+    pub fn cache(&self) -> PacksCache {
+        PacksCache(arc_swap::Cache::new(Arc::clone(&self.current)))
     }
 
     pub fn current(&self) -> Arc<Packs> {

@@ -36,7 +36,11 @@
 //!   Sweeps drop entries of traces already gone, so the queue holds no more
 //!   than the traces that arrived since the oldest still open.
 //! - *early*: a trace that gets spans after its last early run pushes the
-//!   time the next may come, a heap (those times do not arrive in order).
+//!   time the next may come. A trace's first run is due `early_after` after
+//!   it opened, so those times arrive in order, first in, first out, as the
+//!   idle ones do (a heap of them, most for traces long gone by then, was a
+//!   hundredth of a loaded server); later runs, due [`EARLY_INTERVAL`] after
+//!   the last, do not arrive in order and wait in a heap.
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
@@ -54,6 +58,7 @@ use super::tenant_numbers::{TenantNumber, TenantNumbers};
 use super::{Budget, ShardContext, ShardMessage, TraceBatch};
 use crate::export::ViolationBatch;
 use crate::metrics::{CompletionLabel, Metrics, RuleLabels};
+use crate::packs::PacksCache;
 use crate::tenant::Tenant;
 
 /// Early rules run on a trace still arriving at most this often.
@@ -130,6 +135,7 @@ impl Reason {
 
 pub(super) struct Shard {
     context: ShardContext,
+    packs: PacksCache,
     /// This shard's share of `max_traces`.
     max_open: usize,
     tenants: TenantNumbers,
@@ -139,7 +145,10 @@ pub(super) struct Shard {
     idle: VecDeque<(Instant, Key)>,
     /// (first seen, key), oldest first: who grows too old, and who to evict.
     arrivals: VecDeque<(Instant, Key)>,
-    /// (not before, key), soonest first: when a trace's early rules may run.
+    /// (not before, key), in the order they fall due: when a trace's early
+    /// rules may first run.
+    first_early: VecDeque<(Instant, Key)>,
+    /// (not before, key), soonest first: when they may run again.
     early: BinaryHeap<Reverse<(Instant, Key)>>,
     /// (forget at, key) of decided traces.
     forget: VecDeque<(Instant, Key)>,
@@ -152,6 +161,7 @@ impl Shard {
     pub(super) fn new(context: ShardContext, shards: usize) -> Shard {
         let max_open = context.config.max_traces.div_ceil(shards).max(1);
         Shard {
+            packs: context.packs.cache(),
             context,
             max_open,
             tenants: TenantNumbers::default(),
@@ -159,6 +169,7 @@ impl Shard {
             decided: HashMap::default(),
             idle: VecDeque::new(),
             arrivals: VecDeque::new(),
+            first_early: VecDeque::new(),
             early: BinaryHeap::new(),
             forget: VecDeque::new(),
             found: Vec::new(),
@@ -241,7 +252,11 @@ impl Shard {
         self.context.budget.opened(bytes);
         trace.last_seen = now;
         if config.early_firing && !trace.early_due {
-            self.early.push(Reverse((trace.early_not_before(config.early_after), key)));
+            let due = (trace.early_not_before(config.early_after), key);
+            match trace.last_early {
+                None => self.first_early.push_back(due),
+                Some(_) => self.early.push(Reverse(due)),
+            }
         }
         trace.early_due = true;
         self.idle.push_back((now + config.idle_timeout, key));
@@ -259,7 +274,7 @@ impl Shard {
         let Some(trace) = self.open.get_mut(key).filter(|trace| trace.early_run_due(now, early_after)) else {
             return;
         };
-        let packs = self.context.packs.load();
+        let packs = self.packs.load();
         let tenant = self.tenants.name(key.0);
         let (packs_tenant, tenant_packs) = packs.resolve(tenant);
         if !tenant_packs.has_early_rules() {
@@ -306,11 +321,18 @@ impl Shard {
                 self.complete(&key, Reason::Idle);
             }
         }
+        // `fire_early` checks the trace is still open and due.
+        while let Some((not_before, _)) = self.first_early.front() {
+            if *not_before > now {
+                break;
+            }
+            let (_, key) = self.first_early.pop_front().expect("front exists");
+            self.fire_early(&key, now);
+        }
         while let Some(Reverse((not_before, _))) = self.early.peek() {
             if *not_before > now {
                 break;
             }
-            // `fire_early` checks the trace is still open and due.
             let Reverse((_, key)) = self.early.pop().expect("peeked");
             self.fire_early(&key, now);
         }
@@ -377,7 +399,7 @@ impl Shard {
     /// Entries waiting in the idle, arrival and early queues.
     #[cfg(test)]
     pub(super) fn queued(&self) -> usize {
-        self.idle.len() + self.arrivals.len() + self.early.len()
+        self.idle.len() + self.arrivals.len() + self.first_early.len() + self.early.len()
     }
 
     fn complete_all(&mut self, reason: Reason) {
@@ -387,6 +409,7 @@ impl Shard {
         }
         self.idle.clear();
         self.arrivals.clear();
+        self.first_early.clear();
         self.early.clear();
     }
 
@@ -407,7 +430,7 @@ impl Shard {
         let completed_at = Instant::now();
         let spans = trace.builder.len();
         let built = trace.builder.build_boxed();
-        let packs = self.context.packs.load();
+        let packs = self.packs.load();
         let which = if trace.continuation { Which::Continuation } else { Which::All };
         let tenant = self.tenants.name(key.0);
         let (packs_tenant, tenant_packs) = packs.resolve(tenant);
