@@ -26,9 +26,23 @@ use crate::tenant::Tenant;
 
 mod evaluate;
 mod shard;
+mod tally;
 mod tenant_numbers;
 
-pub use evaluate::evaluate_trace;
+/// A shard's changes to a [`Budget`], added up between publications.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BudgetChanges {
+    /// Held bytes that joined open traces, and that left them (completed).
+    pub opened: usize,
+    pub closed: usize,
+    /// Held bytes let go, and bytes kept for decided traces.
+    pub released: usize,
+    pub kept: usize,
+    /// Kept bytes let go (the decided trace was forgotten).
+    pub forgotten: usize,
+    /// Kept bytes that late spans made held and open again.
+    pub reopened: usize,
+}
 
 /// Bytes of spans in memory, against the configured limit, in two parts:
 /// *held* — spans received and not yet evaluated, which admission counts
@@ -96,30 +110,28 @@ impl Budget {
         self.update_gauge();
     }
 
-    /// A trace is decided: its `held` bytes are released, and `kept` bytes
-    /// (what keeping it for late spans costs) are kept.
-    pub fn keep(&self, held: usize, kept: usize) {
-        self.kept.fetch_add(kept, Ordering::AcqRel);
-        self.release(held);
-    }
-
-    /// Moves a kept trace's bytes back to held, and open (late spans re-opened it).
-    pub fn reopen(&self, bytes: usize) {
-        self.held.fetch_add(bytes, Ordering::AcqRel);
-        self.opened(bytes);
-        self.forget(bytes);
-    }
-
-    /// Held bytes joined an open trace.
-    pub fn opened(&self, bytes: usize) {
-        self.open.fetch_add(bytes, Ordering::AcqRel);
-    }
-
-    /// An open trace's held bytes left it (it completed); [`keep`](Self::keep)
-    /// or [`release`](Self::release) then says what becomes of them.
-    pub fn closed(&self, bytes: usize) {
-        let before = self.open.fetch_sub(bytes, Ordering::AcqRel);
-        debug_assert!(before >= bytes, "closed more bytes than were open");
+    /// Applies a shard's changes since it last published them (see
+    /// `assembly/tally.rs`). Additions come before subtractions, so no
+    /// count dips below what it truly is on the way.
+    pub fn settle(&self, changes: &BudgetChanges) {
+        let add = |count: &AtomicUsize, bytes: usize| {
+            if bytes > 0 {
+                count.fetch_add(bytes, Ordering::AcqRel);
+            }
+        };
+        let subtract = |count: &AtomicUsize, bytes: usize, what: &str| {
+            if bytes > 0 {
+                let before = count.fetch_sub(bytes, Ordering::AcqRel);
+                debug_assert!(before >= bytes, "{what}");
+            }
+        };
+        add(&self.held, changes.reopened);
+        add(&self.open, changes.opened + changes.reopened);
+        add(&self.kept, changes.kept);
+        subtract(&self.open, changes.closed, "closed more bytes than were open");
+        subtract(&self.held, changes.released, "released more bytes than reserved");
+        subtract(&self.kept, changes.forgotten + changes.reopened, "forgot more bytes than kept");
+        self.update_gauge();
     }
 
     /// Held bytes in open traces.

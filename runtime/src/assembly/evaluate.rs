@@ -6,6 +6,7 @@
 use betrace_vm::trace::Trace;
 use betrace_vm::{RuleErrorKind, Violation};
 
+use super::tally::Tally;
 use crate::metrics::{Metrics, RuleLabels};
 use crate::packs::TenantPacks;
 
@@ -23,13 +24,15 @@ pub enum Which {
 }
 
 /// Evaluates `trace` with every pack of `packs`; returns the violations.
-/// Metrics are labelled with `packs_tenant`, the tenant `packs` belong to.
-pub fn evaluate_trace(
+/// Evaluations are counted into `tally`, fuel exhaustions straight into
+/// `metrics`, labelled with `packs_tenant`, the tenant `packs` belong to.
+pub(super) fn evaluate_trace(
     packs: &TenantPacks,
     packs_tenant: &str,
     trace: &Trace,
     which: Which,
     metrics: &Metrics,
+    tally: &mut Tally,
 ) -> Vec<Violation> {
     let mut violations = Vec::new();
     for engine in &packs.engines {
@@ -38,8 +41,7 @@ pub fn evaluate_trace(
             Which::Early => engine.evaluate_where(trace, |rule| rule.program.early),
             Which::Continuation => engine.evaluate_where(trace, |rule| !rule.is_stateful()),
         };
-        metrics.evaluations.inc_by(report.evaluated as u64);
-        metrics.evaluations_native.inc_by(report.native as u64);
+        tally.evaluated(report.evaluated, report.native);
         let labels = |rule: String| RuleLabels { tenant: packs_tenant.to_string(), rule };
         for error in &report.errors {
             match error.kind {

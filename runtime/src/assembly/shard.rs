@@ -54,10 +54,11 @@ use foldhash::fast::RandomState;
 use betrace_vm::trace::{Trace, TraceBuilder};
 
 use super::evaluate::{Which, evaluate_trace};
+use super::tally::{Completions, Tally};
 use super::tenant_numbers::{TenantNumber, TenantNumbers};
 use super::{Budget, ShardContext, ShardMessage, TraceBatch};
 use crate::export::ViolationBatch;
-use crate::metrics::{CompletionLabel, Metrics, RuleLabels};
+use crate::metrics::{Metrics, RuleLabels};
 use crate::packs::PacksCache;
 use crate::tenant::Tenant;
 
@@ -110,7 +111,7 @@ struct DecidedTrace {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Reason {
+pub(super) enum Reason {
     Idle,
     Age,
     Size,
@@ -121,7 +122,10 @@ enum Reason {
 }
 
 impl Reason {
-    fn label(self) -> &'static str {
+    pub(super) const ALL: [Reason; 6] =
+        [Reason::Idle, Reason::Age, Reason::Size, Reason::Evicted, Reason::Flush, Reason::Shutdown];
+
+    pub(super) fn label(self) -> &'static str {
         match self {
             Reason::Idle => "idle",
             Reason::Age => "age",
@@ -155,6 +159,9 @@ pub(super) struct Shard {
     /// Violations found since the last hand-over to the sink: one round of
     /// work (a message, a sweep) is made durable at once.
     found: Vec<ViolationBatch>,
+    /// Budget and metric changes not yet published, and where they go.
+    tally: Tally,
+    completions: Completions,
 }
 
 impl Shard {
@@ -162,6 +169,7 @@ impl Shard {
         let max_open = context.config.max_traces.div_ceil(shards).max(1);
         Shard {
             packs: context.packs.cache(),
+            completions: Completions::new(&context.metrics),
             context,
             max_open,
             tenants: TenantNumbers::default(),
@@ -173,6 +181,7 @@ impl Shard {
             early: BinaryHeap::new(),
             forget: VecDeque::new(),
             found: Vec::new(),
+            tally: Tally::default(),
         }
     }
 
@@ -216,6 +225,7 @@ impl Shard {
 
     fn add_to_trace(&mut self, key: Key, spans: TraceBuilder, bytes: usize, now: Instant) {
         let config = &self.context.config;
+        let mut new_trace = false;
         let trace = match self.open.entry(key) {
             Entry::Occupied(open) => {
                 let trace = open.into_mut();
@@ -227,7 +237,7 @@ impl Shard {
                 let (builder, kept_bytes, emitted, continuation) = match self.decided.remove(&key) {
                     Some(decided) => {
                         self.context.metrics.late_spans.inc_by(spans.len() as u64);
-                        self.context.budget.reopen(decided.bytes);
+                        self.tally.reopened(decided.bytes);
                         let mut builder = TraceBuilder::from_built(decided.trace);
                         builder.absorb(spans);
                         (builder, decided.bytes, decided.emitted, true)
@@ -235,7 +245,7 @@ impl Shard {
                     None => (spans, 0, HashSet::new(), false),
                 };
                 self.arrivals.push_back((now, key));
-                self.context.metrics.traces_open.inc();
+                new_trace = true;
                 slot.insert(OpenTrace {
                     builder,
                     first_seen: now,
@@ -249,7 +259,7 @@ impl Shard {
             }
         };
         trace.bytes += bytes;
-        self.context.budget.opened(bytes);
+        self.tally.opened(bytes, new_trace);
         trace.last_seen = now;
         if config.early_firing && !trace.early_due {
             let due = (trace.early_not_before(config.early_after), key);
@@ -283,7 +293,8 @@ impl Shard {
         trace.early_due = false;
         trace.last_early = Some(now);
         let built = trace.builder.build_keeping();
-        let found = evaluate_trace(tenant_packs, packs_tenant, &built, Which::Early, &self.context.metrics);
+        let found =
+            evaluate_trace(tenant_packs, packs_tenant, &built, Which::Early, &self.context.metrics, &mut self.tally);
         // An unbound violation hangs under the trace's root; before the root
         // has arrived it would have no parent (children usually reach us
         // first: SDKs export spans as they end). It waits for completion,
@@ -343,7 +354,7 @@ impl Shard {
             let (_, key) = self.forget.pop_front().expect("front exists");
             if self.decided.get(&key).is_some_and(|d| d.forget_at <= now) {
                 let decided = self.decided.remove(&key).expect("checked above");
-                self.context.budget.forget(decided.bytes);
+                self.tally.forgot(decided.bytes);
             }
         }
         self.evict_over_limits();
@@ -358,6 +369,7 @@ impl Shard {
     /// the limit, and the oldest open traces complete while held bytes pass
     /// the high water, or until a request that was refused would fit.
     fn evict_over_limits(&mut self) {
+        self.publish();
         let budget = self.context.budget.clone();
         while budget.used() > budget.limit() {
             let Some((_, key)) = self.forget.pop_front() else { break };
@@ -380,6 +392,7 @@ impl Shard {
             let Some((first_seen, key)) = self.arrivals.pop_front() else { break };
             if self.open.get(&key).is_some_and(|t| t.first_seen == first_seen) {
                 self.complete(&key, Reason::Evicted);
+                self.publish();
                 self.context.metrics.traces_evicted.inc();
             }
         }
@@ -413,8 +426,10 @@ impl Shard {
         self.early.clear();
     }
 
-    /// Hands what was found to the sink, which makes it durable.
+    /// Publishes the budget and metric changes of this round of work, and
+    /// hands what was found to the sink, which makes it durable.
     pub(super) fn hand_over(&mut self) {
+        self.publish();
         if !self.found.is_empty() {
             self.context.sink.emit_all(std::mem::take(&mut self.found));
         }
@@ -423,10 +438,7 @@ impl Shard {
     /// Evaluates a trace whole and moves it to the decided traces.
     fn complete(&mut self, key: &Key, reason: Reason) {
         let Some(mut trace) = self.open.remove(key) else { return };
-        self.context.budget.closed(trace.bytes);
         let metrics = &self.context.metrics;
-        metrics.traces_open.dec();
-        metrics.traces_completed.get_or_create(&CompletionLabel { reason: reason.label() }).inc();
         let completed_at = Instant::now();
         let spans = trace.builder.len();
         let built = trace.builder.build_boxed();
@@ -434,7 +446,7 @@ impl Shard {
         let which = if trace.continuation { Which::Continuation } else { Which::All };
         let tenant = self.tenants.name(key.0);
         let (packs_tenant, tenant_packs) = packs.resolve(tenant);
-        let found = evaluate_trace(tenant_packs, packs_tenant, &built, which, metrics);
+        let found = evaluate_trace(tenant_packs, packs_tenant, &built, which, metrics, &mut self.tally);
         let fresh: Vec<_> = found.into_iter().filter(|v| trace.emitted.insert(v.id.clone())).collect();
         emit(&mut self.found, metrics, tenant, packs_tenant, fresh, completed_at);
         let config = &self.context.config;
@@ -442,16 +454,25 @@ impl Shard {
         let keep = !matches!(reason, Reason::Shutdown | Reason::Evicted)
             && !config.late_span_window.is_zero()
             && spans < config.max_spans_per_trace;
-        if keep {
+        let kept = if keep {
             let forget_at = completed_at + config.late_span_window;
             self.forget.push_back((forget_at, *key));
             let bytes = built.memory_bytes();
-            self.context.budget.keep(trace.bytes, bytes);
             let decided = DecidedTrace { trace: built, emitted: trace.emitted, bytes, forget_at };
             self.decided.insert(*key, decided);
+            bytes
         } else {
-            self.context.budget.release(trace.bytes);
+            0
+        };
+        self.tally.completed(reason, trace.bytes, kept);
+        if self.tally.is_due() {
+            self.publish();
         }
+    }
+
+    /// Publishes the budget and metric changes added up so far.
+    fn publish(&mut self) {
+        self.tally.publish(&self.context.budget, &self.context.metrics, &self.completions);
     }
 }
 
