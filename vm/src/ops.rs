@@ -88,7 +88,7 @@ pub fn shape<'e>(trace: &'e Trace, order: &TreeOrder, arena: &'e Bump) -> &'e st
 }
 
 fn read<'e>(attrs: AttrsRef<'e>, key: Sym, trace: &'e Trace) -> Option<Val<'e>> {
-    attrs.get(key).map(|value| Val::from_attr(value, &trace.strings))
+    attrs.get(key).map(|value| Val::from_attr(*value, trace))
 }
 
 pub fn attribute(trace: &Trace, i: usize, scope: AttrScope, key: Sym) -> Val<'_> {

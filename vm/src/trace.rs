@@ -14,6 +14,7 @@ pub use betrace_stdlib::value::{SpanKind, Status};
 mod builder;
 pub mod compact;
 mod dump;
+mod large_values;
 #[cfg(test)]
 mod properties;
 mod records;
@@ -25,6 +26,7 @@ mod tests;
 mod tree;
 
 pub use builder::{TraceBuilder, group_by_trace};
+pub use large_values::LargeValues;
 pub use span_attrs::{AttrsRef, SpanAttrs};
 pub use span_items::SpanItems;
 pub use strings::Strings;
@@ -36,15 +38,16 @@ pub struct Sym(pub u32);
 /// "No parent": the root, or a span whose parent is not in the trace.
 pub const NO_PARENT: u32 = u32::MAX;
 
-/// An attribute value as OpenTelemetry carries it.
-#[derive(Clone, Debug, PartialEq)]
+/// An attribute value as OpenTelemetry carries it. Bytes and arrays are
+/// held by the trace ([`Trace::large`]); the value is their index there.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum AttrValue {
     Str(Sym),
     Int(i64),
     Float(f64),
     Bool(bool),
-    Bytes(Box<[u8]>),
-    Array(Box<[AttrValue]>),
+    Bytes(u32),
+    Array(u32),
 }
 
 /// A list of key/value attributes (span, resource, scope, event or link).
@@ -195,6 +198,8 @@ pub struct Trace {
     pub links: SpanItems<Link>,
     pub resources: Vec<Resource>,
     pub scopes: Vec<Scope>,
+    /// The bytes and arrays that attribute values refer to.
+    pub large: LargeValues,
     /// What assembly had to repair (duplicates, cycles, orphans), for reports.
     pub repairs: Repairs,
 }

@@ -10,14 +10,14 @@ use betrace_stdlib::Value;
 use betrace_stdlib::value::{SpanKind, Status};
 use bumpalo::Bump;
 
-use crate::trace::{AttrValue, Strings};
+use crate::trace::{AttrValue, Trace};
 
 /// A list value: a constant from the program, an attribute array from the
 /// trace, or a list built at run time.
 #[derive(Clone, Copy, Debug)]
 pub enum List<'e> {
     Const(&'e [Const]),
-    Attr(&'e [AttrValue], &'e Strings),
+    Attr(&'e [AttrValue], &'e Trace),
     Vals(&'e [Val<'e>]),
 }
 
@@ -37,7 +37,7 @@ impl<'e> List<'e> {
     pub fn get(&self, index: usize) -> Val<'e> {
         match *self {
             List::Const(items) => Val::from_const(&items[index]),
-            List::Attr(items, strings) => Val::from_attr(&items[index], strings),
+            List::Attr(items, trace) => Val::from_attr(items[index], trace),
             List::Vals(items) => items[index],
         }
     }
@@ -85,14 +85,15 @@ impl<'e> Val<'e> {
         }
     }
 
-    pub fn from_attr(value: &'e AttrValue, strings: &'e Strings) -> Val<'e> {
+    /// An attribute value of `trace`.
+    pub fn from_attr(value: AttrValue, trace: &'e Trace) -> Val<'e> {
         match value {
-            AttrValue::Str(sym) => Val::Str(strings.text(*sym)),
-            AttrValue::Int(i) => Val::Int(*i),
-            AttrValue::Float(f) => Val::Float(*f),
-            AttrValue::Bool(b) => Val::Bool(*b),
-            AttrValue::Bytes(bytes) => Val::Bytes(bytes),
-            AttrValue::Array(items) => Val::List(List::Attr(items, strings)),
+            AttrValue::Str(sym) => Val::Str(trace.strings.text(sym)),
+            AttrValue::Int(i) => Val::Int(i),
+            AttrValue::Float(f) => Val::Float(f),
+            AttrValue::Bool(b) => Val::Bool(b),
+            AttrValue::Bytes(index) => Val::Bytes(trace.large.bytes(index)),
+            AttrValue::Array(index) => Val::List(List::Attr(trace.large.array(index), trace)),
         }
     }
 

@@ -24,8 +24,8 @@ use hashbrown::hash_table::Entry as TableEntry;
 
 use super::tree::{Children, cut_cycles, number};
 use super::{
-    AttrValue, Attrs, Event, Link, NO_PARENT, RecordValue, Repairs, Resource, Scope, SpanAttrs, SpanRecord, Strings,
-    Sym, Text, Trace,
+    AttrValue, Attrs, Event, LargeValues, Link, NO_PARENT, RecordValue, Repairs, Resource, Scope, SpanAttrs,
+    SpanRecord, Strings, Sym, Text, Trace,
 };
 
 /// Collects the spans of one trace, then [builds](TraceBuilder::build) it.
@@ -439,17 +439,18 @@ impl<'r> Columns<'r> {
                 Some(prev) if same_scope(prev, span) => *self.trace.scope.last().unwrap_or(&0),
                 _ => self.scope_index(i),
             };
-            let strings = &mut self.trace.strings;
+            let (strings, large) = (&mut self.trace.strings, &mut self.trace.large);
             let name = strings.intern(&span.name);
             let status_message = strings.intern(&span.status_message);
-            intern_each(strings, &span.attrs, |key, value| self.trace.attrs.push(key, value));
+            intern_each(strings, large, &span.attrs, |key, value| self.trace.attrs.push(key, value));
             self.trace.attrs.end_span();
             for (name, time, attrs) in &span.events {
-                let event = Event { name: strings.intern(name), time: *time, attrs: intern_attrs(strings, attrs) };
+                let attrs = intern_attrs(strings, large, attrs);
+                let event = Event { name: strings.intern(name), time: *time, attrs };
                 self.trace.events.push(i, event);
             }
             for (trace_id, span_id, attrs) in &span.links {
-                let link = Link { trace_id: *trace_id, span_id: *span_id, attrs: intern_attrs(strings, attrs) };
+                let link = Link { trace_id: *trace_id, span_id: *span_id, attrs: intern_attrs(strings, large, attrs) };
                 self.trace.links.push(i, link);
             }
             let trace = &mut self.trace;
@@ -472,8 +473,8 @@ impl<'r> Columns<'r> {
         let span = &self.spans[i];
         let (index, new) = self.resources.index(self.spans, i, hash_resource, same_resource);
         if new {
-            let strings = &mut self.trace.strings;
-            let attrs = intern_attrs(strings, &span.resource);
+            let (strings, large) = (&mut self.trace.strings, &mut self.trace.large);
+            let attrs = intern_attrs(strings, large, &span.resource);
             let service_name = span.resource.iter().rev().find_map(|(key, value)| match value {
                 RecordValue::Str(name) if key == "service.name" => Some(strings.intern(name)),
                 _ => None,
@@ -488,11 +489,11 @@ impl<'r> Columns<'r> {
         let span = &self.spans[i];
         let (index, new) = self.scopes.index(self.spans, i, hash_scope, same_scope);
         if new {
-            let strings = &mut self.trace.strings;
+            let (strings, large) = (&mut self.trace.strings, &mut self.trace.large);
             let scope = Scope {
                 name: strings.intern(&span.scope.name),
                 version: strings.intern(&span.scope.version),
-                attrs: intern_attrs(strings, &span.scope.attrs),
+                attrs: intern_attrs(strings, large, &span.scope.attrs),
             };
             self.trace.scopes.push(scope);
         }
@@ -657,31 +658,40 @@ fn same_value(a: &RecordValue, b: &RecordValue) -> bool {
     }
 }
 
-fn intern_attrs(strings: &mut Strings, list: &[(Text, RecordValue)]) -> Attrs {
+fn intern_attrs(strings: &mut Strings, large: &mut LargeValues, list: &[(Text, RecordValue)]) -> Attrs {
     let mut attrs = Attrs { keys: Vec::with_capacity(list.len()), values: Vec::with_capacity(list.len()) };
-    intern_each(strings, list, |key, value| {
+    intern_each(strings, large, list, |key, value| {
         attrs.keys.push(key);
         attrs.values.push(value);
     });
     attrs
 }
 
-/// Interns an attribute list in order, handing each key and value to `put`.
-fn intern_each(strings: &mut Strings, list: &[(Text, RecordValue)], mut put: impl FnMut(Sym, AttrValue)) {
+/// Interns an attribute list in order, handing each key and value to `put`;
+/// bytes and arrays go to `large`.
+fn intern_each(
+    strings: &mut Strings,
+    large: &mut LargeValues,
+    list: &[(Text, RecordValue)],
+    mut put: impl FnMut(Sym, AttrValue),
+) {
     for (key, value) in list {
         let key = strings.intern(key);
-        put(key, intern_value(strings, value));
+        put(key, intern_value(strings, large, value));
     }
 }
 
-fn intern_value(strings: &mut Strings, value: &RecordValue) -> AttrValue {
+fn intern_value(strings: &mut Strings, large: &mut LargeValues, value: &RecordValue) -> AttrValue {
     match value {
         RecordValue::Str(text) => AttrValue::Str(strings.intern(text)),
         RecordValue::Int(int) => AttrValue::Int(*int),
         RecordValue::Float(float) => AttrValue::Float(*float),
         RecordValue::Bool(bool) => AttrValue::Bool(*bool),
-        RecordValue::Bytes(bytes) => AttrValue::Bytes(bytes.as_slice().into()),
-        RecordValue::Array(items) => AttrValue::Array(items.iter().map(|item| intern_value(strings, item)).collect()),
+        RecordValue::Bytes(bytes) => large.push_bytes(bytes),
+        RecordValue::Array(items) => {
+            let items = items.iter().map(|item| intern_value(strings, large, item)).collect();
+            large.push_array(items)
+        }
     }
 }
 

@@ -19,7 +19,7 @@ impl Trace {
         }
         for (i, resource) in self.resources.iter().enumerate() {
             let service = resource.service_name.map(|sym| sym.0.to_string()).unwrap_or_else(|| "-".into());
-            let _ = writeln!(out, "resource {i} service=#{service}{}", attrs(strings, resource.attrs.as_ref()));
+            let _ = writeln!(out, "resource {i} service=#{service}{}", attrs(self, resource.attrs.as_ref()));
         }
         for (i, scope) in self.scopes.iter().enumerate() {
             let _ = writeln!(
@@ -27,7 +27,7 @@ impl Trace {
                 "scope {i} name={} version={}{}",
                 sym(strings, scope.name),
                 sym(strings, scope.version),
-                attrs(strings, scope.attrs.as_ref())
+                attrs(self, scope.attrs.as_ref())
             );
         }
         for i in 0..self.len() {
@@ -63,7 +63,7 @@ impl Trace {
             self.scope[i],
         );
         if !self.attrs.span(i).is_empty() {
-            let _ = writeln!(out, "  attrs{}", attrs(strings, self.attrs.span(i)));
+            let _ = writeln!(out, "  attrs{}", attrs(self, self.attrs.span(i)));
         }
         for event in &self.events[i] {
             let _ = writeln!(
@@ -71,7 +71,7 @@ impl Trace {
                 "  event {} at {}{}",
                 sym(strings, event.name),
                 event.time,
-                attrs(strings, event.attrs.as_ref())
+                attrs(self, event.attrs.as_ref())
             );
         }
         for link in &self.links[i] {
@@ -80,7 +80,7 @@ impl Trace {
                 "  link {}/{}{}",
                 hex(&link.trace_id),
                 hex(&link.span_id),
-                attrs(strings, link.attrs.as_ref())
+                attrs(self, link.attrs.as_ref())
             );
         }
     }
@@ -92,23 +92,23 @@ fn sym(strings: &Strings, sym: Sym) -> String {
     format!("#{}{:?}", sym.0, strings.text(sym))
 }
 
-fn attrs(strings: &Strings, attrs: AttrsRef<'_>) -> String {
+fn attrs(trace: &Trace, attrs: AttrsRef<'_>) -> String {
     let mut out = String::new();
     for (key, value) in attrs.iter() {
-        let _ = write!(out, " {}={}", sym(strings, key), value_text(strings, value));
+        let _ = write!(out, " {}={}", sym(&trace.strings, key), value_text(trace, *value));
     }
     out
 }
 
-fn value_text(strings: &Strings, value: &AttrValue) -> String {
+fn value_text(trace: &Trace, value: AttrValue) -> String {
     match value {
-        AttrValue::Str(text) => sym(strings, *text),
+        AttrValue::Str(text) => sym(&trace.strings, text),
         AttrValue::Int(int) => format!("{int}i"),
         AttrValue::Float(float) => format!("{float:?}f"),
         AttrValue::Bool(bool) => bool.to_string(),
-        AttrValue::Bytes(bytes) => format!("0x{}", hex(bytes)),
-        AttrValue::Array(items) => {
-            let items: Vec<String> = items.iter().map(|item| value_text(strings, item)).collect();
+        AttrValue::Bytes(index) => format!("0x{}", hex(trace.large.bytes(index))),
+        AttrValue::Array(index) => {
+            let items: Vec<String> = trace.large.array(index).iter().map(|item| value_text(trace, *item)).collect();
             format!("[{}]", items.join(","))
         }
     }

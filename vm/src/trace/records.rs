@@ -13,22 +13,24 @@
 use std::mem::size_of;
 use std::sync::Arc;
 
-use super::{AttrValue, Attrs, AttrsRef, Event, Link, RecordScope, RecordValue, SpanRecord, Strings, Text, Trace};
+use super::{AttrValue, Attrs, AttrsRef, Event, Link, RecordScope, RecordValue, SpanRecord, Text, Trace};
 
 impl Trace {
     /// One record per span, in the trace's order: the spans as they were
     /// kept (duplicates and foreign spans were dropped when it was built).
     /// Spans of one resource or scope share it, as readers hand them over.
     pub fn to_records(&self) -> Vec<SpanRecord> {
-        let strings = &self.strings;
-        let text = |sym| Text::from(strings.text(sym));
+        let text = |sym| Text::from(self.strings.text(sym));
+        let record_attrs = |attrs: AttrsRef<'_>| -> Vec<(Text, RecordValue)> {
+            attrs.iter().map(|(key, value)| (text(key), self.record_value(*value))).collect()
+        };
         let resources: Vec<Arc<[(Text, RecordValue)]>> =
-            self.resources.iter().map(|resource| record_attrs(strings, resource.attrs.as_ref()).into()).collect();
+            self.resources.iter().map(|resource| record_attrs(resource.attrs.as_ref()).into()).collect();
         let scopes: Vec<Arc<RecordScope>> = self
             .scopes
             .iter()
             .map(|scope| {
-                let attrs = record_attrs(strings, scope.attrs.as_ref());
+                let attrs = record_attrs(scope.attrs.as_ref());
                 Arc::new(RecordScope { name: text(scope.name), version: text(scope.version), attrs })
             })
             .collect();
@@ -43,18 +45,16 @@ impl Trace {
                 status_message: text(self.status_message[i]),
                 start: self.start[i],
                 end: self.end[i],
-                attrs: record_attrs(strings, self.attrs.span(i)),
+                attrs: record_attrs(self.attrs.span(i)),
                 resource: resources[self.resource[i] as usize].clone(),
                 scope: scopes[self.scope[i] as usize].clone(),
                 events: self.events[i]
                     .iter()
-                    .map(|Event { name, time, attrs }| (text(*name), *time, record_attrs(strings, attrs.as_ref())))
+                    .map(|Event { name, time, attrs }| (text(*name), *time, record_attrs(attrs.as_ref())))
                     .collect(),
                 links: self.links[i]
                     .iter()
-                    .map(|Link { trace_id, span_id, attrs }| {
-                        (*trace_id, *span_id, record_attrs(strings, attrs.as_ref()))
-                    })
+                    .map(|Link { trace_id, span_id, attrs }| (*trace_id, *span_id, record_attrs(attrs.as_ref())))
                     .collect(),
             })
             .collect()
@@ -72,6 +72,7 @@ impl Trace {
         size_of::<Trace>()
             + self.len() * per_span
             + self.strings.memory_bytes()
+            + self.large.memory_bytes()
             + self.attrs.memory_bytes()
             + events
             + links
@@ -80,35 +81,24 @@ impl Trace {
     }
 }
 
-fn record_attrs(strings: &Strings, attrs: AttrsRef<'_>) -> Vec<(Text, RecordValue)> {
-    attrs.iter().map(|(key, value)| (Text::from(strings.text(key)), record_value(strings, value))).collect()
-}
-
-fn record_value(strings: &Strings, value: &AttrValue) -> RecordValue {
-    match value {
-        AttrValue::Str(sym) => RecordValue::Str(Text::from(strings.text(*sym))),
-        AttrValue::Int(int) => RecordValue::Int(*int),
-        AttrValue::Float(float) => RecordValue::Float(*float),
-        AttrValue::Bool(bool) => RecordValue::Bool(*bool),
-        AttrValue::Bytes(bytes) => RecordValue::Bytes(bytes.to_vec()),
-        AttrValue::Array(items) => RecordValue::Array(items.iter().map(|item| record_value(strings, item)).collect()),
+impl Trace {
+    /// An attribute value of this trace as a record value.
+    fn record_value(&self, value: AttrValue) -> RecordValue {
+        match value {
+            AttrValue::Str(sym) => RecordValue::Str(Text::from(self.strings.text(sym))),
+            AttrValue::Int(int) => RecordValue::Int(int),
+            AttrValue::Float(float) => RecordValue::Float(float),
+            AttrValue::Bool(bool) => RecordValue::Bool(bool),
+            AttrValue::Bytes(index) => RecordValue::Bytes(self.large.bytes(index).to_vec()),
+            AttrValue::Array(index) => {
+                RecordValue::Array(self.large.array(index).iter().map(|item| self.record_value(*item)).collect())
+            }
+        }
     }
 }
 
-/// An attribute list's memory beyond its own two vector headers.
+/// An attribute list's memory beyond its own two vector headers (its bytes
+/// and arrays are counted with the trace's [`LargeValues`](super::LargeValues)).
 fn attrs_bytes(attrs: &Attrs) -> usize {
-    attrs.keys.len() * size_of::<super::Sym>() + attrs.values.iter().map(value_bytes).sum::<usize>()
-}
-
-fn value_bytes(value: &AttrValue) -> usize {
-    size_of::<AttrValue>() + boxed_bytes(value)
-}
-
-/// A value's memory outside its own slot: its bytes, or its array's items.
-pub(super) fn boxed_bytes(value: &AttrValue) -> usize {
-    match value {
-        AttrValue::Bytes(bytes) => bytes.len(),
-        AttrValue::Array(items) => items.iter().map(value_bytes).sum(),
-        _ => 0,
-    }
+    attrs.keys.len() * size_of::<super::Sym>() + attrs.values.len() * size_of::<AttrValue>()
 }

@@ -49,10 +49,6 @@ pub struct SpanAttrs {
     values: Vec<AttrValue>,
     /// Where each span's attributes end.
     ends: Vec<u32>,
-    /// The values' memory outside their slots (bytes, array items), summed
-    /// as they are pushed: weighing a trace kept for late spans then reads
-    /// no value again, when they have long left the cache.
-    boxed: usize,
 }
 
 impl SpanAttrs {
@@ -62,7 +58,6 @@ impl SpanAttrs {
             keys: Vec::with_capacity(attrs),
             values: Vec::with_capacity(attrs),
             ends: Vec::with_capacity(spans),
-            boxed: 0,
         }
     }
 
@@ -96,7 +91,6 @@ impl SpanAttrs {
     /// Adds an attribute to the span being filled (the one after the last
     /// [`end_span`](Self::end_span)).
     pub fn push(&mut self, key: Sym, value: AttrValue) {
-        self.boxed += super::records::boxed_bytes(&value);
         self.keys.push(key);
         self.values.push(value);
     }
@@ -106,11 +100,11 @@ impl SpanAttrs {
         self.ends.push(u32::try_from(self.keys.len()).expect("fewer than 2^32 attributes in a trace"));
     }
 
-    /// The arrays' bytes and the values' memory outside them.
+    /// The arrays' bytes (the values' bytes and arrays are the trace's [`LargeValues`](super::LargeValues)).
     pub fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
         let arrays = self.keys.len() * size_of::<Sym>() + self.values.len() * size_of::<AttrValue>();
-        arrays + self.ends.len() * 4 + self.boxed
+        arrays + self.ends.len() * 4
     }
 }
 
@@ -130,7 +124,7 @@ mod tests {
         let lists = [list(&[(1, 10), (2, 20)]), list(&[]), list(&[(1, 11), (1, 12)]), list(&[(3, 30)])];
         let mut attrs = SpanAttrs::with_capacity(lists.len(), 5);
         for list in &lists {
-            list.as_ref().iter().for_each(|(key, value)| attrs.push(key, value.clone()));
+            list.as_ref().iter().for_each(|(key, value)| attrs.push(key, *value));
             attrs.end_span();
         }
         assert_eq!(attrs.spans(), 4);

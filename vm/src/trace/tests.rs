@@ -194,7 +194,8 @@ fn attributes_events_and_links_are_interned() {
     let slash_a = strings.lookup("/a").unwrap();
     assert_eq!(trace.attrs.span(0).get(route), Some(&AttrValue::Str(slash_a)));
     let list = trace.attrs.span(0).get(strings.lookup("list").unwrap()).unwrap();
-    assert_eq!(list, &AttrValue::Array(vec![AttrValue::Str(slash_a), AttrValue::Int(3)].into()));
+    let AttrValue::Array(list) = *list else { panic!("not an array: {list:?}") };
+    assert_eq!(trace.large.array(list), [AttrValue::Str(slash_a), AttrValue::Int(3)]);
     assert_eq!(strings.text(trace.events[0][0].name), "exception");
     assert_eq!(trace.links[0][0].span_id, id(5));
 }
