@@ -38,6 +38,7 @@ pub fn decode_request_lenient(bytes: &[u8]) -> Result<(Vec<SpanRecord>, Vec<Form
     let mut decoder = Decoder {
         records: Vec::with_capacity(span_count_hint(bytes)),
         rejected: Vec::new(),
+        span: SpanFields::default(),
         span_attrs: Vec::new(),
         item_attrs: Vec::new(),
     };
@@ -50,9 +51,13 @@ pub fn decode_request_lenient(bytes: &[u8]) -> Result<(Vec<SpanRecord>, Vec<Form
 }
 
 /// What one request decodes into, and buffers reused from span to span.
-struct Decoder {
+struct Decoder<'b> {
     records: Vec<SpanRecord>,
     rejected: Vec<FormatError>,
+    /// The span being read. Filled in place and emptied into its record: a
+    /// span's fields handed back by value were a few hundred bytes copied
+    /// twice a span.
+    span: SpanFields<'b>,
     /// A span's attributes while it is read; moved into a vector of the
     /// exact size when it ends (a span is held for seconds, so no growth
     /// slack is kept, and no vector is regrown while reading).
@@ -61,8 +66,8 @@ struct Decoder {
     item_attrs: RecordAttrs,
 }
 
-impl Decoder {
-    fn request(&mut self, mut message: Message<'_>) -> Result<(), WireError> {
+impl<'b> Decoder<'b> {
+    fn request(&mut self, mut message: Message<'b>) -> Result<(), WireError> {
         let mut resource_spans = 0;
         while let Some(field) = message.next_field()? {
             match field.number {
@@ -80,7 +85,7 @@ impl Decoder {
         Ok(())
     }
 
-    fn resource_spans(&mut self, mut message: Message<'_>, i: usize) -> Result<(), WireError> {
+    fn resource_spans(&mut self, mut message: Message<'b>, i: usize) -> Result<(), WireError> {
         let first = self.records.len();
         let mut resource = Shared::<RecordAttrs>::default();
         let mut scope_spans = 0;
@@ -114,7 +119,7 @@ impl Decoder {
     /// `at` is `[i, j]`: this is `resource_spans[i].scope_spans[j]`.
     fn scope_spans(
         &mut self,
-        mut message: Message<'_>,
+        mut message: Message<'b>,
         at: [usize; 2],
         resource: &Arc<[(Text, RecordValue)]>,
     ) -> Result<(), WireError> {
@@ -127,8 +132,8 @@ impl Decoder {
                 2 => {
                     let k = spans;
                     spans += 1;
-                    let span = message.message(field).and_then(|body| self.span(body)).within("spans", Some(k))?;
-                    match span.into_record(resource, scope.share()) {
+                    message.message(field).and_then(|body| self.span(body)).within("spans", Some(k))?;
+                    match self.span.take_record(resource, scope.share()) {
                         Ok(record) => self.records.push(record),
                         Err((field, problem)) => self.rejected.push(FormatError {
                             format: Format::OtlpProtobuf,
@@ -152,9 +157,11 @@ impl Decoder {
         Ok(())
     }
 
-    fn span<'b>(&mut self, mut message: Message<'b>) -> Result<SpanFields<'b>, WireError> {
-        let mut span = SpanFields::default();
-        self.span_attrs.clear();
+    /// Reads a span into `self.span`.
+    fn span(&mut self, mut message: Message<'b>) -> Result<(), WireError> {
+        let Decoder { span, span_attrs, item_attrs, .. } = self;
+        *span = SpanFields::default();
+        span_attrs.clear();
         let (mut attributes, mut events, mut links) = (0, 0, 0);
         while let Some(field) = message.next_field()? {
             match field.number {
@@ -168,16 +175,16 @@ impl Decoder {
                 6 => span.kind = message.varint(field).within("kind", None)? as i32,
                 7 => span.start = message.fixed64(field).within("start_time_unix_nano", None)?,
                 8 => span.end = message.fixed64(field).within("end_time_unix_nano", None)?,
-                9 => attribute(&mut message, field, &mut attributes, &mut self.span_attrs)?,
+                9 => attribute(&mut message, field, &mut attributes, span_attrs)?,
                 11 => {
                     let n = events;
                     events += 1;
-                    message.message(field).and_then(|body| self.event(body, &mut span)).within("events", Some(n))?;
+                    message.message(field).and_then(|body| event(body, span, item_attrs)).within("events", Some(n))?;
                 }
                 13 => {
                     let n = links;
                     links += 1;
-                    message.message(field).and_then(|body| self.link(body, &mut span)).within("links", Some(n))?;
+                    message.message(field).and_then(|body| link(body, span, item_attrs)).within("links", Some(n))?;
                 }
                 15 => message
                     .message(field)
@@ -192,68 +199,70 @@ impl Decoder {
                 _ => message.skip(field)?,
             }
         }
-        span.attrs = exact(&mut self.span_attrs);
-        Ok(span)
-    }
-
-    fn event(&mut self, mut message: Message<'_>, span: &mut SpanFields<'_>) -> Result<(), WireError> {
-        let (mut time, mut name) = (0u64, Text::default());
-        self.item_attrs.clear();
-        let mut attributes = 0;
-        while let Some(field) = message.next_field()? {
-            match field.number {
-                1 => time = message.fixed64(field).within("time_unix_nano", None)?,
-                2 => name = message.string(field).within("name", None)?,
-                3 => attribute(&mut message, field, &mut attributes, &mut self.item_attrs)?,
-                4 => {
-                    message.varint(field).within("dropped_attributes_count", None)?;
-                }
-                _ => message.skip(field)?,
-            }
-        }
-        let time = match i64::try_from(time) {
-            Ok(time) => time,
-            Err(_) => {
-                span.bad_event_time.get_or_insert(time);
-                0
-            }
-        };
-        span.events.push((name, time, exact(&mut self.item_attrs)));
+        span.attrs = exact(span_attrs);
         Ok(())
     }
+}
 
-    fn link(&mut self, mut message: Message<'_>, span: &mut SpanFields<'_>) -> Result<(), WireError> {
-        let (mut trace_id, mut span_id): (&[u8], &[u8]) = (&[], &[]);
-        self.item_attrs.clear();
-        let mut attributes = 0;
-        while let Some(field) = message.next_field()? {
-            match field.number {
-                1 => trace_id = message.bytes(field).within("trace_id", None)?,
-                2 => span_id = message.bytes(field).within("span_id", None)?,
-                3 => {
-                    message.str(field).within("trace_state", None)?;
-                }
-                4 => attribute(&mut message, field, &mut attributes, &mut self.item_attrs)?,
-                5 => {
-                    message.varint(field).within("dropped_attributes_count", None)?;
-                }
-                6 => {
-                    message.fixed32(field).within("flags", None)?;
-                }
-                _ => message.skip(field)?,
+/// Reads an event into `span`; `item_attrs` is a buffer for its attributes.
+fn event(mut message: Message<'_>, span: &mut SpanFields<'_>, item_attrs: &mut RecordAttrs) -> Result<(), WireError> {
+    let (mut time, mut name) = (0u64, Text::default());
+    item_attrs.clear();
+    let mut attributes = 0;
+    while let Some(field) = message.next_field()? {
+        match field.number {
+            1 => time = message.fixed64(field).within("time_unix_nano", None)?,
+            2 => name = message.string(field).within("name", None)?,
+            3 => attribute(&mut message, field, &mut attributes, item_attrs)?,
+            4 => {
+                message.varint(field).within("dropped_attributes_count", None)?;
             }
+            _ => message.skip(field)?,
         }
-        let problem = match (id::<16>(trace_id), id::<8>(span_id)) {
-            (Some(trace_id), Some(span_id)) => {
-                span.links.push((trace_id, span_id, exact(&mut self.item_attrs)));
-                return Ok(());
-            }
-            (None, _) => bad_id("16 bytes", trace_id),
-            (Some(_), None) => bad_id("8 bytes", span_id),
-        };
-        span.bad_link.get_or_insert(problem);
-        Ok(())
     }
+    let time = match i64::try_from(time) {
+        Ok(time) => time,
+        Err(_) => {
+            span.bad_event_time.get_or_insert(time);
+            0
+        }
+    };
+    span.events.push((name, time, exact(item_attrs)));
+    Ok(())
+}
+
+/// Reads a link into `span`; `item_attrs` is a buffer for its attributes.
+fn link(mut message: Message<'_>, span: &mut SpanFields<'_>, item_attrs: &mut RecordAttrs) -> Result<(), WireError> {
+    let (mut trace_id, mut span_id): (&[u8], &[u8]) = (&[], &[]);
+    item_attrs.clear();
+    let mut attributes = 0;
+    while let Some(field) = message.next_field()? {
+        match field.number {
+            1 => trace_id = message.bytes(field).within("trace_id", None)?,
+            2 => span_id = message.bytes(field).within("span_id", None)?,
+            3 => {
+                message.str(field).within("trace_state", None)?;
+            }
+            4 => attribute(&mut message, field, &mut attributes, item_attrs)?,
+            5 => {
+                message.varint(field).within("dropped_attributes_count", None)?;
+            }
+            6 => {
+                message.fixed32(field).within("flags", None)?;
+            }
+            _ => message.skip(field)?,
+        }
+    }
+    let problem = match (id::<16>(trace_id), id::<8>(span_id)) {
+        (Some(trace_id), Some(span_id)) => {
+            span.links.push((trace_id, span_id, exact(item_attrs)));
+            return Ok(());
+        }
+        (None, _) => bad_id("16 bytes", trace_id),
+        (Some(_), None) => bad_id("8 bytes", span_id),
+    };
+    span.bad_link.get_or_insert(problem);
+    Ok(())
 }
 
 fn dropped_count_name(number: u32) -> &'static str {
@@ -289,9 +298,9 @@ struct SpanFields<'b> {
 impl SpanFields<'_> {
     /// The record, or the field that makes the span unreadable and why —
     /// checked in the order `otlp_proto::read_span` checks, so the first
-    /// problem named is the same.
-    fn into_record(
-        self,
+    /// problem named is the same. Leaves the fields to be filled again.
+    fn take_record(
+        &mut self,
         resource: &Arc<[(Text, RecordValue)]>,
         scope: &Arc<RecordScope>,
     ) -> Result<SpanRecord, (&'static str, Problem)> {
@@ -313,7 +322,7 @@ impl SpanFields<'_> {
         if let Some(nanos) = self.bad_event_time {
             return Err(("events", out_of_range(nanos)));
         }
-        if let Some(problem) = self.bad_link {
+        if let Some(problem) = self.bad_link.take() {
             return Err(("links", problem));
         }
         let start = i64::try_from(self.start).map_err(|_| ("start_time_unix_nano", out_of_range(self.start)))?;
@@ -322,17 +331,17 @@ impl SpanFields<'_> {
             trace_id,
             span_id,
             parent_id,
-            name: self.name,
+            name: std::mem::take(&mut self.name),
             kind,
             status,
-            status_message: self.status_message,
+            status_message: std::mem::take(&mut self.status_message),
             start,
             end,
-            attrs: self.attrs,
+            attrs: std::mem::take(&mut self.attrs),
             resource: Arc::clone(resource),
             scope: Arc::clone(scope),
-            events: self.events,
-            links: self.links,
+            events: std::mem::take(&mut self.events),
+            links: std::mem::take(&mut self.links),
         })
     }
 }
