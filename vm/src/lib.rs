@@ -14,6 +14,7 @@ pub mod loaded;
 pub mod novelty;
 pub mod ops;
 pub mod sets;
+pub mod shared_consts;
 pub mod testing;
 pub mod trace;
 pub mod value;
