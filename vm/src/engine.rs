@@ -145,7 +145,6 @@ impl Engine {
             engine.rules.push(LoadedRule::load_with(program, &config.novelty)?);
         }
         engine.triggers = triggers.build();
-        crate::shared_consts::number_string_consts(&mut engine.rules);
         if kind == EngineKind::Jit
             && let Ok(report) = crate::jit::compile_rules(&mut engine.rules)
         {

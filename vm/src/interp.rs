@@ -91,11 +91,6 @@ pub struct Machine<'e> {
     /// needed: [`UNLINKED`], a symbol, or [`ABSENT`]. Resized only by
     /// [`load`](Self::load) (native code holds a pointer to it).
     key_syms: Vec<u32>,
-    /// What `key_syms` holds for the trace across its rules, by pack-wide
-    /// string number (see `shared_consts.rs`), for rules numbered in
-    /// `pack_numbering`.
-    pack_syms: Vec<u32>,
-    pack_numbering: u64,
     /// Native code's memo of pattern matches per string of the trace (see
     /// `jit/helpers.rs`); empty until the first native match.
     pub(crate) regex_memo: Vec<u8>,
@@ -125,8 +120,6 @@ impl<'e> Machine<'e> {
             fuel,
             columns: crate::jit::Columns::new(view.trace),
             key_syms: Vec::with_capacity(CONSTS_ROOM),
-            pack_syms: Vec::new(),
-            pack_numbering: 0,
             regex_memo: Vec::new(),
             novelty: NoveltyRun::default(),
         };
@@ -168,12 +161,7 @@ impl<'e> Machine<'e> {
         self.binding = NO_BINDING;
         self.current = 0;
         self.fuel = fuel;
-        // Constant ids are the rule's own, so its symbols start unlinked;
-        // what rules numbered with it resolved stays (same trace, same strings).
-        if rule.shared_consts.numbering != self.pack_numbering {
-            self.pack_syms.clear();
-            self.pack_numbering = rule.shared_consts.numbering;
-        }
+        // Constant ids are the rule's own, so its symbols start unlinked.
         self.key_syms.clear();
         self.key_syms.resize(program.consts.len(), UNLINKED);
         self.columns.set_const_syms(&self.key_syms);
@@ -503,31 +491,15 @@ impl<'e> Machine<'e> {
     pub(crate) fn key_sym(&mut self, key: u32) -> Option<crate::trace::Sym> {
         let cached = self.key_syms[key as usize];
         let sym = if cached == UNLINKED {
-            let resolved = self.resolve_const(key);
+            let resolved = match &self.rule.program.consts[key as usize] {
+                betrace_compiler::bytecode::Const::Str(text) => self.trace.strings.lookup(text).map_or(ABSENT, |s| s.0),
+                _ => ABSENT,
+            };
             self.key_syms[key as usize] = resolved;
             resolved
         } else {
             cached
         };
         (sym != ABSENT).then_some(crate::trace::Sym(sym))
-    }
-
-    /// The trace's symbol for `consts[key]` (or [`ABSENT`]): looked up in
-    /// the trace, unless a rule numbered with this one looked it up already.
-    fn resolve_const(&mut self, key: u32) -> u32 {
-        let rule = self.rule;
-        let betrace_compiler::bytecode::Const::Str(text) = &rule.program.consts[key as usize] else { return ABSENT };
-        let lookup = |trace: &Trace| trace.strings.lookup(text).map_or(ABSENT, |s| s.0);
-        if rule.shared_consts.numbering == 0 {
-            return lookup(self.trace);
-        }
-        let id = rule.shared_consts.ids[key as usize] as usize;
-        if self.pack_syms.len() <= id {
-            self.pack_syms.resize(id + 1, UNLINKED);
-        }
-        if self.pack_syms[id] == UNLINKED {
-            self.pack_syms[id] = lookup(self.trace);
-        }
-        self.pack_syms[id]
     }
 }

@@ -14,7 +14,6 @@ pub mod loaded;
 pub mod novelty;
 pub mod ops;
 pub mod sets;
-pub mod shared_consts;
 pub mod testing;
 pub mod trace;
 pub mod value;

@@ -33,9 +33,6 @@ pub struct LoadedRule {
     pub native: Option<crate::jit::NativeRule>,
     /// What running the rule has cost so far (for per-rule metrics).
     pub cost: RuleCost,
-    /// Its string constants in its pack's numbering (none until the engine
-    /// numbers them: [`crate::shared_consts`]).
-    pub shared_consts: crate::shared_consts::SharedConsts,
 }
 
 /// Runs and time of one rule, added to by every evaluation (from any thread).
@@ -181,7 +178,6 @@ impl LoadedRule {
             check_sites,
             native: None,
             cost: RuleCost::default(),
-            shared_consts: Default::default(),
         })
     }
 
