@@ -44,6 +44,7 @@ use self::prometheus::{Scrape, scrape};
 use self::report::{DecodeFigures, ExportLatency, LoadReport, PayloadSummary, Ratios, ServerFigures};
 use self::sink::CountingSink;
 use self::synthetic::{SyntheticConfig, synthetic_traces};
+use crate::metrics::own_cpu_seconds;
 
 /// Template traces made up when no file is given.
 pub const SYNTHETIC_TRACES: usize = 1_000;
@@ -193,6 +194,7 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         .map_err(|error| LoadError::Runtime(error.to_string()))?
     };
 
+    let cpu_before = own_cpu_seconds();
     let load = drive(payloads.clone(), clients, DriveConfig { rate: config.rate, duration: config.duration }).await;
 
     let mut notes = vec![
@@ -210,6 +212,7 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         }
         None => None,
     };
+    let own_cpu_secs = cpu_before.zip(own_cpu_seconds()).map(|(before, after)| after - before);
     let sink = sink.map(|sink| sink.counts.figures(sink.address));
     let (end_to_end, basis) = match server.as_ref().and_then(|server| server.processed_spans_per_sec) {
         Some(processed) => (processed, "server_processed"),
@@ -238,6 +241,7 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         ratio,
         server,
         sink,
+        own_cpu_secs,
         notes,
     })
 }

@@ -19,6 +19,7 @@ use prometheus_client::registry::Registry;
 use crate::packs::PackRegistry;
 
 mod process;
+pub(crate) use process::own_cpu_seconds;
 
 /// A receiver's name: `grpc` or `http`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -23,6 +23,10 @@ pub struct LoadReport {
     pub server: Option<ServerFigures>,
     /// What the load generator's own OTLP sink got from the server (`--sink`).
     pub sink: Option<SinkFigures>,
+    /// The load generator's own CPU time (its sink's included) over the
+    /// load and the drain: on a machine shared with the server, what the
+    /// server did not get (absent elsewhere than Linux).
+    pub own_cpu_secs: Option<f64>,
     /// Things to know when reading the figures.
     pub notes: Vec<String>,
 }
@@ -230,6 +234,10 @@ impl LoadReport {
             if let Some(cpu) = server.cpu_secs.filter(|_| server.spans_received > 0.0) {
                 let per_span = cpu / server.spans_received * 1e6;
                 row("server CPU", format!("{cpu:.2} s, {per_span:.2} µs a span received"));
+            }
+            if let Some(cpu) = self.own_cpu_secs {
+                let seconds = self.load.elapsed_secs + server.drain_secs;
+                row("load generator CPU", format!("{cpu:.2} s, {:.2} cores over the load and drain", cpu / seconds));
             }
             row("violations", thousands(server.violations));
             let export = &server.completion_to_export;
