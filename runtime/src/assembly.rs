@@ -32,11 +32,11 @@ mod tenant_numbers;
 /// A shard's changes to a [`Budget`], added up between publications.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BudgetChanges {
-    /// Held bytes that joined open traces, and that left them (completed).
+    /// Held bytes that joined open traces.
     pub opened: usize,
+    /// Held bytes of traces that completed: they leave open and held alike.
     pub closed: usize,
-    /// Held bytes let go, and bytes kept for decided traces.
-    pub released: usize,
+    /// Bytes kept for decided traces.
     pub kept: usize,
     /// Kept bytes let go (the decided trace was forgotten).
     pub forgotten: usize,
@@ -105,8 +105,7 @@ impl Budget {
 
     /// Releases bytes of spans received (their trace was let go).
     pub fn release(&self, bytes: usize) {
-        let before = self.held.fetch_sub(bytes, Ordering::AcqRel);
-        debug_assert!(before >= bytes, "released more bytes than reserved");
+        subtract(&self.held, bytes, "released more bytes than reserved");
         self.update_gauge();
     }
 
@@ -119,17 +118,11 @@ impl Budget {
                 count.fetch_add(bytes, Ordering::AcqRel);
             }
         };
-        let subtract = |count: &AtomicUsize, bytes: usize, what: &str| {
-            if bytes > 0 {
-                let before = count.fetch_sub(bytes, Ordering::AcqRel);
-                debug_assert!(before >= bytes, "{what}");
-            }
-        };
         add(&self.held, changes.reopened);
         add(&self.open, changes.opened + changes.reopened);
         add(&self.kept, changes.kept);
         subtract(&self.open, changes.closed, "closed more bytes than were open");
-        subtract(&self.held, changes.released, "released more bytes than reserved");
+        subtract(&self.held, changes.closed, "released more bytes than reserved");
         subtract(&self.kept, changes.forgotten + changes.reopened, "forgot more bytes than kept");
         self.update_gauge();
     }
@@ -141,8 +134,7 @@ impl Budget {
 
     /// Releases a kept trace's bytes.
     pub fn forget(&self, bytes: usize) {
-        let before = self.kept.fetch_sub(bytes, Ordering::AcqRel);
-        debug_assert!(before >= bytes, "forgot more bytes than kept");
+        subtract(&self.kept, bytes, "forgot more bytes than kept");
         self.update_gauge();
     }
 
@@ -167,6 +159,14 @@ impl Budget {
 
     fn update_gauge(&self) {
         self.gauge.set(i64::try_from(self.used()).unwrap_or(i64::MAX));
+    }
+}
+
+/// Takes `bytes` from a count of the budget; in debug builds, checks it had them.
+fn subtract(count: &AtomicUsize, bytes: usize, what: &str) {
+    if bytes > 0 {
+        let before = count.fetch_sub(bytes, Ordering::AcqRel);
+        debug_assert!(before >= bytes, "{what}");
     }
 }
 

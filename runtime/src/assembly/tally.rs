@@ -29,8 +29,6 @@ pub(super) struct Tally {
     completed: [u64; Reason::ALL.len()],
     evaluations: u64,
     evaluations_native: u64,
-    /// Completions since the last publication.
-    unpublished: u32,
 }
 
 /// The `traces_completed` counter of each reason, looked up once: the
@@ -63,11 +61,9 @@ impl Tally {
     /// `kept` bytes for late spans.
     pub(super) fn completed(&mut self, reason: Reason, held: usize, kept: usize) {
         self.budget.closed += held;
-        self.budget.released += held;
         self.budget.kept += kept;
         self.traces_opened -= 1;
         self.completed[reason as usize] += 1;
-        self.unpublished += 1;
     }
 
     /// A decided trace that kept `kept` bytes was forgotten.
@@ -82,7 +78,7 @@ impl Tally {
 
     /// Whether enough completions wait that they should be published now.
     pub(super) fn is_due(&self) -> bool {
-        self.unpublished >= PUBLISH_EVERY
+        self.completed.iter().sum::<u64>() >= u64::from(PUBLISH_EVERY)
     }
 
     /// Applies what was added up to the budget and the metrics, and starts over.
