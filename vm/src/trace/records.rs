@@ -13,7 +13,7 @@
 use std::mem::size_of;
 use std::sync::Arc;
 
-use super::{AttrValue, Attrs, AttrsRef, Event, Link, RecordScope, RecordValue, SpanRecord, Text, Trace};
+use super::{AttrValue, AttrsRef, Event, Link, RecordScope, RecordValue, SpanRecord, Text, Trace};
 
 impl Trace {
     /// One record per span, in the trace's order: the spans as they were
@@ -67,8 +67,10 @@ impl Trace {
         // child count, enter and exit; start and end; kind and status.
         let per_span = size_of::<[[u8; 8]; 2]>() + size_of::<[u32; 8]>() + size_of::<[i64; 2]>() + size_of::<[u8; 2]>();
         // Only spans with events or links have any to weigh.
-        let events = self.events.array_bytes() + self.events.all().iter().map(|e| attrs_bytes(&e.attrs)).sum::<usize>();
-        let links = self.links.array_bytes() + self.links.all().iter().map(|l| attrs_bytes(&l.attrs)).sum::<usize>();
+        let events = self.events.array_bytes()
+            + self.events.all().iter().map(|e| e.attrs.as_ref().memory_bytes()).sum::<usize>();
+        let links =
+            self.links.array_bytes() + self.links.all().iter().map(|l| l.attrs.as_ref().memory_bytes()).sum::<usize>();
         size_of::<Trace>()
             + self.len() * per_span
             + self.strings.memory_bytes()
@@ -76,12 +78,14 @@ impl Trace {
             + self.attrs.memory_bytes()
             + events
             + links
-            + self.resources.iter().map(|r| size_of::<super::Resource>() + attrs_bytes(&r.attrs)).sum::<usize>()
-            + self.scopes.iter().map(|s| size_of::<super::Scope>() + attrs_bytes(&s.attrs)).sum::<usize>()
+            + self
+                .resources
+                .iter()
+                .map(|r| size_of::<super::Resource>() + r.attrs.as_ref().memory_bytes())
+                .sum::<usize>()
+            + self.scopes.iter().map(|s| size_of::<super::Scope>() + s.attrs.as_ref().memory_bytes()).sum::<usize>()
     }
-}
 
-impl Trace {
     /// An attribute value of this trace as a record value.
     fn record_value(&self, value: AttrValue) -> RecordValue {
         match value {
@@ -95,10 +99,4 @@ impl Trace {
             }
         }
     }
-}
-
-/// An attribute list's memory beyond its own two vector headers (its bytes
-/// and arrays are counted with the trace's [`LargeValues`](super::LargeValues)).
-fn attrs_bytes(attrs: &Attrs) -> usize {
-    attrs.keys.len() * size_of::<super::Sym>() + attrs.values.len() * size_of::<AttrValue>()
 }

@@ -34,6 +34,12 @@ impl<'a> AttrsRef<'a> {
     pub fn iter(self) -> impl Iterator<Item = (Sym, &'a AttrValue)> {
         self.keys.iter().copied().zip(self.values)
     }
+
+    /// The bytes of the keys and values (their bytes and arrays are the
+    /// trace's [`LargeValues`](super::LargeValues)).
+    pub fn memory_bytes(self) -> usize {
+        size_of_val(self.keys) + size_of_val(self.values)
+    }
 }
 
 impl Attrs {
@@ -102,9 +108,7 @@ impl SpanAttrs {
 
     /// The arrays' bytes (the values' bytes and arrays are the trace's [`LargeValues`](super::LargeValues)).
     pub fn memory_bytes(&self) -> usize {
-        use std::mem::size_of;
-        let arrays = self.keys.len() * size_of::<Sym>() + self.values.len() * size_of::<AttrValue>();
-        arrays + self.ends.len() * 4
+        self.all().memory_bytes() + self.ends.len() * size_of::<u32>()
     }
 }
 
