@@ -3,7 +3,8 @@
 //! compiler's attribute types and its "did you mean" and deprecation warnings.
 //!
 //! Source: `data/semconv/` (see its `SOURCE.md`): open-telemetry/semantic-conventions
-//! at 384d66161 (v1.44.0+22), Apache-2.0.
+//! at 384d66161 (v1.44.0+22), Apache-2.0, and a supplement of the registries
+//! that extraction missed (`server.*`, `client.*`, `source.*`, `destination.*`).
 
 use std::sync::LazyLock;
 
@@ -11,6 +12,9 @@ use crate::Type;
 
 const ATTRIBUTES_TSV: &str = include_str!("../data/semconv/semconv-attributes.tsv");
 const EXTRA_TSV: &str = include_str!("../data/semconv/semconv-attributes-extra.tsv");
+/// The registries written in the conventions' newer file format, which the
+/// extraction above did not read; same columns as [`ATTRIBUTES_TSV`].
+const SUPPLEMENT_TSV: &str = include_str!("../data/semconv/semconv-attributes-supplement.tsv");
 
 /// One attribute of the semantic conventions' registry.
 #[derive(Clone, Debug, PartialEq)]
@@ -174,6 +178,7 @@ fn parse_tables() -> Vec<Attribute> {
     deprecations.sort_unstable();
     let column = |columns: &[&'static str], i: usize| columns.get(i).copied().unwrap_or("");
     let mut table: Vec<Attribute> = rows(ATTRIBUTES_TSV)
+        .chain(rows(SUPPLEMENT_TSV))
         .map(|columns| {
             let name = column(&columns, 0);
             let (ty, template) = parse_type(column(&columns, 1));
@@ -203,7 +208,7 @@ mod tests {
 
     #[test]
     fn table_is_complete_and_typed() {
-        assert_eq!(all().len(), 931);
+        assert_eq!(all().len(), 931 + 8, "the extraction and its supplement");
         assert_eq!(all().iter().filter(|a| a.template).count(), 41);
         assert_eq!(all().iter().filter(|a| a.is_deprecated()).count(), 207);
         let any: Vec<&str> = all().iter().filter(|a| a.ty == Type::Any).map(|a| a.name).collect();
@@ -224,6 +229,21 @@ mod tests {
         assert_eq!(lookup("pprof.scope.sample_type_order").unwrap().ty, Type::list_of(Type::Int));
         assert_eq!(lookup("db.system.name").unwrap().ty, Type::String);
         assert!(lookup("http.response.status_cod").is_none());
+    }
+
+    #[test]
+    fn the_supplement_types_the_address_and_port_registries() {
+        for side in ["server", "client", "source", "destination"] {
+            let address = lookup(&format!("{side}.address")).unwrap();
+            assert_eq!(address.ty, Type::String);
+            assert!(!address.is_deprecated());
+            assert_eq!(lookup(&format!("{side}.port")).unwrap().ty, Type::Int);
+        }
+        assert_eq!(lookup("server.port").unwrap().stability, "stable");
+        assert_eq!(lookup("source.port").unwrap().stability, "development");
+        // A deprecated name now points at an attribute the table knows.
+        let renamed = lookup("net.host.port").unwrap().deprecated.as_ref().unwrap().renamed_to;
+        assert_eq!(renamed.and_then(lookup).map(|a| a.ty), Some(Type::Int));
     }
 
     #[test]
@@ -255,16 +275,14 @@ mod tests {
         let reasons: std::collections::BTreeSet<&str> =
             all().iter().filter_map(|a| a.deprecated.as_ref()).map(|d| d.reason).collect();
         assert_eq!(reasons.into_iter().collect::<Vec<_>>(), ["obsoleted", "renamed", "uncategorized"]);
-        // FIXME: the extraction lacks the `server.*` and `client.*` registries
-        // (data/semconv/SOURCE.md), so these replacements are not in the table.
-        let mut unknown_targets: Vec<&str> = all()
+        // Every replacement named is in the table (the supplement holds the
+        // `server.*` and `client.*` ones the extraction missed).
+        let unknown_targets: Vec<&str> = all()
             .iter()
             .filter_map(|a| a.deprecated.as_ref()?.renamed_to)
             .filter(|new| lookup(new).is_none())
             .collect();
-        unknown_targets.sort_unstable();
-        unknown_targets.dedup();
-        assert_eq!(unknown_targets, ["client.address", "server.address", "server.port"]);
+        assert_eq!(unknown_targets, Vec::<&str>::new());
     }
 
     #[test]
