@@ -182,13 +182,11 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         clients
             .push(ExportClient::connect(&config.target, config.tenant.as_deref()).await.map_err(LoadError::Connect)?);
     }
-    let decode = {
+    let before_load = {
         let (payloads, threads, time) = (payloads.clone(), config.decode_threads, config.decode_time);
         tokio::task::spawn_blocking(move || {
             let requests: Vec<_> = payloads.template_requests().collect();
-            let single_thread = measure_decode(&requests, 1, time);
-            let multi_thread = measure_decode(&requests, threads, time);
-            DecodeFigures { single_thread, multi_thread }
+            (measure_decode(&requests, 1, time), measure_decode(&requests, threads, time))
         })
         .await
         .map_err(|error| LoadError::Runtime(error.to_string()))?
@@ -213,6 +211,20 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         None => None,
     };
     let own_cpu_secs = cpu_before.zip(own_cpu_seconds()).map(|(before, after)| after - before);
+    // Once more on one thread, now that the server has finished (or the
+    // drain timed out): the machine's speed drifts over a run, and the
+    // faster of the two is the yardstick, so a slow spell during one
+    // measurement cannot flatter the ratio.
+    let after_load = {
+        let (payloads, time) = (payloads.clone(), config.decode_time);
+        tokio::task::spawn_blocking(move || {
+            let requests: Vec<_> = payloads.template_requests().collect();
+            measure_decode(&requests, 1, time)
+        })
+        .await
+        .map_err(|error| LoadError::Runtime(error.to_string()))?
+    };
+    let decode = DecodeFigures::new([before_load.0, after_load], before_load.1);
     let sink = sink.map(|sink| sink.counts.figures(sink.address));
     let (end_to_end, basis) = match server.as_ref().and_then(|server| server.processed_spans_per_sec) {
         Some(processed) => (processed, "server_processed"),

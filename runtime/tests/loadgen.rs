@@ -110,6 +110,9 @@ async fn the_counts_are_the_servers_exactly() {
     assert!((15_000..=20_100).contains(&load.spans_sent), "{} spans sent", load.spans_sent);
     assert!(load.latency_ms.p50 > 0.0 && load.latency_ms.p50 <= load.latency_ms.p99);
     assert!(report.decode.single_thread.spans_per_sec > 0.0 && report.ratio.vs_single_thread_decode > 0.0);
+    let [before, after] = report.decode.single_thread_runs;
+    assert!(before.requests_decoded > 0 && after.requests_decoded > 0, "decoded before and after the load");
+    assert_eq!(report.decode.single_thread.spans_per_sec, before.spans_per_sec.max(after.spans_per_sec));
     assert_eq!(*sink.tenants.lock().expect("lock"), HashSet::from(["acme".to_owned()]));
     // 20,000 spans are about two rounds of the 1,000 synthetic traces: each
     // round's trace ids are new.
