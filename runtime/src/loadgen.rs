@@ -18,6 +18,8 @@
 //!    reports what changed, with the trace-completion-to-export quantiles
 //!    (observed when a network exporter delivers: the [`sink`] is a
 //!    downstream for that).
+//! 6. [`decode_rate`] once more, on one thread: the faster of the two
+//!    one-thread rates is what the end-to-end rate is divided by.
 
 pub mod client;
 pub mod decode_rate;
@@ -37,7 +39,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use betrace_vm::trace::SpanRecord;
 
 use self::client::ExportClient;
-use self::decode_rate::measure_decode;
+use self::decode_rate::{DecodeRate, measure_decode};
 use self::drive::{DriveConfig, drive};
 use self::payload::Payloads;
 use self::prometheus::{Scrape, scrape};
@@ -182,15 +184,7 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         clients
             .push(ExportClient::connect(&config.target, config.tenant.as_deref()).await.map_err(LoadError::Connect)?);
     }
-    let before_load = {
-        let (payloads, threads, time) = (payloads.clone(), config.decode_threads, config.decode_time);
-        tokio::task::spawn_blocking(move || {
-            let requests: Vec<_> = payloads.template_requests().collect();
-            (measure_decode(&requests, 1, time), measure_decode(&requests, threads, time))
-        })
-        .await
-        .map_err(|error| LoadError::Runtime(error.to_string()))?
-    };
+    let before_load = measure_decodes(&payloads, [1, config.decode_threads], config.decode_time).await?;
 
     let cpu_before = own_cpu_seconds();
     let load = drive(payloads.clone(), clients, DriveConfig { rate: config.rate, duration: config.duration }).await;
@@ -211,20 +205,12 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         None => None,
     };
     let own_cpu_secs = cpu_before.zip(own_cpu_seconds()).map(|(before, after)| after - before);
-    // Once more on one thread, now that the server has finished (or the
-    // drain timed out): the machine's speed drifts over a run, and the
-    // faster of the two is the yardstick, so a slow spell during one
-    // measurement cannot flatter the ratio.
-    let after_load = {
-        let (payloads, time) = (payloads.clone(), config.decode_time);
-        tokio::task::spawn_blocking(move || {
-            let requests: Vec<_> = payloads.template_requests().collect();
-            measure_decode(&requests, 1, time)
-        })
-        .await
-        .map_err(|error| LoadError::Runtime(error.to_string()))?
-    };
-    let decode = DecodeFigures::new([before_load.0, after_load], before_load.1);
+    // Once more on one thread, now that the server has finished (when the
+    // metrics tell; else as soon as the load ends): the machine's speed
+    // drifts over a run, and the faster of the two is the yardstick, so a
+    // slow spell during one measurement cannot flatter the ratio.
+    let [after_load] = measure_decodes(&payloads, [1], config.decode_time).await?;
+    let decode = DecodeFigures::new([before_load[0], after_load], before_load[1]);
     let sink = sink.map(|sink| sink.counts.figures(sink.address));
     let (end_to_end, basis) = match server.as_ref().and_then(|server| server.processed_spans_per_sec) {
         Some(processed) => (processed, "server_processed"),
@@ -256,6 +242,22 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         own_cpu_secs,
         notes,
     })
+}
+
+/// The plain decode rate of the payloads' requests on each of `threads`
+/// thread counts in turn, measured off the async runtime's threads.
+async fn measure_decodes<const N: usize>(
+    payloads: &Arc<Payloads>,
+    threads: [usize; N],
+    time: Duration,
+) -> Result<[DecodeRate; N], LoadError> {
+    let payloads = payloads.clone();
+    tokio::task::spawn_blocking(move || {
+        let requests: Vec<_> = payloads.template_requests().collect();
+        threads.map(|threads| measure_decode(&requests, threads, time))
+    })
+    .await
+    .map_err(|error| LoadError::Runtime(error.to_string()))
 }
 
 /// Waits for the server to finish what it was sent, scrapes, and reports
