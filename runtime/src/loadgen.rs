@@ -184,7 +184,8 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         clients
             .push(ExportClient::connect(&config.target, config.tenant.as_deref()).await.map_err(LoadError::Connect)?);
     }
-    let before_load = measure_decodes(&payloads, [1, config.decode_threads], config.decode_time).await?;
+    let [one_thread_before, all_threads] =
+        measure_decodes(&payloads, [1, config.decode_threads], config.decode_time).await?;
 
     let cpu_before = own_cpu_seconds();
     let load = drive(payloads.clone(), clients, DriveConfig { rate: config.rate, duration: config.duration }).await;
@@ -209,8 +210,8 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
     // metrics tell; else as soon as the load ends): the machine's speed
     // drifts over a run, and the faster of the two is the yardstick, so a
     // slow spell during one measurement cannot flatter the ratio.
-    let [after_load] = measure_decodes(&payloads, [1], config.decode_time).await?;
-    let decode = DecodeFigures::new([before_load[0], after_load], before_load[1]);
+    let [one_thread_after] = measure_decodes(&payloads, [1], config.decode_time).await?;
+    let decode = DecodeFigures::new([one_thread_before, one_thread_after], all_threads);
     let sink = sink.map(|sink| sink.counts.figures(sink.address));
     let (end_to_end, basis) = match server.as_ref().and_then(|server| server.processed_spans_per_sec) {
         Some(processed) => (processed, "server_processed"),
