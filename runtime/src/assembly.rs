@@ -25,6 +25,7 @@ use crate::packs::PackRegistry;
 use crate::tenant::Tenant;
 
 mod evaluate;
+mod reported;
 mod shard;
 mod tally;
 mod tenant_numbers;

@@ -98,6 +98,10 @@ pub struct AssemblyConfig {
     pub max_trace_age: Duration,
     /// … or once it holds this many spans.
     pub max_spans_per_trace: usize,
+    /// A rule reports at most this many violations in one trace; the rest
+    /// are counted (`betrace_violations_suppressed_total`) and the last one
+    /// reported says how many (`betrace.violation.suppressed`). 0: no cap.
+    pub max_violations_per_rule: u32,
     /// Traces held at once (over all shards); past it the oldest completes early.
     pub max_traces: usize,
     /// Bytes of spans held at once (received and not yet evaluated); past it
@@ -204,6 +208,7 @@ impl Default for AssemblyConfig {
             idle_timeout: Duration::from_secs(10),
             max_trace_age: Duration::from_secs(300),
             max_spans_per_trace: 10_000,
+            max_violations_per_rule: 100,
             max_traces: 100_000,
             max_bytes: 512 << 20,
             late_span_window: Duration::from_secs(120),

@@ -88,6 +88,8 @@ pub struct Metrics {
     /// Evaluations that ran as native code.
     pub evaluations_native: Counter,
     pub violations: Family<RuleLabels, Counter>,
+    /// Violations found past a rule's cap in a trace, and not reported.
+    pub violations_suppressed: Family<RuleLabels, Counter>,
     pub fuel_exhaustions: Family<RuleLabels, Counter>,
     /// Each rule's runs and time, read from the current packs at scrape time.
     rule_costs: Arc<RuleCosts>,
@@ -131,6 +133,7 @@ impl Metrics {
             evaluations: Counter::default(),
             evaluations_native: Counter::default(),
             violations: Family::default(),
+            violations_suppressed: Family::default(),
             fuel_exhaustions: Family::default(),
             rule_costs: Arc::new(RuleCosts::default()),
             rules_loaded: Family::default(),
@@ -171,7 +174,12 @@ impl Metrics {
         registry.register("late_spans", "Spans evaluated as the continuation of a decided trace", m.late_spans.clone());
         registry.register("rule_evaluations", "Evaluations of one rule on one trace", m.evaluations.clone());
         registry.register("rule_evaluations_native", "Evaluations run as native code", m.evaluations_native.clone());
-        registry.register("violations", "Violations found, by rule", m.violations.clone());
+        registry.register("violations", "Violations reported, by rule", m.violations.clone());
+        registry.register(
+            "violations_suppressed",
+            "Violations found past a rule's cap in a trace (assembly.max_violations_per_rule) and not reported, by rule",
+            m.violations_suppressed.clone(),
+        );
         registry.register("fuel_exhaustions", "Evaluations that ran out of fuel, by rule", m.fuel_exhaustions.clone());
         registry.register_collector(Box::new(m.rule_costs.clone()));
         registry.register("rules_loaded", "Rules loaded, by tenant", m.rules_loaded.clone());

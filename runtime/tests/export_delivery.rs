@@ -45,6 +45,7 @@ fn violation(n: u32) -> Violation {
         pack: PackInfo { name: "demo".into(), version: "1.0.0".into() },
         time: 1_700_000_000_000_000_000,
         novelty: Vec::new(),
+        suppressed: 0,
     }
 }
 

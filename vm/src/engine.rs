@@ -214,6 +214,7 @@ impl Engine {
                     pack: self.pack.clone(),
                     time,
                     novelty: finding.novelty.clone(),
+                    suppressed: 0,
                 });
             }
         }

@@ -47,6 +47,11 @@ pub struct Violation {
     /// The evidence of the `novelty` calls the failing clause (or `when`)
     /// made; empty for a rule that calls none.
     pub novelty: Vec<NoveltyEvidence>,
+    /// How many more violations of this rule the same evaluation found in
+    /// this trace and did not report: the server reports at most
+    /// `assembly.max_violations_per_rule` a rule and trace, and the last one
+    /// it reports carries the count of the rest. 0 for every other violation.
+    pub suppressed: u32,
 }
 
 /// A stable 128-bit id (FNV-1a, twice with different seeds) as hex.
@@ -94,6 +99,7 @@ pub(crate) mod tests {
             pack: PackInfo { name: "demo".into(), version: "1.2.3".into() },
             time: 1_700_000_000_123_456_789,
             novelty: Vec::new(),
+            suppressed: 0,
         }
     }
 

@@ -14,7 +14,7 @@
 //!    (`max_traces` per shard share, bytes over the budget's high water)
 //!    makes room. Every rule is evaluated with the packs current now; only
 //!    violations not already emitted for the trace go out.
-//! 3. **Decided.** The built trace and the ids of emitted violations are kept
+//! 3. **Decided.** The built trace and what it has reported (`reported.rs`) are kept
 //!    for `late_span_window`; the records it was built from are let go at
 //!    once, while still in cache (held until forgotten, freeing them was a
 //!    tenth of a loaded server's time). A late span re-opens the trace as a
@@ -44,7 +44,7 @@
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,7 @@ use foldhash::fast::RandomState;
 use betrace_vm::trace::{Trace, TraceBuilder};
 
 use super::evaluate::{Which, evaluate_trace};
+use super::reported::{Admitted, Reported};
 use super::tally::{Completions, Tally};
 use super::tenant_numbers::{TenantNumber, TenantNumbers};
 use super::{Budget, ShardContext, ShardMessage, TraceBatch};
@@ -73,8 +74,8 @@ struct OpenTrace {
     first_seen: Instant,
     last_seen: Instant,
     bytes: usize,
-    /// Ids of violations already emitted for this trace (early, or before a continuation).
-    emitted: HashSet<String>,
+    /// Violations already accounted for in this trace (early, or before a continuation).
+    reported: Reported,
     /// New spans since the last early evaluation.
     early_due: bool,
     last_early: Option<Instant>,
@@ -104,7 +105,7 @@ struct DecidedTrace {
     /// Boxed: the shard's map of decided traces holds many, and moves them
     /// when it grows.
     trace: Box<Trace>,
-    emitted: HashSet<String>,
+    reported: Reported,
     /// What keeping `trace` costs ([`Trace::memory_bytes`]).
     bytes: usize,
     forget_at: Instant,
@@ -234,15 +235,15 @@ impl Shard {
             }
             Entry::Vacant(slot) => {
                 // A trace decided already: its late spans re-open it as a continuation.
-                let (builder, kept_bytes, emitted, continuation) = match self.decided.remove(&key) {
+                let (builder, kept_bytes, reported, continuation) = match self.decided.remove(&key) {
                     Some(decided) => {
                         self.context.metrics.late_spans.inc_by(spans.len() as u64);
                         self.tally.reopened(decided.bytes);
                         let mut builder = TraceBuilder::from_built(decided.trace);
                         builder.absorb(spans);
-                        (builder, decided.bytes, decided.emitted, true)
+                        (builder, decided.bytes, decided.reported, true)
                     }
-                    None => (spans, 0, HashSet::new(), false),
+                    None => (spans, 0, Reported::default(), false),
                 };
                 self.arrivals.push_back((now, key));
                 new_trace = true;
@@ -251,7 +252,7 @@ impl Shard {
                     first_seen: now,
                     last_seen: now,
                     bytes: kept_bytes,
-                    emitted,
+                    reported,
                     early_due: false,
                     last_early: None,
                     continuation,
@@ -300,8 +301,9 @@ impl Shard {
         // first: SDKs export spans as they end). It waits for completion,
         // which finds it again, with its parent.
         let settled = |v: &betrace_vm::Violation| v.bound_span.is_some() || v.parent_span.is_some();
-        let fresh: Vec<_> = found.into_iter().filter(|v| settled(v) && trace.emitted.insert(v.id.clone())).collect();
-        emit(&mut self.found, &self.context.metrics, tenant, packs_tenant, fresh, now);
+        let cap = self.context.config.max_violations_per_rule;
+        let admitted = trace.reported.admit(found.into_iter().filter(settled), cap);
+        emit(&mut self.found, &self.context.metrics, tenant, packs_tenant, admitted, now);
     }
 
     /// Completes what is due: idle or old traces, early rules of traces that
@@ -447,9 +449,9 @@ impl Shard {
         let tenant = self.tenants.name(key.0);
         let (packs_tenant, tenant_packs) = packs.resolve(tenant);
         let found = evaluate_trace(tenant_packs, packs_tenant, &built, which, metrics, &mut self.tally);
-        let fresh: Vec<_> = found.into_iter().filter(|v| trace.emitted.insert(v.id.clone())).collect();
-        emit(&mut self.found, metrics, tenant, packs_tenant, fresh, completed_at);
         let config = &self.context.config;
+        let admitted = trace.reported.admit(found, config.max_violations_per_rule);
+        emit(&mut self.found, metrics, tenant, packs_tenant, admitted, completed_at);
         // Traces let go to make room are not kept: that would take the room back.
         let keep = !matches!(reason, Reason::Shutdown | Reason::Evicted)
             && !config.late_span_window.is_zero()
@@ -458,7 +460,7 @@ impl Shard {
             let forget_at = completed_at + config.late_span_window;
             self.forget.push_back((forget_at, *key));
             let bytes = built.memory_bytes();
-            let decided = DecidedTrace { trace: built, emitted: trace.emitted, bytes, forget_at };
+            let decided = DecidedTrace { trace: built, reported: trace.reported, bytes, forget_at };
             self.decided.insert(*key, decided);
             bytes
         } else {
@@ -476,7 +478,8 @@ impl Shard {
     }
 }
 
-/// Counts violations not yet reported for their trace and keeps them in
+/// Counts what an evaluation adds to a trace's report (the violations to
+/// report, and those left out past a rule's cap) and keeps the violations in
 /// `found` for the shard's next hand-over. `packs_tenant` labels the metrics
 /// (see `Packs::resolve`); the violations go out under the spans' own `tenant`.
 /// (A function of the shard's parts, not a method: its callers hold other
@@ -486,9 +489,14 @@ fn emit(
     metrics: &Metrics,
     tenant: &Tenant,
     packs_tenant: &str,
-    fresh: Vec<betrace_vm::Violation>,
+    admitted: Admitted,
     completed_at: Instant,
 ) {
+    let Admitted { fresh, suppressed } = admitted;
+    for (rule, count) in suppressed {
+        let labels = RuleLabels { tenant: packs_tenant.to_string(), rule };
+        metrics.violations_suppressed.get_or_create(&labels).inc_by(u64::from(count));
+    }
     if fresh.is_empty() {
         return;
     }

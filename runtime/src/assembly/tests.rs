@@ -203,7 +203,12 @@ fn a_trace_too_old_completes_while_its_spans_still_arrive() {
 /// One shard driven by the test itself (no thread, no clock of its own):
 /// traces go idle after 10 ms of the times the test hands it.
 fn lone_shard(rules: &str) -> (shard::Shard, Arc<Budget>, Arc<Metrics>, Arc<CollectSink>) {
-    let config = AssemblyConfig { idle_timeout: Duration::from_millis(10), ..config() };
+    lone_shard_with(rules, config())
+}
+
+/// [`lone_shard`] with `config`, but for its idle timeout.
+fn lone_shard_with(rules: &str, config: AssemblyConfig) -> (shard::Shard, Arc<Budget>, Arc<Metrics>, Arc<CollectSink>) {
+    let config = AssemblyConfig { idle_timeout: Duration::from_millis(10), ..config };
     let (context, sink, _) = context(rules, config);
     let (budget, metrics) = (context.budget.clone(), context.metrics.clone());
     (shard::Shard::new(context, 1), budget, metrics, sink)
@@ -285,6 +290,40 @@ fn violation_metrics_count_every_violation_of_each_rule() {
     let text = metrics.encode();
     assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/each_b\"} 3"), "{text}");
     assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/no_b\"} 1"), "{text}");
+}
+
+/// A rule reports at most `max_violations_per_rule` violations in a trace:
+/// the last one reported counts the rest, the metrics count them, and late
+/// spans that break the rule again are counted without being reported.
+#[test]
+fn past_its_cap_a_rule_counts_its_violations_instead_of_reporting_them() {
+    let rules = r#"rule each_b { severity: low when b = { name = "b" } never b.name = "b" }"#;
+    let config = AssemblyConfig { max_violations_per_rule: 2, ..config() };
+    let (mut shard, budget, metrics, sink) = lone_shard_with(rules, config);
+    let start = Instant::now();
+    for id in 1..=6 {
+        let (parent, name) = if id == 1 { (0, "a") } else { (1, "b") };
+        shard.add(Tenant::from(""), reserved_batch(&budget, span(7, id, parent, name)), start);
+    }
+    shard.sweep(start + Duration::from_millis(20));
+    shard.hand_over();
+    let reported: Vec<(Option<[u8; 8]>, u32)> =
+        sink.violations().iter().map(|v| (v.bound_span, v.suppressed)).collect();
+    let bound = |id: u8| Some([0, 0, 0, 0, 0, 0, 0, id]);
+    assert_eq!(reported, [(bound(2), 0), (bound(3), 3)], "the first two, the second counting three more");
+    let text = metrics.encode();
+    assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/each_b\"} 2"), "{text}");
+    assert!(text.contains("betrace_violations_suppressed_total{tenant=\"\",rule=\"test/each_b\"} 3"), "{text}");
+
+    // A late `b` re-opens the trace: the five found before are accounted
+    // for, the new one is past the cap.
+    let later = start + Duration::from_millis(30);
+    shard.add(Tenant::from(""), reserved_batch(&budget, span(7, 9, 1, "b")), later);
+    shard.sweep(later + Duration::from_millis(20));
+    shard.hand_over();
+    assert_eq!(sink.violations().len(), 2, "nothing more reported");
+    let text = metrics.encode();
+    assert!(text.contains("betrace_violations_suppressed_total{tenant=\"\",rule=\"test/each_b\"} 4"), "{text}");
 }
 
 #[test]

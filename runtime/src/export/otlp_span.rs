@@ -20,6 +20,8 @@
 //!   array), `betrace.novelty.call` and `betrace.novelty.key` (strings). When
 //!   the clause read several `novelty` calls, the first call's evidence has
 //!   these names and the others' are numbered: `betrace.novelty.1.score`, …
+//! - on the last violation reported of a rule past `max_violations_per_rule`
+//!   in the trace, `betrace.violation.suppressed` (int): how many more there were;
 //! - resource `service.name = "betrace"` and `service.instance.id`.
 
 use betrace_vm::Violation;
@@ -34,6 +36,10 @@ pub use encode::encode_violations_request;
 
 /// The span name of every violation.
 pub const VIOLATION_SPAN_NAME: &str = "betrace.violation";
+
+/// The attribute of the last violation reported of a rule past its cap in a
+/// trace: how many more the server found and did not report.
+pub const SUPPRESSED_ATTRIBUTE: &str = "betrace.violation.suppressed";
 
 /// Who is exporting, and how violations are signed.
 #[derive(Clone, Debug, Default)]
@@ -152,6 +158,13 @@ pub(crate) mod tests {
         for (index, evidence) in violation.novelty.iter().enumerate() {
             attributes.extend(reference_novelty(evidence, index));
         }
+        if violation.suppressed > 0 {
+            attributes.push(KeyValue {
+                key: SUPPRESSED_ATTRIBUTE.into(),
+                value: Some(AnyValue { value: Some(any_value::Value::IntValue(violation.suppressed.into())) }),
+                ..KeyValue::default()
+            });
+        }
         if let Some(signature) = signature {
             attributes.push(string_attr("betrace.signature", signature));
         }
@@ -237,6 +250,7 @@ pub(crate) mod tests {
             pack: PackInfo { name: "demo".into(), version: "1.0.0".into() },
             time: 1_700_000_000_000_000_000,
             novelty: Vec::new(),
+            suppressed: 0,
         }
     }
 
@@ -286,13 +300,18 @@ pub(crate) mod tests {
         (
             (any::<[u8; 16]>(), prop::option::of(any::<[u8; 8]>()), prop::collection::vec(any::<[u8; 8]>(), 0..40)),
             (text_of(0..30), text_of(0..300), text_of(0..200), prop::collection::vec(text_of(0..20), 0..4)),
-            (0..5usize, any::<i64>(), prop::collection::vec(arbitrary_evidence(), 0..3)),
+            (
+                0..5usize,
+                any::<i64>(),
+                prop::collection::vec(arbitrary_evidence(), 0..3),
+                prop_oneof![Just(0u32), any::<u32>()],
+            ),
         )
             .prop_map(
                 |(
                     (trace_id, parent_span, witnesses),
                     (rule_name, message, clause, tags),
-                    (severity_index, time, novelty),
+                    (severity_index, time, novelty, suppressed),
                 )| {
                     let severity =
                         [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
@@ -312,6 +331,7 @@ pub(crate) mod tests {
                         pack: PackInfo { name: "pack".into(), version: "1.2.3".into() },
                         time,
                         novelty,
+                        suppressed,
                     }
                 },
             )
@@ -401,6 +421,14 @@ pub(crate) mod tests {
         assert_eq!(attr(&span, "betrace.novelty.1.score"), Some(&any_value::Value::DoubleValue(0.6)));
         let plain = violation_span(&sample(false), None);
         assert!(plain.attributes.iter().all(|kv| !kv.key.starts_with("betrace.novelty")));
+    }
+
+    #[test]
+    fn a_suppressed_count_is_an_int_attribute_only_when_there_is_one() {
+        let counted = Violation { suppressed: 396, ..sample(true) };
+        let span = violation_span(&counted, None);
+        assert_eq!(attr(&span, "betrace.violation.suppressed"), Some(&any_value::Value::IntValue(396)));
+        assert!(attr(&violation_span(&sample(true), None), "betrace.violation.suppressed").is_none());
     }
 
     #[test]

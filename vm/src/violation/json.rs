@@ -3,8 +3,9 @@
 //! and clause kind as words, every field the signature covers, and the
 //! signature itself. It converts back to a [`Violation`], so `betrace verify`
 //! can recompute the signature from a line. A violation caused through
-//! `novelty` has a `novelty` array of evidence; others have no such key, so
-//! their lines are as they were before novelty existed.
+//! `novelty` has a `novelty` array of evidence, and the last violation the
+//! server reports of a rule past its cap has a `suppressed` count; others
+//! have neither key, so their lines are as they were before those existed.
 
 use betrace_compiler::bytecode::CheckKind;
 use betrace_compiler::hir::Severity;
@@ -47,6 +48,11 @@ pub struct ViolationJson {
     /// p-value, baseline size, worst segments); absent when there is none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub novelty: Vec<NoveltyEvidence>,
+    /// How many more violations of this rule in this trace were found and
+    /// not reported (the server's `assembly.max_violations_per_rule`);
+    /// absent when none were.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub suppressed: u32,
     /// HMAC-SHA256 (hex) over the violation's canonical encoding; null when
     /// no signing key was configured.
     pub signature: Option<String>,
@@ -88,6 +94,7 @@ impl ViolationJson {
             pack_version: violation.pack.version.clone(),
             time_unix_nano: violation.time,
             novelty: violation.novelty.clone(),
+            suppressed: violation.suppressed,
             signature,
         }
     }
@@ -132,8 +139,13 @@ impl ViolationJson {
             pack: PackInfo { name: self.pack_name.clone(), version: self.pack_version.clone() },
             time: self.time_unix_nano,
             novelty: self.novelty.clone(),
+            suppressed: self.suppressed,
         })
     }
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 fn fixed<const N: usize>(text: &str) -> Option<[u8; N]> {
@@ -208,6 +220,17 @@ mod tests {
         assert_eq!(back.to_violation().unwrap(), violation);
         let plain = serde_json::to_value(ViolationJson::new(&sample(), None)).unwrap();
         assert!(plain.get("novelty").is_none(), "no key without evidence");
+    }
+
+    #[test]
+    fn a_suppressed_count_is_a_key_only_when_there_is_one() {
+        let violation = Violation { suppressed: 396, ..sample() };
+        let value = serde_json::to_value(ViolationJson::new(&violation, None)).unwrap();
+        assert_eq!(value["suppressed"], 396);
+        let back: ViolationJson = serde_json::from_str(&value.to_string()).unwrap();
+        assert_eq!(back.to_violation().unwrap(), violation);
+        let plain = serde_json::to_value(ViolationJson::new(&sample(), None)).unwrap();
+        assert!(plain.get("suppressed").is_none(), "no key without a count");
     }
 
     #[test]

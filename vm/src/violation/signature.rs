@@ -22,7 +22,8 @@
 //! | 13 | pack name | UTF-8 |
 //! | 14 | pack version | UTF-8 |
 //! | 15 | time | i64 big-endian, nanoseconds since the Unix epoch |
-//! | 16 | novelty evidence | only when the violation carries some (below) |
+//! | 16 | novelty evidence | only when the violation carries some, or field 17 follows (below) |
+//! | 17 | suppressed | only when not 0: u64 big-endian, length-prefixed |
 //!
 //! Field 16 is a u32 big-endian count, then each evidence entry
 //! length-prefixed; an entry is these fields, each length-prefixed: the call
@@ -37,6 +38,13 @@
 //! it as much as the message. A violation without evidence has no field 16,
 //! so its encoding, and every signature made before novelty existed, is
 //! unchanged; that is why the domain tag stays `v1`.
+//!
+//! Field 17 is the count of further violations of the rule in the trace
+//! that the server did not report (`assembly.max_violations_per_rule`): it
+//! says how much the report leaves out, so it is signed too. When it is
+//! there, field 16 is always written before it (a count of 0 when there is
+//! no evidence), so the fields after 15 still read one way only; a violation
+//! without a count encodes as it did before counts existed.
 //!
 //! Length prefixes make the encoding injective: no two different violations
 //! encode alike, whatever their strings contain. A signature is the lower-case
@@ -81,9 +89,12 @@ impl Violation {
         out.field(self.pack.name.as_bytes());
         out.field(self.pack.version.as_bytes());
         out.field(&self.time.to_be_bytes());
-        if !self.novelty.is_empty() {
+        if !self.novelty.is_empty() || self.suppressed > 0 {
             let entries: Vec<Vec<u8>> = self.novelty.iter().map(evidence_bytes).collect();
             out.list(entries.iter().map(Vec::as_slice));
+        }
+        if self.suppressed > 0 {
+            out.field(&u64::from(self.suppressed).to_be_bytes());
         }
         out.0
     }
@@ -256,6 +267,24 @@ mod tests {
     /// [`KNOWN_SIGNATURE`]'s violation with `sample_with_novelty`'s evidence,
     /// computed the same way.
     const KNOWN_NOVELTY_SIGNATURE: &str = "8035c2b6c75dc5ba5a8a1af862b40ac3e2cd485e834b4b7642d838006d847aab";
+
+    #[test]
+    fn a_suppressed_count_is_field_17_after_a_field_16_and_is_signed() {
+        let plain = sample();
+        let counted = Violation { suppressed: 396, ..sample() };
+        let mut expected = plain.canonical_bytes();
+        expected.extend_from_slice(&0u32.to_be_bytes()); // field 16: no evidence
+        expected.extend_from_slice(&8u32.to_be_bytes());
+        expected.extend_from_slice(&396u64.to_be_bytes());
+        assert_eq!(counted.canonical_bytes(), expected);
+        let with_evidence = Violation { suppressed: 396, ..crate::violation::tests::sample_with_novelty() };
+        let evidence = crate::violation::tests::sample_with_novelty().canonical_bytes();
+        assert_eq!(with_evidence.canonical_bytes()[..evidence.len()], evidence[..]);
+        assert_eq!(with_evidence.canonical_bytes().len(), evidence.len() + 12);
+        let signature = counted.sign(b"secret");
+        assert!(!plain.verify(b"secret", &signature), "dropping the count goes unnoticed");
+        assert!(!Violation { suppressed: 395, ..sample() }.verify(b"secret", &signature));
+    }
 
     #[test]
     fn hex_decoding() {

@@ -13,7 +13,7 @@ use betrace_stdlib::Value;
 use betrace_vm::Violation;
 use betrace_vm::violation::NoveltyEvidence;
 
-use super::{ExportConfig, VIOLATION_SPAN_NAME, span_id_of};
+use super::{ExportConfig, SUPPRESSED_ATTRIBUTE, VIOLATION_SPAN_NAME, span_id_of};
 
 /// `Span.kind` internal, `Status.code` error.
 const SPAN_KIND_INTERNAL: u64 = 1;
@@ -88,6 +88,10 @@ impl Proto<'_> {
         });
         for (index, evidence) in violation.novelty.iter().enumerate() {
             self.novelty_attributes(evidence, index);
+        }
+        if violation.suppressed > 0 {
+            let count = Value::Int(i64::from(violation.suppressed));
+            self.message(9, |kv| kv.key_value(SUPPRESSED_ATTRIBUTE, |any| any.value(&count)));
         }
         if let Some(signature) = signature {
             self.span_attr("betrace.signature", signature);

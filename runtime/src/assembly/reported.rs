@@ -1,0 +1,180 @@
+//! What a trace has reported, so that evaluating it again (early rules, then
+//! completion, then a continuation after late spans) reports only what is
+//! new, and no rule reports more than `assembly.max_violations_per_rule`
+//! violations in one trace.
+//!
+//! A rule that breaks on every span of a large trace would otherwise send
+//! hundreds of violation spans for one broken invariant: an alert storm in
+//! Grafana and most of the server's export work. Past the cap the rest are
+//! counted, not reported; the last violation reported in the same evaluation
+//! carries the count (`Violation::suppressed`), and the metrics count them
+//! all.
+
+use std::collections::HashSet;
+
+use betrace_vm::Violation;
+
+/// The violations a trace has accounted for.
+#[derive(Debug, Default)]
+pub(super) struct Reported {
+    /// Ids of violations reported or counted as suppressed: each is
+    /// accounted for once, however often the trace is evaluated.
+    ids: HashSet<String>,
+    /// Violations reported, by rule id; only rules that have reported any.
+    /// (A trace breaks few rules: a list beats a map.)
+    per_rule: Vec<(String, u32)>,
+}
+
+/// What one evaluation adds to a trace's report.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Admitted {
+    /// Violations to report, in the order found.
+    pub fresh: Vec<Violation>,
+    /// Violations left out past the cap, by rule id.
+    pub suppressed: Vec<(String, u32)>,
+}
+
+impl Reported {
+    /// Takes what an evaluation `found`: violations accounted for before are
+    /// dropped; of the new ones, each rule's are reported until it has
+    /// reported `cap` in this trace (0: no cap), and the rest are counted.
+    /// The last violation reported of a rule that had some left out carries
+    /// their count.
+    pub(super) fn admit(&mut self, found: impl IntoIterator<Item = Violation>, cap: u32) -> Admitted {
+        let mut admitted = Admitted::default();
+        // By slot in `per_rule`: violations left out, and the index in
+        // `fresh` of the last one reported.
+        let mut left_out: Vec<(usize, usize)> = Vec::new();
+        let mut last_reported: Vec<(usize, usize)> = Vec::new();
+        for violation in found {
+            if !self.ids.insert(violation.id.clone()) {
+                continue;
+            }
+            let slot = self.slot(&violation.rule_id);
+            let reported = &mut self.per_rule[slot].1;
+            if cap == 0 || *reported < cap {
+                *reported += 1;
+                update(&mut last_reported, slot, |index| *index = admitted.fresh.len());
+                admitted.fresh.push(violation);
+            } else {
+                update(&mut left_out, slot, |count| *count += 1);
+            }
+        }
+        for (slot, count) in left_out {
+            let count = u32::try_from(count).unwrap_or(u32::MAX);
+            if let Some(&(_, index)) = last_reported.iter().find(|(s, _)| *s == slot) {
+                admitted.fresh[index].suppressed = count;
+            }
+            admitted.suppressed.push((self.per_rule[slot].0.clone(), count));
+        }
+        admitted
+    }
+
+    /// The index of `rule_id` in `per_rule`, added with no reports if new.
+    fn slot(&mut self, rule_id: &str) -> usize {
+        match self.per_rule.iter().position(|(rule, _)| rule == rule_id) {
+            Some(slot) => slot,
+            None => {
+                self.per_rule.push((rule_id.to_string(), 0));
+                self.per_rule.len() - 1
+            }
+        }
+    }
+}
+
+/// Changes `slot`'s value (0 if it has none yet) in a small association list.
+fn update(list: &mut Vec<(usize, usize)>, slot: usize, change: impl FnOnce(&mut usize)) {
+    match list.iter_mut().find(|(s, _)| *s == slot) {
+        Some((_, value)) => change(value),
+        None => {
+            let mut value = 0;
+            change(&mut value);
+            list.push((slot, value));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use betrace_compiler::bytecode::CheckKind;
+    use betrace_compiler::hir::Severity;
+    use betrace_vm::violation::{PackInfo, violation_id};
+
+    use super::*;
+
+    /// The violation of `rule` bound to span `n`.
+    fn violation(rule: &str, n: u8) -> Violation {
+        let trace_id = [7; 16];
+        let bound = [n; 8];
+        Violation {
+            id: violation_id(&trace_id, rule, Some(&bound), 0),
+            trace_id,
+            bound_span: Some(bound),
+            parent_span: Some(bound),
+            witnesses: Vec::new(),
+            rule_id: rule.into(),
+            rule_name: rule.into(),
+            severity: Severity::Low,
+            message: format!("span {n}"),
+            clause: "always x".into(),
+            clause_kind: CheckKind::Always,
+            tags: Vec::new(),
+            pack: PackInfo::default(),
+            time: 0,
+            novelty: Vec::new(),
+            suppressed: 0,
+        }
+    }
+
+    fn spans(rule: &str, numbers: std::ops::Range<u8>) -> Vec<Violation> {
+        numbers.map(|n| violation(rule, n)).collect()
+    }
+
+    fn messages(admitted: &Admitted) -> Vec<(String, u32)> {
+        admitted.fresh.iter().map(|v| (format!("{} {}", v.rule_id, v.message), v.suppressed)).collect()
+    }
+
+    #[test]
+    fn without_a_cap_everything_new_is_reported_once() {
+        let mut reported = Reported::default();
+        let first = reported.admit(spans("p/a", 0..200), 0);
+        assert_eq!(first.fresh.len(), 200);
+        assert!(first.suppressed.is_empty());
+        assert!(first.fresh.iter().all(|v| v.suppressed == 0));
+        let again = reported.admit(spans("p/a", 0..201), 0);
+        assert_eq!(messages(&again), [("p/a span 200".to_string(), 0)]);
+    }
+
+    #[test]
+    fn past_the_cap_the_last_reported_counts_the_rest_rule_by_rule() {
+        let mut reported = Reported::default();
+        let found = [spans("p/noisy", 0..5), spans("p/quiet", 0..1), spans("p/noisy", 5..7)].concat();
+        let admitted = reported.admit(found, 3);
+        assert_eq!(
+            messages(&admitted),
+            [
+                ("p/noisy span 0".to_string(), 0),
+                ("p/noisy span 1".to_string(), 0),
+                ("p/noisy span 2".to_string(), 4),
+                ("p/quiet span 0".to_string(), 0),
+            ]
+        );
+        assert_eq!(admitted.suppressed, [("p/noisy".to_string(), 4)]);
+    }
+
+    #[test]
+    fn a_trace_evaluated_again_neither_repeats_nor_recounts() {
+        let mut reported = Reported::default();
+        // Early rules found two; completion finds them and four more.
+        let early = reported.admit(spans("p/a", 0..2), 3);
+        assert_eq!(early.fresh.len(), 2);
+        let complete = reported.admit(spans("p/a", 0..6), 3);
+        assert_eq!(messages(&complete), [("p/a span 2".to_string(), 3)]);
+        assert_eq!(complete.suppressed, [("p/a".to_string(), 3)]);
+        // A continuation finds the same six and one more: only the new one
+        // is counted, and no violation reported this time can carry it.
+        let continuation = reported.admit(spans("p/a", 0..7), 3);
+        assert!(continuation.fresh.is_empty());
+        assert_eq!(continuation.suppressed, [("p/a".to_string(), 1)]);
+    }
+}
