@@ -49,6 +49,16 @@ pub struct RuleLabels {
     pub rule: String,
 }
 
+/// A rule's violations: the rule's labels and its severity (`info`, `low`,
+/// `medium`, `high`, `critical`), fixed per rule, so that alerts can route
+/// by it without adding series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ViolationLabels {
+    pub tenant: String,
+    pub rule: String,
+    pub severity: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ExporterLabel {
     pub exporter: String,
@@ -87,9 +97,9 @@ pub struct Metrics {
     pub evaluations: Counter,
     /// Evaluations that ran as native code.
     pub evaluations_native: Counter,
-    pub violations: Family<RuleLabels, Counter>,
+    pub violations: Family<ViolationLabels, Counter>,
     /// Violations found past a rule's cap in a trace, and not reported.
-    pub violations_suppressed: Family<RuleLabels, Counter>,
+    pub violations_suppressed: Family<ViolationLabels, Counter>,
     pub fuel_exhaustions: Family<RuleLabels, Counter>,
     /// Each rule's runs and time, read from the current packs at scrape time.
     rule_costs: Arc<RuleCosts>,
@@ -174,7 +184,7 @@ impl Metrics {
         registry.register("late_spans", "Spans evaluated as the continuation of a decided trace", m.late_spans.clone());
         registry.register("rule_evaluations", "Evaluations of one rule on one trace", m.evaluations.clone());
         registry.register("rule_evaluations_native", "Evaluations run as native code", m.evaluations_native.clone());
-        registry.register("violations", "Violations reported, by rule", m.violations.clone());
+        registry.register("violations", "Violations reported, by rule and severity", m.violations.clone());
         registry.register(
             "violations_suppressed",
             "Violations found past a rule's cap in a trace (assembly.max_violations_per_rule) and not reported, by rule",
@@ -273,6 +283,56 @@ mod tests {
             assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
             assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
         }
+    }
+
+    /// The example alerting rules (examples/alerts/betrace.rules.yml) name
+    /// only series the server exposes, and only labels those series carry.
+    #[test]
+    fn the_example_alerts_name_real_series_and_labels() {
+        let metrics = Metrics::new();
+        let exporter = || ExporterLabel { exporter: "otlp_grpc".into() };
+        let violation = || ViolationLabels { tenant: String::new(), rule: "p/r".into(), severity: "high" };
+        metrics.spans_received.get_or_create(&ReceiverLabel { receiver: "grpc" }).inc();
+        metrics.refused("grpc", "throttled", 1);
+        metrics.requests_malformed.get_or_create(&ReceiverLabel { receiver: "grpc" }).inc();
+        metrics.requests_refused.get_or_create(&RefusedLabels { receiver: "grpc", reason: "malformed" }).inc();
+        metrics.traces_completed.get_or_create(&CompletionLabel { reason: "idle" }).inc();
+        metrics.violations.get_or_create(&violation()).inc();
+        metrics.violations_suppressed.get_or_create(&violation()).inc();
+        metrics.fuel_exhaustions.get_or_create(&RuleLabels { tenant: String::new(), rule: "p/r".into() }).inc();
+        metrics.rules_loaded.get_or_create(&TenantLabel { tenant: String::new() }).set(1);
+        metrics.rules_native.get_or_create(&TenantLabel { tenant: String::new() }).set(1);
+        metrics.reloads.get_or_create(&ResultLabel { result: "failed" }).inc();
+        metrics.export_queue_depth.get_or_create(&exporter()).set(1);
+        metrics.export_queue_bytes.get_or_create(&exporter()).set(1);
+        metrics.exported.get_or_create(&exporter()).inc();
+        metrics.export_failures.get_or_create(&exporter()).inc();
+        metrics.export_dropped.get_or_create(&exporter()).inc();
+        let text = metrics.encode();
+        // Each series name, with the label names its samples carry.
+        let mut series: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
+        for line in text.lines().filter(|line| !line.starts_with('#')) {
+            let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+            let labels = line[name_end..].strip_prefix('{').and_then(|rest| rest.split_once('}')).map(|(l, _)| l);
+            let keys =
+                labels.into_iter().flat_map(|l| l.split(',')).filter_map(|kv| kv.split_once('=')).map(|(k, _)| k);
+            series.entry(&line[..name_end]).or_default().extend(keys);
+        }
+        let alerts = include_str!("../../examples/alerts/betrace.rules.yml");
+        let used = regex::Regex::new(r#"(betrace_[a-z_]+)(?:\{([^}]*)\})?"#).unwrap();
+        let matcher = regex::Regex::new(r#"([a-z_]+)\s*(?:=~|!~|!=|=)\s*""#).unwrap();
+        let mut checked = 0;
+        for found in used.captures_iter(alerts) {
+            let name = &found[1];
+            let Some(keys) = series.get(name) else {
+                panic!("the alerts name `{name}`, which the server does not expose")
+            };
+            for key in found.get(2).into_iter().flat_map(|m| matcher.captures_iter(m.as_str())) {
+                assert!(keys.contains(&&key[1]), "`{name}` has no label `{}`", &key[1]);
+            }
+            checked += 1;
+        }
+        assert!(checked >= 10, "only {checked} series found in the alerts");
     }
 
     #[test]

@@ -280,8 +280,9 @@ def test_python_sdk_spans_become_signed_violations_and_metrics(server):
     status, metrics = server.admin("/metrics")
     assert status == 200
     violations = metric_samples(metrics, "betrace_violations_total")
-    for rule in by_rule:
-        assert violations.get(frozenset({("tenant", ""), ("rule", rule)})) == 1, violations
+    for rule, line in by_rule.items():
+        labels = frozenset({("tenant", ""), ("rule", rule), ("severity", line["severity"])})
+        assert violations.get(labels) == 1, violations
     received = metric_samples(metrics, "betrace_spans_received_total")
     assert received.get(frozenset({("receiver", "grpc")})) == 6, received
 

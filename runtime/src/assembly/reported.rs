@@ -12,6 +12,7 @@
 
 use std::collections::HashSet;
 
+use betrace_compiler::hir::Severity;
 use betrace_vm::Violation;
 
 /// The violations a trace has accounted for.
@@ -20,9 +21,24 @@ pub(super) struct Reported {
     /// Ids of violations reported or counted as suppressed: each is
     /// accounted for once, however often the trace is evaluated.
     ids: HashSet<String>,
-    /// Violations reported, by rule id; only rules that have reported any.
-    /// (A trace breaks few rules: a list beats a map.)
-    per_rule: Vec<(String, u32)>,
+    /// Violations reported, by rule; only rules that have found any. (A
+    /// trace breaks few rules: a list beats a map.)
+    per_rule: Vec<RuleReports>,
+}
+
+#[derive(Debug)]
+struct RuleReports {
+    rule_id: String,
+    severity: Severity,
+    reported: u32,
+}
+
+/// Violations of one rule left out of one evaluation's report.
+#[derive(Debug, PartialEq)]
+pub(super) struct Suppressed {
+    pub rule_id: String,
+    pub severity: Severity,
+    pub count: u32,
 }
 
 /// What one evaluation adds to a trace's report.
@@ -30,8 +46,8 @@ pub(super) struct Reported {
 pub(super) struct Admitted {
     /// Violations to report, in the order found.
     pub fresh: Vec<Violation>,
-    /// Violations left out past the cap, by rule id.
-    pub suppressed: Vec<(String, u32)>,
+    /// Violations left out past the cap, by rule.
+    pub suppressed: Vec<Suppressed>,
 }
 
 impl Reported {
@@ -50,8 +66,8 @@ impl Reported {
             if !self.ids.insert(violation.id.clone()) {
                 continue;
             }
-            let slot = self.slot(&violation.rule_id);
-            let reported = &mut self.per_rule[slot].1;
+            let slot = self.slot(&violation);
+            let reported = &mut self.per_rule[slot].reported;
             if cap == 0 || *reported < cap {
                 *reported += 1;
                 update(&mut last_reported, slot, |index| *index = admitted.fresh.len());
@@ -65,17 +81,19 @@ impl Reported {
             if let Some(&(_, index)) = last_reported.iter().find(|(s, _)| *s == slot) {
                 admitted.fresh[index].suppressed = count;
             }
-            admitted.suppressed.push((self.per_rule[slot].0.clone(), count));
+            let rule = &self.per_rule[slot];
+            admitted.suppressed.push(Suppressed { rule_id: rule.rule_id.clone(), severity: rule.severity, count });
         }
         admitted
     }
 
-    /// The index of `rule_id` in `per_rule`, added with no reports if new.
-    fn slot(&mut self, rule_id: &str) -> usize {
-        match self.per_rule.iter().position(|(rule, _)| rule == rule_id) {
+    /// The index of `violation`'s rule in `per_rule`, added with no reports if new.
+    fn slot(&mut self, violation: &Violation) -> usize {
+        match self.per_rule.iter().position(|rule| rule.rule_id == violation.rule_id) {
             Some(slot) => slot,
             None => {
-                self.per_rule.push((rule_id.to_string(), 0));
+                let (rule_id, severity) = (violation.rule_id.clone(), violation.severity);
+                self.per_rule.push(RuleReports { rule_id, severity, reported: 0 });
                 self.per_rule.len() - 1
             }
         }
@@ -134,6 +152,10 @@ mod tests {
         admitted.fresh.iter().map(|v| (format!("{} {}", v.rule_id, v.message), v.suppressed)).collect()
     }
 
+    fn suppressed(rule_id: &str, count: u32) -> Suppressed {
+        Suppressed { rule_id: rule_id.into(), severity: Severity::Low, count }
+    }
+
     #[test]
     fn without_a_cap_everything_new_is_reported_once() {
         let mut reported = Reported::default();
@@ -159,7 +181,7 @@ mod tests {
                 ("p/quiet span 0".to_string(), 0),
             ]
         );
-        assert_eq!(admitted.suppressed, [("p/noisy".to_string(), 4)]);
+        assert_eq!(admitted.suppressed, [suppressed("p/noisy", 4)]);
     }
 
     #[test]
@@ -170,11 +192,11 @@ mod tests {
         assert_eq!(early.fresh.len(), 2);
         let complete = reported.admit(spans("p/a", 0..6), 3);
         assert_eq!(messages(&complete), [("p/a span 2".to_string(), 3)]);
-        assert_eq!(complete.suppressed, [("p/a".to_string(), 3)]);
+        assert_eq!(complete.suppressed, [suppressed("p/a", 3)]);
         // A continuation finds the same six and one more: only the new one
         // is counted, and no violation reported this time can carry it.
         let continuation = reported.admit(spans("p/a", 0..7), 3);
         assert!(continuation.fresh.is_empty());
-        assert_eq!(continuation.suppressed, [("p/a".to_string(), 1)]);
+        assert_eq!(continuation.suppressed, [suppressed("p/a", 1)]);
     }
 }

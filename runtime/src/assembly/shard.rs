@@ -54,12 +54,12 @@ use foldhash::fast::RandomState;
 use betrace_vm::trace::{Trace, TraceBuilder};
 
 use super::evaluate::{Which, evaluate_trace};
-use super::reported::{Admitted, Reported};
+use super::reported::{Admitted, Reported, Suppressed};
 use super::tally::{Completions, Tally};
 use super::tenant_numbers::{TenantNumber, TenantNumbers};
 use super::{Budget, ShardContext, ShardMessage, TraceBatch};
 use crate::export::ViolationBatch;
-use crate::metrics::{Metrics, RuleLabels};
+use crate::metrics::{Metrics, ViolationLabels};
 use crate::packs::PacksCache;
 use crate::tenant::Tenant;
 
@@ -493,8 +493,8 @@ fn emit(
     completed_at: Instant,
 ) {
     let Admitted { fresh, suppressed } = admitted;
-    for (rule, count) in suppressed {
-        let labels = RuleLabels { tenant: packs_tenant.to_string(), rule };
+    for Suppressed { rule_id, severity, count } in suppressed {
+        let labels = ViolationLabels { tenant: packs_tenant.to_string(), rule: rule_id, severity: severity.word() };
         metrics.violations_suppressed.get_or_create(&labels).inc_by(u64::from(count));
     }
     if fresh.is_empty() {
@@ -503,7 +503,8 @@ fn emit(
     // Counted a rule at a time (a trace's violations come rule by rule):
     // a noisy rule finds hundreds in one trace.
     for same_rule in fresh.chunk_by(|a, b| a.rule_id == b.rule_id) {
-        let labels = RuleLabels { tenant: packs_tenant.to_string(), rule: same_rule[0].rule_id.clone() };
+        let (rule, severity) = (same_rule[0].rule_id.clone(), same_rule[0].severity.word());
+        let labels = ViolationLabels { tenant: packs_tenant.to_string(), rule, severity };
         metrics.violations.get_or_create(&labels).inc_by(same_rule.len() as u64);
     }
     found.push(ViolationBatch { tenant: tenant.clone(), violations: fresh, completed_at });

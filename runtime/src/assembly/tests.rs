@@ -269,7 +269,7 @@ fn metrics_name_the_tenant_whose_packs_ran() {
     shard.sweep(now + Duration::from_millis(20));
     shard.hand_over();
     let text = metrics.encode();
-    assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/no_b\"} 2"), "{text}");
+    assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/no_b\",severity=\"high\"} 2"), "{text}");
     assert!(!text.contains("stranger"), "{text}");
     let tenants: Vec<String> = sink.batches.lock().unwrap().iter().map(|batch| batch.tenant.to_string()).collect();
     assert_eq!(tenants.len(), 2);
@@ -288,8 +288,8 @@ fn violation_metrics_count_every_violation_of_each_rule() {
     }
     shard.sweep(now + Duration::from_millis(20));
     let text = metrics.encode();
-    assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/each_b\"} 3"), "{text}");
-    assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/no_b\"} 1"), "{text}");
+    assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/each_b\",severity=\"low\"} 3"), "{text}");
+    assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/no_b\",severity=\"high\"} 1"), "{text}");
 }
 
 /// A rule reports at most `max_violations_per_rule` violations in a trace:
@@ -312,8 +312,11 @@ fn past_its_cap_a_rule_counts_its_violations_instead_of_reporting_them() {
     let bound = |id: u8| Some([0, 0, 0, 0, 0, 0, 0, id]);
     assert_eq!(reported, [(bound(2), 0), (bound(3), 3)], "the first two, the second counting three more");
     let text = metrics.encode();
-    assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/each_b\"} 2"), "{text}");
-    assert!(text.contains("betrace_violations_suppressed_total{tenant=\"\",rule=\"test/each_b\"} 3"), "{text}");
+    assert!(text.contains("betrace_violations_total{tenant=\"\",rule=\"test/each_b\",severity=\"low\"} 2"), "{text}");
+    assert!(
+        text.contains("betrace_violations_suppressed_total{tenant=\"\",rule=\"test/each_b\",severity=\"low\"} 3"),
+        "{text}"
+    );
 
     // A late `b` re-opens the trace: the five found before are accounted
     // for, the new one is past the cap.
@@ -323,7 +326,10 @@ fn past_its_cap_a_rule_counts_its_violations_instead_of_reporting_them() {
     shard.hand_over();
     assert_eq!(sink.violations().len(), 2, "nothing more reported");
     let text = metrics.encode();
-    assert!(text.contains("betrace_violations_suppressed_total{tenant=\"\",rule=\"test/each_b\"} 4"), "{text}");
+    assert!(
+        text.contains("betrace_violations_suppressed_total{tenant=\"\",rule=\"test/each_b\",severity=\"low\"} 4"),
+        "{text}"
+    );
 }
 
 #[test]
