@@ -285,11 +285,13 @@ mod tests {
         }
     }
 
-    /// The example alerting rules (examples/alerts/betrace.rules.yml) name
-    /// only series the server exposes, and only labels those series carry.
+    /// The example alerting rules and dashboard (`examples/alerts`,
+    /// `examples/grafana`) name only series the server exposes, and only
+    /// labels those series carry.
     #[test]
-    fn the_example_alerts_name_real_series_and_labels() {
+    fn the_example_alerts_and_dashboard_name_real_series_and_labels() {
         let metrics = Metrics::new();
+        metrics.report_rule_costs(Arc::new(PackRegistry::new(packs_of_one_rule())));
         let exporter = || ExporterLabel { exporter: "otlp_grpc".into() };
         let violation = || ViolationLabels { tenant: String::new(), rule: "p/r".into(), severity: "high" };
         metrics.spans_received.get_or_create(&ReceiverLabel { receiver: "grpc" }).inc();
@@ -318,33 +320,43 @@ mod tests {
                 labels.into_iter().flat_map(|l| l.split(',')).filter_map(|kv| kv.split_once('=')).map(|(k, _)| k);
             series.entry(&line[..name_end]).or_default().extend(keys);
         }
-        let alerts = include_str!("../../examples/alerts/betrace.rules.yml");
+        let examples = [
+            ("alerts", include_str!("../../examples/alerts/betrace.rules.yml")),
+            ("dashboard", include_str!("../../examples/grafana/betrace-dashboard.json")),
+        ];
         let used = regex::Regex::new(r#"(betrace_[a-z_]+)(?:\{([^}]*)\})?"#).unwrap();
-        let matcher = regex::Regex::new(r#"([a-z_]+)\s*(?:=~|!~|!=|=)\s*""#).unwrap();
-        let mut checked = 0;
-        for found in used.captures_iter(alerts) {
-            let name = &found[1];
-            let Some(keys) = series.get(name) else {
-                panic!("the alerts name `{name}`, which the server does not expose")
-            };
-            for key in found.get(2).into_iter().flat_map(|m| matcher.captures_iter(m.as_str())) {
-                assert!(keys.contains(&&key[1]), "`{name}` has no label `{}`", &key[1]);
+        // A label matcher; in JSON the value's quote is escaped.
+        let matcher = regex::Regex::new(r#"([a-z_]+)\s*(?:=~|!~|!=|=)\s*\\?""#).unwrap();
+        for (example, text) in examples {
+            let mut checked = 0;
+            for found in used.captures_iter(text) {
+                let name = &found[1];
+                let Some(keys) = series.get(name) else { panic!("the {example} name `{name}`, not a series") };
+                for key in found.get(2).into_iter().flat_map(|m| matcher.captures_iter(m.as_str())) {
+                    assert!(keys.contains(&&key[1]), "the {example}: `{name}` has no label `{}`", &key[1]);
+                }
+                checked += 1;
             }
-            checked += 1;
+            assert!(checked >= 10, "only {checked} series found in the {example}");
         }
-        assert!(checked >= 10, "only {checked} series found in the alerts");
     }
 
-    #[test]
-    fn rule_costs_are_read_from_the_current_packs() {
+    /// The default tenant's packs: one pack of one rule, `p/slow`.
+    fn packs_of_one_rule() -> crate::packs::Packs {
         use crate::packs::{Packs, TenantPacks};
         let source = r#"rule slow { severity: low when { true } never { name = "x" } }"#;
         let (programs, _) = betrace_compiler::compile_file(source, &betrace_compiler::CheckConfig::default());
         let pack = betrace_vm::PackInfo { name: "p".into(), version: "1".into() };
         let engine = betrace_vm::Engine::new(pack, programs, betrace_vm::EvalConfig::default()).unwrap();
-        engine.rules[0].cost.record(1_500_000_000);
-        engine.rules[0].cost.record(500_000_000);
-        let packs = Packs { default: Arc::new(TenantPacks { engines: vec![Arc::new(engine)] }), ..Packs::default() };
+        Packs { default: Arc::new(TenantPacks { engines: vec![Arc::new(engine)] }), ..Packs::default() }
+    }
+
+    #[test]
+    fn rule_costs_are_read_from_the_current_packs() {
+        let packs = packs_of_one_rule();
+        let rule = &packs.default.engines[0].rules[0];
+        rule.cost.record(1_500_000_000);
+        rule.cost.record(500_000_000);
         let metrics = Metrics::new();
         metrics.report_rule_costs(Arc::new(PackRegistry::new(packs)));
         let text = metrics.encode();
