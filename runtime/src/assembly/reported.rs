@@ -58,27 +58,28 @@ impl Reported {
     /// their count.
     pub(super) fn admit(&mut self, found: impl IntoIterator<Item = Violation>, cap: u32) -> Admitted {
         let mut admitted = Admitted::default();
-        // By slot in `per_rule`: violations left out, and the index in
-        // `fresh` of the last one reported.
-        let mut left_out: Vec<(usize, usize)> = Vec::new();
-        let mut last_reported: Vec<(usize, usize)> = Vec::new();
+        // This evaluation's, by slot in `per_rule`: violations left out, and
+        // where in `fresh` the last one reported went.
+        let mut round: Vec<(u32, Option<usize>)> = Vec::new();
         for violation in found {
             if !self.ids.insert(violation.id.clone()) {
                 continue;
             }
             let slot = self.slot(&violation);
-            let reported = &mut self.per_rule[slot].reported;
-            if cap == 0 || *reported < cap {
-                *reported += 1;
-                update(&mut last_reported, slot, |index| *index = admitted.fresh.len());
+            if round.len() <= slot {
+                round.resize(slot + 1, (0, None));
+            }
+            let rule = &mut self.per_rule[slot];
+            if cap == 0 || rule.reported < cap {
+                rule.reported += 1;
+                round[slot].1 = Some(admitted.fresh.len());
                 admitted.fresh.push(violation);
             } else {
-                update(&mut left_out, slot, |count| *count += 1);
+                round[slot].0 += 1;
             }
         }
-        for (slot, count) in left_out {
-            let count = u32::try_from(count).unwrap_or(u32::MAX);
-            if let Some(&(_, index)) = last_reported.iter().find(|(s, _)| *s == slot) {
+        for (slot, (count, last_reported)) in round.into_iter().enumerate().filter(|(_, (count, _))| *count > 0) {
+            if let Some(index) = last_reported {
                 admitted.fresh[index].suppressed = count;
             }
             let rule = &self.per_rule[slot];
@@ -96,18 +97,6 @@ impl Reported {
                 self.per_rule.push(RuleReports { rule_id, severity, reported: 0 });
                 self.per_rule.len() - 1
             }
-        }
-    }
-}
-
-/// Changes `slot`'s value (0 if it has none yet) in a small association list.
-fn update(list: &mut Vec<(usize, usize)>, slot: usize, change: impl FnOnce(&mut usize)) {
-    match list.iter_mut().find(|(s, _)| *s == slot) {
-        Some((_, value)) => change(value),
-        None => {
-            let mut value = 0;
-            change(&mut value);
-            list.push((slot, value));
         }
     }
 }
