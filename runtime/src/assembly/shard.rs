@@ -13,8 +13,9 @@
 //!    `max_trace_age` ago, it holds `max_spans_per_trace` spans, or a limit
 //!    (`max_traces` per shard share, bytes over the budget's high water)
 //!    makes room. Every rule is evaluated with the packs current now; only
-//!    violations not already emitted for the trace go out.
-//! 3. **Decided.** The built trace and what it has reported (`reported.rs`) are kept
+//!    violations not already emitted for the trace go out, at most
+//!    `max_violations_per_rule` of each rule (`reported.rs`).
+//! 3. **Decided.** The built trace and what it has reported are kept
 //!    for `late_span_window`; the records it was built from are let go at
 //!    once, while still in cache (held until forgotten, freeing them was a
 //!    tenth of a loaded server's time). A late span re-opens the trace as a
