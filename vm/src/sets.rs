@@ -164,6 +164,9 @@ fn proper_ancestors(trace: &Trace, span: usize) -> impl Iterator<Item = usize> +
 fn subtrees_of(a: &SpanSet, trace: &Trace, order: &TreeOrder) -> SpanSet {
     let mut out = SpanSet::empty(trace.len());
     for top in a.iter() {
+        if out.contains(top) {
+            continue; // inside a subtree taken already, so is all of its own
+        }
         let after = order.preorder.partition_point(|&span| trace.enter[span as usize] <= trace.enter[top]);
         for &span in order.preorder[after..].iter().take_while(|&&span| trace.enter[span as usize] < trace.exit[top]) {
             out.insert(span as usize);
