@@ -104,7 +104,7 @@ impl TreeOrder {
 }
 
 /// A set of at most this many spans is related span by span — along
-/// parent chains, or over its subtrees' ranges of the depth-first order —
+/// parent chains, or over subtrees' ranges of the depth-first order —
 /// rather than by a walk over the whole trace. Rules that bind each server
 /// span ask `op >> { … }` once per span: walking the trace each time made
 /// them quadratic in its size (a 957-span trace spent a ninth of the
@@ -113,20 +113,30 @@ const FEW: usize = 8;
 
 /// `a OP b`: the spans of `b` that have (or, negated, lack) the relation to some span of `a`.
 pub fn structural(op: StructuralOp, a: &SpanSet, b: &SpanSet, trace: &Trace, order: &TreeOrder) -> SpanSet {
+    use StructuralOp::*;
+    let n = trace.len();
+    let parent_in_a = |q: usize| trace.parent_of(q).is_some_and(|parent| a.contains(parent));
     let related = match op {
-        StructuralOp::Child | StructuralOp::NotChild if is_few(b) => {
-            those_of(b, trace.len(), |q| trace.parent_of(q).is_some_and(|parent| a.contains(parent)))
+        Child | NotChild if is_few(b) => those_of(b, n, parent_in_a),
+        Child | NotChild if is_few(a) => gather(a, n, |s, out| children(trace, order, s).for_each(|c| out.insert(c))),
+        Child | NotChild => children_of(a, trace),
+        Descendant | NotDescendant if is_few(a) => subtrees_of(a, trace, order),
+        Descendant | NotDescendant if is_few(b) => {
+            those_of(b, n, |q| proper_ancestors(trace, q).any(|above| a.contains(above)))
         }
-        StructuralOp::Child | StructuralOp::NotChild => children_of(a, trace),
-        StructuralOp::Descendant | StructuralOp::NotDescendant if is_few(a) => subtrees_of(a, trace, order),
-        StructuralOp::Descendant | StructuralOp::NotDescendant if is_few(b) => {
-            those_of(b, trace.len(), |q| proper_ancestors(trace, q).any(|above| a.contains(above)))
-        }
-        StructuralOp::Descendant | StructuralOp::NotDescendant => descendants_of(a, trace, order),
-        StructuralOp::Parent | StructuralOp::NotParent => parents_of(a, trace),
-        StructuralOp::Ancestor | StructuralOp::NotAncestor if is_few(a) => chains_above(a, trace),
-        StructuralOp::Ancestor | StructuralOp::NotAncestor => ancestors_of(a, trace, order),
-        StructuralOp::Sibling | StructuralOp::NotSibling => siblings_of(a, trace),
+        Descendant | NotDescendant => descendants_of(a, trace, order),
+        Parent | NotParent => parents_of(a, trace),
+        Ancestor | NotAncestor if is_few(a) => chains_above(a, trace),
+        Ancestor | NotAncestor if is_few(b) => those_of(b, n, |q| subtree(trace, order, q).any(|d| a.contains(d))),
+        Ancestor | NotAncestor => ancestors_of(a, trace, order),
+        Sibling | NotSibling if is_few(b) => those_of(b, n, |q| {
+            trace.parent_of(q).is_some_and(|p| children(trace, order, p).any(|c| c != q && a.contains(c)))
+        }),
+        Sibling | NotSibling if is_few(a) => gather(a, n, |s, out| {
+            let siblings = trace.parent_of(s).into_iter().flat_map(|p| children(trace, order, p));
+            siblings.filter(|&c| c != s).for_each(|c| out.insert(c))
+        }),
+        Sibling | NotSibling => siblings_of(a, trace),
     };
     relate(op, b, &related)
 }
@@ -149,9 +159,11 @@ fn is_few(set: &SpanSet) -> bool {
 
 /// The spans of `set` for which `holds`, as a set over `n` spans.
 fn those_of(set: &SpanSet, n: usize, holds: impl Fn(usize) -> bool) -> SpanSet {
-    let mut out = SpanSet::empty(n);
-    set.iter().filter(|&q| holds(q)).for_each(|q| out.insert(q));
-    out
+    gather(set, n, |q, out| {
+        if holds(q) {
+            out.insert(q);
+        }
+    })
 }
 
 /// The spans above `span`, nearest first (parent chains are acyclic).
@@ -159,20 +171,34 @@ fn proper_ancestors(trace: &Trace, span: usize) -> impl Iterator<Item = usize> +
     std::iter::successors(trace.parent_of(span), |&above| trace.parent_of(above))
 }
 
-/// Spans with a proper ancestor in `a`, from each `a`-span's subtree: the
-/// spans after it in depth-first order whose enter number is below its exit.
-fn subtrees_of(a: &SpanSet, trace: &Trace, order: &TreeOrder) -> SpanSet {
-    let mut out = SpanSet::empty(trace.len());
-    for top in a.iter() {
-        if out.contains(top) {
-            continue; // inside a subtree taken already, so is all of its own
-        }
-        let after = order.preorder.partition_point(|&span| trace.enter[span as usize] <= trace.enter[top]);
-        for &span in order.preorder[after..].iter().take_while(|&&span| trace.enter[span as usize] < trace.exit[top]) {
-            out.insert(span as usize);
-        }
-    }
+/// What `add` puts in a set over `n` spans for each span of `set`.
+fn gather(set: &SpanSet, n: usize, mut add: impl FnMut(usize, &mut SpanSet)) -> SpanSet {
+    let mut out = SpanSet::empty(n);
+    set.iter().for_each(|span| add(span, &mut out));
     out
+}
+
+/// The spans below `top`: those after it in depth-first order whose enter
+/// number is below its exit.
+fn subtree<'t>(trace: &'t Trace, order: &'t TreeOrder, top: usize) -> impl Iterator<Item = usize> + 't {
+    let after = order.preorder.partition_point(|&span| trace.enter[span as usize] <= trace.enter[top]);
+    let below = order.preorder[after..].iter().take_while(move |&&span| trace.enter[span as usize] < trace.exit[top]);
+    below.map(|&span| span as usize)
+}
+
+/// The spans whose parent is `top`, found in its subtree.
+fn children<'t>(trace: &'t Trace, order: &'t TreeOrder, top: usize) -> impl Iterator<Item = usize> + 't {
+    subtree(trace, order, top).filter(move |&span| trace.parent[span] as usize == top)
+}
+
+/// Spans with a proper ancestor in `a`, from each `a`-span's subtree.
+fn subtrees_of(a: &SpanSet, trace: &Trace, order: &TreeOrder) -> SpanSet {
+    gather(a, trace.len(), |top, out| {
+        // Inside a subtree taken already, so is all of its own.
+        if !out.contains(top) {
+            subtree(trace, order, top).for_each(|span| out.insert(span));
+        }
+    })
 }
 
 /// Spans that are a proper ancestor of some span in `a`, up each parent
