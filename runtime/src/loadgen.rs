@@ -317,6 +317,7 @@ async fn server_figures(
         spans_refused_by_reason: refused_by_reason,
         rule_evaluations: delta("betrace_rule_evaluations_total"),
         violations: delta("betrace_violations_total"),
+        violations_suppressed: delta("betrace_violations_suppressed_total"),
         traces_completed: delta("betrace_traces_completed_total"),
         processed_spans_per_sec: drained.then(|| delta("betrace_spans_received_total") / (load_secs + drain_secs)),
         cpu_secs: after.has("process_cpu_seconds_total").then(|| delta("process_cpu_seconds_total")),

@@ -136,6 +136,9 @@ pub struct ServerFigures {
     pub spans_refused_by_reason: BTreeMap<String, f64>,
     pub rule_evaluations: f64,
     pub violations: f64,
+    /// Violations the server found past a rule's cap in a trace and
+    /// counted instead of sending (`assembly.max_violations_per_rule`).
+    pub violations_suppressed: f64,
     pub traces_completed: f64,
     /// Spans received ÷ (load time + drain time), when drained: a floor on
     /// the rate at which the server finished spans, since the drain time
@@ -261,7 +264,7 @@ impl LoadReport {
                 let seconds = self.load.elapsed_secs + server.drain_secs;
                 row("load generator CPU", format!("{cpu:.2} s, {:.2} cores over the load and drain", cpu / seconds));
             }
-            row("violations", thousands(server.violations));
+            row("violations", violations_text(server));
             let export = &server.completion_to_export;
             let seconds = |value: Option<f64>| value.map_or("-".to_owned(), |s| format!("{:.1} ms", s * 1_000.0));
             row(
@@ -306,6 +309,18 @@ impl LoadReport {
     }
 }
 
+/// Violations sent, and those the server's per-rule cap counted instead.
+fn violations_text(server: &ServerFigures) -> String {
+    match server.violations_suppressed {
+        0.0 => thousands(server.violations),
+        more => format!(
+            "{} ({} more past the per-rule cap: counted, not sent)",
+            thousands(server.violations),
+            thousands(more)
+        ),
+    }
+}
+
 fn bracketed(text: &str) -> String {
     match text.is_empty() {
         true => String::new(),
@@ -345,6 +360,20 @@ mod tests {
             assert_eq!(figures.single_thread.spans_per_sec, 1_200.0);
             assert_eq!(figures.single_thread_runs, runs, "both runs are reported");
         }
+    }
+
+    #[test]
+    fn violations_past_the_cap_are_shown_beside_those_sent() {
+        let server = |violations, violations_suppressed| ServerFigures {
+            violations,
+            violations_suppressed,
+            ..ServerFigures::default()
+        };
+        assert_eq!(violations_text(&server(1_234.0, 0.0)), "1,234");
+        assert_eq!(
+            violations_text(&server(817_100.0, 3_130_000.0)),
+            "817,100 (3,130,000 more past the per-rule cap: counted, not sent)"
+        );
     }
 
     #[test]
