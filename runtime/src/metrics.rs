@@ -187,7 +187,7 @@ impl Metrics {
         registry.register("violations", "Violations reported, by rule and severity", m.violations.clone());
         registry.register(
             "violations_suppressed",
-            "Violations found past a rule's cap in a trace (assembly.max_violations_per_rule) and not reported, by rule",
+            "Violations found past a rule's cap in a trace (assembly.max_violations_per_rule) and not reported, by rule and severity",
             m.violations_suppressed.clone(),
         );
         registry.register("fuel_exhaustions", "Evaluations that ran out of fuel, by rule", m.fuel_exhaustions.clone());
@@ -310,15 +310,11 @@ mod tests {
         metrics.exported.get_or_create(&exporter()).inc();
         metrics.export_failures.get_or_create(&exporter()).inc();
         metrics.export_dropped.get_or_create(&exporter()).inc();
-        let text = metrics.encode();
+        let scrape = crate::loadgen::prometheus::Scrape::parse(&metrics.encode()).expect("the metrics parse");
         // Each series name, with the label names its samples carry.
         let mut series: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
-        for line in text.lines().filter(|line| !line.starts_with('#')) {
-            let name_end = line.find(['{', ' ']).unwrap_or(line.len());
-            let labels = line[name_end..].strip_prefix('{').and_then(|rest| rest.split_once('}')).map(|(l, _)| l);
-            let keys =
-                labels.into_iter().flat_map(|l| l.split(',')).filter_map(|kv| kv.split_once('=')).map(|(k, _)| k);
-            series.entry(&line[..name_end]).or_default().extend(keys);
+        for sample in &scrape.samples {
+            series.entry(&sample.name).or_default().extend(sample.labels.iter().map(|(key, _)| key.as_str()));
         }
         let examples = [
             ("alerts", include_str!("../../examples/alerts/betrace.rules.yml")),
