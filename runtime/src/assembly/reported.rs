@@ -33,12 +33,14 @@ struct RuleReports {
     reported: u32,
 }
 
-/// Violations of one rule left out of one evaluation's report.
+/// One rule's new violations in one evaluation: how many are reported, and
+/// how many left out past the cap.
 #[derive(Debug, PartialEq)]
-pub(super) struct Suppressed {
+pub(super) struct RuleCounts {
     pub rule_id: String,
     pub severity: Severity,
-    pub count: u32,
+    pub reported: u32,
+    pub suppressed: u32,
 }
 
 /// What one evaluation adds to a trace's report.
@@ -46,8 +48,9 @@ pub(super) struct Suppressed {
 pub(super) struct Admitted {
     /// Violations to report, in the order found.
     pub fresh: Vec<Violation>,
-    /// Violations left out past the cap, by rule.
-    pub suppressed: Vec<Suppressed>,
+    /// The counts of every rule with new violations, in order of first
+    /// appearance in the trace, for the metrics.
+    pub by_rule: Vec<RuleCounts>,
 }
 
 impl Reported {
@@ -58,32 +61,38 @@ impl Reported {
     /// their count.
     pub(super) fn admit(&mut self, found: impl IntoIterator<Item = Violation>, cap: u32) -> Admitted {
         let mut admitted = Admitted::default();
-        // This evaluation's, by slot in `per_rule`: violations left out, and
-        // where in `fresh` the last one reported went.
-        let mut round: Vec<(u32, Option<usize>)> = Vec::new();
+        // This evaluation's, by slot in `per_rule`: violations reported and
+        // left out, and where in `fresh` the last one reported went.
+        let mut round: Vec<(u32, u32, Option<usize>)> = Vec::new();
         for violation in found {
             if !self.ids.insert(violation.id.clone()) {
                 continue;
             }
             let slot = self.slot(&violation);
             if round.len() <= slot {
-                round.resize(slot + 1, (0, None));
+                round.resize(slot + 1, (0, 0, None));
             }
             let rule = &mut self.per_rule[slot];
+            let (reported, suppressed, last_reported) = &mut round[slot];
             if cap == 0 || rule.reported < cap {
                 rule.reported += 1;
-                round[slot].1 = Some(admitted.fresh.len());
+                *reported += 1;
+                *last_reported = Some(admitted.fresh.len());
                 admitted.fresh.push(violation);
             } else {
-                round[slot].0 += 1;
+                *suppressed += 1;
             }
         }
-        for (slot, (count, last_reported)) in round.into_iter().enumerate().filter(|(_, (count, _))| *count > 0) {
-            if let Some(index) = last_reported {
-                admitted.fresh[index].suppressed = count;
+        for (slot, (reported, suppressed, last_reported)) in round.into_iter().enumerate() {
+            if reported + suppressed == 0 {
+                continue; // a rule of an earlier evaluation
+            }
+            if let Some(index) = last_reported.filter(|_| suppressed > 0) {
+                admitted.fresh[index].suppressed = suppressed;
             }
             let rule = &self.per_rule[slot];
-            admitted.suppressed.push(Suppressed { rule_id: rule.rule_id.clone(), severity: rule.severity, count });
+            let (rule_id, severity) = (rule.rule_id.clone(), rule.severity);
+            admitted.by_rule.push(RuleCounts { rule_id, severity, reported, suppressed });
         }
         admitted
     }
@@ -141,8 +150,8 @@ mod tests {
         admitted.fresh.iter().map(|v| (format!("{} {}", v.rule_id, v.message), v.suppressed)).collect()
     }
 
-    fn suppressed(rule_id: &str, count: u32) -> Suppressed {
-        Suppressed { rule_id: rule_id.into(), severity: Severity::Low, count }
+    fn counts(rule_id: &str, reported: u32, suppressed: u32) -> RuleCounts {
+        RuleCounts { rule_id: rule_id.into(), severity: Severity::Low, reported, suppressed }
     }
 
     #[test]
@@ -150,7 +159,7 @@ mod tests {
         let mut reported = Reported::default();
         let first = reported.admit(spans("p/a", 0..200), 0);
         assert_eq!(first.fresh.len(), 200);
-        assert!(first.suppressed.is_empty());
+        assert_eq!(first.by_rule, [counts("p/a", 200, 0)]);
         assert!(first.fresh.iter().all(|v| v.suppressed == 0));
         let again = reported.admit(spans("p/a", 0..201), 0);
         assert_eq!(messages(&again), [("p/a span 200".to_string(), 0)]);
@@ -170,7 +179,7 @@ mod tests {
                 ("p/quiet span 0".to_string(), 0),
             ]
         );
-        assert_eq!(admitted.suppressed, [suppressed("p/noisy", 4)]);
+        assert_eq!(admitted.by_rule, [counts("p/noisy", 3, 4), counts("p/quiet", 1, 0)]);
     }
 
     #[test]
@@ -181,11 +190,11 @@ mod tests {
         assert_eq!(early.fresh.len(), 2);
         let complete = reported.admit(spans("p/a", 0..6), 3);
         assert_eq!(messages(&complete), [("p/a span 2".to_string(), 3)]);
-        assert_eq!(complete.suppressed, [suppressed("p/a", 3)]);
+        assert_eq!(complete.by_rule, [counts("p/a", 1, 3)]);
         // A continuation finds the same six and one more: only the new one
         // is counted, and no violation reported this time can carry it.
         let continuation = reported.admit(spans("p/a", 0..7), 3);
         assert!(continuation.fresh.is_empty());
-        assert_eq!(continuation.suppressed, [suppressed("p/a", 1)]);
+        assert_eq!(continuation.by_rule, [counts("p/a", 0, 1)]);
     }
 }

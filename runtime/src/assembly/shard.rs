@@ -55,7 +55,7 @@ use foldhash::fast::RandomState;
 use betrace_vm::trace::{Trace, TraceBuilder};
 
 use super::evaluate::{Which, evaluate_trace};
-use super::reported::{Admitted, Reported, Suppressed};
+use super::reported::{Admitted, Reported, RuleCounts};
 use super::tally::{Completions, Tally};
 use super::tenant_numbers::{TenantNumber, TenantNumbers};
 use super::{Budget, ShardContext, ShardMessage, TraceBatch};
@@ -493,20 +493,17 @@ fn emit(
     admitted: Admitted,
     completed_at: Instant,
 ) {
-    let Admitted { fresh, suppressed } = admitted;
-    for Suppressed { rule_id, severity, count } in suppressed {
+    let Admitted { fresh, by_rule } = admitted;
+    // Counted a rule at a time: a noisy rule finds hundreds in one trace.
+    for RuleCounts { rule_id, severity, reported, suppressed } in by_rule {
         let labels = ViolationLabels { tenant: packs_tenant.to_string(), rule: rule_id, severity: severity.word() };
-        metrics.violations_suppressed.get_or_create(&labels).inc_by(u64::from(count));
+        for (family, count) in [(&metrics.violations, reported), (&metrics.violations_suppressed, suppressed)] {
+            if count > 0 {
+                family.get_or_create(&labels).inc_by(u64::from(count));
+            }
+        }
     }
-    if fresh.is_empty() {
-        return;
+    if !fresh.is_empty() {
+        found.push(ViolationBatch { tenant: tenant.clone(), violations: fresh, completed_at });
     }
-    // Counted a rule at a time (a trace's violations come rule by rule):
-    // a noisy rule finds hundreds in one trace.
-    for same_rule in fresh.chunk_by(|a, b| a.rule_id == b.rule_id) {
-        let (rule, severity) = (same_rule[0].rule_id.clone(), same_rule[0].severity.word());
-        let labels = ViolationLabels { tenant: packs_tenant.to_string(), rule, severity };
-        metrics.violations.get_or_create(&labels).inc_by(same_rule.len() as u64);
-    }
-    found.push(ViolationBatch { tenant: tenant.clone(), violations: fresh, completed_at });
 }
