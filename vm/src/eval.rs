@@ -3,14 +3,12 @@
 //! reloaded for each rule; fuel is per rule evaluation, so one costly rule
 //! never stops others.
 
-use std::sync::OnceLock;
-
 use betrace_compiler::bytecode::{CheckKind, MessagePart};
 use betrace_stdlib::compression::NoveltyConfig;
 use bumpalo::Bump;
 
 use crate::interp::{Halt, Machine};
-use crate::jit::AttrTable;
+use crate::jit::{AttrTable, LazyAttrTable};
 use crate::loaded::LoadedRule;
 use crate::novelty::{NoveltyEvidence, NoveltyStore};
 use crate::sets::TreeOrder;
@@ -75,13 +73,13 @@ pub struct TraceView<'t> {
     pub time: i64,
     /// The trace's attributes laid out for native code, built by the first
     /// rule whose native code reads attributes.
-    attrs: OnceLock<AttrTable>,
+    attrs: LazyAttrTable,
 }
 
 impl<'t> TraceView<'t> {
     pub fn new(trace: &'t Trace) -> TraceView<'t> {
         let time = trace.start.first().copied().unwrap_or(0);
-        TraceView { trace, order: TreeOrder::new(trace), novelty: None, time, attrs: OnceLock::new() }
+        TraceView { trace, order: TreeOrder::new(trace), novelty: None, time, attrs: LazyAttrTable::default() }
     }
 
     /// The view with `novelty` calls scoring against `store`.
@@ -91,7 +89,7 @@ impl<'t> TraceView<'t> {
 
     /// The attribute table of the trace, built on first use.
     pub(crate) fn attr_table(&self) -> &AttrTable {
-        self.attrs.get_or_init(|| AttrTable::new(self.trace))
+        self.attrs.get_or_lay_out(self.trace)
     }
 
     /// The attribute table, if a rule has built it (tests).
@@ -159,10 +157,13 @@ fn run_rule(machine: &mut Machine<'_>, config: &EvalConfig, findings: &mut Vec<F
             }
         }
         Some(set) => {
-            let bound: Vec<u32> = machine.sets[usize::from(set)].iter().map(|i| i as u32).collect();
-            for span in bound {
-                machine.bind(span);
-                run_checks(machine, Some(span), config, findings)?;
+            // A copy, as the checks may write the set register: a bitset
+            // held inline for traces of up to 128 spans, where
+            // a list of the spans was an allocation per rule and trace.
+            let bound = machine.sets[usize::from(set)].clone();
+            for span in bound.iter() {
+                machine.bind(span as u32);
+                run_checks(machine, Some(span as u32), config, findings)?;
             }
         }
     }

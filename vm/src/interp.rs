@@ -6,9 +6,12 @@
 //! rule with native code (see [`crate::jit`]) runs its functions natively, and
 //! that code calls back into `step` for every instruction it does not inline.
 
+use std::cell::Cell;
+
 use betrace_compiler::bytecode::{FuncId, Memo, Op};
 use betrace_compiler::hir::AggregateKind;
 use bumpalo::Bump;
+use smallvec::SmallVec;
 
 use crate::eval::TraceView;
 use crate::loaded::LoadedRule;
@@ -99,19 +102,73 @@ pub struct Machine<'e> {
     pub novelty: NoveltyRun<'e>,
 }
 
+/// The tables of a machine that borrow nothing from its trace, kept by
+/// each thread from one trace's machine to the next (`SPARE_TABLES`): the
+/// server evaluates trace after trace on a shard's thread, and allocating
+/// them for every trace was five allocations a trace, each freed again.
+/// They are kept empty; [`Machine::load`] sizes them for each rule.
+struct Tables {
+    sets: Vec<SpanSet>,
+    set_stamp: Vec<u64>,
+    reg_stamp: Vec<u64>,
+    set_epoch: Vec<u64>,
+    key_syms: Vec<u32>,
+    regex_memo: Vec<u8>,
+}
+
+impl Tables {
+    fn with_room() -> Tables {
+        Tables {
+            sets: Vec::with_capacity(SETS_ROOM),
+            set_stamp: Vec::with_capacity(SETS_ROOM),
+            reg_stamp: Vec::with_capacity(REGISTERS_ROOM),
+            set_epoch: Vec::with_capacity(SETS_ROOM),
+            key_syms: Vec::with_capacity(CONSTS_ROOM),
+            regex_memo: Vec::new(),
+        }
+    }
+}
+
+thread_local! {
+    static SPARE_TABLES: Cell<Option<Tables>> = const { Cell::new(None) };
+}
+
+impl Drop for Machine<'_> {
+    /// Hands the tables back to the thread, emptied: stale memo stamps
+    /// would match the next machine's loads, and sets are sized for this
+    /// trace.
+    fn drop(&mut self) {
+        fn emptied<T>(table: &mut Vec<T>) -> Vec<T> {
+            table.clear();
+            std::mem::take(table)
+        }
+        let tables = Tables {
+            sets: emptied(&mut self.sets),
+            set_stamp: emptied(&mut self.set_stamp),
+            reg_stamp: emptied(&mut self.reg_stamp),
+            set_epoch: emptied(&mut self.set_epoch),
+            key_syms: emptied(&mut self.key_syms),
+            regex_memo: emptied(&mut self.regex_memo),
+        };
+        SPARE_TABLES.set(Some(tables));
+    }
+}
+
 impl<'e> Machine<'e> {
     /// A machine for `rule` over the trace of `view`, with `fuel` to spend.
     pub fn new(rule: &'e LoadedRule, view: &'e TraceView<'e>, arena: &'e Bump, fuel: u64) -> Self {
+        let Tables { sets, set_stamp, reg_stamp, set_epoch, key_syms, regex_memo } =
+            SPARE_TABLES.take().unwrap_or_else(Tables::with_room);
         let mut machine = Machine {
             rule,
             trace: view.trace,
             view,
             arena,
             regs: Vec::with_capacity(REGISTERS_ROOM),
-            sets: Vec::with_capacity(SETS_ROOM),
-            set_stamp: Vec::with_capacity(SETS_ROOM),
-            reg_stamp: Vec::with_capacity(REGISTERS_ROOM),
-            set_epoch: Vec::with_capacity(SETS_ROOM),
+            sets,
+            set_stamp,
+            reg_stamp,
+            set_epoch,
             loads: 0,
             epoch: 0,
             binding_round: 0,
@@ -119,8 +176,8 @@ impl<'e> Machine<'e> {
             current: 0,
             fuel,
             columns: crate::jit::Columns::new(view.trace),
-            key_syms: Vec::with_capacity(CONSTS_ROOM),
-            regex_memo: Vec::new(),
+            key_syms,
+            regex_memo,
             novelty: NoveltyRun::default(),
         };
         machine.load(rule, fuel);
@@ -316,7 +373,9 @@ impl<'e> Machine<'e> {
             }
             Op::Neg { dst, src } => self.regs[usize::from(dst)] = ops::negate(self.regs[usize::from(src)]),
             Op::Call { dst, builtin, args_start, args_len } => {
-                let args: Vec<_> = self.regs[usize::from(args_start)..usize::from(args_start) + usize::from(args_len)]
+                // Builtins take a few arguments: held inline, not allocated per call.
+                let args: SmallVec<[_; 4]> = self.regs
+                    [usize::from(args_start)..usize::from(args_start) + usize::from(args_len)]
                     .iter()
                     .map(|v| v.to_value())
                     .collect();
@@ -472,14 +531,16 @@ impl<'e> Machine<'e> {
     }
 
     fn aggregate(&mut self, kind: AggregateKind, set: u16, value: Option<FuncId>) -> Result<Val<'e>, Halt> {
-        let members: Vec<usize> = self.sets[usize::from(set)].iter().collect();
         if kind == AggregateKind::Count {
             self.burn(self.words())?;
-            return Ok(Val::Int(members.len() as i64));
+            return Ok(Val::Int(self.sets[usize::from(set)].len() as i64));
         }
         let Some(value) = value else { return Ok(Val::Nil) };
+        // A copy, as running `value` may write the set register (inline,
+        // as `eval::run_rule` copies the bound spans).
+        let members = self.sets[usize::from(set)].clone();
         let mut acc = ops::Accumulator::new(kind);
-        for i in members {
+        for i in members.iter() {
             self.burn(1)?;
             let v = self.run(value, i as u32)?;
             acc.add(v);

@@ -57,6 +57,7 @@ use crate::loaded::LoadedRule;
 use crate::value::Val;
 
 pub use attrs::AttrTable;
+pub(crate) use attrs::LazyAttrTable;
 pub use layout::Columns;
 
 /// The most bytecode instructions one rule may have and still be compiled.

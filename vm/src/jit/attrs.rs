@@ -7,6 +7,9 @@
 //! `TraceView`), and only when a rule whose native code reads attributes runs:
 //! interpreted rules never pay for it.
 
+use std::cell::Cell;
+use std::sync::OnceLock;
+
 use crate::trace::{AttrValue, AttrsRef, Trace};
 
 use super::layout::tag;
@@ -52,11 +55,10 @@ impl AttrTable {
     pub fn new(trace: &Trace) -> AttrTable {
         let resource_attrs: usize = trace.resources.iter().map(|r| r.attrs.len()).sum();
         let span_attrs = trace.attrs.total();
-        let mut table = AttrTable {
-            span_start: Vec::with_capacity(trace.attrs.spans() + 1),
-            resource_start: Vec::with_capacity(trace.resources.len() + 1),
-            entries: Vec::with_capacity(span_attrs + resource_attrs),
-        };
+        let mut table = SPARE_TABLE.take().unwrap_or_default();
+        table.span_start.reserve(trace.attrs.spans() + 1);
+        table.resource_start.reserve(trace.resources.len() + 1);
+        table.entries.reserve(span_attrs + resource_attrs);
         for attrs in trace.attrs.iter() {
             table.span_start.push(table.entries.len() as u64);
             table.push(attrs);
@@ -159,5 +161,43 @@ mod tests {
         };
         let found = table.find(table.span_start[0], table.span_start[1], key.0).expect("present");
         assert_eq!(found.payload, expected);
+    }
+}
+
+/// A trace's table, laid out when a rule first needs it (`TraceView` holds
+/// one). Dropped, it hands the table's memory, emptied, to its thread for the
+/// next trace's table: the server lays one out for nearly every trace it
+/// evaluates, on a shard's thread, and allocating it was three allocations a
+/// trace.
+#[derive(Debug, Default)]
+pub(crate) struct LazyAttrTable(OnceLock<AttrTable>);
+
+thread_local! {
+    static SPARE_TABLE: Cell<Option<AttrTable>> = const { Cell::new(None) };
+}
+
+impl LazyAttrTable {
+    pub(crate) fn get_or_lay_out(&self, trace: &Trace) -> &AttrTable {
+        self.0.get_or_init(|| AttrTable::new(trace))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn get(&self) -> Option<&AttrTable> {
+        self.0.get()
+    }
+}
+
+/// The most entries a kept table has room for (a MiB): the memory of a
+/// large trace's table is given back, not held by the thread for good.
+const MOST_KEPT: usize = 1 << 16;
+
+impl Drop for LazyAttrTable {
+    fn drop(&mut self) {
+        if let Some(mut table) = self.0.take().filter(|table| table.entries.capacity() <= MOST_KEPT) {
+            table.span_start.clear();
+            table.resource_start.clear();
+            table.entries.clear();
+            SPARE_TABLE.set(Some(table));
+        }
     }
 }
