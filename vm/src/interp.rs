@@ -14,6 +14,7 @@ use bumpalo::Bump;
 use smallvec::SmallVec;
 
 use crate::eval::TraceView;
+use crate::kept::emptied;
 use crate::loaded::LoadedRule;
 use crate::novelty::NoveltyRun;
 use crate::ops;
@@ -138,10 +139,6 @@ impl Drop for Machine<'_> {
     /// would match the next machine's loads, and sets are sized for this
     /// trace.
     fn drop(&mut self) {
-        fn emptied<T>(table: &mut Vec<T>) -> Vec<T> {
-            table.clear();
-            std::mem::take(table)
-        }
         let tables = Tables {
             sets: emptied(&mut self.sets),
             set_stamp: emptied(&mut self.set_stamp),

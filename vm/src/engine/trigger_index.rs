@@ -17,6 +17,7 @@ use foldhash::fast::RandomState;
 use betrace_compiler::triggers::Trigger;
 
 use super::pattern_triggers::{PatternIndex, PatternIndexBuilder};
+use crate::kept::emptied;
 use crate::trace::{AttrValue, AttrsRef, Sym, Trace};
 
 /// A trigger table keyed by a trace's strings (names, attribute keys and
@@ -175,7 +176,7 @@ impl TriggerIndex {
         work.start(self.rules, trace);
         self.choose(trace, &mut work);
         let indices = work.chosen.indices();
-        KEPT.set(Some(work));
+        KEPT.set(Some(work.emptied()));
         indices
     }
 
@@ -224,12 +225,19 @@ struct Choosing {
 }
 
 impl Choosing {
-    /// Empties the tables for `trace`, with room for `rules` rules.
+    /// Sizes the (empty) tables for `trace` and `rules` rules.
     fn start(&mut self, rules: usize, trace: &Trace) {
-        self.seen.0.clear();
         self.seen.0.resize(trace.strings.len(), 0);
-        self.chosen.0.clear();
         self.chosen.0.resize(rules.div_ceil(64), 0);
+    }
+
+    /// The tables' memory, emptied, to keep for the next trace.
+    fn emptied(mut self) -> Choosing {
+        Choosing {
+            seen: Seen(emptied(&mut self.seen.0)),
+            chosen: RuleSet(emptied(&mut self.chosen.0)),
+            pairs: emptied(&mut self.pairs),
+        }
     }
 }
 

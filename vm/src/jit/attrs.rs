@@ -10,6 +10,7 @@
 use std::cell::Cell;
 use std::sync::OnceLock;
 
+use crate::kept::emptied;
 use crate::trace::{AttrValue, AttrsRef, Trace};
 
 use super::layout::tag;
@@ -187,17 +188,15 @@ impl LazyAttrTable {
     }
 }
 
-/// The most entries a kept table has room for (a MiB): the memory of a
-/// large trace's table is given back, not held by the thread for good.
-const MOST_KEPT: usize = 1 << 16;
-
 impl Drop for LazyAttrTable {
     fn drop(&mut self) {
-        if let Some(mut table) = self.0.take().filter(|table| table.entries.capacity() <= MOST_KEPT) {
-            table.span_start.clear();
-            table.resource_start.clear();
-            table.entries.clear();
-            SPARE_TABLE.set(Some(table));
+        if let Some(mut table) = self.0.take() {
+            let kept = AttrTable {
+                span_start: emptied(&mut table.span_start),
+                resource_start: emptied(&mut table.resource_start),
+                entries: emptied(&mut table.entries),
+            };
+            SPARE_TABLE.set(Some(kept));
         }
     }
 }
