@@ -157,9 +157,9 @@ fn run_rule(machine: &mut Machine<'_>, config: &EvalConfig, findings: &mut Vec<F
             }
         }
         Some(set) => {
-            // A copy, as the checks may write the set register: a bitset
-            // held inline for traces of up to 128 spans, where
-            // a list of the spans was an allocation per rule and trace.
+            // A copy, as the checks may write the set register: a bitset,
+            // held inline for traces of up to 128 spans (a list of the
+            // spans was an allocation per rule and trace).
             let bound = machine.sets[usize::from(set)].clone();
             for span in bound.iter() {
                 machine.bind(span as u32);

@@ -104,10 +104,10 @@ pub struct Machine<'e> {
 }
 
 /// The tables of a machine that borrow nothing from its trace, kept by
-/// each thread from one trace's machine to the next (`SPARE_TABLES`): the
-/// server evaluates trace after trace on a shard's thread, and allocating
-/// them for every trace was five allocations a trace, each freed again.
-/// They are kept empty; [`Machine::load`] sizes them for each rule.
+/// each thread from one trace's machine to the next (`SPARE_TABLES`, see
+/// `kept.rs`): allocating them for every trace was five allocations a
+/// trace, each freed again. They are kept empty; [`Machine::load`] sizes
+/// them for each rule.
 struct Tables {
     sets: Vec<SpanSet>,
     set_stamp: Vec<u64>,
@@ -147,7 +147,8 @@ impl Drop for Machine<'_> {
             key_syms: emptied(&mut self.key_syms),
             regex_memo: emptied(&mut self.regex_memo),
         };
-        SPARE_TABLES.set(Some(tables));
+        // `try_with`: a machine dropped while its thread ends has no slot.
+        _ = SPARE_TABLES.try_with(|spare| spare.set(Some(tables)));
     }
 }
 

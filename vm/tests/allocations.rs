@@ -59,6 +59,8 @@ fn allocations_a_trace(engine: &Engine, traces: u32) -> (f64, usize) {
             let report = engine.evaluate(trace);
             rules_run += report.evaluated;
             assert!(report.errors.is_empty(), "{:?}", report.errors);
+            // Violations allocate (messages, ids): this counts the usual case.
+            assert!(report.violations.is_empty(), "the shop request breaks a rule: {:?}", report.violations);
         }
     });
     (counted.count_total as f64 / f64::from(traces), rules_run / traces as usize)

@@ -196,7 +196,7 @@ impl Drop for LazyAttrTable {
                 resource_start: emptied(&mut table.resource_start),
                 entries: emptied(&mut table.entries),
             };
-            SPARE_TABLE.set(Some(kept));
+            _ = SPARE_TABLE.try_with(|spare| spare.set(Some(kept)));
         }
     }
 }
