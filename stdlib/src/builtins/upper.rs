@@ -14,11 +14,18 @@ pub const BUILTIN: Builtin = Builtin {
     examples: &[
         Example { call: r#"upper("get")"#, result: r#""GET""# },
         Example { call: r#"upper("straße")"#, result: r#""STRASSE""# },
+        Example { call: r#"upper("GET")"#, result: r#""GET""# },
         Example { call: "upper(nil)", result: "nil" },
     ],
     eval: Some(eval),
 };
 
 fn eval(args: &[Value]) -> Value {
-    str_arg(args, 0).map_or(Value::Nil, |s| Value::str(&s.to_uppercase()))
+    match str_arg(args, 0) {
+        // ASCII without an lower-case letter is its own upper case: the
+        // argument is handed back, not copied (`GET`, `SELECT`, most keys).
+        Some(s) if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_lowercase()) => args[0].clone(),
+        Some(s) => Value::str(&s.to_uppercase()),
+        None => Value::Nil,
+    }
 }
