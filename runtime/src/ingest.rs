@@ -8,7 +8,7 @@
 //! span is evaluated, however the server is loaded.
 
 use std::mem::size_of;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use betrace_vm::trace::{RecordAttrs, RecordValue, SpanRecord, Text};
@@ -17,8 +17,10 @@ use crate::assembly::{Budget, ShardHandle, TraceBatch};
 use crate::formats::FormatError;
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::Tenant;
+use recent::RecentTraces;
 
 mod batches;
+mod recent;
 
 /// A request taken (maybe in part).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -46,16 +48,23 @@ pub struct Ingest {
     budget: Arc<Budget>,
     metrics: Arc<Metrics>,
     retry_after: Duration,
+    /// Per shard, the traces handed to it lately (see `ingest/recent.rs`).
+    recent: Arc<[Mutex<RecentTraces>]>,
 }
 
 impl Ingest {
+    /// `max_traces` (`assembly.max_traces`) sizes what is remembered of the
+    /// traces handed over: each shard's share, twice.
     pub fn new(
         shards: Arc<[ShardHandle]>,
         budget: Arc<Budget>,
         metrics: Arc<Metrics>,
         retry_after: Duration,
+        max_traces: usize,
     ) -> Ingest {
-        Ingest { shards, budget, metrics, retry_after }
+        let per_shard = max_traces.div_ceil(shards.len().max(1));
+        let recent = shards.iter().map(|_| Mutex::new(RecentTraces::new(per_shard))).collect();
+        Ingest { shards, budget, metrics, retry_after, recent }
     }
 
     /// Reserves room in the memory budget for a request body of `bytes`
@@ -91,13 +100,15 @@ impl Ingest {
         let received = Instant::now();
         let mut accepted = 0;
         let mut unsent = bytes;
-        for (shard, mut batches) in self.shards.iter().zip(per_shard) {
+        for ((shard, recent), mut batches) in self.shards.iter().zip(self.recent.iter()).zip(per_shard) {
             if batches.is_empty() {
                 continue;
             }
             let count: usize = batches.iter().map(|batch| batch.spans.len()).sum();
             let shard_bytes = weigh(&batches);
-            batches::build_whole_traces_ahead(&mut batches);
+            let mut recent = recent.lock().unwrap_or_else(PoisonError::into_inner);
+            batches::build_whole_traces_ahead(&mut batches, &mut recent);
+            drop(recent);
             if shard.send_spans(tenant.clone(), batches, received).is_err() {
                 // The shard has stopped (shutdown): give back the bytes not
                 // handed over; the client retries elsewhere or later.

@@ -67,6 +67,9 @@ pub struct LoadConfig {
     /// Traces whose spans are dealt out in turn, spreading each over several
     /// requests (see [`payload`]); 1 sends each trace's spans together.
     pub interleave: usize,
+    /// Send each trace's spans in the order they end, as SDKs export them
+    /// (a root, ending last, comes last), rather than in the order given.
+    pub end_order: bool,
     /// Sent as `X-Scope-OrgID`.
     pub tenant: Option<String>,
     /// The server's Prometheus `/metrics` URL.
@@ -96,6 +99,7 @@ impl LoadConfig {
             concurrency: 4,
             batch_spans: 512,
             interleave: 1,
+            end_order: false,
             tenant: None,
             metrics_url: None,
             sink: None,
@@ -165,6 +169,10 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         Source::Records { names, records } => (names.join(", "), rebase(records, now)),
     };
     let seed = config.seed.unwrap_or_else(random_seed);
+    let mut records = records;
+    if config.end_order {
+        payload::in_end_order(&mut records);
+    }
     let payloads =
         Arc::new(Payloads::new(records, config.batch_spans, config.interleave, seed).ok_or(LoadError::NoSpans)?);
 
@@ -233,6 +241,7 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
             requests_per_round: payloads.requests_per_round(),
             batch_spans: config.batch_spans,
             interleave: config.interleave,
+            end_order: config.end_order,
             mean_request_bytes: payloads.mean_request_bytes(),
         },
         load,

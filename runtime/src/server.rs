@@ -117,7 +117,8 @@ impl Server {
             budget: budget.clone(),
         };
         let (shards, shard_threads) = spawn_shards(config.shard_count(), context);
-        let ingest = Ingest::new(shards.clone(), budget, metrics.clone(), config.receivers.retry_after);
+        let retry_after = config.receivers.retry_after;
+        let ingest = Ingest::new(shards.clone(), budget, metrics.clone(), retry_after, config.assembly.max_traces);
 
         let receiver_options =
             ReceiverOptions::from_config(&config.receivers, metrics.clone()).map_err(|e| e.to_string())?;

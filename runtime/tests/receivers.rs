@@ -87,7 +87,8 @@ impl TestServer {
             budget: budget.clone(),
         };
         let (shards, _threads) = spawn_shards(2, context);
-        let ingest = Ingest::new(shards.clone(), budget, metrics.clone(), setup.receivers.retry_after);
+        let max_traces = AssemblyConfig::default().max_traces;
+        let ingest = Ingest::new(shards.clone(), budget, metrics.clone(), setup.receivers.retry_after, max_traces);
         let options = ReceiverOptions::from_config(&setup.receivers, metrics.clone()).expect("receiver options");
         let (stop, stopped) = watch::channel(false);
         let until_stopped = move || {

@@ -39,6 +39,10 @@ pub struct LoadgenArgs {
     /// they end; 1 sends each trace's spans together.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     interleave: u32,
+    /// Send each trace's spans in the order they end, as SDKs export them
+    /// (its root last), rather than in the order the traces list them.
+    #[arg(long)]
+    end_order: bool,
     /// Send as this tenant (`X-Scope-OrgID`).
     #[arg(long, value_name = "NAME")]
     tenant: Option<String>,
@@ -89,6 +93,7 @@ pub fn run(args: &LoadgenArgs) -> u8 {
         concurrency: usize::from(args.concurrency),
         batch_spans: args.batch_spans as usize,
         interleave: args.interleave as usize,
+        end_order: args.end_order,
         tenant: args.tenant.clone(),
         metrics_url: args.metrics.clone(),
         sink: args.sink,

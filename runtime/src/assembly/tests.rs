@@ -152,6 +152,7 @@ fn a_trace_built_ahead_by_its_receiver_takes_spans_that_come_after() {
         harness.budget.clone(),
         harness.metrics.clone(),
         Duration::from_secs(1),
+        config().max_traces,
     );
     let submit = |records| {
         let spans = crate::ingest::Spans::group(records);

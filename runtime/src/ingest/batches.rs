@@ -19,6 +19,7 @@ use foldhash::fast::RandomState;
 
 use betrace_vm::trace::{SpanRecord, TraceBuilder};
 
+use super::recent::RecentTraces;
 use super::trace_bytes;
 use crate::assembly::{TraceBatch, shard_of};
 
@@ -87,10 +88,13 @@ fn batch(records: Vec<SpanRecord>) -> TraceBatch {
 /// a shard builds the same records a second or more later, from memory gone
 /// cold, at 2.4 times the cost (docs/performance.md, session 6), and frees
 /// them on a thread that did not allocate them. If more spans of the trace
-/// come after all, the shard makes records of it again and builds once more.
-pub(super) fn build_whole_traces_ahead(batches: &mut [TraceBatch]) {
+/// come after all, the shard makes records of it again and builds once more;
+/// so a batch of a trace `recent` saw handed over before is left as records
+/// (`recent.rs`), and each batch's trace is noted there.
+pub(super) fn build_whole_traces_ahead(batches: &mut [TraceBatch], recent: &mut RecentTraces) {
     for batch in batches {
-        if batch.spans.looks_whole() {
+        let seen = recent.saw(&batch.trace_id());
+        if !seen && batch.spans.looks_whole() {
             batch.spans.build_ahead();
         }
     }
@@ -106,6 +110,22 @@ mod tests {
 
     fn ids(batch: &TraceBatch) -> Vec<u8> {
         batch.spans.records().map(|record| record.span_id[0]).collect()
+    }
+
+    #[test]
+    fn a_batch_of_a_trace_handed_over_lately_is_not_built_ahead() {
+        let child = |trace: u8, id: u8| SpanRecord { parent_id: [1; 8], ..span(trace, id) };
+        let built = |batches: &[TraceBatch]| -> Vec<bool> {
+            batches.iter().map(|batch| batch.spans.records().next().is_none()).collect()
+        };
+        let mut recent = RecentTraces::new(16);
+        // SDKs export spans as they end: trace 1's root comes in its last batch.
+        let mut earlier = batches_by_trace(vec![child(1, 2), child(1, 3)]);
+        build_whole_traces_ahead(&mut earlier, &mut recent);
+        assert_eq!(built(&earlier), [false], "no root: kept as records");
+        let mut later = batches_by_trace(vec![span(1, 1), child(1, 4), span(2, 1), child(2, 2)]);
+        build_whole_traces_ahead(&mut later, &mut recent);
+        assert_eq!(built(&later), [false, true], "trace 1 was handed over before; trace 2 is new and whole");
     }
 
     #[test]

@@ -160,6 +160,19 @@ fn group_by_trace(records: Vec<SpanRecord>) -> (Vec<Vec<SpanRecord>>, Vec<[u8; 1
     (traces, ids)
 }
 
+/// Puts each trace's spans in the order they end, as SDKs export spans (a
+/// span is exported when it ends, so a root comes after the spans under it);
+/// a parent and a child that end together go child first (the later start
+/// first). Traces keep their order of first appearance. Stable otherwise.
+pub fn in_end_order(records: &mut [SpanRecord]) {
+    let mut first_seen: HashMap<[u8; 16], usize> = HashMap::new();
+    for record in records.iter() {
+        let next = first_seen.len();
+        first_seen.entry(record.trace_id).or_insert(next);
+    }
+    records.sort_by_key(|record| (first_seen[&record.trace_id], record.end, std::cmp::Reverse(record.start)));
+}
+
 /// The spans of `traces` in sending order: for every `interleave`
 /// consecutive traces, the first span of each, then the second of each, …
 /// (with 1, each trace's spans together).
@@ -335,6 +348,24 @@ mod tests {
         for trace in betrace_vm::trace::group_by_trace(sent) {
             assert_eq!(trace.repairs, Default::default(), "every parent found");
         }
+    }
+
+    #[test]
+    fn end_order_sends_each_trace_root_last_and_keeps_the_traces_order() {
+        let span = |trace: u8, n: u8, start: i64, end: i64| SpanRecord {
+            trace_id: [trace; 16],
+            span_id: [n; 8],
+            start,
+            end,
+            ..SpanRecord::default()
+        };
+        // Trace 2 first; in trace 1 the root (1) ends last, and 3 ends with
+        // its parent 2, so it goes first.
+        let mut records =
+            vec![span(2, 1, 0, 5), span(1, 1, 0, 100), span(1, 2, 10, 50), span(1, 3, 20, 50), span(1, 4, 60, 70)];
+        in_end_order(&mut records);
+        let order: Vec<(u8, u8)> = records.iter().map(|s| (s.trace_id[0], s.span_id[0])).collect();
+        assert_eq!(order, [(2, 1), (1, 3), (1, 2), (1, 4), (1, 1)]);
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct PayloadSummary {
     pub batch_spans: usize,
     /// Traces whose spans were dealt out in turn (1: each trace's together).
     pub interleave: usize,
+    /// Each trace's spans were sent in the order they end.
+    pub end_order: bool,
     pub mean_request_bytes: f64,
 }
 
@@ -192,8 +194,8 @@ impl LoadReport {
                 match payload.interleave {
                     1 => String::new(),
                     n => format!(", spans of {n} traces at a time dealt out in turn"),
-                }
-            ),
+                },
+            ) + if payload.end_order { ", each trace's spans in the order they end" } else { "" },
         );
         let load = &self.load;
         let rate = match load.target_spans_per_sec {
