@@ -106,9 +106,13 @@ impl Ingest {
             }
             let count: usize = batches.iter().map(|batch| batch.spans.len()).sum();
             let shard_bytes = weigh(&batches);
-            let mut recent = recent.lock().unwrap_or_else(PoisonError::into_inner);
-            batches::build_whole_traces_ahead(&mut batches, &mut recent);
-            drop(recent);
+            // Noted under the lock, built after it: another receiving
+            // thread may be handing this shard its own request.
+            let handed_over_lately: Vec<bool> = {
+                let mut recent = recent.lock().unwrap_or_else(PoisonError::into_inner);
+                batches.iter().map(|batch| recent.saw(&batch.trace_id())).collect()
+            };
+            batches::build_whole_traces_ahead(&mut batches, &handed_over_lately);
             if shard.send_spans(tenant.clone(), batches, received).is_err() {
                 // The shard has stopped (shutdown): give back the bytes not
                 // handed over; the client retries elsewhere or later.

@@ -19,7 +19,6 @@ use foldhash::fast::RandomState;
 
 use betrace_vm::trace::{SpanRecord, TraceBuilder};
 
-use super::recent::RecentTraces;
 use super::trace_bytes;
 use crate::assembly::{TraceBatch, shard_of};
 
@@ -89,12 +88,11 @@ fn batch(records: Vec<SpanRecord>) -> TraceBatch {
 /// cold, at 2.4 times the cost (docs/performance.md, session 6), and frees
 /// them on a thread that did not allocate them. If more spans of the trace
 /// come after all, the shard makes records of it again and builds once more;
-/// so a batch of a trace `recent` saw handed over before is left as records
-/// (`recent.rs`), and each batch's trace is noted there.
-pub(super) fn build_whole_traces_ahead(batches: &mut [TraceBatch], recent: &mut RecentTraces) {
-    for batch in batches {
-        let seen = recent.saw(&batch.trace_id());
-        if !seen && batch.spans.looks_whole() {
+/// so a batch whose trace was handed over lately (`handed_over_lately[i]`
+/// for batch `i`, see `recent.rs`) is left as records.
+pub(super) fn build_whole_traces_ahead(batches: &mut [TraceBatch], handed_over_lately: &[bool]) {
+    for (batch, &lately) in batches.iter_mut().zip(handed_over_lately) {
+        if !lately && batch.spans.looks_whole() {
             batch.spans.build_ahead();
         }
     }
@@ -103,6 +101,7 @@ pub(super) fn build_whole_traces_ahead(batches: &mut [TraceBatch], recent: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::recent::RecentTraces;
 
     fn span(trace: u8, span: u8) -> SpanRecord {
         SpanRecord { trace_id: [trace; 16], span_id: [span; 8], ..SpanRecord::default() }
@@ -119,12 +118,16 @@ mod tests {
             batches.iter().map(|batch| batch.spans.records().next().is_none()).collect()
         };
         let mut recent = RecentTraces::new(16);
+        let mut hand_over = |batches: &mut [TraceBatch]| {
+            let lately: Vec<bool> = batches.iter().map(|batch| recent.saw(&batch.trace_id())).collect();
+            build_whole_traces_ahead(batches, &lately);
+        };
         // SDKs export spans as they end: trace 1's root comes in its last batch.
         let mut earlier = batches_by_trace(vec![child(1, 2), child(1, 3)]);
-        build_whole_traces_ahead(&mut earlier, &mut recent);
+        hand_over(&mut earlier);
         assert_eq!(built(&earlier), [false], "no root: kept as records");
         let mut later = batches_by_trace(vec![span(1, 1), child(1, 4), span(2, 1), child(2, 2)]);
-        build_whole_traces_ahead(&mut later, &mut recent);
+        hand_over(&mut later);
         assert_eq!(built(&later), [false, true], "trace 1 was handed over before; trace 2 is new and whole");
     }
 
