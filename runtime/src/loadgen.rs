@@ -161,7 +161,7 @@ pub fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
 /// One run, as described in the module documentation.
 pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
     let now = unix_nanos();
-    let (source_name, records) = match config.source {
+    let (source_name, mut records) = match config.source {
         Source::Synthetic => {
             let synthetic = SyntheticConfig { traces: SYNTHETIC_TRACES, seed: 1, start_nanos: now };
             ("synthetic".to_owned(), synthetic_traces(&synthetic))
@@ -169,9 +169,8 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         Source::Records { names, records } => (names.join(", "), rebase(records, now)),
     };
     let seed = config.seed.unwrap_or_else(random_seed);
-    let mut records = records;
     if config.end_order {
-        payload::in_end_order(&mut records);
+        records = payload::in_end_order(records);
     }
     let payloads =
         Arc::new(Payloads::new(records, config.batch_spans, config.interleave, seed).ok_or(LoadError::NoSpans)?);

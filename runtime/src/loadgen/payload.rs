@@ -160,17 +160,16 @@ fn group_by_trace(records: Vec<SpanRecord>) -> (Vec<Vec<SpanRecord>>, Vec<[u8; 1
     (traces, ids)
 }
 
-/// Puts each trace's spans in the order they end, as SDKs export spans (a
-/// span is exported when it ends, so a root comes after the spans under it);
-/// a parent and a child that end together go child first (the later start
-/// first). Traces keep their order of first appearance. Stable otherwise.
-pub fn in_end_order(records: &mut [SpanRecord]) {
-    let mut first_seen: HashMap<[u8; 16], usize> = HashMap::new();
-    for record in records.iter() {
-        let next = first_seen.len();
-        first_seen.entry(record.trace_id).or_insert(next);
+/// `records` with each trace's spans in the order they end, as SDKs export
+/// spans (a span is exported when it ends, so a root comes after the spans
+/// under it); a parent and a child that end together go child first (the
+/// later start first). Traces keep their order of first appearance.
+pub fn in_end_order(records: Vec<SpanRecord>) -> Vec<SpanRecord> {
+    let (mut traces, _) = group_by_trace(records);
+    for spans in &mut traces {
+        spans.sort_by_key(|span| (span.end, std::cmp::Reverse(span.start)));
     }
-    records.sort_by_key(|record| (first_seen[&record.trace_id], record.end, std::cmp::Reverse(record.start)));
+    traces.into_iter().flatten().collect()
 }
 
 /// The spans of `traces` in sending order: for every `interleave`
@@ -361,9 +360,9 @@ mod tests {
         };
         // Trace 2 first; in trace 1 the root (1) ends last, and 3 ends with
         // its parent 2, so it goes first.
-        let mut records =
+        let records =
             vec![span(2, 1, 0, 5), span(1, 1, 0, 100), span(1, 2, 10, 50), span(1, 3, 20, 50), span(1, 4, 60, 70)];
-        in_end_order(&mut records);
+        let records = in_end_order(records);
         let order: Vec<(u8, u8)> = records.iter().map(|s| (s.trace_id[0], s.span_id[0])).collect();
         assert_eq!(order, [(2, 1), (1, 3), (1, 2), (1, 4), (1, 1)]);
     }
