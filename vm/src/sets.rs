@@ -204,16 +204,14 @@ fn subtrees_of(a: &SpanSet, trace: &Trace, order: &TreeOrder) -> SpanSet {
 /// Spans that are a proper ancestor of some span in `a`, up each parent
 /// chain until it meets one already taken (whose ancestors are taken too).
 fn chains_above(a: &SpanSet, trace: &Trace) -> SpanSet {
-    let mut out = SpanSet::empty(trace.len());
-    for span in a.iter() {
+    gather(a, trace.len(), |span, out| {
         for above in proper_ancestors(trace, span) {
             if out.contains(above) {
                 break;
             }
             out.insert(above);
         }
-    }
-    out
+    })
 }
 
 /// Spans whose parent is in `a`.
