@@ -5,7 +5,7 @@ checks the file's shape as Prometheus reads a rule file: groups of uniquely
 named alerts, each with an expression, a known routing severity, a summary,
 and durations Prometheus accepts. That every series and label the
 expressions name exists is checked against the server's own metrics by
-runtime/src/metrics.rs (`the_example_alerts_name_real_series_and_labels`).
+runtime/src/metrics.rs (`the_example_alerts_and_dashboard_name_real_series_and_labels`).
 """
 
 import pathlib
