@@ -16,9 +16,12 @@
 //! them, with prost and with the receivers' wire reader, and prints what
 //! that bounds: a server that did nothing but receive, build and evaluate,
 //! all on hot caches, could not pass `C × prost ÷ (receiving + building and
-//! evaluating)` of issue 5's yardstick on C cores.
+//! evaluating)` of issue 5's yardstick on C cores. Last, it evaluates
+//! 100,000 traces held in memory in shuffled order, cold and with the
+//! shards' prefetching, side by side.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use betrace_runtime::config::RulesConfig;
@@ -26,6 +29,7 @@ use betrace_runtime::formats::decode_request_lenient;
 use betrace_runtime::loadgen::payload::Payloads;
 use betrace_runtime::loadgen::synthetic::{SyntheticConfig, synthetic_traces};
 use betrace_runtime::packs::load_packs;
+use betrace_vm::Engine;
 use betrace_vm::trace::{SpanRecord, Trace, TraceBuilder};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -118,7 +122,59 @@ fn main() -> Result<(), String> {
             rule.program.name
         );
     }
+    if threads == 1 {
+        held_traces(engines, &traces);
+    }
     Ok(())
+}
+
+/// Evaluating traces held in memory well past the caches, as a server does
+/// (a second of its load, in an order unrelated to where they lie), with
+/// and without asking for the next traces' memory first (`Trace::warm_up`,
+/// as `betrace serve`'s shards do). Each way runs twice, alternating.
+fn held_traces(engines: &[Arc<Engine>], traces: &[Vec<SpanRecord>]) {
+    const COPIES: usize = 100;
+    let held: Vec<Box<Trace>> = (0..COPIES).flat_map(|_| traces).map(|spans| Box::new(build(spans))).collect();
+    let spans: usize = held.iter().map(|trace| trace.len()).sum();
+    let order = shuffled(held.len());
+    let evaluate = |warm: bool| {
+        let started = Instant::now();
+        for (n, &i) in order.iter().enumerate() {
+            if warm {
+                if let Some(&next) = order.get(n + 1) {
+                    held[next].warm_up();
+                }
+                if let Some(&after) = order.get(n + 2) {
+                    held[after].warm_up_header();
+                }
+            }
+            engines.iter().for_each(|engine| drop(engine.evaluate(&held[i])));
+        }
+        started.elapsed().as_secs_f64() * 1e6 / spans as f64
+    };
+    let runs: Vec<(f64, f64)> = (0..2).map(|_| (evaluate(false), evaluate(true))).collect();
+    let show = |pick: fn(&(f64, f64)) -> f64| {
+        runs.iter().map(|run| format!("{:.2}", pick(run))).collect::<Vec<_>>().join(" / ")
+    };
+    println!(
+        "{} traces held ({spans} spans), evaluated in shuffled order: {} µs a span cold, {} µs prefetched",
+        held.len(),
+        show(|run| run.0),
+        show(|run| run.1)
+    );
+}
+
+/// `0..len` in an order fixed by a seed (xorshift; Fisher–Yates).
+fn shuffled(len: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for i in (1..len).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        order.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    order
 }
 
 /// One trace's spans assembled, span by span, as a shard does.

@@ -24,12 +24,14 @@ mod strings;
 #[cfg(test)]
 mod tests;
 mod tree;
+mod warm;
 
 pub use builder::{TraceBuilder, group_by_trace};
 pub use large_values::LargeValues;
 pub use span_attrs::{AttrsRef, SpanAttrs};
 pub use span_items::SpanItems;
 pub use strings::Strings;
+pub use warm::drop_all;
 
 /// An interned string of one trace.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]

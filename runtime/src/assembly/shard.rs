@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 // Trace ids come from the network: a seeded hash, but a fast one.
 use foldhash::fast::RandomState;
 
-use betrace_vm::trace::{Trace, TraceBuilder};
+use betrace_vm::trace::{Trace, TraceBuilder, drop_all};
 
 use super::evaluate::{Which, evaluate_trace};
 use super::reported::{Admitted, Reported, RuleCounts};
@@ -161,6 +161,12 @@ pub(super) struct Shard {
     /// Violations found since the last hand-over to the sink: one round of
     /// work (a message, a sweep) is made durable at once.
     found: Vec<ViolationBatch>,
+    /// Traces due in this sweep, taken out of `open`, and decided traces
+    /// to drop (both empty between sweeps; kept for their memory).
+    taken: Vec<(Key, OpenTrace)>,
+    // Boxed as the decided map holds them: unboxing would copy each header.
+    #[allow(clippy::vec_box)]
+    forgotten: Vec<Box<Trace>>,
     /// Budget and metric changes not yet published, and where they go.
     tally: Tally,
     completions: Completions,
@@ -183,6 +189,8 @@ impl Shard {
             early: BinaryHeap::new(),
             forget: VecDeque::new(),
             found: Vec::new(),
+            taken: Vec::new(),
+            forgotten: Vec::new(),
             tally: Tally::default(),
         }
     }
@@ -326,15 +334,22 @@ impl Shard {
                 _ => _ = self.arrivals.pop_front(),
             }
         }
+        // Idle traces are taken out of the open map first, then completed
+        // in turn, each warming up the next (`complete_taken`).
+        let mut idle = std::mem::take(&mut self.taken);
         while let Some((idle_at, _)) = self.idle.front() {
             if *idle_at > now {
                 break;
             }
             let (_, key) = self.idle.pop_front().expect("front exists");
-            if self.open.get(&key).is_some_and(|trace| trace.last_seen + idle_timeout <= now) {
-                self.complete(&key, Reason::Idle);
+            if let Entry::Occupied(open) = self.open.entry(key)
+                && open.get().last_seen + idle_timeout <= now
+            {
+                idle.push((key, open.remove()));
             }
         }
+        self.complete_taken(&mut idle, Reason::Idle);
+        self.taken = idle;
         // `fire_early` checks the trace is still open and due.
         while let Some((not_before, _)) = self.first_early.front() {
             if *not_before > now {
@@ -355,11 +370,15 @@ impl Shard {
                 break;
             }
             let (_, key) = self.forget.pop_front().expect("front exists");
-            if self.decided.get(&key).is_some_and(|d| d.forget_at <= now) {
-                let decided = self.decided.remove(&key).expect("checked above");
+            if let Entry::Occupied(decided) = self.decided.entry(key)
+                && decided.get().forget_at <= now
+            {
+                let decided = decided.remove();
                 self.tally.forgot(decided.bytes);
+                self.forgotten.push(decided.trace);
             }
         }
+        drop_all(&mut self.forgotten);
         self.evict_over_limits();
         if self.tenants.is_due_for_pruning() {
             let in_use = self.open.keys().chain(self.decided.keys()).map(|&(tenant, _)| tenant);
@@ -374,12 +393,19 @@ impl Shard {
     fn evict_over_limits(&mut self) {
         self.publish();
         let budget = self.context.budget.clone();
-        while budget.used() > budget.limit() {
+        // Given back to the budget at once: an atomic update a trace kept
+        // the next one's lookup from starting before it was done.
+        let over = budget.used().saturating_sub(budget.limit());
+        let mut forgotten = 0;
+        while forgotten < over {
             let Some((_, key)) = self.forget.pop_front() else { break };
             if let Some(decided) = self.decided.remove(&key) {
-                budget.forget(decided.bytes);
+                forgotten += decided.bytes;
+                self.forgotten.push(decided.trace);
             }
         }
+        budget.forget(forgotten);
+        drop_all(&mut self.forgotten);
         let wanted = budget.pressure();
         // Letting open traces go frees only their bytes. Where the bytes held
         // elsewhere (queued for the shards, bodies being read) are past the
@@ -440,7 +466,31 @@ impl Shard {
 
     /// Evaluates a trace whole and moves it to the decided traces.
     fn complete(&mut self, key: &Key, reason: Reason) {
-        let Some(mut trace) = self.open.remove(key) else { return };
+        if let Some(trace) = self.open.remove(key) {
+            self.finish(key, trace, reason);
+        }
+    }
+
+    /// Completes traces already taken out of the open map, in order, leaving
+    /// `taken` empty. The memory of the next two is asked for while one is
+    /// evaluated (`Trace::warm_up`): a trace waits a second or more before
+    /// it completes, by then none of it is in a cache, and a loaded shard
+    /// evaluates tens of thousands a second.
+    fn complete_taken(&mut self, taken: &mut Vec<(Key, OpenTrace)>, reason: Reason) {
+        let mut taken = taken.drain(..);
+        while let Some((key, trace)) = taken.next() {
+            if let [(_, next), rest @ ..] = taken.as_slice() {
+                next.builder.warm_up();
+                if let Some((_, after)) = rest.first() {
+                    after.builder.warm_up_header();
+                }
+            }
+            self.finish(&key, trace, reason);
+        }
+    }
+
+    /// [`complete`](Self::complete) for a trace taken out of the open map.
+    fn finish(&mut self, key: &Key, mut trace: OpenTrace, reason: Reason) {
         let metrics = &self.context.metrics;
         let completed_at = Instant::now();
         let spans = trace.builder.len();

@@ -233,6 +233,57 @@ fn a_shard_under_its_limits_keeps_no_entries_of_traces_gone() {
     assert!(shard.queued() <= 1, "{} entries left behind", shard.queued());
 }
 
+/// A sweep takes every trace due out of the open map before completing them
+/// in turn (prefetching the next ones' memory meanwhile): each is evaluated
+/// once, in the order it went idle, whether built ahead or still records.
+#[test]
+fn traces_due_in_one_sweep_complete_once_each_in_the_order_they_went_idle() {
+    let (mut shard, budget, metrics, sink) = lone_shard(NEVER_B);
+    let start = Instant::now();
+    let traces: Vec<u8> = (1..=40).rev().collect();
+    for (n, &trace) in traces.iter().enumerate() {
+        let mut batch = reserved_batch(&budget, span(trace, 2, 1, "b"));
+        if n % 2 == 0 {
+            batch[0].spans.build_ahead();
+        }
+        shard.add(Tenant::from(""), batch, start + Duration::from_micros(n as u64));
+    }
+    shard.sweep(start + Duration::from_millis(20));
+    shard.hand_over();
+    let violated: Vec<u8> = sink.violations().iter().map(|violation| violation.trace_id[0]).collect();
+    assert_eq!(violated, traces);
+    let idle = metrics.traces_completed.get_or_create(&crate::metrics::CompletionLabel { reason: "idle" }).get();
+    assert_eq!(idle, 40);
+}
+
+/// Past the limit a shard forgets its oldest decided traces, as many as it
+/// takes to get under the limit and no more (their bytes are given back to
+/// the budget at once, after the lookups).
+#[test]
+fn over_the_limit_a_shard_forgets_as_many_decided_traces_as_it_must_oldest_first() {
+    let kept = betrace_vm::trace::group_by_trace([span(1, 1, 0, "a")])[0].memory_bytes();
+    let (mut shard, budget, metrics, _) = lone_shard_with(NEVER_B, AssemblyConfig { max_bytes: kept * 6, ..config() });
+    let start = Instant::now();
+    for trace in 1..=5u8 {
+        let at = start + Duration::from_micros(u64::from(trace));
+        shard.add(Tenant::from(""), reserved_batch(&budget, span(trace, 1, 0, "a")), at);
+    }
+    shard.sweep(start + Duration::from_millis(20));
+    shard.hand_over();
+    assert_eq!(budget.used(), kept * 5, "five decided traces kept");
+    // Bytes held elsewhere (a request being read) take the room of three.
+    assert!(budget.try_reserve(kept * 3));
+    shard.sweep(start + Duration::from_millis(21));
+    assert_eq!(budget.used(), kept * 6, "two decided traces forgotten, three kept");
+    budget.release(kept * 3);
+    // The two oldest went: a span of trace 2 opens a new trace, one of trace 3 continues its trace.
+    let later = start + Duration::from_millis(22);
+    shard.add(Tenant::from(""), reserved_batch(&budget, span(2, 2, 1, "a")), later);
+    assert_eq!(metrics.late_spans.get(), 0);
+    shard.add(Tenant::from(""), reserved_batch(&budget, span(3, 2, 1, "a")), later);
+    assert_eq!(metrics.late_spans.get(), 1);
+}
+
 /// A client inventing a tenant name per request must not grow the shard's
 /// table of tenant numbers: names no trace uses any more are let go.
 #[test]

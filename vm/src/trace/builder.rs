@@ -174,6 +174,23 @@ impl TraceBuilder {
         spans.iter().all(|span| is_root(span) || ids.contains(&id_key(span.parent_id)))
     }
 
+    /// Prefetches what evaluating or building reads first, in two steps
+    /// taken a trace apart (see [`Trace::warm_up`]): this one first, for
+    /// the trace built ahead's header or the records...
+    pub fn warm_up_header(&self) {
+        match &self.built {
+            Some(trace) => trace.warm_up_header(),
+            None => std::iter::once(&self.records).chain(&self.later).for_each(|batch| super::warm::prefetch(batch)),
+        }
+    }
+
+    /// ...and then this one, for the built trace's columns.
+    pub fn warm_up(&self) {
+        if let Some(trace) = &self.built {
+            trace.warm_up();
+        }
+    }
+
     /// Turns a trace built ahead back into records, so spans can join it.
     /// Building those gives the same trace (`Trace::to_records`); what the
     /// first build dropped stays counted in `duplicates` and `foreign_spans`.

@@ -79,6 +79,13 @@ impl SpanAttrs {
         (0..self.ends.len()).map(|span| self.span(span))
     }
 
+    /// Prefetches the attributes ([`Trace::warm_up`](super::Trace::warm_up)).
+    pub(super) fn warm_up(&self) {
+        super::warm::prefetch(&self.keys);
+        super::warm::prefetch(&self.values);
+        super::warm::prefetch(&self.ends);
+    }
+
     /// Every attribute of every span, as one list.
     pub fn all(&self) -> AttrsRef<'_> {
         AttrsRef { keys: &self.keys, values: &self.values }

@@ -90,6 +90,13 @@ impl Strings {
         self.ends.is_empty()
     }
 
+    /// Prefetches the texts and their ends
+    /// ([`Trace::warm_up`](super::Trace::warm_up)).
+    pub(super) fn warm_up(&self) {
+        super::warm::prefetch(self.bytes.as_bytes());
+        super::warm::prefetch(&self.ends);
+    }
+
     /// Bytes of memory the table holds: texts, ends and the hash table's slots.
     pub fn memory_bytes(&self) -> usize {
         self.bytes.capacity()
