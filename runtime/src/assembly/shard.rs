@@ -58,7 +58,7 @@ use super::evaluate::{Which, evaluate_trace};
 use super::reported::{Admitted, Reported, RuleCounts};
 use super::tally::{Completions, Tally};
 use super::tenant_numbers::{TenantNumber, TenantNumbers};
-use super::{Budget, ShardContext, ShardMessage, TraceBatch};
+use super::{ShardContext, ShardMessage, TraceBatch};
 use crate::export::ViolationBatch;
 use crate::metrics::{Metrics, ViolationLabels};
 use crate::packs::PacksCache;
@@ -412,22 +412,34 @@ impl Shard {
         // mark alone, it could not make room, only split traces still
         // arriving — under overload, each into pieces evaluated apart: room
         // comes as the shards work through their queues and traces complete.
-        let short_of_room = |budget: &Budget| {
-            let (held, elsewhere) = (budget.held(), budget.held().saturating_sub(budget.open()));
+        // `closing`: bytes of open traces taken out to complete, which
+        // completing them gives back (from what is held, and held open).
+        let short_of_room = |closing: usize| {
+            let held = budget.held().saturating_sub(closing);
+            let elsewhere = budget.held().saturating_sub(budget.open());
             (held > budget.high_water() && elsewhere < budget.high_water())
                 || (wanted > 0 && held + wanted > budget.limit() && elsewhere + wanted <= budget.limit())
         };
-        while self.open.len() > self.max_open || (short_of_room(&budget) && !self.open.is_empty()) {
+        let (mut evicted, mut closing) = (std::mem::take(&mut self.taken), 0);
+        while self.open.len() > self.max_open || (short_of_room(closing) && !self.open.is_empty()) {
             let Some((first_seen, key)) = self.arrivals.pop_front() else { break };
-            if self.open.get(&key).is_some_and(|t| t.first_seen == first_seen) {
-                self.complete(&key, Reason::Evicted);
-                self.publish();
-                self.context.metrics.traces_evicted.inc();
+            if let Entry::Occupied(open) = self.open.entry(key)
+                && open.get().first_seen == first_seen
+            {
+                let trace = open.remove();
+                closing += trace.bytes;
+                evicted.push((key, trace));
             }
         }
+        if !evicted.is_empty() {
+            self.context.metrics.traces_evicted.inc_by(evicted.len() as u64);
+            self.complete_taken(&mut evicted, Reason::Evicted);
+            self.publish();
+        }
+        self.taken = evicted;
         // Room made, or none can be: no shard holds an open trace. (A shard
         // of its own holding none must leave the call to those that hold some.)
-        if wanted > 0 && (!short_of_room(&budget) || budget.open() == 0) {
+        if wanted > 0 && (!short_of_room(0) || budget.open() == 0) {
             budget.relieve(wanted);
         }
     }
