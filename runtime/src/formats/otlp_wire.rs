@@ -132,8 +132,9 @@ impl<'b> Decoder<'b> {
                 2 => {
                     let k = spans;
                     spans += 1;
-                    message.message(field).and_then(|body| self.span(body)).within("spans", Some(k))?;
-                    match self.span.take_record(resource, scope.share()) {
+                    let shared = (resource, scope.share());
+                    message.message(field).and_then(|body| self.span(body, shared)).within("spans", Some(k))?;
+                    match self.span.take_record() {
                         Ok(record) => self.records.push(record),
                         Err((field, problem)) => self.rejected.push(FormatError {
                             format: Format::OtlpProtobuf,
@@ -157,8 +158,12 @@ impl<'b> Decoder<'b> {
         Ok(())
     }
 
-    /// Reads a span into `self.span`.
-    fn span(&mut self, mut message: Message<'b>) -> Result<(), WireError> {
+    /// Reads a span into `self.span`, with its resource and scope.
+    fn span(
+        &mut self,
+        mut message: Message<'b>,
+        (resource, scope): (&Arc<[(Text, RecordValue)]>, &Arc<RecordScope>),
+    ) -> Result<(), WireError> {
         let Decoder { span, span_attrs, item_attrs, .. } = self;
         *span = SpanFields::default();
         span_attrs.clear();
@@ -199,6 +204,10 @@ impl<'b> Decoder<'b> {
                 _ => message.skip(field)?,
             }
         }
+        // Shared before the attributes are copied: a count's locked
+        // increment waits for the stores before it to land, and the copy's
+        // are into memory just allocated.
+        span.shared = Some((Arc::clone(resource), Arc::clone(scope)));
         span.attrs = exact(span_attrs);
         Ok(())
     }
@@ -293,17 +302,15 @@ struct SpanFields<'b> {
     links: Vec<([u8; 16], [u8; 8], RecordAttrs)>,
     /// What is wrong with the first link that cannot be read.
     bad_link: Option<Problem>,
+    /// The span's resource and scope.
+    shared: Option<(Arc<[(Text, RecordValue)]>, Arc<RecordScope>)>,
 }
 
 impl SpanFields<'_> {
     /// The record, or the field that makes the span unreadable and why —
     /// checked in the order `otlp_proto::read_span` checks, so the first
     /// problem named is the same. Leaves the fields to be filled again.
-    fn take_record(
-        &mut self,
-        resource: &Arc<[(Text, RecordValue)]>,
-        scope: &Arc<RecordScope>,
-    ) -> Result<SpanRecord, (&'static str, Problem)> {
+    fn take_record(&mut self) -> Result<SpanRecord, (&'static str, Problem)> {
         let trace_id =
             id::<16>(self.trace_id).ok_or_else(|| ("trace_id", bad_id("16 bytes, not all zero", self.trace_id)))?;
         let span_id =
@@ -327,6 +334,7 @@ impl SpanFields<'_> {
         }
         let start = i64::try_from(self.start).map_err(|_| ("start_time_unix_nano", out_of_range(self.start)))?;
         let end = i64::try_from(self.end).map_err(|_| ("end_time_unix_nano", out_of_range(self.end)))?;
+        let (resource, scope) = self.shared.take().expect("read with its resource and scope");
         Ok(SpanRecord {
             trace_id,
             span_id,
@@ -338,8 +346,8 @@ impl SpanFields<'_> {
             start,
             end,
             attrs: std::mem::take(&mut self.attrs),
-            resource: Arc::clone(resource),
-            scope: Arc::clone(scope),
+            resource,
+            scope,
             events: std::mem::take(&mut self.events),
             links: std::mem::take(&mut self.links),
         })
