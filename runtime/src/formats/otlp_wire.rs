@@ -50,6 +50,9 @@ pub fn decode_request_lenient(bytes: &[u8]) -> Result<(Vec<SpanRecord>, Vec<Form
     Ok((decoder.records, decoder.rejected))
 }
 
+/// A resource as its spans' records share it.
+type SharedResource = Arc<[(Text, RecordValue)]>;
+
 /// What one request decodes into, and buffers reused from span to span.
 struct Decoder<'b> {
     records: Vec<SpanRecord>,
@@ -121,7 +124,7 @@ impl<'b> Decoder<'b> {
         &mut self,
         mut message: Message<'b>,
         at: [usize; 2],
-        resource: &Arc<[(Text, RecordValue)]>,
+        resource: &SharedResource,
     ) -> Result<(), WireError> {
         let first = self.records.len();
         let mut scope = Shared::<RecordScope>::default();
@@ -162,7 +165,7 @@ impl<'b> Decoder<'b> {
     fn span(
         &mut self,
         mut message: Message<'b>,
-        (resource, scope): (&Arc<[(Text, RecordValue)]>, &Arc<RecordScope>),
+        (resource, scope): (&SharedResource, &Arc<RecordScope>),
     ) -> Result<(), WireError> {
         let Decoder { span, span_attrs, item_attrs, .. } = self;
         *span = SpanFields::default();
@@ -303,7 +306,7 @@ struct SpanFields<'b> {
     /// What is wrong with the first link that cannot be read.
     bad_link: Option<Problem>,
     /// The span's resource and scope.
-    shared: Option<(Arc<[(Text, RecordValue)]>, Arc<RecordScope>)>,
+    shared: Option<(SharedResource, Arc<RecordScope>)>,
 }
 
 impl SpanFields<'_> {
