@@ -231,6 +231,9 @@ pub struct ShardContext {
     pub budget: Arc<Budget>,
 }
 
+/// Shard threads are named this and their number (`betrace-shard-0`, …).
+pub const SHARD_THREAD_PREFIX: &str = "betrace-shard-";
+
 /// Starts `count` shards. Dropping every handle stops them: each completes
 /// and evaluates the traces it holds, then its thread ends (join them to
 /// wait for that).
@@ -242,7 +245,7 @@ pub fn spawn_shards(count: usize, context: ShardContext) -> (Arc<[ShardHandle]>,
         let (sender, receiver) = mpsc::channel();
         let shard = shard::Shard::new(context.clone(), count);
         let thread = std::thread::Builder::new()
-            .name(format!("betrace-shard-{index}"))
+            .name(format!("{SHARD_THREAD_PREFIX}{index}"))
             .spawn(move || shard.run(receiver))
             .expect("the system can start a thread");
         handles.push(ShardHandle { sender });

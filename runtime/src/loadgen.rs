@@ -298,11 +298,16 @@ async fn server_figures(
     };
     let drain_secs = started.elapsed().as_secs_f64();
     let delta = |name: &str| after.sum(name) - before.sum(name);
-    let mut refused_by_reason = after.sum_by("betrace_spans_refused_total", "reason");
-    for (reason, count) in before.sum_by("betrace_spans_refused_total", "reason") {
-        *refused_by_reason.entry(reason).or_insert(0.0) -= count;
-    }
-    refused_by_reason.retain(|_, count| *count != 0.0);
+    // Changes of `name` by the value of `label`, those that changed.
+    let delta_by = |name: &str, label: &str| {
+        let mut by = after.sum_by(name, label);
+        for (value, count) in before.sum_by(name, label) {
+            *by.entry(value).or_insert(0.0) -= count;
+        }
+        by.retain(|_, count| *count != 0.0);
+        by
+    };
+    let refused_by_reason = delta_by("betrace_spans_refused_total", "reason");
     let name = "betrace_completion_to_export_seconds";
     let histogram = match (after.histogram(name), before.histogram(name)) {
         (Some(after), Some(before)) => Some(after.since(&before)),
@@ -329,6 +334,7 @@ async fn server_figures(
         traces_completed: delta("betrace_traces_completed_total"),
         processed_spans_per_sec: drained.then(|| delta("betrace_spans_received_total") / (load_secs + drain_secs)),
         cpu_secs: after.has("process_cpu_seconds_total").then(|| delta("process_cpu_seconds_total")),
+        cpu_secs_by_threads: delta_by("betrace_thread_cpu_seconds_total", "threads"),
         completion_to_export,
         drained,
         drain_secs,

@@ -19,6 +19,7 @@ use prometheus_client::registry::Registry;
 use crate::packs::PackRegistry;
 
 mod process;
+pub use process::THREAD_KINDS;
 pub(crate) use process::own_cpu_seconds;
 
 /// A receiver's name: `grpc` or `http`.
@@ -130,6 +131,7 @@ impl Metrics {
         let mut root = Registry::default();
         root.register_collector(Box::new(process::ProcessMetrics));
         let registry = root.sub_registry_with_prefix("betrace");
+        registry.register_collector(Box::new(process::ThreadMetrics));
         let metrics = Metrics {
             spans_received: Family::default(),
             spans_refused: Family::default(),
@@ -282,6 +284,9 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
             assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
+            for kind in THREAD_KINDS {
+                assert!(text.contains(&format!("\nbetrace_thread_cpu_seconds_total{{threads=\"{kind}\"}} ")), "{text}");
+            }
         }
     }
 

@@ -244,12 +244,16 @@ impl Server {
     }
 }
 
+/// The name of the tokio runtime's threads (receivers, exporters, admin), by
+/// which `betrace_thread_cpu_seconds_total` tells them from the shards.
+pub const IO_THREAD_NAME: &str = "betrace-io";
+
 /// Runs a server until SIGINT or SIGTERM, on a tokio runtime of its own.
 pub fn run_until_signal(config: ServeConfig) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.io_thread_count())
         .enable_all()
-        .thread_name("betrace-io")
+        .thread_name(IO_THREAD_NAME)
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::decode_rate::DecodeRate;
 use super::sink::SinkFigures;
+use crate::metrics::THREAD_KINDS;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LoadReport {
@@ -149,6 +150,9 @@ pub struct ServerFigures {
     /// The server's CPU time over the run and the drain
     /// (`process_cpu_seconds_total`; absent where the server does not report it).
     pub cpu_secs: Option<f64>,
+    /// The same by the threads that spent it (`betrace_thread_cpu_seconds_total`:
+    /// shards, io, other), those that spent any.
+    pub cpu_secs_by_threads: BTreeMap<String, f64>,
     pub completion_to_export: ExportLatency,
     /// Whether every trace was completed and every violation exported
     /// (`traces_open` and export queues at 0) before the final scrape.
@@ -261,6 +265,9 @@ impl LoadReport {
             if let Some(cpu) = server.cpu_secs.filter(|_| server.spans_received > 0.0) {
                 let per_span = cpu / server.spans_received * 1e6;
                 row("server CPU", format!("{cpu:.2} s, {per_span:.2} µs a span received"));
+                if let Some(by_threads) = cpu_by_threads_text(server) {
+                    row("server CPU by thread", by_threads);
+                }
             }
             if let Some(cpu) = self.own_cpu_secs {
                 let seconds = self.load.elapsed_secs + server.drain_secs;
@@ -343,6 +350,17 @@ fn thousands(value: f64) -> String {
     out
 }
 
+/// The server's CPU a span received by the threads that spent it, in the
+/// order of [`THREAD_KINDS`]; `None` when the server reports none.
+fn cpu_by_threads_text(server: &ServerFigures) -> Option<String> {
+    let by_threads: Vec<String> = THREAD_KINDS
+        .iter()
+        .filter_map(|&kind| Some((kind, server.cpu_secs_by_threads.get(kind)?)))
+        .map(|(kind, cpu)| format!("{kind} {:.2}", cpu / server.spans_received * 1e6))
+        .collect();
+    (!by_threads.is_empty()).then(|| format!("{} µs a span received", by_threads.join(", ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,6 +394,21 @@ mod tests {
             violations_text(&server(817_100.0, 3_130_000.0)),
             "817,100 (3,130,000 more past the per-rule cap: counted, not sent)"
         );
+    }
+
+    #[test]
+    fn cpu_is_shown_by_thread_in_a_fixed_order() {
+        let cpu: BTreeMap<String, f64> = [("other", 0.5), ("io", 12.0), ("shards", 10.0)]
+            .into_iter()
+            .map(|(kind, seconds)| (kind.to_owned(), seconds))
+            .collect();
+        let server =
+            ServerFigures { spans_received: 10_000_000.0, cpu_secs_by_threads: cpu, ..ServerFigures::default() };
+        assert_eq!(
+            cpu_by_threads_text(&server).as_deref(),
+            Some("shards 1.00, io 1.20, other 0.05 µs a span received")
+        );
+        assert_eq!(cpu_by_threads_text(&ServerFigures::default()), None);
     }
 
     #[test]

@@ -40,6 +40,62 @@ impl Collector for ProcessMetrics {
     }
 }
 
+/// The server's CPU time by the threads that spent it, as
+/// `betrace_thread_cpu_seconds_total{threads}` reports it: the shards
+/// (assembling and evaluating), the tokio runtime's threads (receiving,
+/// exporting, the admin port) and the rest. A change that makes one cheaper
+/// can make another dearer (two threads a core share its caches), so
+/// `betrace loadgen` reports them apart. Only threads still running are
+/// counted; the process total is `process_cpu_seconds_total`.
+#[derive(Debug, Default)]
+pub(super) struct ThreadMetrics;
+
+/// The `threads` label of each kind of thread, in the order reported.
+pub const THREAD_KINDS: [&str; 3] = ["shards", "io", "other"];
+
+/// Which of [`THREAD_KINDS`] a thread of this name is.
+fn thread_kind(name: &str) -> usize {
+    if name.starts_with(crate::assembly::SHARD_THREAD_PREFIX) {
+        0
+    } else if name == crate::server::IO_THREAD_NAME {
+        1
+    } else {
+        2
+    }
+}
+
+/// User plus system CPU time of this process's threads so far, summed by
+/// [`THREAD_KINDS`] (`None` elsewhere than Linux).
+fn thread_cpu_seconds() -> Option<[f64; 3]> {
+    let mut seconds = [0.0; 3];
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        // A thread that ended since the listing has no stat to read: it counts no more.
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+        if let (Some(name), Some(spent)) = (command_name(&stat), cpu_seconds(&stat)) {
+            seconds[thread_kind(name)] += spent;
+        }
+    }
+    Some(seconds)
+}
+
+impl Collector for ThreadMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(seconds) = thread_cpu_seconds() else { return Ok(()) };
+        let help = "User and system CPU time of the running threads, by kind: shards, io (tokio), other";
+        let mut family = encoder.encode_descriptor("thread_cpu_seconds", help, None, MetricType::Counter)?;
+        for (kind, spent) in THREAD_KINDS.into_iter().zip(seconds) {
+            ConstCounter::new(spent).encode(family.encode_family(&[("threads", kind)])?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The command (for a thread, the thread's) name in a `stat` line: between
+/// the first `(` and the last `)`.
+fn command_name(stat: &str) -> Option<&str> {
+    stat.get(stat.find('(')? + 1..stat.rfind(')')?)
+}
+
 /// User plus system time from `/proc/self/stat`: fields 14 and 15, counted
 /// after the command name, which is in parentheses and may hold spaces or
 /// parentheses itself (so the fields start after the last `)`).
@@ -72,6 +128,16 @@ mod tests {
     }
 
     #[test]
+    fn threads_are_told_apart_by_name() {
+        let stat = "4243 (betrace-shard-1) S 1 4242 4242 0 -1 4194560 1303 0 0 0 250 75 0 0 20 0 9 0 1234 1000 200";
+        assert_eq!(command_name(stat), Some("betrace-shard-1"));
+        assert_eq!(THREAD_KINDS[thread_kind("betrace-shard-1")], "shards");
+        assert_eq!(THREAD_KINDS[thread_kind("betrace-io")], "io");
+        assert_eq!(THREAD_KINDS[thread_kind("betrace")], "other");
+        assert_eq!(command_name("4243 no name"), None);
+    }
+
+    #[test]
     fn resident_memory_is_read_in_kilobytes() {
         let status = "Name:\tbetrace\nVmPeak:\t  200000 kB\nVmRSS:\t  123456 kB\nThreads:\t9\n";
         assert_eq!(resident_bytes(status), Some(123_456 * 1024));
@@ -89,6 +155,12 @@ mod tests {
             assert!(started.elapsed().as_secs() < 10, "no CPU time counted after 10 s of work");
         }
         assert_ne!(busy, 1);
+        // This test's thread is neither a shard nor the runtime's: its time
+        // is "other". (Tests running alongside may start shards.) The live
+        // threads' ticks add up to no more than the process's, read after.
+        let by_kind = thread_cpu_seconds().expect("Linux has /proc");
+        assert!(by_kind[2] > 0.0);
+        assert!(by_kind.iter().sum::<f64>() <= own_cpu_seconds().expect("readable") + 1e-9);
         let status = std::fs::read_to_string("/proc/self/status").expect("Linux has /proc");
         assert!(resident_bytes(&status).expect("readable") > 1 << 20);
     }
