@@ -3,6 +3,7 @@
 //! trace needs again (a machine's, the trigger index's, the attribute table)
 //! were allocated and freed for every trace; their owners hand them, emptied,
 //! to a thread-local slot of their own instead, and take them back from it.
+//! (A shard keeps its lists of the traces due in a sweep the same way.)
 
 /// The most memory a kept table may hold: a large trace's tables go back to
 /// the allocator rather than stay with the thread for good.
@@ -10,7 +11,7 @@ const MOST_KEPT_BYTES: usize = 1 << 20;
 
 /// `table`'s memory, emptied, to keep; a vector without memory when
 /// `table` holds more than is worth keeping. Leaves `table` empty.
-pub(crate) fn emptied<T>(table: &mut Vec<T>) -> Vec<T> {
+pub fn emptied<T>(table: &mut Vec<T>) -> Vec<T> {
     let mut table = std::mem::take(table);
     table.clear();
     match table.capacity() * size_of::<T>() <= MOST_KEPT_BYTES {

@@ -10,7 +10,7 @@ pub mod interp;
 // The only module allowed `unsafe`: native code and the calls into it.
 #[allow(unsafe_code)]
 pub mod jit;
-mod kept;
+pub mod kept;
 pub mod loaded;
 pub mod novelty;
 pub mod ops;

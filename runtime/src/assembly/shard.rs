@@ -52,6 +52,7 @@ use std::time::{Duration, Instant};
 // Trace ids come from the network: a seeded hash, but a fast one.
 use foldhash::fast::RandomState;
 
+use betrace_vm::kept::emptied;
 use betrace_vm::trace::{Trace, TraceBuilder, drop_all};
 
 use super::evaluate::{Which, evaluate_trace};
@@ -162,7 +163,8 @@ pub(super) struct Shard {
     /// work (a message, a sweep) is made durable at once.
     found: Vec<ViolationBatch>,
     /// Traces due in this sweep, taken out of `open`, and decided traces
-    /// to drop (both empty between sweeps; kept for their memory).
+    /// to drop (both empty between sweeps; kept for their memory, up to a
+    /// MiB: `kept::emptied`).
     taken: Vec<(Key, OpenTrace)>,
     // Boxed as the decided map holds them: unboxing would copy each header.
     #[allow(clippy::vec_box)]
@@ -349,7 +351,7 @@ impl Shard {
             }
         }
         self.complete_taken(&mut idle, Reason::Idle);
-        self.taken = idle;
+        self.taken = emptied(&mut idle);
         // `fire_early` checks the trace is still open and due.
         while let Some((not_before, _)) = self.first_early.front() {
             if *not_before > now {
@@ -406,6 +408,7 @@ impl Shard {
         }
         budget.forget(forgotten);
         drop_all(&mut self.forgotten);
+        self.forgotten = emptied(&mut self.forgotten);
         let wanted = budget.pressure();
         // Letting open traces go frees only their bytes. Where the bytes held
         // elsewhere (queued for the shards, bodies being read) are past the
@@ -436,7 +439,7 @@ impl Shard {
             self.complete_taken(&mut evicted, Reason::Evicted);
             self.publish();
         }
-        self.taken = evicted;
+        self.taken = emptied(&mut evicted);
         // Room made, or none can be: no shard holds an open trace. (A shard
         // of its own holding none must leave the call to those that hold some.)
         if wanted > 0 && (!short_of_room(0) || budget.open() == 0) {
