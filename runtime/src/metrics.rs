@@ -131,7 +131,7 @@ impl Metrics {
         let mut root = Registry::default();
         root.register_collector(Box::new(process::ProcessMetrics));
         let registry = root.sub_registry_with_prefix("betrace");
-        registry.register_collector(Box::new(process::ThreadMetrics));
+        registry.register_collector(Box::new(process::ThreadMetrics::default()));
         let metrics = Metrics {
             spans_received: Family::default(),
             spans_refused: Family::default(),

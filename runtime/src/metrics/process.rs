@@ -5,6 +5,9 @@
 //! seconds by the spans received to report CPU a span. Elsewhere than Linux
 //! they are absent.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -45,10 +48,13 @@ impl Collector for ProcessMetrics {
 /// (assembling and evaluating), the tokio runtime's threads (receiving,
 /// exporting, the admin port) and the rest. A change that makes one cheaper
 /// can make another dearer (two threads a core share its caches), so
-/// `betrace loadgen` reports them apart. Only threads still running are
-/// counted; the process total is `process_cpu_seconds_total`.
+/// `betrace loadgen` reports them apart. A thread that ends keeps counting
+/// what it had spent at the scrape before (so the counter never falls); what
+/// it spent after that is only in `process_cpu_seconds_total`.
 #[derive(Debug, Default)]
-pub(super) struct ThreadMetrics;
+pub(super) struct ThreadMetrics {
+    times: Mutex<ThreadTimes>,
+}
 
 /// The `threads` label of each kind of thread, in the order reported.
 pub const THREAD_KINDS: [&str; 3] = ["shards", "io", "other"];
@@ -64,24 +70,53 @@ fn thread_kind(name: &str) -> usize {
     }
 }
 
-/// User plus system CPU time of this process's threads so far, summed by
-/// [`THREAD_KINDS`] (`None` elsewhere than Linux).
-fn thread_cpu_seconds() -> Option<[f64; 3]> {
-    let mut seconds = [0.0; 3];
+/// The running threads as (thread id, kind, user plus system CPU seconds so
+/// far); `None` elsewhere than Linux.
+fn running_threads() -> Option<Vec<(u64, usize, f64)>> {
+    let mut threads = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        // A thread that ended since the listing has no stat to read: it counts no more.
+        let Some(id) = task.file_name().to_str().and_then(|id| id.parse().ok()) else { continue };
+        // A thread that ended since the listing has no stat to read.
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
         if let (Some(name), Some(spent)) = (command_name(&stat), cpu_seconds(&stat)) {
-            seconds[thread_kind(name)] += spent;
+            threads.push((id, thread_kind(name), spent));
         }
     }
-    Some(seconds)
+    Some(threads)
+}
+
+/// What each thread had spent at the last scrape, and what the threads
+/// gone since had.
+#[derive(Debug, Default)]
+struct ThreadTimes {
+    last: HashMap<u64, (usize, f64)>,
+    gone: [f64; 3],
+}
+
+impl ThreadTimes {
+    /// CPU seconds by kind, given the threads running now.
+    fn totals(&mut self, running: Vec<(u64, usize, f64)>) -> [f64; 3] {
+        let now: HashMap<u64, (usize, f64)> =
+            running.into_iter().map(|(id, kind, spent)| (id, (kind, spent))).collect();
+        for (id, &(kind, spent)) in &self.last {
+            if !now.contains_key(id) {
+                self.gone[kind] += spent;
+            }
+        }
+        let mut totals = self.gone;
+        for &(kind, spent) in now.values() {
+            totals[kind] += spent;
+        }
+        self.last = now;
+        totals
+    }
 }
 
 impl Collector for ThreadMetrics {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let Some(seconds) = thread_cpu_seconds() else { return Ok(()) };
-        let help = "User and system CPU time of the running threads, by kind: shards, io (tokio), other";
+        let Some(running) = running_threads() else { return Ok(()) };
+        let seconds = self.times.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).totals(running);
+        let help = "User and system CPU time of the server's threads, by kind: shards, io (tokio), other";
         let mut family = encoder.encode_descriptor("thread_cpu_seconds", help, None, MetricType::Counter)?;
         for (kind, spent) in THREAD_KINDS.into_iter().zip(seconds) {
             ConstCounter::new(spent).encode(family.encode_family(&[("threads", kind)])?)?;
@@ -138,6 +173,15 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_that_ends_keeps_counting_so_the_totals_never_fall() {
+        let mut times = ThreadTimes::default();
+        assert_eq!(times.totals(vec![(1, 0, 2.0), (2, 1, 1.0)]), [2.0, 1.0, 0.0]);
+        // Thread 2 ended; thread 3 started.
+        assert_eq!(times.totals(vec![(1, 0, 2.5), (3, 1, 0.25)]), [2.5, 1.25, 0.0]);
+        assert_eq!(times.totals(vec![(1, 0, 3.0)]), [3.0, 1.25, 0.0]);
+    }
+
+    #[test]
     fn resident_memory_is_read_in_kilobytes() {
         let status = "Name:\tbetrace\nVmPeak:\t  200000 kB\nVmRSS:\t  123456 kB\nThreads:\t9\n";
         assert_eq!(resident_bytes(status), Some(123_456 * 1024));
@@ -154,13 +198,21 @@ mod tests {
             busy = (0..1_000_000u64).fold(busy, |sum, i| sum.wrapping_add(i * i));
             assert!(started.elapsed().as_secs() < 10, "no CPU time counted after 10 s of work");
         }
-        assert_ne!(busy, 1);
         // This test's thread is neither a shard nor the runtime's: its time
-        // is "other". (Tests running alongside may start shards.) The live
-        // threads' ticks add up to no more than the process's, read after.
-        let by_kind = thread_cpu_seconds().expect("Linux has /proc");
-        assert!(by_kind[2] > 0.0);
-        assert!(by_kind.iter().sum::<f64>() <= own_cpu_seconds().expect("readable") + 1e-9);
+        // is "other" (tests running alongside may start shards), once it has
+        // been counted a tick. The live threads' ticks add up to no more than
+        // the process's, read after.
+        let other = || -> f64 {
+            let running = running_threads().expect("Linux has /proc");
+            running.iter().filter(|(_, kind, _)| *kind == 2).map(|(_, _, spent)| spent).sum()
+        };
+        while other() == 0.0 {
+            busy = (0..1_000_000u64).fold(busy, |sum, i| sum.wrapping_add(i * i));
+            assert!(started.elapsed().as_secs() < 10, "no CPU time counted after 10 s of work");
+        }
+        assert_ne!(busy, 1);
+        let running = running_threads().expect("Linux has /proc");
+        assert!(running.iter().map(|(_, _, spent)| spent).sum::<f64>() <= own_cpu_seconds().expect("readable") + 1e-9);
         let status = std::fs::read_to_string("/proc/self/status").expect("Linux has /proc");
         assert!(resident_bytes(&status).expect("readable") > 1 << 20);
     }
