@@ -414,7 +414,8 @@ fn encode_str(text: &str, out: &mut impl Sink) {
 
 /// The per-span columns being filled, with the tables that share identical
 /// resources and scopes between spans.
-/// How many spans ahead [`Columns::fill`] asks for a span's attributes.
+/// How many spans ahead [`Columns::fill`] asks for a span's string values
+/// (and twice as many for its attributes).
 const PREFETCH_AHEAD: usize = 4;
 
 struct Columns<'r> {
@@ -450,12 +451,16 @@ impl<'r> Columns<'r> {
     fn fill(mut self) -> Trace {
         let spans = self.spans;
         for (i, span) in spans.iter().enumerate() {
-            // A span's attributes are an allocation of their own, read here
-            // first: a shard builds from records that came a second ago, out
-            // of every cache, so those of a span a few ahead are asked for
-            // while this one is interned (see `warm.rs`).
-            if let Some(ahead) = spans.get(i + PREFETCH_AHEAD) {
-                super::warm::prefetch(&ahead.attrs);
+            // A span's attributes are an allocation of their own, and so is
+            // each longer string: a shard builds from records that came a
+            // second ago, out of every cache, so the attributes of a span
+            // further ahead are asked for while this one is interned, and the
+            // strings they point to once they are here (see `warm.rs`).
+            if let Some(far) = spans.get(i + 2 * PREFETCH_AHEAD) {
+                super::warm::prefetch(&far.attrs);
+            }
+            if let Some(near) = spans.get(i + PREFETCH_AHEAD) {
+                super::warm::prefetch_heap_texts(near);
             }
             let previous = i.checked_sub(1).map(|p| &spans[p]);
             let resource = match previous {

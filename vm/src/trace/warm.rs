@@ -13,7 +13,7 @@
 
 use std::mem::size_of;
 
-use super::Trace;
+use super::{RecordValue, SpanRecord, Trace};
 
 /// Drops `traces`, leaving the vector empty. Dropping a trace reads every
 /// column's header to free the column: each next trace's are asked for
@@ -45,6 +45,22 @@ fn a_line_apart<T>(items: &[T]) -> impl Iterator<Item = &T> {
     let size = size_of::<T>().max(1);
     let end = items.len().min(MAX_BYTES / size);
     items[..end].iter().step_by((LINE / size).max(1))
+}
+
+/// Prefetches the first line of `span`'s name and string values that live
+/// in an allocation of their own (longer than a `Text` holds inline).
+pub(super) fn prefetch_heap_texts(span: &SpanRecord) {
+    let values = span.attrs.iter().filter_map(|(_, value)| match value {
+        RecordValue::Str(text) => Some(text),
+        _ => None,
+    });
+    for text in std::iter::once(&span.name).chain(values) {
+        if text.is_heap_allocated()
+            && let Some(first) = text.as_bytes().first()
+        {
+            prefetch_line(first);
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
