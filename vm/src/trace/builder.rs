@@ -184,10 +184,12 @@ impl TraceBuilder {
         }
     }
 
-    /// ...and then this one, for the built trace's columns.
+    /// ...and then this one, for the built trace's columns or the records'
+    /// attributes (of the first few: building asks for the rest as it goes).
     pub fn warm_up(&self) {
-        if let Some(trace) = &self.built {
-            trace.warm_up();
+        match &self.built {
+            Some(trace) => trace.warm_up(),
+            None => self.records().take(2 * PREFETCH_AHEAD).for_each(|record| super::warm::prefetch(&record.attrs)),
         }
     }
 
