@@ -414,12 +414,12 @@ fn encode_str(text: &str, out: &mut impl Sink) {
     out.put(text.as_bytes());
 }
 
-/// The per-span columns being filled, with the tables that share identical
-/// resources and scopes between spans.
 /// How many spans ahead [`Columns::fill`] asks for a span's string values
 /// (and twice as many for its attributes).
 const PREFETCH_AHEAD: usize = 4;
 
+/// The per-span columns being filled, with the tables that share identical
+/// resources and scopes between spans.
 struct Columns<'r> {
     spans: &'r [SpanRecord],
     trace: Trace,
