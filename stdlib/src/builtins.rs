@@ -136,6 +136,18 @@ pub(crate) fn str_arg(args: &[Value], index: usize) -> Option<&str> {
     }
 }
 
+/// `args[0]` mapped to one case by `map` (`nil` if it is not a string). An
+/// ASCII string without a letter of the other case (`other_case`) is its
+/// own mapping: the argument is handed back, not copied (`GET`, `SELECT`,
+/// most keys). `lower` and `upper` share this.
+pub(crate) fn case_mapped(args: &[Value], other_case: fn(&u8) -> bool, map: fn(&str) -> String) -> Value {
+    match str_arg(args, 0) {
+        Some(s) if s.is_ascii() && !s.as_bytes().iter().any(other_case) => args[0].clone(),
+        Some(s) => Value::str(&map(s)),
+        None => Value::Nil,
+    }
+}
+
 /// The value of an int argument, if `args[index]` is an int.
 pub(crate) fn int_arg(args: &[Value], index: usize) -> Option<i64> {
     match args.get(index) {

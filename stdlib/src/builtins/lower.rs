@@ -1,6 +1,6 @@
 //! `lower(s)`: a string in lower case.
 
-use crate::builtins::{Builtin, BuiltinKind, Example, Returns, param, str_arg};
+use crate::builtins::{Builtin, BuiltinKind, Example, Returns, case_mapped, param};
 use crate::{Type, Value};
 
 pub const BUILTIN: Builtin = Builtin {
@@ -22,11 +22,5 @@ pub const BUILTIN: Builtin = Builtin {
 };
 
 fn eval(args: &[Value]) -> Value {
-    match str_arg(args, 0) {
-        // ASCII without an upper-case letter is its own lower case: the
-        // argument is handed back, not copied (`GET`, `SELECT`, most keys).
-        Some(s) if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_uppercase()) => args[0].clone(),
-        Some(s) => Value::str(&s.to_lowercase()),
-        None => Value::Nil,
-    }
+    case_mapped(args, u8::is_ascii_uppercase, str::to_lowercase)
 }

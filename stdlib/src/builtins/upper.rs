@@ -1,6 +1,6 @@
 //! `upper(s)`: a string in upper case.
 
-use crate::builtins::{Builtin, BuiltinKind, Example, Returns, param, str_arg};
+use crate::builtins::{Builtin, BuiltinKind, Example, Returns, case_mapped, param};
 use crate::{Type, Value};
 
 pub const BUILTIN: Builtin = Builtin {
@@ -21,11 +21,5 @@ pub const BUILTIN: Builtin = Builtin {
 };
 
 fn eval(args: &[Value]) -> Value {
-    match str_arg(args, 0) {
-        // ASCII without an lower-case letter is its own upper case: the
-        // argument is handed back, not copied (`GET`, `SELECT`, most keys).
-        Some(s) if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_lowercase()) => args[0].clone(),
-        Some(s) => Value::str(&s.to_uppercase()),
-        None => Value::Nil,
-    }
+    case_mapped(args, u8::is_ascii_lowercase, str::to_uppercase)
 }
