@@ -30,7 +30,7 @@ use betrace_runtime::loadgen::payload::Payloads;
 use betrace_runtime::loadgen::synthetic::{SyntheticConfig, synthetic_traces};
 use betrace_runtime::packs::load_packs;
 use betrace_vm::Engine;
-use betrace_vm::trace::{SpanRecord, Trace, TraceBuilder};
+use betrace_vm::trace::{SpanRecord, Trace, TraceBuilder, in_turn};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
@@ -138,17 +138,13 @@ fn held_traces(engines: &[Arc<Engine>], traces: &[Vec<SpanRecord>]) {
     let spans: usize = held.iter().map(|trace| trace.len()).sum();
     let order = shuffled(held.len());
     let evaluate = |warm: bool| {
+        let mut order = order.clone();
         let started = Instant::now();
-        for (n, &i) in order.iter().enumerate() {
-            if warm {
-                if let Some(&next) = order.get(n + 1) {
-                    held[next].warm_up();
-                }
-                if let Some(&after) = order.get(n + 2) {
-                    held[after].warm_up_header();
-                }
-            }
-            engines.iter().for_each(|engine| drop(engine.evaluate(&held[i])));
+        let run = |i: usize| engines.iter().for_each(|engine| drop(engine.evaluate(&held[i])));
+        if warm {
+            in_turn(&mut order, |&next| held[next].warm_up(), |&after| held[after].warm_up_header(), run);
+        } else {
+            order.into_iter().for_each(run);
         }
         started.elapsed().as_secs_f64() * 1e6 / spans as f64
     };

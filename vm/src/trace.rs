@@ -31,7 +31,7 @@ pub use large_values::LargeValues;
 pub use span_attrs::{AttrsRef, SpanAttrs};
 pub use span_items::SpanItems;
 pub use strings::Strings;
-pub use warm::drop_all;
+pub use warm::{drop_all, in_turn};
 
 /// An interned string of one trace.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]

@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 use foldhash::fast::RandomState;
 
 use betrace_vm::kept::emptied;
-use betrace_vm::trace::{Trace, TraceBuilder, drop_all};
+use betrace_vm::trace::{Trace, TraceBuilder, drop_all, in_turn};
 
 use super::evaluate::{Which, evaluate_trace};
 use super::reported::{Admitted, Reported, RuleCounts};
@@ -492,16 +492,12 @@ impl Shard {
     /// it completes, by then none of it is in a cache, and a loaded shard
     /// evaluates tens of thousands a second.
     fn complete_taken(&mut self, taken: &mut Vec<(Key, OpenTrace)>, reason: Reason) {
-        let mut taken = taken.drain(..);
-        while let Some((key, trace)) = taken.next() {
-            if let [(_, next), rest @ ..] = taken.as_slice() {
-                next.builder.warm_up();
-                if let Some((_, after)) = rest.first() {
-                    after.builder.warm_up_header();
-                }
-            }
-            self.finish(&key, trace, reason);
-        }
+        in_turn(
+            taken,
+            |(_, next)| next.builder.warm_up(),
+            |(_, after)| after.builder.warm_up_header(),
+            |(key, trace)| self.finish(&key, trace, reason),
+        );
     }
 
     /// [`complete`](Self::complete) for a trace taken out of the open map.

@@ -15,17 +15,27 @@ use std::mem::size_of;
 
 use super::{RecordValue, SpanRecord, Trace};
 
+/// Hands `items` to `each` in turn, leaving the vector empty; before each
+/// one, `warm_next` is called on the item after it and `warm_after` on the
+/// one after that, so that what they ask for arrives while `each` works.
+pub fn in_turn<T>(items: &mut Vec<T>, warm_next: impl Fn(&T), warm_after: impl Fn(&T), mut each: impl FnMut(T)) {
+    let mut items = items.drain(..);
+    while let Some(item) = items.next() {
+        if let [next, rest @ ..] = items.as_slice() {
+            warm_next(next);
+            if let Some(after) = rest.first() {
+                warm_after(after);
+            }
+        }
+        each(item);
+    }
+}
+
 /// Drops `traces`, leaving the vector empty. Dropping a trace reads every
 /// column's header to free the column: each next trace's are asked for
 /// while one is dropped.
 pub fn drop_all(traces: &mut Vec<Box<Trace>>) {
-    let mut traces = traces.drain(..);
-    while let Some(trace) = traces.next() {
-        if let Some(next) = traces.as_slice().first() {
-            next.warm_up_header();
-        }
-        drop(trace);
-    }
+    in_turn(traces, |next| next.warm_up_header(), |_| {}, drop);
 }
 
 /// Bytes of one array asked for at most: the start of a large array is what
@@ -162,6 +172,20 @@ mod tests {
         assert_eq!(a_line_apart(&vec![0u8; 10_000]).count(), MAX_BYTES / LINE);
         // An element larger than a line: each one, within the cap.
         assert_eq!(a_line_apart(&[[0u8; 100]; 100]).count(), MAX_BYTES / 100);
+    }
+
+    #[test]
+    fn each_item_is_taken_after_the_next_two_are_warmed() {
+        let log = std::cell::RefCell::new(Vec::new());
+        let mut items = vec![1, 2, 3];
+        in_turn(
+            &mut items,
+            |&n| log.borrow_mut().push(format!("next {n}")),
+            |&n| log.borrow_mut().push(format!("after {n}")),
+            |n| log.borrow_mut().push(format!("take {n}")),
+        );
+        assert_eq!(log.into_inner(), ["next 2", "after 3", "take 1", "next 3", "take 2", "take 3"]);
+        assert!(items.is_empty());
     }
 
     #[test]
