@@ -18,6 +18,7 @@ mod large_values;
 #[cfg(test)]
 mod properties;
 mod records;
+mod source;
 mod span_attrs;
 mod span_items;
 mod strings;
@@ -26,8 +27,9 @@ mod tests;
 mod tree;
 mod warm;
 
-pub use builder::{TraceBuilder, group_by_trace};
+pub use builder::{TraceBuilder, group_by_trace, looks_whole};
 pub use large_values::LargeValues;
+pub use source::{AttrSource, SpanSource, ValueRef, to_record};
 pub use span_attrs::{AttrsRef, SpanAttrs};
 pub use span_items::SpanItems;
 pub use strings::Strings;

@@ -22,6 +22,7 @@ use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 
+use super::source::{AttrSource, SpanSource, ValueRef};
 use super::tree::{Children, cut_cycles, number};
 use super::{
     AttrValue, Attrs, Event, LargeValues, Link, NO_PARENT, RecordValue, Repairs, Resource, Scope, SpanAttrs,
@@ -153,25 +154,28 @@ impl TraceBuilder {
         }
     }
 
-    /// Whether the spans held look like a whole trace: more than one, added
-    /// in one batch, with a root, and every other span's parent among them.
-    /// (A lone span says little: SDKs export spans as they end, so a root
-    /// alone is more often the last of its trace than all of it.)
+    /// Whether the spans held look like a whole trace ([`looks_whole`]),
+    /// added in one batch.
     pub fn looks_whole(&self) -> bool {
-        let spans = &self.records;
-        if self.built.is_some() || !self.later.is_empty() || spans.len() < 2 {
-            return false;
+        self.built.is_none() && self.later.is_empty() && looks_whole(&self.records)
+    }
+
+    /// A builder holding the trace of `spans` (all of one trace id), built
+    /// now, as [`build_ahead`](Self::build_ahead) builds it from records.
+    /// `None` when two spans share both start and span id: which copy a
+    /// trace keeps is then settled by the records' whole content, so those
+    /// spans go the records' way.
+    pub fn build_ahead_from<S: SpanSource>(mut spans: Vec<S>) -> Option<TraceBuilder> {
+        let trace_id = spans.first()?.trace_id();
+        if spans.iter().any(|span| span.trace_id() != trace_id) {
+            return None;
         }
-        let is_root = |span: &SpanRecord| span.parent_id == [0; 8];
-        if !spans.iter().any(is_root) {
-            return false;
+        spans.sort_unstable_by_key(|span| (span.start(), span.span_id()));
+        if spans.windows(2).any(|pair| (pair[0].start(), pair[0].span_id()) == (pair[1].start(), pair[1].span_id())) {
+            return None;
         }
-        // Traces are mostly small: a scan beats a table up to a few dozen spans.
-        if spans.len() <= 32 {
-            return spans.iter().all(|span| is_root(span) || spans.iter().any(|p| p.span_id == span.parent_id));
-        }
-        let ids: hashbrown::HashSet<u64, RandomState> = spans.iter().map(|span| id_key(span.span_id)).collect();
-        spans.iter().all(|span| is_root(span) || ids.contains(&id_key(span.parent_id)))
+        let trace = assemble(trace_id, &mut spans, Repairs::default());
+        Some(TraceBuilder::from_built(Box::new(trace)))
     }
 
     /// Prefetches what evaluating or building reads first, in two steps
@@ -236,58 +240,86 @@ impl TraceBuilder {
             self.count_into(&mut trace);
             return trace;
         }
-        let mut repairs = Repairs { foreign_spans: self.foreign_spans, ..Repairs::default() };
+        let repairs = Repairs { foreign_spans: self.foreign_spans, ..Repairs::default() };
         self.records.reserve_exact(self.later.iter().map(Vec::len).sum());
         self.later.drain(..).for_each(|batch| self.records.extend(batch));
         self.records.sort_unstable_by(canonical_order);
 
-        // Keep the first copy of each span id, in sorted order, and note
-        // where each kept span ends up.
-        let mut index: HashMap<u64, u32, RandomState> =
-            HashMap::with_capacity_and_hasher(self.records.len(), RandomState::default());
-        let mut kept = 0;
-        self.records.retain(|record| match index.entry(id_key(record.span_id)) {
-            Entry::Occupied(_) => {
-                repairs.duplicate_spans += 1;
-                false
-            }
-            Entry::Vacant(slot) => {
-                slot.insert(kept);
-                kept += 1;
-                true
-            }
-        });
+        let mut trace = assemble(self.trace_id, &mut self.records, repairs);
         self.len = self.records.len();
-        self.duplicates += repairs.duplicate_spans;
-        repairs.duplicate_spans = self.duplicates;
-        let spans = &self.records;
-
-        let mut parent: Vec<u32> = spans
-            .iter()
-            .map(|span| {
-                if span.parent_id == [0; 8] {
-                    return NO_PARENT;
-                }
-                index.get(&id_key(span.parent_id)).copied().unwrap_or_else(|| {
-                    repairs.orphans += 1;
-                    NO_PARENT
-                })
-            })
-            .collect();
-        drop(index);
-        repairs.cycles_cut = cut_cycles(&mut parent);
-        let children = Children::new(&parent);
-        let (enter, exit) = number(&parent, &children);
-
-        let mut trace = Columns::new(spans).fill();
-        trace.trace_id = self.trace_id;
-        trace.parent = parent;
-        trace.child_count = children.counts();
-        trace.enter = enter;
-        trace.exit = exit;
-        trace.repairs = repairs;
+        self.duplicates += trace.repairs.duplicate_spans;
+        trace.repairs.duplicate_spans = self.duplicates;
         trace
     }
+}
+
+/// Whether `spans` look like a whole trace: more than one, with a root,
+/// and every other span's parent among them. (A lone span says little:
+/// SDKs export spans as they end, so a root alone is more often the last
+/// of its trace than all of it.)
+pub fn looks_whole<S: SpanSource>(spans: &[S]) -> bool {
+    if spans.len() < 2 {
+        return false;
+    }
+    let is_root = |span: &S| span.parent_id() == [0; 8];
+    if !spans.iter().any(is_root) {
+        return false;
+    }
+    // Traces are mostly small: a scan beats a table up to a few dozen spans.
+    if spans.len() <= 32 {
+        return spans.iter().all(|span| is_root(span) || spans.iter().any(|p| p.span_id() == span.parent_id()));
+    }
+    let ids: hashbrown::HashSet<u64, RandomState> = spans.iter().map(|span| id_key(span.span_id())).collect();
+    spans.iter().all(|span| is_root(span) || ids.contains(&id_key(span.parent_id())))
+}
+
+/// The trace of `spans`, sorted in their trace's order: keeps the first
+/// copy of each span id (dropping the rest from `spans`, counted into
+/// `repairs`), links parents, cuts cycles, numbers the tree and fills the
+/// columns.
+fn assemble<S: SpanSource>(trace_id: [u8; 16], spans: &mut Vec<S>, mut repairs: Repairs) -> Trace {
+    // Keep the first copy of each span id, in sorted order, and note
+    // where each kept span ends up.
+    let mut index: HashMap<u64, u32, RandomState> =
+        HashMap::with_capacity_and_hasher(spans.len(), RandomState::default());
+    let mut kept = 0;
+    spans.retain(|span| match index.entry(id_key(span.span_id())) {
+        Entry::Occupied(_) => {
+            repairs.duplicate_spans += 1;
+            false
+        }
+        Entry::Vacant(slot) => {
+            slot.insert(kept);
+            kept += 1;
+            true
+        }
+    });
+
+    let mut parent: Vec<u32> = spans
+        .iter()
+        .map(|span| {
+            if span.parent_id() == [0; 8] {
+                return NO_PARENT;
+            }
+            index.get(&id_key(span.parent_id())).copied().unwrap_or_else(|| {
+                repairs.orphans += 1;
+                NO_PARENT
+            })
+        })
+        .collect();
+    drop(index);
+    repairs.cycles_cut = cut_cycles(&mut parent);
+    let children = Children::new(&parent);
+    let (enter, exit) = number(&parent, &children);
+
+    let mut trace = Columns::new(spans).fill();
+    trace.trace_id = trace_id;
+    trace.parent = parent;
+    trace.child_count = children.counts();
+    trace.enter = enter;
+    trace.exit = exit;
+    trace.repairs = repairs;
+    trace
 }
 
 /// Groups records by trace id and builds each trace. Traces come out ordered
@@ -420,15 +452,15 @@ const PREFETCH_AHEAD: usize = 4;
 
 /// The per-span columns being filled, with the tables that share identical
 /// resources and scopes between spans.
-struct Columns<'r> {
-    spans: &'r [SpanRecord],
+struct Columns<'r, S> {
+    spans: &'r [S],
     trace: Trace,
     resources: Distinct,
     scopes: Distinct,
 }
 
-impl<'r> Columns<'r> {
-    fn new(spans: &'r [SpanRecord]) -> Columns<'r> {
+impl<'r, S: SpanSource> Columns<'r, S> {
+    fn new(spans: &'r [S]) -> Columns<'r, S> {
         let len = spans.len();
         let (strings, bytes) = string_estimate(spans);
         let trace = Trace {
@@ -443,7 +475,7 @@ impl<'r> Columns<'r> {
             end: Vec::with_capacity(len),
             resource: Vec::with_capacity(len),
             scope: Vec::with_capacity(len),
-            attrs: SpanAttrs::with_capacity(len, spans.iter().map(|span| span.attrs.len()).sum()),
+            attrs: SpanAttrs::with_capacity(len, spans.iter().map(|span| span.attrs().len()).sum()),
             ..Trace::default()
         };
         Columns { spans, trace, resources: Distinct::default(), scopes: Distinct::default() }
@@ -453,16 +485,16 @@ impl<'r> Columns<'r> {
     fn fill(mut self) -> Trace {
         let spans = self.spans;
         for (i, span) in spans.iter().enumerate() {
-            // A span's attributes are an allocation of their own, and so is
-            // each longer string: a shard builds from records that came a
+            // A record's attributes are an allocation of their own, and so
+            // is each longer string: a shard builds from records that came a
             // second ago, out of every cache, so the attributes of a span
             // further ahead are asked for while this one is interned, and the
             // strings they point to once they are here (see `warm.rs`).
             if let Some(far) = spans.get(i + 2 * PREFETCH_AHEAD) {
-                super::warm::prefetch(&far.attrs);
+                far.prefetch_attrs();
             }
             if let Some(near) = spans.get(i + PREFETCH_AHEAD) {
-                super::warm::prefetch_heap_texts(near);
+                near.prefetch_texts();
             }
             let previous = i.checked_sub(1).map(|p| &spans[p]);
             let resource = match previous {
@@ -474,28 +506,28 @@ impl<'r> Columns<'r> {
                 _ => self.scope_index(i),
             };
             let (strings, large) = (&mut self.trace.strings, &mut self.trace.large);
-            let name = strings.intern(&span.name);
-            let status_message = strings.intern(&span.status_message);
-            intern_each(strings, large, &span.attrs, |key, value| self.trace.attrs.push(key, value));
+            let name = strings.intern(span.name());
+            let status_message = strings.intern(span.status_message());
+            intern_each(strings, large, span.attrs(), |key, value| self.trace.attrs.push(key, value));
             self.trace.attrs.end_span();
-            for (name, time, attrs) in &span.events {
+            for (name, time, attrs) in span.events() {
                 let attrs = intern_attrs(strings, large, attrs);
-                let event = Event { name: strings.intern(name), time: *time, attrs };
+                let event = Event { name: strings.intern(name), time, attrs };
                 self.trace.events.push(i, event);
             }
-            for (trace_id, span_id, attrs) in &span.links {
-                let link = Link { trace_id: *trace_id, span_id: *span_id, attrs: intern_attrs(strings, large, attrs) };
+            for (trace_id, span_id, attrs) in span.links() {
+                let link = Link { trace_id, span_id, attrs: intern_attrs(strings, large, attrs) };
                 self.trace.links.push(i, link);
             }
             let trace = &mut self.trace;
-            trace.span_id.push(span.span_id);
-            trace.parent_id.push(span.parent_id);
+            trace.span_id.push(span.span_id());
+            trace.parent_id.push(span.parent_id());
             trace.name.push(name);
-            trace.kind.push(span.kind);
-            trace.status.push(span.status);
+            trace.kind.push(span.kind());
+            trace.status.push(span.status());
             trace.status_message.push(status_message);
-            trace.start.push(span.start);
-            trace.end.push(span.end);
+            trace.start.push(span.start());
+            trace.end.push(span.end());
             trace.resource.push(resource);
             trace.scope.push(scope);
         }
@@ -504,12 +536,12 @@ impl<'r> Columns<'r> {
 
     /// The index of span `i`'s resource, adding the resource if it is new.
     fn resource_index(&mut self, i: usize) -> u32 {
-        let span = &self.spans[i];
+        let resource = self.spans[i].resource();
         let (index, new) = self.resources.index(self.spans, i, hash_resource, same_resource);
         if new {
             let (strings, large) = (&mut self.trace.strings, &mut self.trace.large);
-            let attrs = intern_attrs(strings, large, &span.resource);
-            let service_name = span.resource.iter().rev().find_map(|(key, value)| match value {
+            let attrs = intern_attrs(strings, large, resource);
+            let service_name = resource.iter().rev().find_map(|(key, value)| match value {
                 RecordValue::Str(name) if key == "service.name" => Some(strings.intern(name)),
                 _ => None,
             });
@@ -520,14 +552,14 @@ impl<'r> Columns<'r> {
 
     /// The index of span `i`'s scope, adding the scope if it is new.
     fn scope_index(&mut self, i: usize) -> u32 {
-        let span = &self.spans[i];
+        let scope = self.spans[i].scope();
         let (index, new) = self.scopes.index(self.spans, i, hash_scope, same_scope);
         if new {
             let (strings, large) = (&mut self.trace.strings, &mut self.trace.large);
             let scope = Scope {
-                name: strings.intern(&span.scope.name),
-                version: strings.intern(&span.scope.version),
-                attrs: intern_attrs(strings, large, &span.scope.attrs),
+                name: strings.intern(&scope.name),
+                version: strings.intern(&scope.version),
+                attrs: intern_attrs(strings, large, &scope.attrs),
             };
             self.trace.scopes.push(scope);
         }
@@ -555,12 +587,12 @@ impl Distinct {
 
     /// The number of span `i`'s value, and whether it is new. `hash` and
     /// `same` must agree: records that are `same` hash alike.
-    fn index(
+    fn index<S>(
         &mut self,
-        spans: &[SpanRecord],
+        spans: &[S],
         i: usize,
-        hash: impl Fn(&RandomState, &SpanRecord) -> u64,
-        same: impl Fn(&SpanRecord, &SpanRecord) -> bool,
+        hash: impl Fn(&RandomState, &S) -> u64,
+        same: impl Fn(&S, &S) -> bool,
     ) -> (u32, bool) {
         let Distinct { ids, first_span, hasher } = self;
         let span = &spans[i];
@@ -598,17 +630,18 @@ impl Distinct {
 /// (spans of a trace tend to look alike, and keys and many values repeat
 /// from span to span). Capped, so a large trace of repetitive spans does not
 /// reserve far more than it uses; past the cap the table grows as usual.
-fn string_estimate(spans: &[SpanRecord]) -> (usize, usize) {
+fn string_estimate<S: SpanSource>(spans: &[S]) -> (usize, usize) {
     const MAX_STRINGS: usize = 1024;
     const MAX_BYTES: usize = 32 * 1024;
     let Some((first, rest)) = spans.split_first() else { return (0, 0) };
     let mut span = StringCount::default();
     span.add_span(first);
     let mut shared = StringCount::default();
-    shared.add_str(&first.scope.name);
-    shared.add_str(&first.scope.version);
-    shared.add_list(&first.resource);
-    shared.add_list(&first.scope.attrs);
+    let scope = first.scope();
+    shared.add_str(&scope.name);
+    shared.add_str(&scope.version);
+    shared.add_list(first.resource());
+    shared.add_list(&scope.attrs);
     let guess =
         |span: usize, shared: usize| span.saturating_add(shared).saturating_add(rest.len().saturating_mul(span) / 2);
     (guess(span.strings, shared.strings).min(MAX_STRINGS), guess(span.bytes, shared.bytes).min(MAX_BYTES))
@@ -622,23 +655,23 @@ struct StringCount {
 }
 
 impl StringCount {
-    fn add_span(&mut self, span: &SpanRecord) {
-        self.add_str(&span.name);
-        self.add_str(&span.status_message);
-        self.add_list(&span.attrs);
-        for (name, _, attrs) in &span.events {
+    fn add_span<S: SpanSource>(&mut self, span: &S) {
+        self.add_str(span.name());
+        self.add_str(span.status_message());
+        self.add_list(span.attrs());
+        for (name, _, attrs) in span.events() {
             self.add_str(name);
             self.add_list(attrs);
         }
-        for (_, _, attrs) in &span.links {
+        for (_, _, attrs) in span.links() {
             self.add_list(attrs);
         }
     }
 
-    fn add_list(&mut self, list: &[(Text, RecordValue)]) {
-        for (key, value) in list {
-            self.add_str(key);
-            if let RecordValue::Str(text) = value {
+    fn add_list<A: AttrSource>(&mut self, list: &[A]) {
+        for attr in list {
+            self.add_str(attr.key());
+            if let ValueRef::Str(text) = attr.value() {
                 self.add_str(text);
             }
         }
@@ -650,30 +683,32 @@ impl StringCount {
     }
 }
 
-fn hash_resource(hasher: &RandomState, span: &SpanRecord) -> u64 {
+fn hash_resource<S: SpanSource>(hasher: &RandomState, span: &S) -> u64 {
     let mut state = hasher.build_hasher();
-    encode_attrs(&span.resource, &mut HashSink(&mut state));
+    encode_attrs(span.resource(), &mut HashSink(&mut state));
     state.finish()
 }
 
-fn hash_scope(hasher: &RandomState, span: &SpanRecord) -> u64 {
+fn hash_scope<S: SpanSource>(hasher: &RandomState, span: &S) -> u64 {
     let mut state = hasher.build_hasher();
     let mut sink = HashSink(&mut state);
-    encode_str(&span.scope.name, &mut sink);
-    encode_str(&span.scope.version, &mut sink);
-    encode_attrs(&span.scope.attrs, &mut sink);
+    let scope = span.scope();
+    encode_str(&scope.name, &mut sink);
+    encode_str(&scope.version, &mut sink);
+    encode_attrs(&scope.attrs, &mut sink);
     state.finish()
 }
 
 /// Spans from one OTLP `ResourceSpans` share the very same list: a pointer
 /// comparison settles them without reading it.
-fn same_resource(a: &SpanRecord, b: &SpanRecord) -> bool {
-    Arc::ptr_eq(&a.resource, &b.resource) || same_list(&a.resource, &b.resource)
+fn same_resource<S: SpanSource>(a: &S, b: &S) -> bool {
+    let (a, b) = (a.resource(), b.resource());
+    Arc::ptr_eq(a, b) || same_list(a, b)
 }
 
 /// As [`same_resource`], for the spans of one OTLP `ScopeSpans`.
-fn same_scope(a: &SpanRecord, b: &SpanRecord) -> bool {
-    let (a, b) = (&*a.scope, &*b.scope);
+fn same_scope<S: SpanSource>(a: &S, b: &S) -> bool {
+    let (a, b) = (&**a.scope(), &**b.scope());
     std::ptr::eq(a, b) || (a.name == b.name && a.version == b.version && same_list(&a.attrs, &b.attrs))
 }
 
@@ -692,7 +727,7 @@ fn same_value(a: &RecordValue, b: &RecordValue) -> bool {
     }
 }
 
-fn intern_attrs(strings: &mut Strings, large: &mut LargeValues, list: &[(Text, RecordValue)]) -> Attrs {
+fn intern_attrs<A: AttrSource>(strings: &mut Strings, large: &mut LargeValues, list: &[A]) -> Attrs {
     let mut attrs = Attrs { keys: Vec::with_capacity(list.len()), values: Vec::with_capacity(list.len()) };
     intern_each(strings, large, list, |key, value| {
         attrs.keys.push(key);
@@ -703,15 +738,19 @@ fn intern_attrs(strings: &mut Strings, large: &mut LargeValues, list: &[(Text, R
 
 /// Interns an attribute list in order, handing each key and value to `put`;
 /// bytes and arrays go to `large`.
-fn intern_each(
+fn intern_each<A: AttrSource>(
     strings: &mut Strings,
     large: &mut LargeValues,
-    list: &[(Text, RecordValue)],
+    list: &[A],
     mut put: impl FnMut(Sym, AttrValue),
 ) {
-    for (key, value) in list {
-        let key = strings.intern(key);
-        put(key, intern_value(strings, large, value));
+    for attr in list {
+        let key = strings.intern(attr.key());
+        let value = match attr.value() {
+            ValueRef::Str(text) => AttrValue::Str(strings.intern(text)),
+            ValueRef::Value(value) => intern_value(strings, large, value),
+        };
+        put(key, value);
     }
 }
 
@@ -819,7 +858,7 @@ mod tests {
 
     #[test]
     fn the_string_estimate_is_capped() {
-        assert_eq!(string_estimate(&[]), (0, 0));
+        assert_eq!(string_estimate::<SpanRecord>(&[]), (0, 0));
         let mut small = record(vec![("service.name".into(), RecordValue::Str("api".into()))], 0);
         small.name = "GET".into();
         // name, status message, resource key and value, scope name and version.

@@ -174,6 +174,25 @@ proptest! {
         prop_assert_eq!(continued.build().dump(), build(early.into_iter().chain(late).collect()).dump());
     }
 
+    /// Built ahead from spans of any source (records here; the wire reader's
+    /// borrowed spans in `runtime`), a trace is the one its records build,
+    /// repairs included; only spans that tie on start and span id, which
+    /// the records' whole content orders, are left to the records' way.
+    #[test]
+    fn a_trace_built_ahead_from_its_spans_is_the_one_its_records_build(records in vec(record(), 1..30)) {
+        let ties = records.iter().enumerate().any(|(i, a)| {
+            records[..i].iter().any(|b| (a.start, a.span_id) == (b.start, b.span_id))
+        });
+        match TraceBuilder::build_ahead_from(records.clone()) {
+            Some(ahead) => {
+                prop_assert!(!ties);
+                prop_assert_eq!(ahead.len(), build(records.clone()).len());
+                prop_assert_eq!(ahead.build().dump(), build(records).dump());
+            }
+            None => prop_assert!(ties),
+        }
+    }
+
     #[test]
     fn grouping_keeps_every_trace_and_orders_them(records in vec(record(), 0..20), split in 0usize..20) {
         let mut records = records;
