@@ -25,7 +25,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use betrace_runtime::config::RulesConfig;
-use betrace_runtime::formats::decode_request_lenient;
+use betrace_runtime::formats::{decode_request_lenient, read_request};
+use betrace_runtime::ingest::Spans;
 use betrace_runtime::loadgen::payload::Payloads;
 use betrace_runtime::loadgen::synthetic::{SyntheticConfig, synthetic_traces};
 use betrace_runtime::packs::load_packs;
@@ -89,6 +90,11 @@ fn main() -> Result<(), String> {
             receiving.prost,
             receiving.wire,
             receiving.prost / (receiving.wire + shard)
+        );
+        println!(
+            "preparing for the shards (grouped, whole traces built), a span: through records {:.2} µs, \
+             in place {:.2} µs",
+            receiving.through_records, receiving.in_place
         );
     }
     // Choosing rules alone (the trigger index), over the traces built once.
@@ -184,10 +190,14 @@ fn build(spans: &[SpanRecord]) -> Trace {
 
 /// What decoding the same spans costs, as the load generator sends them
 /// (512-span OTLP/gRPC requests), on this thread: µs a span for prost's
-/// decode (issue 5's yardstick) and for the receivers' wire reader.
+/// decode (issue 5's yardstick) and for the receivers' wire reader; and
+/// for preparing them for the shards as the receivers do (grouped by trace,
+/// whole traces built), through records and straight from the bytes.
 struct Receiving {
     prost: f64,
     wire: f64,
+    through_records: f64,
+    in_place: f64,
 }
 
 impl Receiving {
@@ -204,6 +214,14 @@ impl Receiving {
         };
         let prost = time(&|bytes| drop(ExportTraceServiceRequest::decode(bytes).expect("decodes")));
         let wire = time(&|bytes| drop(decode_request_lenient(bytes).expect("decodes")));
-        Receiving { prost, wire }
+        let through_records = time(&|bytes| {
+            let (records, _) = decode_request_lenient(bytes).expect("decodes");
+            drop(Spans::prepare(records, |_| false));
+        });
+        let in_place = time(&|bytes| {
+            let read = read_request(bytes).expect("decodes");
+            drop(Spans::prepare(read.spans().collect(), |_| false));
+        });
+        Receiving { prost, wire, through_records, in_place }
     }
 }

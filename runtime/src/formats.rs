@@ -22,8 +22,8 @@ pub use detect::{detect_format, read_traces};
 pub use jaeger::read_jaeger;
 pub use otlp_json::{read_otlp_json, read_otlp_json_lenient};
 pub use otlp_proto::{encode_request, read_otlp_proto, records_from_request_lenient};
-pub use otlp_wire::decode_request_lenient;
 pub(crate) use otlp_wire::next_field;
+pub use otlp_wire::{WireAttr, WireSpan, WireSpans, decode_request_lenient, read_request};
 pub use zipkin::read_zipkin;
 
 /// The formats BeTrace reads.

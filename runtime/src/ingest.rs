@@ -11,9 +11,9 @@ use std::mem::size_of;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use betrace_vm::trace::{RecordAttrs, RecordValue, SpanRecord, Text};
+use betrace_vm::trace::{AttrSource, RecordAttrs, RecordValue, SpanRecord, SpanSource, Text, ValueRef};
 
-use crate::assembly::{Budget, ShardHandle, TraceBatch};
+use crate::assembly::{Budget, ShardHandle, TraceBatch, shard_of};
 use crate::formats::FormatError;
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::Tenant;
@@ -80,6 +80,17 @@ impl Ingest {
         }
     }
 
+    /// A request's spans for `tenant`, ready to [`submit`](Self::submit):
+    /// grouped by trace, weighed, and each trace that looks whole built now,
+    /// on the receiving thread, while its spans are in this core's cache —
+    /// unless the trace was handed over lately (`ingest/batches.rs`).
+    pub fn prepare<S: SpanSource>(&self, tenant: &str, spans: Vec<S>) -> Spans {
+        Spans::prepare(spans, |trace_id| {
+            let shard = shard_of(tenant, trace_id, self.shards.len());
+            self.recent[shard].lock().unwrap_or_else(PoisonError::into_inner).saw(trace_id)
+        })
+    }
+
     /// Takes a request's spans for `tenant`, with the errors of the spans
     /// that could not be read: the whole request is throttled or taken, and
     /// `rejected` becomes the partial-success reply. `receiver` (`grpc`,
@@ -100,19 +111,12 @@ impl Ingest {
         let received = Instant::now();
         let mut accepted = 0;
         let mut unsent = bytes;
-        for ((shard, recent), mut batches) in self.shards.iter().zip(self.recent.iter()).zip(per_shard) {
+        for (shard, batches) in self.shards.iter().zip(per_shard) {
             if batches.is_empty() {
                 continue;
             }
             let count: usize = batches.iter().map(|batch| batch.spans.len()).sum();
             let shard_bytes = weigh(&batches);
-            // Noted under the lock, built after it: another receiving
-            // thread may be handing this shard its own request.
-            let handed_over_lately: Vec<bool> = {
-                let mut recent = recent.lock().unwrap_or_else(PoisonError::into_inner);
-                batches.iter().map(|batch| recent.saw(&batch.trace_id())).collect()
-            };
-            batches::build_whole_traces_ahead(&mut batches, &handed_over_lately);
             if shard.send_spans(tenant.clone(), batches, received).is_err() {
                 // The shard has stopped (shutdown): give back the bytes not
                 // handed over; the client retries elsewhere or later.
@@ -137,9 +141,10 @@ impl Ingest {
 }
 
 /// A request's spans, grouped by trace (a batch per trace, see
-/// `ingest/batches.rs`) and weighed: what [`Ingest::submit`] takes. The
-/// gRPC decoder groups them as it reads them, so that the weight it holds
-/// room for while tonic keeps the message is the one the spans reserve.
+/// `ingest/batches.rs`) and weighed: what [`Ingest::prepare`] makes and
+/// [`Ingest::submit`] takes. The gRPC decoder prepares them as it reads
+/// them, so that the weight it holds room for while tonic keeps the message
+/// is the one the spans reserve.
 #[derive(Debug)]
 pub struct Spans {
     batches: Vec<TraceBatch>,
@@ -149,11 +154,26 @@ pub struct Spans {
 }
 
 impl Spans {
-    pub fn group(records: Vec<SpanRecord>) -> Spans {
-        let count = records.len();
-        let batches = batches::batches_by_trace(records);
+    /// `spans` grouped by trace, weighed, and the traces that look whole
+    /// built, but for those `handed_over_lately` names (it is asked once a
+    /// trace). [`Ingest::prepare`] asks the shards' lists of recent traces.
+    pub fn prepare<S: SpanSource>(spans: Vec<S>, mut handed_over_lately: impl FnMut(&[u8; 16]) -> bool) -> Spans {
+        let count = spans.len();
+        let batches: Vec<TraceBatch> = batches::grouped_by_trace(spans)
+            .into_iter()
+            .map(|group| {
+                let lately = handed_over_lately(&group[0].trace_id());
+                batches::batch(group, !lately)
+            })
+            .collect();
         let bytes = weigh(&batches);
         Spans { batches, bytes, count }
+    }
+
+    /// The batches, a trace each.
+    #[cfg(test)]
+    pub(crate) fn batches(&self) -> &[TraceBatch] {
+        &self.batches
     }
 
     /// What the spans cost in memory while held (see [`record_bytes`]).
@@ -204,9 +224,10 @@ impl Drop for BodyReservation {
 /// limit, so it needs to be proportionate, not exact. Spans of a trace that
 /// share a resource are weighed together with [`trace_bytes`].
 ///
-/// A string ([`Text`]) of up to 24 bytes is held inside its slot, so it adds
-/// no bytes beyond the slot counted for it; only a longer one, on the heap,
-/// adds its length.
+/// A string of up to 24 bytes is held inside its slot (a [`Text`]), so it
+/// adds no bytes beyond the slot counted for it; only a longer one, on the
+/// heap, adds its length. A span read in place from a request and built
+/// straight into a trace weighs what its record would.
 pub fn record_bytes(record: &SpanRecord) -> usize {
     trace_bytes(std::slice::from_ref(record))
 }
@@ -218,43 +239,46 @@ pub fn record_bytes(record: &SpanRecord) -> usize {
 /// for it once, as memory holds it once. Counted per span, a resource of n
 /// attributes (SDKs set four, detectors for host, process or Kubernetes
 /// add more, some long) made every span look n attribute slots larger.
-pub fn trace_bytes(records: &[SpanRecord]) -> usize {
+pub fn trace_bytes<S: SpanSource>(spans: &[S]) -> usize {
     let mut bytes = 0;
-    let mut previous: Option<&SpanRecord> = None;
-    for record in records {
-        bytes += own_bytes(record);
-        if !previous.is_some_and(|p| Arc::ptr_eq(&p.resource, &record.resource)) {
-            bytes += attrs_bytes(&record.resource);
+    let mut previous: Option<&S> = None;
+    for span in spans {
+        bytes += own_bytes(span);
+        if !previous.is_some_and(|p| Arc::ptr_eq(p.resource(), span.resource())) {
+            bytes += attrs_bytes(span.resource());
         }
-        if !previous.is_some_and(|p| Arc::ptr_eq(&p.scope, &record.scope)) {
-            let scope = &record.scope;
+        if !previous.is_some_and(|p| Arc::ptr_eq(p.scope(), span.scope())) {
+            let scope = span.scope();
             bytes += heap_bytes(&scope.name) + heap_bytes(&scope.version) + attrs_bytes(&scope.attrs);
         }
-        previous = Some(record);
+        previous = Some(span);
     }
     bytes
 }
 
 /// A span's bytes but for its resource and scope.
-fn own_bytes(record: &SpanRecord) -> usize {
+fn own_bytes<S: SpanSource>(span: &S) -> usize {
     size_of::<SpanRecord>()
-        + heap_bytes(&record.name)
-        + heap_bytes(&record.status_message)
-        + attrs_bytes(&record.attrs)
-        + record
-            .events
-            .iter()
+        + heap_bytes(span.name())
+        + heap_bytes(span.status_message())
+        + attrs_bytes(span.attrs())
+        + span
+            .events()
             .map(|(name, _, a)| size_of::<(Text, i64, RecordAttrs)>() + heap_bytes(name) + attrs_bytes(a))
             .sum::<usize>()
-        + record
-            .links
-            .iter()
-            .map(|(_, _, a)| size_of::<([u8; 16], [u8; 8], RecordAttrs)>() + attrs_bytes(a))
-            .sum::<usize>()
+        + span.links().map(|(_, _, a)| size_of::<([u8; 16], [u8; 8], RecordAttrs)>() + attrs_bytes(a)).sum::<usize>()
 }
 
-fn attrs_bytes(list: &[(Text, RecordValue)]) -> usize {
-    list.iter().map(|(key, value)| size_of::<(Text, RecordValue)>() + heap_bytes(key) + value_bytes(value)).sum()
+fn attrs_bytes<A: AttrSource>(list: &[A]) -> usize {
+    list.iter()
+        .map(|attr| {
+            let value = match attr.value() {
+                ValueRef::Str(text) => heap_bytes(text),
+                ValueRef::Value(value) => value_bytes(value),
+            };
+            size_of::<(Text, RecordValue)>() + heap_bytes(attr.key()) + value
+        })
+        .sum()
 }
 
 /// A value's bytes beyond its own slot.
@@ -267,8 +291,10 @@ fn value_bytes(value: &RecordValue) -> usize {
     }
 }
 
-fn heap_bytes(text: &Text) -> usize {
-    if text.is_heap_allocated() { text.len() } else { 0 }
+/// The bytes a string's [`Text`] holds on the heap: none up to the 24 it
+/// holds inline.
+fn heap_bytes(text: &str) -> usize {
+    if text.len() > size_of::<Text>() { text.len() } else { 0 }
 }
 
 #[cfg(test)]
@@ -277,6 +303,14 @@ mod tests {
 
     fn with_name(name: &str) -> SpanRecord {
         SpanRecord { name: name.into(), ..SpanRecord::default() }
+    }
+
+    #[test]
+    fn a_string_is_weighed_on_the_heap_exactly_when_its_text_is() {
+        for len in [0, 1, 23, 24, 25, 100] {
+            let text = "x".repeat(len);
+            assert_eq!(heap_bytes(&text) > 0, Text::new(&text).is_heap_allocated(), "{len} bytes");
+        }
     }
 
     #[test]
@@ -309,6 +343,6 @@ mod tests {
         let other: Arc<[(Text, RecordValue)]> = Arc::from(resource.to_vec());
         let alternating = [with(&resource), with(&other), with(&resource)];
         assert_eq!(trace_bytes(&alternating), 3 * alone + 3 * resource_bytes, "each run pays");
-        assert_eq!(trace_bytes(&[]), 0);
+        assert_eq!(trace_bytes::<SpanRecord>(&[]), 0);
     }
 }

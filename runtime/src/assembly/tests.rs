@@ -155,7 +155,7 @@ fn a_trace_built_ahead_by_its_receiver_takes_spans_that_come_after() {
         config().max_traces,
     );
     let submit = |records| {
-        let spans = crate::ingest::Spans::group(records);
+        let spans = ingest.prepare("", records);
         ingest.submit("test", Tenant::from(""), spans, Vec::new()).unwrap();
     };
     submit(vec![

@@ -4,20 +4,23 @@
 //! which the shard takes over for a trace it has not seen (or absorbs into
 //! the trace's), and each trace is charged exactly its own spans' bytes.
 //!
-//! Before, spans were split per shard here and again per trace in the shard,
-//! each time into vectors that grew as they went, and a request's bytes were
-//! shared out evenly over its spans. Measured end to end, the change is
-//! neutral in CPU a span (docs/performance.md, session 6): a span
-//! ([`SpanRecord`], about 200 bytes) still moves once here, and that move,
-//! into memory not yet in cache, costs about what the two did. What did pay
-//! is building here the batches that look like whole traces (session 10).
+//! A batch that looks like a whole trace is built here, while its spans are
+//! in this core's cache: a shard builds the same spans a second or more
+//! later, from memory gone cold, at 2.4 times the cost (docs/performance.md,
+//! session 6), and frees them on a thread that did not allocate them. The
+//! OTLP wire reader's spans, which borrow their strings from the request,
+//! are built straight from the request's bytes, with no record in between
+//! (session 19); the rest become records. If more spans of the trace come
+//! after all, the shard makes records of it again and builds once more; so
+//! a batch whose trace was handed over lately (see `recent.rs`) is left as
+//! records.
 
 use std::collections::HashMap;
 
 // Trace ids come from the network: a seeded hash, but a fast one.
 use foldhash::fast::RandomState;
 
-use betrace_vm::trace::{SpanRecord, TraceBuilder};
+use betrace_vm::trace::{SpanRecord, SpanSource, TraceBuilder, looks_whole};
 
 use super::trace_bytes;
 use crate::assembly::{TraceBatch, shard_of};
@@ -32,75 +35,69 @@ pub(super) fn by_shard(tenant: &str, batches: Vec<TraceBatch>, shards: usize) ->
     per_shard
 }
 
-/// One batch per trace, in order of first appearance; within a batch spans
-/// keep their request order. A batch's bytes are its spans' [`trace_bytes`].
-pub(super) fn batches_by_trace(records: Vec<SpanRecord>) -> Vec<TraceBatch> {
-    grouped_by_trace(records).into_iter().map(batch).collect()
-}
-
-/// `records` grouped by trace, as [`batches_by_trace`] orders them, each
-/// group allocated at its final size.
-fn grouped_by_trace(records: Vec<SpanRecord>) -> Vec<Vec<SpanRecord>> {
-    let Some(first) = records.first() else { return Vec::new() };
+/// `spans` grouped by trace, in order of first appearance, each group
+/// allocated at its final size; within a group spans keep their order.
+pub(super) fn grouped_by_trace<S: SpanSource>(spans: Vec<S>) -> Vec<Vec<S>> {
+    let Some(first) = spans.first() else { return Vec::new() };
     // One trace (an SDK exporting a finished trace, a test): no moves at all.
-    let trace_id = first.trace_id;
-    if records.iter().all(|record| record.trace_id == trace_id) {
-        return vec![records];
+    let trace_id = first.trace_id();
+    if spans.iter().all(|span| span.trace_id() == trace_id) {
+        return vec![spans];
     }
-    // First pass: which batch each span joins, and how many each gets.
+    // First pass: which group each span joins, and how many each gets.
     // Spans of a trace usually come together, so the previous span's
-    // batch is tried before the map.
-    let mut batch_of: HashMap<[u8; 16], usize, RandomState> = HashMap::default();
-    let mut joins: Vec<usize> = Vec::with_capacity(records.len());
+    // group is tried before the map.
+    let mut group_of: HashMap<[u8; 16], usize, RandomState> = HashMap::default();
+    let mut joins: Vec<usize> = Vec::with_capacity(spans.len());
     let mut sizes: Vec<usize> = Vec::new();
     let mut previous: Option<([u8; 16], usize)> = None;
-    for record in &records {
-        let batch = match previous {
-            Some((id, batch)) if id == record.trace_id => batch,
-            _ => *batch_of.entry(record.trace_id).or_insert_with(|| {
+    for span in &spans {
+        let trace_id = span.trace_id();
+        let group = match previous {
+            Some((id, group)) if id == trace_id => group,
+            _ => *group_of.entry(trace_id).or_insert_with(|| {
                 sizes.push(0);
                 sizes.len() - 1
             }),
         };
-        previous = Some((record.trace_id, batch));
-        sizes[batch] += 1;
-        joins.push(batch);
+        previous = Some((trace_id, group));
+        sizes[group] += 1;
+        joins.push(group);
     }
-    let mut grouped: Vec<Vec<SpanRecord>> = sizes.iter().map(|&size| Vec::with_capacity(size)).collect();
-    // Second pass: every span moves once, into a vector of its batch's size.
-    for (record, batch) in records.into_iter().zip(joins) {
-        grouped[batch].push(record);
+    let mut grouped: Vec<Vec<S>> = sizes.iter().map(|&size| Vec::with_capacity(size)).collect();
+    // Second pass: every span moves once, into a vector of its group's size.
+    for (span, group) in spans.into_iter().zip(joins) {
+        grouped[group].push(span);
     }
     grouped
 }
 
-/// One trace's records (at least one) as a batch, weighed.
-fn batch(records: Vec<SpanRecord>) -> TraceBatch {
-    let bytes = trace_bytes(&records);
-    let mut spans = TraceBuilder::new(records[0].trace_id);
-    spans.add_all(records);
-    TraceBatch { spans, bytes }
-}
-
-/// Builds each batch that looks like a whole trace ([`TraceBuilder::looks_whole`])
-/// now, on the receiving thread, while its records are in this core's cache:
-/// a shard builds the same records a second or more later, from memory gone
-/// cold, at 2.4 times the cost (docs/performance.md, session 6), and frees
-/// them on a thread that did not allocate them. If more spans of the trace
-/// come after all, the shard makes records of it again and builds once more;
-/// so a batch whose trace was handed over lately (`handed_over_lately[i]`
-/// for batch `i`, see `recent.rs`) is left as records.
-pub(super) fn build_whole_traces_ahead(batches: &mut [TraceBatch], handed_over_lately: &[bool]) {
-    for (batch, &lately) in batches.iter_mut().zip(handed_over_lately) {
-        if !lately && batch.spans.looks_whole() {
-            batch.spans.build_ahead();
-        }
+/// One trace's spans (at least one) as a batch, weighed; built now if
+/// `build_ahead` and they look like a whole trace, else as records.
+pub(super) fn batch<S: SpanSource>(spans: Vec<S>, build_ahead: bool) -> TraceBatch {
+    let bytes = trace_bytes(&spans);
+    let trace_id = spans[0].trace_id();
+    let whole = build_ahead && looks_whole(&spans);
+    let spans = match whole {
+        true => match TraceBuilder::build_ahead_from(spans) {
+            Ok(built) => return TraceBatch { spans: built, bytes },
+            // Copies of a span that tie on start and id: the records decide.
+            Err(spans) => spans,
+        },
+        false => spans,
+    };
+    let mut builder = TraceBuilder::new(trace_id);
+    builder.add_all(spans.into_iter().map(S::into_record).collect::<Vec<SpanRecord>>());
+    if whole {
+        builder.build_ahead();
     }
+    TraceBatch { spans: builder, bytes }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::Spans;
     use crate::ingest::recent::RecentTraces;
 
     fn span(trace: u8, span: u8) -> SpanRecord {
@@ -111,24 +108,29 @@ mod tests {
         batch.spans.records().map(|record| record.span_id[0]).collect()
     }
 
+    fn batches_by_trace(records: Vec<SpanRecord>) -> Vec<TraceBatch> {
+        grouped_by_trace(records).into_iter().map(|group| batch(group, false)).collect()
+    }
+
     #[test]
     fn a_batch_of_a_trace_handed_over_lately_is_not_built_ahead() {
         let child = |trace: u8, id: u8| SpanRecord { parent_id: [1; 8], ..span(trace, id) };
         let built = |batches: &[TraceBatch]| -> Vec<bool> {
             batches.iter().map(|batch| batch.spans.records().next().is_none()).collect()
         };
+        // As `Ingest::prepare` hands over, with one shard.
         let mut recent = RecentTraces::new(16);
-        let mut hand_over = |batches: &mut [TraceBatch]| {
-            let lately: Vec<bool> = batches.iter().map(|batch| recent.saw(&batch.trace_id())).collect();
-            build_whole_traces_ahead(batches, &lately);
-        };
+        let mut hand_over =
+            |records: Vec<SpanRecord>| -> Vec<TraceBatch> { Spans::prepare(records, |id| recent.saw(id)).batches };
         // SDKs export spans as they end: trace 1's root comes in its last batch.
-        let mut earlier = batches_by_trace(vec![child(1, 2), child(1, 3)]);
-        hand_over(&mut earlier);
+        let earlier = hand_over(vec![child(1, 2), child(1, 3)]);
         assert_eq!(built(&earlier), [false], "no root: kept as records");
-        let mut later = batches_by_trace(vec![span(1, 1), child(1, 4), span(2, 1), child(2, 2)]);
-        hand_over(&mut later);
+        let later = hand_over(vec![span(1, 1), child(1, 4), span(2, 1), child(2, 2)]);
         assert_eq!(built(&later), [false, true], "trace 1 was handed over before; trace 2 is new and whole");
+        // Copies of a span tying on start and id are built the records' way.
+        let copies = hand_over(vec![span(3, 1), child(3, 2), child(3, 2)]);
+        assert_eq!(built(&copies), [true]);
+        assert_eq!(copies[0].spans.len(), 2, "the copy dropped");
     }
 
     #[test]

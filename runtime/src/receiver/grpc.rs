@@ -1,6 +1,7 @@
 //! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`
-//! with tonic, served by a service of our own whose codec decodes the
-//! request bytes straight into span records (`formats/otlp_wire.rs`).
+//! with tonic, served by a service of our own whose codec reads the
+//! request bytes in place (`formats/otlp_wire.rs`) and prepares their
+//! spans (`Ingest::prepare`: whole traces built from those bytes).
 //! Requests may come gzip- or zstd-compressed (collectors send gzip);
 //! replies are gzip-compressed when the client accepts it. While tonic
 //! reads and decodes a request, it holds room in the memory budget
@@ -38,7 +39,7 @@ use tower::util::MapResponseLayer;
 
 use super::grpc_budget::{BodyBudgetLayer, RequestHold};
 use super::{ReceiverError, ReceiverOptions, auth, count_refused};
-use crate::formats::{FormatError, decode_request_lenient};
+use crate::formats::{FormatError, read_request};
 use crate::ingest::{Ingest, Refusal, Spans};
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::{TENANT_HEADER, Tenant, parse_tenant};
@@ -119,8 +120,12 @@ impl Service<http::Request<Body>> for TraceService {
         // Who may send, and for which tenant, is settled from the headers
         // before the body is read (as on OTLP/HTTP): a request refused here
         // has not made the server hold or decode its message.
-        match self.export.admit(request.headers()) {
-            Ok(admitted) => request.extensions_mut().insert(admitted),
+        let admitted_tenant = match self.export.admit(request.headers()) {
+            Ok(admitted) => {
+                let tenant = admitted.0.clone();
+                request.extensions_mut().insert(admitted);
+                tenant
+            }
             Err(status) => return Box::pin(ready(Ok(status.into_http()))),
         };
         let export = ExportCall(Arc::clone(&self.export));
@@ -130,7 +135,12 @@ impl Service<http::Request<Body>> for TraceService {
             .extensions_mut()
             .remove::<RequestHold>()
             .unwrap_or_else(|| RequestHold::new(self.export.ingest.clone()));
-        let codec = ExportCodec { hold, metrics: self.export.metrics.clone() };
+        let codec = ExportCodec {
+            hold,
+            metrics: self.export.metrics.clone(),
+            ingest: self.export.ingest.clone(),
+            tenant: admitted_tenant.clone(),
+        };
         let mut grpc = tonic::server::Grpc::new(codec)
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd)
@@ -140,7 +150,7 @@ impl Service<http::Request<Body>> for TraceService {
     }
 }
 
-/// A request's spans as [`decode_request_lenient`] reads them, grouped.
+/// A request's spans as [`read_request`] reads them, prepared for its tenant.
 struct DecodedRequest {
     spans: Spans,
     rejected: Vec<FormatError>,
@@ -151,6 +161,10 @@ struct ExportCodec {
     /// The request's room in the memory budget.
     hold: RequestHold,
     metrics: Arc<Metrics>,
+    /// Where its spans go, and for whom: they are prepared
+    /// ([`Ingest::prepare`]) while tonic's buffer, which they borrow, is here.
+    ingest: Ingest,
+    tenant: Tenant,
 }
 
 impl Codec for ExportCodec {
@@ -164,13 +178,20 @@ impl Codec for ExportCodec {
     }
 
     fn decoder(&mut self) -> RequestDecoder {
-        RequestDecoder { hold: self.hold.clone(), metrics: self.metrics.clone() }
+        RequestDecoder {
+            hold: self.hold.clone(),
+            metrics: self.metrics.clone(),
+            ingest: self.ingest.clone(),
+            tenant: self.tenant.clone(),
+        }
     }
 }
 
 struct RequestDecoder {
     hold: RequestHold,
     metrics: Arc<Metrics>,
+    ingest: Ingest,
+    tenant: Tenant,
 }
 
 impl Decoder for RequestDecoder {
@@ -190,18 +211,27 @@ impl Decoder for RequestDecoder {
         let len = src.remaining();
         self.hold.add_inflated(len).map_err(refused)?;
         // The message is one contiguous buffer in tonic; read it in place.
-        let decoded = match src.chunk().len() == len {
+        let prepared = match src.chunk().len() == len {
             true => {
-                let decoded = decode_request_lenient(src.chunk());
+                let prepared = self.prepare(src.chunk());
                 src.advance(len);
-                decoded
+                prepared
             }
-            false => decode_request_lenient(&src.copy_to_bytes(len)),
+            false => self.prepare(&src.copy_to_bytes(len)),
         };
-        let (records, rejected) = decoded.map_err(|error| Status::internal(error.not_an_export_request()))?;
-        let spans = Spans::group(records);
+        let (spans, rejected) = prepared.map_err(|error| Status::internal(error.not_an_export_request()))?;
         self.hold.add_decoded(spans.bytes()).map_err(refused)?;
         Ok(Some(DecodedRequest { spans, rejected }))
+    }
+}
+
+impl RequestDecoder {
+    /// The spans of a request's bytes, prepared for its tenant, and the
+    /// errors of those that could not be read.
+    fn prepare(&self, bytes: &[u8]) -> Result<(Spans, Vec<FormatError>), FormatError> {
+        let mut read = read_request(bytes)?;
+        let spans = self.ingest.prepare(&self.tenant, read.spans().collect());
+        Ok((spans, read.take_rejected()))
     }
 }
 

@@ -26,8 +26,8 @@ use tokio::net::TcpListener;
 use tonic::Code;
 
 use super::{ReceiverError, ReceiverOptions, auth, count_refused};
-use crate::formats::{decode_request_lenient, read_otlp_json_lenient};
-use crate::ingest::{Accepted, Ingest, Refusal, Spans};
+use crate::formats::{read_otlp_json_lenient, read_request};
+use crate::ingest::{Accepted, Ingest, Refusal};
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::{TENANT_HEADER, parse_tenant};
 
@@ -164,15 +164,20 @@ async fn receive(state: &HttpState, encoding: Option<Encoding>, request: Request
         }
         false => body,
     };
-    let (records, rejected) = match encoding {
+    // Prepared while the body is held: protobuf spans are built from it in place.
+    let (spans, rejected) = match encoding {
         Encoding::Protobuf => {
-            decode_request_lenient(&body).map_err(|error| Failure::malformed(error.not_an_export_request()))?
+            let mut read = read_request(&body).map_err(|error| Failure::malformed(error.not_an_export_request()))?;
+            (state.ingest.prepare(&tenant, read.spans().collect()), read.take_rejected())
         }
-        Encoding::Json => read_otlp_json_lenient(&body).map_err(|e| Failure::malformed(e.to_string()))?,
+        Encoding::Json => {
+            let (records, rejected) = read_otlp_json_lenient(&body).map_err(|e| Failure::malformed(e.to_string()))?;
+            (state.ingest.prepare(&tenant, records), rejected)
+        }
     };
     drop(body);
     drop(reservation);
-    state.ingest.submit(RECEIVER, tenant, Spans::group(records), rejected).map_err(Failure::from)
+    state.ingest.submit(RECEIVER, tenant, spans, rejected).map_err(Failure::from)
 }
 
 /// Whether the body is gzip-compressed (`identity` or no header: not).

@@ -162,20 +162,20 @@ impl TraceBuilder {
 
     /// A builder holding the trace of `spans` (all of one trace id), built
     /// now, as [`build_ahead`](Self::build_ahead) builds it from records.
-    /// `None` when two spans share both start and span id: which copy a
-    /// trace keeps is then settled by the records' whole content, so those
-    /// spans go the records' way.
-    pub fn build_ahead_from<S: SpanSource>(mut spans: Vec<S>) -> Option<TraceBuilder> {
-        let trace_id = spans.first()?.trace_id();
+    /// The spans back (sorted) when two share both start and span id (which
+    /// copy a trace keeps is then settled by the records' whole content, so
+    /// those spans go the records' way), or are not all of one trace.
+    pub fn build_ahead_from<S: SpanSource>(mut spans: Vec<S>) -> Result<TraceBuilder, Vec<S>> {
+        let Some(trace_id) = spans.first().map(S::trace_id) else { return Err(spans) };
         if spans.iter().any(|span| span.trace_id() != trace_id) {
-            return None;
+            return Err(spans);
         }
         spans.sort_unstable_by_key(|span| (span.start(), span.span_id()));
         if spans.windows(2).any(|pair| (pair[0].start(), pair[0].span_id()) == (pair[1].start(), pair[1].span_id())) {
-            return None;
+            return Err(spans);
         }
         let trace = assemble(trace_id, &mut spans, Repairs::default());
-        Some(TraceBuilder::from_built(Box::new(trace)))
+        Ok(TraceBuilder::from_built(Box::new(trace)))
     }
 
     /// Prefetches what evaluating or building reads first, in two steps

@@ -33,6 +33,14 @@ pub trait SpanSource {
     fn resource(&self) -> &Arc<[(Text, RecordValue)]>;
     fn scope(&self) -> &Arc<RecordScope>;
 
+    /// The span's record ([`to_record`]; a record is itself).
+    fn into_record(self) -> SpanRecord
+    where
+        Self: Sized,
+    {
+        to_record(&self)
+    }
+
     /// Asks for the memory of the span's attributes, when they may have
     /// gone cold (a record waits a second in a shard); nothing by default.
     fn prefetch_attrs(&self) {}
@@ -111,6 +119,10 @@ impl SpanSource for SpanRecord {
     }
     fn scope(&self) -> &Arc<RecordScope> {
         &self.scope
+    }
+
+    fn into_record(self) -> SpanRecord {
+        self
     }
 
     fn prefetch_attrs(&self) {

@@ -6,6 +6,10 @@
 //! at the byte level. Whenever prost decodes, both give the same records,
 //! sharing resources and scopes alike, and the same rejected spans; whenever
 //! prost fails, so does the wire reader.
+//!
+//! And the spans read in place, prepared for a shard (whole traces built
+//! straight from the request's bytes), against the same request's records
+//! prepared: the same batches, weighed alike, holding the same traces.
 
 use std::sync::Arc;
 
@@ -18,9 +22,10 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use proptest::prelude::*;
 use prost::Message as _;
 
-use super::decode_request_lenient;
 use super::wire::{Message, WireType};
+use super::{decode_request_lenient, read_request};
 use crate::formats::{FormatError, records_from_request_lenient};
+use crate::ingest::Spans;
 use betrace_vm::trace::SpanRecord;
 
 // ------------------------------------------------------------ the oracle
@@ -57,6 +62,29 @@ fn agrees_with_prost(bytes: &[u8]) -> Result<(), TestCaseError> {
         }
     }
     Ok(())
+}
+
+/// Prepares `bytes`' spans both ways, every trace that looks whole built
+/// ahead, and checks they agree; how many batches were built ahead.
+fn prepared_alike(bytes: &[u8]) -> Result<usize, TestCaseError> {
+    let Ok(mut read) = read_request(bytes) else { return Ok(0) };
+    let from_wire = Spans::prepare(read.spans().collect(), |_| false);
+    let (records, rejected) = decode_request_lenient(bytes).expect("read above");
+    let from_records = Spans::prepare(records, |_| false);
+    prop_assert_eq!(format!("{:?}", read.take_rejected()), format!("{rejected:?}"));
+    prop_assert_eq!(from_wire.bytes(), from_records.bytes());
+    let (wire, records) = (from_wire.batches(), from_records.batches());
+    prop_assert_eq!(wire.len(), records.len());
+    let mut built = 0;
+    for (wire, records) in wire.iter().zip(records) {
+        prop_assert_eq!(wire.trace_id(), records.trace_id());
+        prop_assert_eq!(wire.bytes, records.bytes);
+        let held = |batch: &crate::assembly::TraceBatch| batch.spans.records().count();
+        prop_assert_eq!(held(wire), held(records), "built ahead alike");
+        built += usize::from(held(wire) == 0);
+        prop_assert_eq!(wire.spans.clone().build().dump(), records.spans.clone().build().dump());
+    }
+    Ok(built)
 }
 
 // ------------------------------------------------------------ random requests
@@ -187,6 +215,38 @@ fn resource_spans() -> impl Strategy<Value = ResourceSpans> {
 fn request() -> impl Strategy<Value = ExportTraceServiceRequest> {
     proptest::collection::vec(resource_spans(), 0..3)
         .prop_map(|resource_spans| ExportTraceServiceRequest { resource_spans })
+}
+
+/// A random request whose spans belong to two traces of a few spans
+/// each, with ids, parents and starts from small pools, so that whole
+/// traces, orphans, duplicates and ties on (start, id) all turn up. Most
+/// spans are made readable (a known kind and status code, times in range):
+/// a whole trace needs all of its spans.
+fn traced_request() -> impl Strategy<Value = ExportTraceServiceRequest> {
+    let ids = proptest::collection::vec((1u8..3, 1u8..5, 0u8..5, 0u64..4, 0u8..4), 16);
+    let more = proptest::collection::vec(span(), 2..10);
+    (request(), more, ids).prop_map(|(mut request, more, ids)| {
+        let scope_spans = vec![ScopeSpans { spans: more, ..ScopeSpans::default() }];
+        request.resource_spans.push(ResourceSpans { scope_spans, ..ResourceSpans::default() });
+        let spans = request.resource_spans.iter_mut().flat_map(|r| &mut r.scope_spans).flat_map(|s| &mut s.spans);
+        for (span, &(trace, id, parent, start, unreadable)) in spans.zip(ids.iter().cycle()) {
+            span.trace_id = vec![trace; 16];
+            span.span_id = [0, 0, 0, 0, 0, 0, 0, id].to_vec();
+            span.parent_span_id = match parent {
+                0 => Vec::new(),
+                parent => [0, 0, 0, 0, 0, 0, 0, parent].to_vec(),
+            };
+            span.start_time_unix_nano = start;
+            span.end_time_unix_nano = start + 1;
+            if unreadable != 0 {
+                span.kind = span.kind.rem_euclid(6);
+                span.status.iter_mut().for_each(|status| status.code = status.code.rem_euclid(3));
+                span.events.iter_mut().for_each(|event| event.time_unix_nano = start);
+                span.links.retain(|link| link.trace_id.len() == 16 && link.span_id.len() == 8);
+            }
+        }
+        request
+    })
 }
 
 // ------------------------------------------------------------ protobuf-level edits
@@ -490,6 +550,30 @@ proptest! {
     fn random_requests_read_as_prost_reads_them(request in request()) {
         agrees_with_prost(&request.encode_to_vec())?;
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn spans_read_in_place_prepare_as_their_records_do(request in traced_request()) {
+        prepared_alike(&request.encode_to_vec())?;
+    }
+}
+
+/// The property above does exercise the wire build: of a fixed sample of
+/// its requests, many batches are built ahead.
+#[test]
+fn whole_traces_are_built_ahead_from_the_wire() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let mut built = 0;
+    for _ in 0..200 {
+        let request = traced_request().new_tree(&mut runner).expect("a request").current();
+        built += prepared_alike(&request.encode_to_vec()).expect("prepared alike");
+    }
+    assert!(built >= 20, "only {built} batches built ahead");
 }
 
 proptest! {

@@ -1,5 +1,5 @@
 //! Attributes (`KeyValue`s and their `AnyValue`s) read from the wire into
-//! record values, mapped as `otlp_proto.rs` maps prost's messages: an empty
+//! [`WireAttr`]s (strings borrowed from the request) and record values, mapped as `otlp_proto.rs` maps prost's messages: an empty
 //! value drops the attribute, `string_value_strindex` (profiles only) too,
 //! and a `kvlist_value` becomes the text of a JSON object.
 //!
@@ -8,42 +8,43 @@
 //! `array_value` inside one) appends to the first. Values are therefore
 //! read into [`Any`], which keeps key/value lists whole until then.
 
-use betrace_vm::trace::{RecordAttrs, RecordValue, Text};
+use betrace_vm::trace::{RecordValue, Text};
 use serde_json::{Map, Value};
 
+use super::spans::{WireAttr, WireValue};
 use super::wire::{Message, WireError, Within};
 use crate::formats::otlp_json::scalar_json;
 
 /// An `AnyValue`'s `value` oneof as read so far.
 #[derive(Debug)]
-pub(super) enum Any {
-    Str(Text),
+pub(super) enum Any<'b> {
+    Str(&'b str),
     Bool(bool),
     Int(i64),
     Double(f64),
     Bytes(Vec<u8>),
     /// Elements; `None` for an element with no value.
-    Array(Vec<Option<Any>>),
+    Array(Vec<Option<Any<'b>>>),
     /// Pairs; `None` for a pair with no value.
-    Kvlist(Vec<(Text, Option<Any>)>),
+    Kvlist(Vec<(&'b str, Option<Any<'b>>)>),
     Strindex,
 }
 
 /// Reads one `KeyValue` and appends it to `attrs` unless its value is empty.
-pub(super) fn read_attribute(message: Message<'_>, attrs: &mut RecordAttrs) -> Result<(), WireError> {
+pub(super) fn read_attribute<'b>(message: Message<'b>, attrs: &mut Vec<WireAttr<'b>>) -> Result<(), WireError> {
     let (key, value) = key_value(message)?;
-    if let Some(value) = value.and_then(Any::into_record) {
-        attrs.push((key, value));
+    if let Some(value) = value.and_then(Any::into_wire) {
+        attrs.push(WireAttr { key, value });
     }
     Ok(())
 }
 
-fn key_value(mut message: Message<'_>) -> Result<(Text, Option<Any>), WireError> {
-    let mut key = Text::default();
+fn key_value<'b>(mut message: Message<'b>) -> Result<(&'b str, Option<Any<'b>>), WireError> {
+    let mut key = "";
     let mut value = None;
     while let Some(field) = message.next_field()? {
         match field.number {
-            1 => key = message.string(field).within("key", None)?,
+            1 => key = message.str(field).within("key", None)?,
             2 => message.message(field).and_then(|body| any_value(body, &mut value)).within("value", None)?,
             3 => {
                 message.varint(field).within("key_strindex", None)?;
@@ -56,10 +57,10 @@ fn key_value(mut message: Message<'_>) -> Result<(Text, Option<Any>), WireError>
 
 /// Reads an `AnyValue` into `slot`: the last variant wins, and a list
 /// variant that repeats appends to the list already there, as prost merges.
-fn any_value(mut message: Message<'_>, slot: &mut Option<Any>) -> Result<(), WireError> {
+fn any_value<'b>(mut message: Message<'b>, slot: &mut Option<Any<'b>>) -> Result<(), WireError> {
     while let Some(field) = message.next_field()? {
         match field.number {
-            1 => *slot = Some(Any::Str(message.string(field).within("string_value", None)?)),
+            1 => *slot = Some(Any::Str(message.str(field).within("string_value", None)?)),
             2 => *slot = Some(Any::Bool(message.varint(field).within("bool_value", None)? != 0)),
             3 => *slot = Some(Any::Int(message.varint(field).within("int_value", None)? as i64)),
             4 => *slot = Some(Any::Double(f64::from_bits(message.fixed64(field).within("double_value", None)?))),
@@ -92,7 +93,7 @@ fn any_value(mut message: Message<'_>, slot: &mut Option<Any>) -> Result<(), Wir
     Ok(())
 }
 
-fn array_value(mut message: Message<'_>, items: &mut Vec<Option<Any>>) -> Result<(), WireError> {
+fn array_value<'b>(mut message: Message<'b>, items: &mut Vec<Option<Any<'b>>>) -> Result<(), WireError> {
     while let Some(field) = message.next_field()? {
         match field.number {
             1 => {
@@ -109,7 +110,7 @@ fn array_value(mut message: Message<'_>, items: &mut Vec<Option<Any>>) -> Result
     Ok(())
 }
 
-fn kvlist_value(mut message: Message<'_>, pairs: &mut Vec<(Text, Option<Any>)>) -> Result<(), WireError> {
+fn kvlist_value<'b>(mut message: Message<'b>, pairs: &mut Vec<(&'b str, Option<Any<'b>>)>) -> Result<(), WireError> {
     while let Some(field) = message.next_field()? {
         match field.number {
             1 => pairs.push(message.message(field).and_then(key_value).within("values", Some(pairs.len()))?),
@@ -119,11 +120,20 @@ fn kvlist_value(mut message: Message<'_>, pairs: &mut Vec<(Text, Option<Any>)>) 
     Ok(())
 }
 
-impl Any {
+impl<'b> Any<'b> {
+    /// The value as an attribute keeps it (a string still borrowed), or
+    /// `None` for a value that is dropped.
+    fn into_wire(self) -> Option<WireValue<'b>> {
+        match self {
+            Any::Str(text) => Some(WireValue::Str(text)),
+            other => other.into_record().map(WireValue::Owned),
+        }
+    }
+
     /// The record value, or `None` for a value that is dropped.
-    pub(super) fn into_record(self) -> Option<RecordValue> {
+    fn into_record(self) -> Option<RecordValue> {
         Some(match self {
-            Any::Str(text) => RecordValue::Str(text),
+            Any::Str(text) => RecordValue::Str(Text::new(text)),
             Any::Bool(bool) => RecordValue::Bool(bool),
             Any::Int(int) => RecordValue::Int(int),
             Any::Double(float) => RecordValue::Float(float),
@@ -137,13 +147,11 @@ impl Any {
 
 /// A key/value list as a JSON object; inside it, lists stay JSON (arrays keep
 /// their empty elements as `null`) rather than becoming record values.
-fn json_object(pairs: Vec<(Text, Option<Any>)>) -> Value {
-    Value::Object(
-        pairs.into_iter().map(|(key, value)| (key.into_string(), json(value))).collect::<Map<String, Value>>(),
-    )
+fn json_object(pairs: Vec<(&str, Option<Any<'_>>)>) -> Value {
+    Value::Object(pairs.into_iter().map(|(key, value)| (key.to_string(), json(value))).collect::<Map<String, Value>>())
 }
 
-fn json(value: Option<Any>) -> Value {
+fn json(value: Option<Any<'_>>) -> Value {
     match value {
         None => Value::Null,
         Some(Any::Kvlist(pairs)) => json_object(pairs),
