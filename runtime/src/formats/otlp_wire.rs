@@ -1,11 +1,13 @@
-//! OTLP protobuf (`ExportTraceServiceRequest` / `TracesData` bytes) read
-//! straight into [`SpanRecord`]s: one pass over the wire bytes, strings
-//! copied once into the records' own [`Text`]s (inline, without an
-//! allocation, when short), ids into fixed arrays — no prost message tree in
-//! between. Receiving spent about a quarter of the server's time building
-//! that tree and then taking it apart.
+//! OTLP protobuf (`ExportTraceServiceRequest` / `TracesData` bytes) read in
+//! one pass over the wire bytes, with no prost message tree in between
+//! (receiving spent about a quarter of the server's time building that tree
+//! and then taking it apart): [`read_request`] gives the spans in place
+//! ([`WireSpans`], strings borrowed from the bytes, ids in fixed arrays),
+//! which the receivers build whole traces from; [`decode_request_lenient`]
+//! makes [`SpanRecord`]s of them, strings copied into [`Text`]s (inline,
+//! without an allocation, when short).
 //!
-//! The output is exactly what `otlp_proto::records_from_request_lenient`
+//! The records are exactly what `otlp_proto::records_from_request_lenient`
 //! makes of the request prost decodes (that mapping, and prost, stay as the
 //! test oracle: `otlp_wire/tests.rs` compares the two on random requests
 //! and damaged bytes), and the bytes are refused exactly when prost refuses
