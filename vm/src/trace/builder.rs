@@ -21,6 +21,7 @@ use std::sync::Arc;
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
+use smallvec::SmallVec;
 
 use super::source::{AttrSource, SpanSource, ValueRef};
 use super::tree::{Children, cut_cycles, number};
@@ -280,19 +281,11 @@ pub fn looks_whole<S: SpanSource>(spans: &[S]) -> bool {
 fn assemble<S: SpanSource>(trace_id: [u8; 16], spans: &mut Vec<S>, mut repairs: Repairs) -> Trace {
     // Keep the first copy of each span id, in sorted order, and note
     // where each kept span ends up.
-    let mut index: HashMap<u64, u32, RandomState> =
-        HashMap::with_capacity_and_hasher(spans.len(), RandomState::default());
-    let mut kept = 0;
-    spans.retain(|span| match index.entry(id_key(span.span_id())) {
-        Entry::Occupied(_) => {
-            repairs.duplicate_spans += 1;
-            false
-        }
-        Entry::Vacant(slot) => {
-            slot.insert(kept);
-            kept += 1;
-            true
-        }
+    let mut index = SpanIndex::with_capacity(spans.len());
+    spans.retain(|span| {
+        let new = index.insert(id_key(span.span_id()));
+        repairs.duplicate_spans += u32::from(!new);
+        new
     });
 
     let mut parent: Vec<u32> = spans
@@ -301,7 +294,7 @@ fn assemble<S: SpanSource>(trace_id: [u8; 16], spans: &mut Vec<S>, mut repairs: 
             if span.parent_id() == [0; 8] {
                 return NO_PARENT;
             }
-            index.get(&id_key(span.parent_id())).copied().unwrap_or_else(|| {
+            index.get(id_key(span.parent_id())).unwrap_or_else(|| {
                 repairs.orphans += 1;
                 NO_PARENT
             })
@@ -333,6 +326,55 @@ pub fn group_by_trace(records: impl IntoIterator<Item = SpanRecord>) -> Vec<Trac
     let mut traces: Vec<Trace> = builders.into_values().map(TraceBuilder::build).collect();
     traces.sort_by_key(|trace| (trace.start.first().copied(), trace.trace_id));
     traces
+}
+
+/// Where each kept span of a trace being built is, by span id: found by a
+/// scan among the few spans most traces have (no table to allocate and
+/// hash into), by a table past them.
+enum SpanIndex {
+    Few(SmallVec<[u64; SpanIndex::FEW]>),
+    Many { index: HashMap<u64, u32, RandomState>, kept: u32 },
+}
+
+impl SpanIndex {
+    const FEW: usize = 32;
+
+    fn with_capacity(spans: usize) -> SpanIndex {
+        match spans <= SpanIndex::FEW {
+            true => SpanIndex::Few(SmallVec::new()),
+            false => {
+                SpanIndex::Many { index: HashMap::with_capacity_and_hasher(spans, RandomState::default()), kept: 0 }
+            }
+        }
+    }
+
+    /// Notes `id` as the next span kept, unless a span kept already has
+    /// it; whether it was new.
+    fn insert(&mut self, id: u64) -> bool {
+        match self {
+            SpanIndex::Few(ids) if ids.contains(&id) => false,
+            SpanIndex::Few(ids) => {
+                ids.push(id);
+                true
+            }
+            SpanIndex::Many { index, kept } => match index.entry(id) {
+                Entry::Occupied(_) => false,
+                Entry::Vacant(slot) => {
+                    slot.insert(*kept);
+                    *kept += 1;
+                    true
+                }
+            },
+        }
+    }
+
+    /// Where the span kept with `id` is.
+    fn get(&self, id: u64) -> Option<u32> {
+        match self {
+            SpanIndex::Few(ids) => ids.iter().position(|&kept| kept == id).map(|at| at as u32),
+            SpanIndex::Many { index, .. } => index.get(&id).copied(),
+        }
+    }
 }
 
 /// A span id as a hash key: one word to hash instead of a length and 8 bytes.
@@ -807,6 +849,22 @@ mod tests {
     }
 
     proptest! {
+        /// The scan for few spans and the table for many keep the same
+        /// spans and place them alike.
+        #[test]
+        fn span_indexes_for_few_and_many_spans_agree(ids in vec(0u64..20, 0..32)) {
+            let mut few = SpanIndex::with_capacity(ids.len());
+            let mut many = SpanIndex::with_capacity(SpanIndex::FEW + 1);
+            let kinds = (matches!(few, SpanIndex::Few(_)), matches!(many, SpanIndex::Many { .. }));
+            prop_assert_eq!(kinds, (true, true));
+            for &id in &ids {
+                prop_assert_eq!(few.insert(id), many.insert(id));
+            }
+            for id in 0..21 {
+                prop_assert_eq!(few.get(id), many.get(id));
+            }
+        }
+
         /// The in-place comparison that shares resources and scopes is the
         /// byte encoding's equality, and the hash never splits equal lists.
         #[test]

@@ -2,7 +2,14 @@
 //! children, and numbering spans for O(1) ancestor tests — all without
 //! recursion, so a million-span chain costs no stack.
 
+use smallvec::{SmallVec, smallvec};
+
 use super::NO_PARENT;
+
+/// Spans a trace may have before this module's working lists leave the
+/// stack for the heap: most traces are a few dozen spans or fewer, and
+/// the server builds a hundred thousand a second.
+const ON_STACK: usize = 64;
 
 /// Cuts every cycle in `parent` (a span is its own ancestor) and returns how
 /// many were cut. In each cycle the link of the span with the lowest index —
@@ -16,8 +23,8 @@ pub(super) fn cut_cycles(parent: &mut [u32]) -> u32 {
     const ON_PATH: u8 = 1;
     const DONE: u8 = 2;
 
-    let mut state = vec![NEW; parent.len()];
-    let mut path: Vec<u32> = Vec::new();
+    let mut state: SmallVec<[u8; ON_STACK]> = smallvec![NEW; parent.len()];
+    let mut path: SmallVec<[u32; ON_STACK]> = SmallVec::new();
     let mut cuts = 0;
     for start in 0..parent.len() {
         if state[start] != NEW {
@@ -54,13 +61,13 @@ pub(super) fn cut_cycles(parent: &mut [u32]) -> u32 {
 /// Children of every span, in compressed form: the children of span `i` are
 /// `list[first[i] as usize..first[i + 1] as usize]`, in index (start) order.
 pub(super) struct Children {
-    first: Vec<u32>,
-    list: Vec<u32>,
+    first: SmallVec<[u32; ON_STACK]>,
+    list: SmallVec<[u32; ON_STACK]>,
 }
 
 impl Children {
     pub(super) fn new(parent: &[u32]) -> Children {
-        let mut first = vec![0u32; parent.len() + 1];
+        let mut first: SmallVec<[u32; ON_STACK]> = smallvec![0u32; parent.len() + 1];
         for &p in parent {
             if p != NO_PARENT {
                 first[p as usize + 1] += 1;
@@ -70,7 +77,7 @@ impl Children {
             first[i + 1] += first[i];
         }
         let mut next = first.clone();
-        let mut list = vec![0u32; first[parent.len()] as usize];
+        let mut list: SmallVec<[u32; ON_STACK]> = smallvec![0u32; first[parent.len()] as usize];
         for (child, &p) in parent.iter().enumerate() {
             if p != NO_PARENT {
                 list[next[p as usize] as usize] = child as u32;
@@ -99,7 +106,7 @@ pub(super) fn number(parent: &[u32], children: &Children) -> (Vec<u32>, Vec<u32>
     let mut exit = vec![0u32; n];
     let mut clock = 0u32;
     // (span, how many of its children have been entered)
-    let mut stack: Vec<(u32, u32)> = Vec::new();
+    let mut stack: SmallVec<[(u32, u32); ON_STACK]> = SmallVec::new();
     for root in (0..n).filter(|&i| parent[i] == NO_PARENT) {
         enter[root] = clock;
         clock += 1;
