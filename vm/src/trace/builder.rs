@@ -331,6 +331,7 @@ pub fn group_by_trace(records: impl IntoIterator<Item = SpanRecord>) -> Vec<Trac
 /// Where each kept span of a trace being built is, by span id: found by a
 /// scan among the few spans most traces have (no table to allocate and
 /// hash into), by a table past them.
+#[expect(clippy::large_enum_variant, reason = "on the stack for one build: not boxing the few is the point")]
 enum SpanIndex {
     Few(SmallVec<[u64; SpanIndex::FEW]>),
     Many { index: HashMap<u64, u32, RandomState>, kept: u32 },

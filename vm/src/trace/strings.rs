@@ -182,7 +182,7 @@ mod tests {
                 let base = "abcdefghijklmnopqrstu"[..len].to_string();
                 // The same length, one byte changed at each place in turn.
                 let changed = (0..len).map(move |at| {
-                    let mut bytes = "abcdefghijklmnopqrstu"[..len].as_bytes().to_vec();
+                    let mut bytes = "abcdefghijklmnopqrstu".as_bytes()[..len].to_vec();
                     bytes[at] = b'Z';
                     String::from_utf8(bytes).expect("ASCII")
                 });
