@@ -83,7 +83,10 @@ impl Ingest {
     /// A request's spans for `tenant`, ready to [`submit`](Self::submit):
     /// grouped by trace, weighed, and each trace that looks whole built now,
     /// on the receiving thread, while its spans are in this core's cache —
-    /// unless the trace was handed over lately (`ingest/batches.rs`).
+    /// unless the trace was handed over lately (`ingest/batches.rs`). The
+    /// traces are noted as handed over here, before the request is taken:
+    /// one throttled after this is built by its shard when it comes again
+    /// (the same trace, at a shard's cost).
     pub fn prepare<S: SpanSource>(&self, tenant: &str, spans: Vec<S>) -> Spans {
         Spans::prepare(spans, |trace_id| {
             let shard = shard_of(tenant, trace_id, self.shards.len());

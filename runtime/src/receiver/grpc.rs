@@ -139,7 +139,7 @@ impl Service<http::Request<Body>> for TraceService {
             hold,
             metrics: self.export.metrics.clone(),
             ingest: self.export.ingest.clone(),
-            tenant: admitted_tenant.clone(),
+            tenant: admitted_tenant,
         };
         let mut grpc = tonic::server::Grpc::new(codec)
             .accept_compressed(CompressionEncoding::Gzip)
