@@ -34,8 +34,8 @@ pub use spans::{WireAttr, WireSpan, WireSpans};
 pub(crate) use wire::next_field;
 use wire::{Field, Message, WireError, Within};
 
-/// The spans of an OTLP protobuf request as the receivers take it: every
-/// span that can be read, and an error for each that cannot (an id of the
+/// The spans of an OTLP protobuf request as records: every span that can
+/// be read, and an error for each that cannot (an id of the
 /// wrong length, an unknown enum value, a time past 2262), for a partial
 /// success. `Err` when the bytes are not an `ExportTraceServiceRequest` at
 /// all; it names the field path and the byte offset of the innermost field
