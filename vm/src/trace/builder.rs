@@ -1,6 +1,7 @@
-//! Assembling a [`Trace`] from [`SpanRecord`]s: sort, drop duplicates, link
-//! parents, repair cycles and orphans, number the tree, intern strings and
-//! share identical resources and scopes. O(n log n) in the number of spans.
+//! Assembling a [`Trace`] from [`SpanRecord`]s (or spans of any
+//! [`SpanSource`], see `source.rs`): sort, drop duplicates, link parents,
+//! repair cycles and orphans, number the tree, intern strings and share
+//! identical resources and scopes. O(n log n) in the number of spans.
 //!
 //! The result depends only on the *set* of records handed in, never on their
 //! order: spans are sorted by (start, span id), a repeated span id keeps the
