@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::ops::Range;
 
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
@@ -125,12 +126,17 @@ impl fmt::Debug for Strings {
 }
 
 fn text_of<'s>(bytes: &'s str, ends: &[usize], sym: u32) -> &'s str {
+    &bytes[range_of(ends, sym)]
+}
+
+/// Where `sym`'s text lies in the table's bytes.
+fn range_of(ends: &[usize], sym: u32) -> Range<usize> {
     let sym = sym as usize;
     let start = match sym {
         0 => 0,
         _ => ends[sym - 1],
     };
-    &bytes[start..ends[sym]]
+    start..ends[sym]
 }
 
 /// Whether `sym`'s text is `text`: the question every probe of the table
@@ -138,12 +144,7 @@ fn text_of<'s>(bytes: &'s str, ends: &[usize], sym: u32) -> &'s str {
 /// here in two overlapping words rather than by a call to `memcmp` (a
 /// twentieth of receiving went to those calls).
 fn holds(bytes: &str, ends: &[usize], sym: u32, text: &str) -> bool {
-    let sym = sym as usize;
-    let start = match sym {
-        0 => 0,
-        _ => ends[sym - 1],
-    };
-    let (held, text) = (&bytes.as_bytes()[start..ends[sym]], text.as_bytes());
+    let (held, text) = (&bytes.as_bytes()[range_of(ends, sym)], text.as_bytes());
     held.len() == text.len() && same_bytes(held, text)
 }
 
