@@ -29,7 +29,7 @@ mod warm;
 
 pub use builder::{TraceBuilder, group_by_trace, looks_whole};
 pub use large_values::LargeValues;
-pub use source::{AttrSource, SpanSource, ValueRef, to_record};
+pub use source::{AttrSource, SpanSource, ValueRef, to_record, to_record_attrs};
 pub use span_attrs::{AttrsRef, SpanAttrs};
 pub use span_items::SpanItems;
 pub use strings::Strings;

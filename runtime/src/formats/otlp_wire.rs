@@ -17,7 +17,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use betrace_vm::trace::{RecordAttrs, RecordScope, SpanKind, SpanRecord, Status, Text, to_record};
+use betrace_vm::trace::{RecordScope, SpanKind, SpanRecord, Status, to_record, to_record_attrs};
 use betrace_vm::violation::hex;
 
 use super::{Format, FormatError, Location, Problem};
@@ -120,7 +120,7 @@ impl<'b> Decoder<'b> {
                 _ => message.skip(field)?,
             }
         }
-        self.read.resources.push(owned(&attrs).into());
+        self.read.resources.push(to_record_attrs(&attrs).into());
         Ok(())
     }
 
@@ -375,11 +375,6 @@ fn attribute<'b>(
     message.message(field).and_then(|body| value::read_attribute(body, into)).within("attributes", Some(n))
 }
 
-/// Attributes as a resource or scope keeps them: owned, shared by its spans.
-fn owned(attrs: &[WireAttr<'_>]) -> RecordAttrs {
-    attrs.iter().map(|attr| (Text::new(attr.key), attr.value.to_record())).collect()
-}
-
 fn read_resource<'b>(mut message: Message<'b>, attrs: &mut Vec<WireAttr<'b>>) -> Result<(), WireError> {
     let (mut attributes, mut entity_refs) = (0, 0);
     while let Some(field) = message.next_field()? {
@@ -426,7 +421,7 @@ fn read_scope(mut message: Message<'_>, scope: &mut RecordScope) -> Result<(), W
             _ => message.skip(field)?,
         }
     }
-    scope.attrs.extend(owned(&attrs));
+    scope.attrs.extend(to_record_attrs(&attrs));
     Ok(())
 }
 

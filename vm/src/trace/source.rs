@@ -55,11 +55,22 @@ pub trait AttrSource {
 }
 
 /// An attribute value as a source holds it: a string it may borrow, or a
-/// record value (never [`RecordValue::Str`] from a borrowing source).
+/// record value (a string too, where the source made it itself: the OTLP
+/// reader's text of a key/value list).
 #[derive(Clone, Copy, Debug)]
 pub enum ValueRef<'a> {
     Str(&'a str),
     Value(&'a RecordValue),
+}
+
+impl ValueRef<'_> {
+    /// The value as a record holds it.
+    pub fn to_record(self) -> RecordValue {
+        match self {
+            ValueRef::Str(text) => RecordValue::Str(Text::new(text)),
+            ValueRef::Value(value) => value.clone(),
+        }
+    }
 }
 
 impl AttrSource for (Text, RecordValue) {
@@ -146,23 +157,15 @@ pub fn to_record<S: SpanSource>(span: &S) -> SpanRecord {
         status_message: Text::new(span.status_message()),
         start: span.start(),
         end: span.end(),
-        attrs: attrs_record(span.attrs()),
+        attrs: to_record_attrs(span.attrs()),
         resource: Arc::clone(span.resource()),
         scope: Arc::clone(span.scope()),
-        events: span.events().map(|(name, time, attrs)| (Text::new(name), time, attrs_record(attrs))).collect(),
-        links: span.links().map(|(trace_id, span_id, attrs)| (trace_id, span_id, attrs_record(attrs))).collect(),
+        events: span.events().map(|(name, time, attrs)| (Text::new(name), time, to_record_attrs(attrs))).collect(),
+        links: span.links().map(|(trace_id, span_id, attrs)| (trace_id, span_id, to_record_attrs(attrs))).collect(),
     }
 }
 
-fn attrs_record<A: AttrSource>(attrs: &[A]) -> RecordAttrs {
-    attrs
-        .iter()
-        .map(|attr| {
-            let value = match attr.value() {
-                ValueRef::Str(text) => RecordValue::Str(Text::new(text)),
-                ValueRef::Value(value) => value.clone(),
-            };
-            (Text::new(attr.key()), value)
-        })
-        .collect()
+/// Attributes of any source as a record holds them.
+pub fn to_record_attrs<A: AttrSource>(attrs: &[A]) -> RecordAttrs {
+    attrs.iter().map(|attr| (Text::new(attr.key()), attr.value().to_record())).collect()
 }

@@ -35,14 +35,6 @@ impl<'b> WireSpans<'b> {
         self.spans.iter().map(move |span| WireSpan { span, all: self })
     }
 
-    pub fn len(&self) -> usize {
-        self.spans.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
-
     /// Why each span that could not be read was left out.
     pub fn take_rejected(&mut self) -> Vec<FormatError> {
         std::mem::take(&mut self.rejected)
@@ -80,15 +72,6 @@ pub struct WireAttr<'b> {
 pub(super) enum WireValue<'b> {
     Str(&'b str),
     Owned(RecordValue),
-}
-
-impl WireValue<'_> {
-    pub(super) fn to_record(&self) -> RecordValue {
-        match self {
-            WireValue::Str(text) => RecordValue::Str(Text::new(text)),
-            WireValue::Owned(value) => value.clone(),
-        }
-    }
 }
 
 pub(super) struct WireEvent<'b> {

@@ -197,6 +197,7 @@ fn json(value: Option<Any<'_>>) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use betrace_vm::trace::AttrSource;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, KeyValueList, any_value::Value as V};
     use prost::Message as _;
 
@@ -217,7 +218,9 @@ mod tests {
             let (key, short) = plain_key_value(Message::new(&bytes)).expect("read the short way");
             let (general_key, general) = key_value(Message::new(&bytes)).expect("read");
             assert_eq!(key, general_key);
-            assert_eq!(short.to_record(), general.and_then(Any::into_wire).expect("a value").to_record());
+            let general = general.and_then(Any::into_wire).expect("a value");
+            let record = |value| WireAttr { key, value }.value().to_record();
+            assert_eq!(record(short), record(general));
         }
         let other = [None, Some(V::BytesValue(vec![1])), Some(V::KvlistValue(KeyValueList::default()))];
         for value in other {
