@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use betrace_vm::trace::{AttrSource, RecordAttrs, RecordValue, SpanRecord, SpanSource, Text, ValueRef};
 
 use crate::assembly::{Budget, ShardHandle, TraceBatch, shard_of};
-use crate::formats::FormatError;
+use crate::formats::{FormatError, read_request};
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::Tenant;
 use recent::RecentTraces;
@@ -92,6 +92,15 @@ impl Ingest {
             let shard = shard_of(tenant, trace_id, self.shards.len());
             self.recent[shard].lock().unwrap_or_else(PoisonError::into_inner).saw(trace_id)
         })
+    }
+
+    /// [`prepare`](Self::prepare) for an OTLP protobuf request's bytes,
+    /// read in place (whole traces are built from them), with the errors
+    /// of the spans that could not be read. What both receivers call.
+    pub fn prepare_protobuf(&self, tenant: &str, bytes: &[u8]) -> Result<(Spans, Vec<FormatError>), FormatError> {
+        let mut read = read_request(bytes)?;
+        let spans = self.prepare(tenant, read.spans().collect());
+        Ok((spans, read.take_rejected()))
     }
 
     /// Takes a request's spans for `tenant`, with the errors of the spans

@@ -1,7 +1,7 @@
 //! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`
 //! with tonic, served by a service of our own whose codec reads the
 //! request bytes in place (`formats/otlp_wire.rs`) and prepares their
-//! spans (`Ingest::prepare`: whole traces built from those bytes).
+//! spans (`Ingest::prepare_protobuf`: whole traces built from those bytes).
 //! Requests may come gzip- or zstd-compressed (collectors send gzip);
 //! replies are gzip-compressed when the client accepts it. While tonic
 //! reads and decodes a request, it holds room in the memory budget
@@ -39,7 +39,7 @@ use tower::util::MapResponseLayer;
 
 use super::grpc_budget::{BodyBudgetLayer, RequestHold};
 use super::{ReceiverError, ReceiverOptions, auth, count_refused};
-use crate::formats::{FormatError, read_request};
+use crate::formats::FormatError;
 use crate::ingest::{Ingest, Refusal, Spans};
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::{TENANT_HEADER, Tenant, parse_tenant};
@@ -150,7 +150,7 @@ impl Service<http::Request<Body>> for TraceService {
     }
 }
 
-/// A request's spans as [`read_request`] reads them, prepared for its tenant.
+/// A request's spans, prepared for its tenant ([`Ingest::prepare_protobuf`]).
 struct DecodedRequest {
     spans: Spans,
     rejected: Vec<FormatError>,
@@ -162,7 +162,7 @@ struct ExportCodec {
     hold: RequestHold,
     metrics: Arc<Metrics>,
     /// Where its spans go, and for whom: they are prepared
-    /// ([`Ingest::prepare`]) while tonic's buffer, which they borrow, is here.
+    /// ([`Ingest::prepare_protobuf`]) while tonic's buffer, which they borrow, is here.
     ingest: Ingest,
     tenant: Tenant,
 }
@@ -213,25 +213,15 @@ impl Decoder for RequestDecoder {
         // The message is one contiguous buffer in tonic; read it in place.
         let prepared = match src.chunk().len() == len {
             true => {
-                let prepared = self.prepare(src.chunk());
+                let prepared = self.ingest.prepare_protobuf(&self.tenant, src.chunk());
                 src.advance(len);
                 prepared
             }
-            false => self.prepare(&src.copy_to_bytes(len)),
+            false => self.ingest.prepare_protobuf(&self.tenant, &src.copy_to_bytes(len)),
         };
         let (spans, rejected) = prepared.map_err(|error| Status::internal(error.not_an_export_request()))?;
         self.hold.add_decoded(spans.bytes()).map_err(refused)?;
         Ok(Some(DecodedRequest { spans, rejected }))
-    }
-}
-
-impl RequestDecoder {
-    /// The spans of a request's bytes, prepared for its tenant, and the
-    /// errors of those that could not be read.
-    fn prepare(&self, bytes: &[u8]) -> Result<(Spans, Vec<FormatError>), FormatError> {
-        let mut read = read_request(bytes)?;
-        let spans = self.ingest.prepare(&self.tenant, read.spans().collect());
-        Ok((spans, read.take_rejected()))
     }
 }
 

@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tonic::Code;
 
 use super::{ReceiverError, ReceiverOptions, auth, count_refused};
-use crate::formats::{read_otlp_json_lenient, read_request};
+use crate::formats::read_otlp_json_lenient;
 use crate::ingest::{Accepted, Ingest, Refusal};
 use crate::metrics::{Metrics, ReceiverLabel};
 use crate::tenant::{TENANT_HEADER, parse_tenant};
@@ -166,10 +166,10 @@ async fn receive(state: &HttpState, encoding: Option<Encoding>, request: Request
     };
     // Prepared while the body is held: protobuf spans are built from it in place.
     let (spans, rejected) = match encoding {
-        Encoding::Protobuf => {
-            let mut read = read_request(&body).map_err(|error| Failure::malformed(error.not_an_export_request()))?;
-            (state.ingest.prepare(&tenant, read.spans().collect()), read.take_rejected())
-        }
+        Encoding::Protobuf => state
+            .ingest
+            .prepare_protobuf(&tenant, &body)
+            .map_err(|error| Failure::malformed(error.not_an_export_request()))?,
         Encoding::Json => {
             let (records, rejected) = read_otlp_json_lenient(&body).map_err(|e| Failure::malformed(e.to_string()))?;
             (state.ingest.prepare(&tenant, records), rejected)
