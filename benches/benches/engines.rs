@@ -150,14 +150,14 @@ fn bind<'a>(root: &'a Context<'a>, trace: &Trace, i: usize) -> Context<'a> {
         Status::Ok => 1,
         Status::Error => 2,
     };
-    ctx.add_variable_from_value("name", CelValue::String(Arc::new(trace.strings.text(trace.name[i]).to_string())));
+    ctx.add_variable_from_value("name", CelValue::String(Arc::new(trace.strings.text(trace.name()[i]).to_string())));
     ctx.add_variable_from_value("kind", CelValue::Int(kind));
     ctx.add_variable_from_value("status", CelValue::Int(status));
-    ctx.add_variable_from_value("duration", CelValue::Int(trace.end[i] - trace.start[i]));
+    ctx.add_variable_from_value("duration", CelValue::Int(trace.end()[i] - trace.start()[i]));
     ctx.add_variable_from_value("attrs", attr_map(trace.attrs.span(i), trace));
     ctx.add_variable_from_value(
         "resource",
-        attr_map(trace.resources[trace.resource[i] as usize].attrs.as_ref(), trace),
+        attr_map(trace.resources[trace.resource()[i] as usize].attrs.as_ref(), trace),
     );
     ctx
 }

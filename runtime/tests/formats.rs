@@ -85,8 +85,8 @@ fn zipkin_smartthings_trace() {
     assert_eq!(trace.resources.len(), 16);
     let root = trace.root().unwrap();
     assert_eq!((0..trace.len()).filter(|&i| trace.parent_of(i).is_none()).count(), 1);
-    assert_eq!(trace.strings.text(trace.name[root]), "get /login/tokenauth");
-    assert_eq!(trace.start[root], 1_543_549_524_565_942_000);
+    assert_eq!(trace.strings.text(trace.name()[root]), "get /login/tokenauth");
+    assert_eq!(trace.start()[root], 1_543_549_524_565_942_000);
 
     // The shared server span hangs below the client span whose id it shared.
     let server = records.iter().find(|r| r.name == "get circuitbreakers/_entitytype_/_entityid_").unwrap();
@@ -123,9 +123,9 @@ fn jaeger_genai_trace() {
     assert_eq!(trace.repairs, Default::default());
     assert_eq!(services(&trace).len(), 10);
     let root = trace.root().unwrap();
-    assert_eq!(trace.strings.text(trace.name[root]), "POST /api/graphql");
-    assert_eq!(trace.start[root], 1_770_000_000_001_000_000);
-    assert_eq!(trace.end[root] - trace.start[root], 44_000_000_000);
+    assert_eq!(trace.strings.text(trace.name()[root]), "POST /api/graphql");
+    assert_eq!(trace.start()[root], 1_770_000_000_001_000_000);
+    assert_eq!(trace.end()[root] - trace.start()[root], 44_000_000_000);
 }
 
 #[test]

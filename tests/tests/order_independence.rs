@@ -70,7 +70,7 @@ fn from_batches(batches: &[Vec<SpanRecord>]) -> Vec<Trace> {
         }
     }
     let mut traces: Vec<Trace> = builders.into_values().map(TraceBuilder::build).collect();
-    traces.sort_by_key(|trace| (trace.start.first().copied(), trace.trace_id));
+    traces.sort_by_key(|trace| (trace.start().first().copied(), trace.trace_id));
     traces
 }
 

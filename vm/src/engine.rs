@@ -192,18 +192,18 @@ impl Engine {
             }
             for finding in outcome.findings() {
                 let check = &rule.program.checks[finding.check];
-                let bound_span = finding.bound.map(|i| trace.span_id[i as usize]);
-                let parent_span = bound_span.or_else(|| trace.root().map(|r| trace.span_id[r]));
+                let bound_span = finding.bound.map(|i| trace.span_id()[i as usize]);
+                let parent_span = bound_span.or_else(|| trace.root().map(|r| trace.span_id()[r]));
                 let time = match finding.bound {
-                    Some(i) => trace.end[i as usize],
-                    None => trace.end.iter().max().copied().unwrap_or(0),
+                    Some(i) => trace.end()[i as usize],
+                    None => trace.end().iter().max().copied().unwrap_or(0),
                 };
                 report.violations.push(Violation {
                     id: violation_id(&trace.trace_id, rule_id, bound_span.as_ref(), finding.check),
                     trace_id: trace.trace_id,
                     bound_span,
                     parent_span,
-                    witnesses: finding.witnesses.iter().map(|&w| trace.span_id[w as usize]).collect(),
+                    witnesses: finding.witnesses.iter().map(|&w| trace.span_id()[w as usize]).collect(),
                     rule_id: rule_id.clone(),
                     rule_name: rule.program.name.clone(),
                     severity: rule.program.severity,

@@ -78,7 +78,7 @@ pub struct TraceView<'t> {
 
 impl<'t> TraceView<'t> {
     pub fn new(trace: &'t Trace) -> TraceView<'t> {
-        let time = trace.start.first().copied().unwrap_or(0);
+        let time = trace.start().first().copied().unwrap_or(0);
         TraceView { trace, order: TreeOrder::new(trace), novelty: None, time, attrs: LazyAttrTable::default() }
     }
 

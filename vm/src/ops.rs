@@ -20,20 +20,20 @@ fn hex<'e>(bytes: &[u8], arena: &'e Bump) -> &'e str {
 
 pub fn intrinsic<'e>(trace: &'e Trace, i: usize, which: SpanIntrinsic, arena: &'e Bump) -> Val<'e> {
     match which {
-        SpanIntrinsic::Name => Val::Str(trace.strings.text(trace.name[i])),
+        SpanIntrinsic::Name => Val::Str(trace.strings.text(trace.name()[i])),
         SpanIntrinsic::Status => Val::Status(trace.status[i]),
-        SpanIntrinsic::StatusMessage => Val::Str(trace.strings.text(trace.status_message[i])),
+        SpanIntrinsic::StatusMessage => Val::Str(trace.strings.text(trace.status_message()[i])),
         SpanIntrinsic::Kind => Val::Kind(trace.kind[i]),
-        SpanIntrinsic::Duration => Val::Duration(trace.end[i].saturating_sub(trace.start[i])),
-        SpanIntrinsic::Start => Val::Time(trace.start[i]),
-        SpanIntrinsic::End => Val::Time(trace.end[i]),
-        SpanIntrinsic::ChildCount => Val::Int(i64::from(trace.child_count[i])),
-        SpanIntrinsic::Id => Val::Str(hex(&trace.span_id[i], arena)),
+        SpanIntrinsic::Duration => Val::Duration(trace.end()[i].saturating_sub(trace.start()[i])),
+        SpanIntrinsic::Start => Val::Time(trace.start()[i]),
+        SpanIntrinsic::End => Val::Time(trace.end()[i]),
+        SpanIntrinsic::ChildCount => Val::Int(i64::from(trace.child_count()[i])),
+        SpanIntrinsic::Id => Val::Str(hex(&trace.span_id()[i], arena)),
         // As recorded, like TraceQL: an orphan still names its missing parent.
-        SpanIntrinsic::ParentId if trace.parent_id[i] == [0; 8] => Val::Str(""),
-        SpanIntrinsic::ParentId => Val::Str(hex(&trace.parent_id[i], arena)),
-        SpanIntrinsic::ScopeName => Val::Str(trace.strings.text(trace.scopes[trace.scope[i] as usize].name)),
-        SpanIntrinsic::ScopeVersion => Val::Str(trace.strings.text(trace.scopes[trace.scope[i] as usize].version)),
+        SpanIntrinsic::ParentId if trace.parent_id()[i] == [0; 8] => Val::Str(""),
+        SpanIntrinsic::ParentId => Val::Str(hex(&trace.parent_id()[i], arena)),
+        SpanIntrinsic::ScopeName => Val::Str(trace.strings.text(trace.scopes[trace.scope()[i] as usize].name)),
+        SpanIntrinsic::ScopeVersion => Val::Str(trace.strings.text(trace.scopes[trace.scope()[i] as usize].version)),
     }
 }
 
@@ -41,21 +41,21 @@ pub fn trace_intrinsic<'e>(trace: &'e Trace, order: &TreeOrder, which: TraceIntr
     let root = trace.root();
     match which {
         TraceIntrinsic::Duration => {
-            let start = trace.start.iter().min().copied().unwrap_or(0);
-            let end = trace.end.iter().max().copied().unwrap_or(0);
+            let start = trace.start().iter().min().copied().unwrap_or(0);
+            let end = trace.end().iter().max().copied().unwrap_or(0);
             Val::Duration(end.saturating_sub(start))
         }
-        TraceIntrinsic::RootName => Val::Str(root.map_or("", |r| trace.strings.text(trace.name[r]))),
+        TraceIntrinsic::RootName => Val::Str(root.map_or("", |r| trace.strings.text(trace.name()[r]))),
         TraceIntrinsic::RootService => Val::Str(root.map_or("", |r| service_name(trace, r))),
         TraceIntrinsic::SpanCount => Val::Int(trace.len() as i64),
         TraceIntrinsic::Shape => Val::Str(shape(trace, order, arena)),
         TraceIntrinsic::Id => Val::Str(hex(&trace.trace_id, arena)),
-        TraceIntrinsic::Start => Val::Time(trace.start.iter().min().copied().unwrap_or(0)),
+        TraceIntrinsic::Start => Val::Time(trace.start().iter().min().copied().unwrap_or(0)),
     }
 }
 
 fn service_name(trace: &Trace, i: usize) -> &str {
-    trace.resources[trace.resource[i] as usize].service_name.map_or("", |s| trace.strings.text(s))
+    trace.resources[trace.resource()[i] as usize].service_name.map_or("", |s| trace.strings.text(s))
 }
 
 /// The trace's structure as text: one line per span in depth-first order,
@@ -70,7 +70,7 @@ pub fn shape<'e>(trace: &'e Trace, order: &TreeOrder, arena: &'e Bump) -> &'e st
     for &span in &order.preorder {
         let i = span as usize;
         depth[i] = trace.parent_of(i).map_or(0, |p| depth[p] + 1);
-        len += depth[i] + service_name(trace, i).len() + 1 + trace.strings.text(trace.name[i]).len() + 1;
+        len += depth[i] + service_name(trace, i).len() + 1 + trace.strings.text(trace.name()[i]).len() + 1;
     }
     // Spaces throughout, so indents and the space after a service need no writing.
     let out = arena.alloc_slice_fill_copy(len, b' ');
@@ -78,7 +78,7 @@ pub fn shape<'e>(trace: &'e Trace, order: &TreeOrder, arena: &'e Bump) -> &'e st
     for &span in &order.preorder {
         let i = span as usize;
         at += depth[i];
-        for text in [service_name(trace, i), trace.strings.text(trace.name[i])] {
+        for text in [service_name(trace, i), trace.strings.text(trace.name()[i])] {
             out[at..at + text.len()].copy_from_slice(text.as_bytes());
             at += text.len() + 1;
         }
@@ -93,14 +93,14 @@ fn read<'e>(attrs: AttrsRef<'e>, key: Sym, trace: &'e Trace) -> Option<Val<'e>> 
 
 pub fn attribute(trace: &Trace, i: usize, scope: AttrScope, key: Sym) -> Val<'_> {
     let span = || read(trace.attrs.span(i), key, trace);
-    let resource = || read(trace.resources[trace.resource[i] as usize].attrs.as_ref(), key, trace);
+    let resource = || read(trace.resources[trace.resource()[i] as usize].attrs.as_ref(), key, trace);
     let found = match scope {
         AttrScope::Span => span(),
         AttrScope::Resource => resource(),
         AttrScope::SpanThenResource => span().or_else(resource),
         AttrScope::Event => trace.events[i].iter().find_map(|event| read(event.attrs.as_ref(), key, trace)),
         AttrScope::Link => trace.links[i].iter().find_map(|link| read(link.attrs.as_ref(), key, trace)),
-        AttrScope::Instrumentation => read(trace.scopes[trace.scope[i] as usize].attrs.as_ref(), key, trace),
+        AttrScope::Instrumentation => read(trace.scopes[trace.scope()[i] as usize].attrs.as_ref(), key, trace),
     };
     found.unwrap_or(Val::Nil)
 }

@@ -98,7 +98,7 @@ pub struct TreeOrder {
 impl TreeOrder {
     pub fn new(trace: &Trace) -> TreeOrder {
         let mut preorder: Vec<u32> = (0..trace.len() as u32).collect();
-        preorder.sort_unstable_by_key(|&i| trace.enter[i as usize]);
+        preorder.sort_unstable_by_key(|&i| trace.enter()[i as usize]);
         TreeOrder { preorder }
     }
 }
@@ -181,14 +181,15 @@ fn gather(set: &SpanSet, n: usize, mut add: impl FnMut(usize, &mut SpanSet)) -> 
 /// The spans below `top`: those after it in depth-first order whose enter
 /// number is below its exit.
 fn subtree<'t>(trace: &'t Trace, order: &'t TreeOrder, top: usize) -> impl Iterator<Item = usize> + 't {
-    let after = order.preorder.partition_point(|&span| trace.enter[span as usize] <= trace.enter[top]);
-    let below = order.preorder[after..].iter().take_while(move |&&span| trace.enter[span as usize] < trace.exit[top]);
+    let after = order.preorder.partition_point(|&span| trace.enter()[span as usize] <= trace.enter()[top]);
+    let below =
+        order.preorder[after..].iter().take_while(move |&&span| trace.enter()[span as usize] < trace.exit()[top]);
     below.map(|&span| span as usize)
 }
 
 /// The spans whose parent is `top`, found in its subtree.
 fn children<'t>(trace: &'t Trace, order: &'t TreeOrder, top: usize) -> impl Iterator<Item = usize> + 't {
-    subtree(trace, order, top).filter(move |&span| trace.parent[span] as usize == top)
+    subtree(trace, order, top).filter(move |&span| trace.parent()[span] as usize == top)
 }
 
 /// Spans with a proper ancestor in `a`, from each `a`-span's subtree.
@@ -217,7 +218,7 @@ fn chains_above(a: &SpanSet, trace: &Trace) -> SpanSet {
 /// Spans whose parent is in `a`.
 fn children_of(a: &SpanSet, trace: &Trace) -> SpanSet {
     let mut out = SpanSet::empty(trace.len());
-    for (i, &parent) in trace.parent.iter().enumerate() {
+    for (i, &parent) in trace.parent().iter().enumerate() {
         if parent != NO_PARENT && a.contains(parent as usize) {
             out.insert(i);
         }
@@ -232,12 +233,12 @@ fn descendants_of(a: &SpanSet, trace: &Trace, order: &TreeOrder) -> SpanSet {
     let mut covered_until: Option<u32> = None;
     for &span in &order.preorder {
         let i = span as usize;
-        if covered_until.is_some_and(|end| trace.enter[i] < end) {
+        if covered_until.is_some_and(|end| trace.enter()[i] < end) {
             out.insert(i);
         }
         if a.contains(i) {
-            covered_until = Some(covered_until.map_or(trace.exit[i], |end| {
-                if trace.enter[i] < end { end.max(trace.exit[i]) } else { trace.exit[i] }
+            covered_until = Some(covered_until.map_or(trace.exit()[i], |end| {
+                if trace.enter()[i] < end { end.max(trace.exit()[i]) } else { trace.exit()[i] }
             }));
         }
     }

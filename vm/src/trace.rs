@@ -170,31 +170,27 @@ pub enum RecordValue {
 /// An assembled trace. Span `i` of every column is the same span; spans are
 /// ordered by start time, then span id, so evaluation order is deterministic
 /// whatever order the spans arrived in.
+///
+/// The per-span columns are read through methods (`trace.start()[i]`): those
+/// of one element type share one vector, side by side (span ids and parent
+/// ids; names and status messages; starts and ends; the six `u32` columns).
+/// A server builds a trace on one thread and frees it on another long after,
+/// and every allocation is paid on both sides; a column apiece was fourteen.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trace {
     pub trace_id: [u8; 16],
     pub strings: Strings,
-    pub span_id: Vec<[u8; 8]>,
-    /// The parent id as recorded (all zeros for a root), even when that parent
-    /// is not in the trace.
-    pub parent_id: Vec<[u8; 8]>,
-    /// Index of the parent span, or [`NO_PARENT`].
-    pub parent: Vec<u32>,
-    pub name: Vec<Sym>,
+    /// Span ids, then parent ids as recorded (all zeros for a root), even
+    /// when that parent is not in the trace.
+    ids: Vec<[u8; 8]>,
+    /// Names, then status messages.
+    texts: Vec<Sym>,
+    /// Start times, then end times.
+    times: Vec<i64>,
+    /// The `u32` columns in [`NumberColumn`] order.
+    numbers: Vec<u32>,
     pub kind: Vec<SpanKind>,
     pub status: Vec<Status>,
-    pub status_message: Vec<Sym>,
-    pub start: Vec<i64>,
-    pub end: Vec<i64>,
-    /// Index into `resources` / `scopes`.
-    pub resource: Vec<u32>,
-    pub scope: Vec<u32>,
-    /// Direct children in the trace.
-    pub child_count: Vec<u32>,
-    /// Nested-set numbers of a depth-first walk: `a` is a proper ancestor of
-    /// `b` exactly when `enter[a] < enter[b] && exit[b] <= exit[a]`.
-    pub enter: Vec<u32>,
-    pub exit: Vec<u32>,
     /// Each span's attributes (all of them in one pair of arrays).
     pub attrs: SpanAttrs,
     /// Each span's events and links (`events[i]` is span `i`'s).
@@ -206,6 +202,37 @@ pub struct Trace {
     pub large: LargeValues,
     /// What assembly had to repair (duplicates, cycles, orphans), for reports.
     pub repairs: Repairs,
+}
+
+/// The columns of [`Trace`]'s `numbers`, in their order there.
+#[derive(Clone, Copy)]
+enum NumberColumn {
+    Parent,
+    Resource,
+    Scope,
+    ChildCount,
+    Enter,
+    Exit,
+}
+
+impl NumberColumn {
+    const COUNT: usize = 6;
+}
+
+/// Column `k` of `columns`, which holds columns of `len` values side by side.
+fn column<T>(columns: &[T], len: usize, k: usize) -> &[T] {
+    &columns[k * len..(k + 1) * len]
+}
+
+/// The six columns of a trace's `numbers` (of `len` spans), to write, in
+/// [`NumberColumn`] order.
+fn number_columns_mut(numbers: &mut [u32], len: usize) -> [&mut [u32]; NumberColumn::COUNT] {
+    let (parent, rest) = numbers.split_at_mut(len);
+    let (resource, rest) = rest.split_at_mut(len);
+    let (scope, rest) = rest.split_at_mut(len);
+    let (child_count, rest) = rest.split_at_mut(len);
+    let (enter, exit) = rest.split_at_mut(len);
+    [parent, resource, scope, child_count, enter, exit]
 }
 
 /// Problems found while assembling, and how they were handled.
@@ -223,21 +250,83 @@ pub struct Repairs {
 
 impl Trace {
     pub fn len(&self) -> usize {
-        self.span_id.len()
+        self.kind.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.span_id.is_empty()
+        self.kind.is_empty()
+    }
+
+    pub fn span_id(&self) -> &[[u8; 8]] {
+        column(&self.ids, self.len(), 0)
+    }
+
+    /// The parent id as recorded (all zeros for a root), even when that
+    /// parent is not in the trace.
+    pub fn parent_id(&self) -> &[[u8; 8]] {
+        column(&self.ids, self.len(), 1)
+    }
+
+    pub fn name(&self) -> &[Sym] {
+        column(&self.texts, self.len(), 0)
+    }
+
+    pub fn status_message(&self) -> &[Sym] {
+        column(&self.texts, self.len(), 1)
+    }
+
+    pub fn start(&self) -> &[i64] {
+        column(&self.times, self.len(), 0)
+    }
+
+    pub fn end(&self) -> &[i64] {
+        column(&self.times, self.len(), 1)
+    }
+
+    /// Index of the parent span, or [`NO_PARENT`].
+    pub fn parent(&self) -> &[u32] {
+        self.numbers(NumberColumn::Parent)
+    }
+
+    /// Index into [`resources`](Self::resources).
+    pub fn resource(&self) -> &[u32] {
+        self.numbers(NumberColumn::Resource)
+    }
+
+    /// Index into [`scopes`](Self::scopes).
+    pub fn scope(&self) -> &[u32] {
+        self.numbers(NumberColumn::Scope)
+    }
+
+    /// Direct children in the trace.
+    pub fn child_count(&self) -> &[u32] {
+        self.numbers(NumberColumn::ChildCount)
+    }
+
+    /// Nested-set numbers of a depth-first walk: `a` is a proper ancestor of
+    /// `b` exactly when `enter[a] < enter[b] && exit[b] <= exit[a]`.
+    pub fn enter(&self) -> &[u32] {
+        self.numbers(NumberColumn::Enter)
+    }
+
+    /// See [`enter`](Self::enter).
+    pub fn exit(&self) -> &[u32] {
+        self.numbers(NumberColumn::Exit)
+    }
+
+    fn numbers(&self, which: NumberColumn) -> &[u32] {
+        column(&self.numbers, self.len(), which as usize)
     }
 
     /// Is `a` a proper ancestor of `b`?
     pub fn is_ancestor(&self, a: usize, b: usize) -> bool {
-        self.enter[a] < self.enter[b] && self.exit[b] <= self.exit[a]
+        let (enter, exit) = (self.enter(), self.exit());
+        enter[a] < enter[b] && exit[b] <= exit[a]
     }
 
     /// The parent index of span `i`, if it has one in the trace.
     pub fn parent_of(&self, i: usize) -> Option<usize> {
-        let parent = self.parent[i];
+        let parent = self.parent()[i];
         (parent != NO_PARENT).then_some(parent as usize)
     }
 
@@ -245,6 +334,7 @@ impl Trace {
     /// parent has not arrived) are not roots, so a trace whose root is still
     /// missing has none.
     pub fn root(&self) -> Option<usize> {
-        (0..self.len()).find(|&i| self.parent[i] == NO_PARENT && self.parent_id[i] == [0; 8])
+        let (parent, parent_id) = (self.parent(), self.parent_id());
+        (0..self.len()).find(|&i| parent[i] == NO_PARENT && parent_id[i] == [0; 8])
     }
 }

@@ -185,7 +185,7 @@ impl TriggerIndex {
         let Choosing { seen, chosen, .. } = work;
         chosen.add(&self.everywhere);
         if !self.by_name.is_empty() {
-            for &name in &trace.name {
+            for &name in trace.name() {
                 if seen.first_time(name, Seen::NAME)
                     && let Some(rules) = self.by_name.get(trace.strings.text(name))
                 {

@@ -143,7 +143,7 @@ mod tests {
         assert_eq!((get("b").tag, get("b").payload), (tag::BOOL, 1));
         assert_eq!(get("raw").tag, tag::OTHER);
         assert_eq!(get("list").tag, tag::OTHER);
-        let resource = trace.resource[1] as usize;
+        let resource = trace.resource()[1] as usize;
         let (start, end) = (table.resource_start[resource], table.resource_start[resource + 1]);
         let service = table.find(start, end, key("service.name")).expect("resource attribute");
         assert_eq!(service.payload, u64::from(trace.strings.lookup("svc").expect("interned").0));

@@ -159,15 +159,15 @@ impl Columns {
     pub(crate) fn new(trace: &Trace) -> Columns {
         let empty = AttrTable::default();
         Columns {
-            start: Column::of(&trace.start),
-            end: Column::of(&trace.end),
+            start: Column::of(trace.start()),
+            end: Column::of(trace.end()),
             status: Column::of(&trace.status),
             kind: Column::of(&trace.kind),
-            child_count: Column::of(&trace.child_count),
-            parent: Column::of(&trace.parent),
-            name: Column::of(&trace.name),
-            status_message: Column::of(&trace.status_message),
-            resource: Column::of(&trace.resource),
+            child_count: Column::of(trace.child_count()),
+            parent: Column::of(trace.parent()),
+            name: Column::of(trace.name()),
+            status_message: Column::of(trace.status_message()),
+            resource: Column::of(trace.resource()),
             attr_span_start: Column::of(&empty.span_start),
             attr_resource_start: Column::of(&empty.resource_start),
             attr_entries: Column::of(&empty.entries),

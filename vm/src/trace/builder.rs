@@ -27,8 +27,8 @@ use smallvec::SmallVec;
 use super::source::{AttrSource, SpanSource, ValueRef};
 use super::tree::{Children, cut_cycles, number};
 use super::{
-    AttrValue, Attrs, Event, LargeValues, Link, NO_PARENT, RecordValue, Repairs, Resource, Scope, SpanAttrs,
-    SpanRecord, Strings, Sym, Text, Trace,
+    AttrValue, Attrs, Event, LargeValues, Link, NO_PARENT, NumberColumn, RecordValue, Repairs, Resource, Scope,
+    SpanAttrs, SpanRecord, Strings, Sym, Text, Trace, number_columns_mut,
 };
 
 /// Collects the spans of one trace, then [builds](TraceBuilder::build) it.
@@ -289,29 +289,29 @@ fn assemble<S: SpanSource>(trace_id: [u8; 16], spans: &mut Vec<S>, mut repairs: 
         new
     });
 
-    let mut parent: Vec<u32> = spans
-        .iter()
-        .map(|span| {
-            if span.parent_id() == [0; 8] {
-                return NO_PARENT;
-            }
+    // The tree's columns are worked out in place, in the trace's block of
+    // `u32` columns; filling the rest leaves them be.
+    let len = spans.len();
+    let mut numbers = vec![0u32; NumberColumn::COUNT * len];
+    let [parent, _resource, _scope, child_count, enter, exit] = number_columns_mut(&mut numbers, len);
+    for (slot, span) in parent.iter_mut().zip(spans.iter()) {
+        *slot = if span.parent_id() == [0; 8] {
+            NO_PARENT
+        } else {
             index.get(id_key(span.parent_id())).unwrap_or_else(|| {
                 repairs.orphans += 1;
                 NO_PARENT
             })
-        })
-        .collect();
+        };
+    }
     drop(index);
-    repairs.cycles_cut = cut_cycles(&mut parent);
-    let children = Children::new(&parent);
-    let (enter, exit) = number(&parent, &children);
+    repairs.cycles_cut = cut_cycles(parent);
+    let children = Children::new(parent);
+    children.count_into(child_count);
+    number(parent, &children, enter, exit);
 
-    let mut trace = Columns::new(spans).fill();
+    let mut trace = Columns::new(spans, numbers).fill();
     trace.trace_id = trace_id;
-    trace.parent = parent;
-    trace.child_count = children.counts();
-    trace.enter = enter;
-    trace.exit = exit;
     trace.repairs = repairs;
     trace
 }
@@ -325,7 +325,7 @@ pub fn group_by_trace(records: impl IntoIterator<Item = SpanRecord>) -> Vec<Trac
         builders.entry(record.trace_id).or_insert_with(|| TraceBuilder::new(record.trace_id)).add(record);
     }
     let mut traces: Vec<Trace> = builders.into_values().map(TraceBuilder::build).collect();
-    traces.sort_by_key(|trace| (trace.start.first().copied(), trace.trace_id));
+    traces.sort_by_key(|trace| (trace.start().first().copied(), trace.trace_id));
     traces
 }
 
@@ -504,21 +504,18 @@ struct Columns<'r, S> {
 }
 
 impl<'r, S: SpanSource> Columns<'r, S> {
-    fn new(spans: &'r [S]) -> Columns<'r, S> {
+    /// Columns for `spans`, the tree's (in `numbers`) worked out already.
+    fn new(spans: &'r [S], numbers: Vec<u32>) -> Columns<'r, S> {
         let len = spans.len();
         let (strings, bytes) = string_estimate(spans);
         let trace = Trace {
             strings: Strings::with_capacity(strings, bytes),
-            span_id: Vec::with_capacity(len),
-            parent_id: Vec::with_capacity(len),
-            name: Vec::with_capacity(len),
+            ids: vec![[0; 8]; 2 * len],
+            texts: vec![Sym(0); 2 * len],
+            times: vec![0; 2 * len],
+            numbers,
             kind: Vec::with_capacity(len),
             status: Vec::with_capacity(len),
-            status_message: Vec::with_capacity(len),
-            start: Vec::with_capacity(len),
-            end: Vec::with_capacity(len),
-            resource: Vec::with_capacity(len),
-            scope: Vec::with_capacity(len),
             attrs: SpanAttrs::with_capacity(len, spans.iter().map(|span| span.attrs().len()).sum()),
             ..Trace::default()
         };
@@ -528,6 +525,9 @@ impl<'r, S: SpanSource> Columns<'r, S> {
     /// Fills every column but the tree's, interning strings in span order.
     fn fill(mut self) -> Trace {
         let spans = self.spans;
+        let len = spans.len();
+        // Where the resource and scope columns start in `numbers`.
+        let (resource_at, scope_at) = (NumberColumn::Resource as usize * len, NumberColumn::Scope as usize * len);
         for (i, span) in spans.iter().enumerate() {
             // A record's attributes are an allocation of their own, and so
             // is each longer string: a shard builds from records that came a
@@ -540,13 +540,13 @@ impl<'r, S: SpanSource> Columns<'r, S> {
             if let Some(near) = spans.get(i + PREFETCH_AHEAD) {
                 near.prefetch_texts();
             }
-            let previous = i.checked_sub(1).map(|p| &spans[p]);
+            let previous = i.checked_sub(1).map(|p| (p, &spans[p]));
             let resource = match previous {
-                Some(prev) if same_resource(prev, span) => *self.trace.resource.last().unwrap_or(&0),
+                Some((p, prev)) if same_resource(prev, span) => self.trace.numbers[resource_at + p],
                 _ => self.resource_index(i),
             };
             let scope = match previous {
-                Some(prev) if same_scope(prev, span) => *self.trace.scope.last().unwrap_or(&0),
+                Some((p, prev)) if same_scope(prev, span) => self.trace.numbers[scope_at + p],
                 _ => self.scope_index(i),
             };
             let (strings, large) = (&mut self.trace.strings, &mut self.trace.large);
@@ -564,16 +564,12 @@ impl<'r, S: SpanSource> Columns<'r, S> {
                 self.trace.links.push(i, link);
             }
             let trace = &mut self.trace;
-            trace.span_id.push(span.span_id());
-            trace.parent_id.push(span.parent_id());
-            trace.name.push(name);
+            (trace.ids[i], trace.ids[len + i]) = (span.span_id(), span.parent_id());
+            (trace.texts[i], trace.texts[len + i]) = (name, status_message);
+            (trace.times[i], trace.times[len + i]) = (span.start(), span.end());
+            (trace.numbers[resource_at + i], trace.numbers[scope_at + i]) = (resource, scope);
             trace.kind.push(span.kind());
             trace.status.push(span.status());
-            trace.status_message.push(status_message);
-            trace.start.push(span.start());
-            trace.end.push(span.end());
-            trace.resource.push(resource);
-            trace.scope.push(scope);
         }
         self.trace
     }
@@ -894,7 +890,7 @@ mod tests {
         let resources = [nan(), zero(0.0), nan(), zero(-0.0), zero(0.0), vec![], nan()];
         let records: Vec<SpanRecord> = resources.into_iter().zip(0..).map(|(r, start)| record(r, start)).collect();
         let trace = group_by_trace(records).remove(0);
-        assert_eq!(trace.resource, vec![0, 1, 0, 2, 1, 3, 0]);
+        assert_eq!(trace.resource(), vec![0, 1, 0, 2, 1, 3, 0]);
         assert_eq!(trace.resources.len(), 4);
         assert_eq!(trace.scopes.len(), 1);
         assert_eq!(trace.strings.lookup("k"), Some(trace.resources[0].attrs.keys[0]));
@@ -910,7 +906,7 @@ mod tests {
         let trace = group_by_trace(records).remove(0);
         assert_eq!(trace.resources.len(), count);
         let expected: Vec<u32> = (0..3 * count).map(|i| (i % count) as u32).collect();
-        assert_eq!(trace.resource, expected);
+        assert_eq!(trace.resource(), expected);
         for (n, resource) in trace.resources.iter().enumerate() {
             assert_eq!(resource.service_name.map(|sym| trace.strings.text(sym)), Some(format!("svc-{n}").as_str()));
         }

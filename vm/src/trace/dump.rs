@@ -38,29 +38,29 @@ impl Trace {
 
     fn dump_span(&self, i: usize, out: &mut String) {
         let strings = &self.strings;
-        let parent = match self.parent[i] {
+        let parent = match self.parent()[i] {
             NO_PARENT => "-".to_string(),
             parent => parent.to_string(),
         };
         let _ = writeln!(
             out,
             "span {i} id={} parent={parent} children={} enter={} exit={} name={}",
-            hex(&self.span_id[i]),
-            self.child_count[i],
-            self.enter[i],
-            self.exit[i],
-            sym(strings, self.name[i]),
+            hex(&self.span_id()[i]),
+            self.child_count()[i],
+            self.enter()[i],
+            self.exit()[i],
+            sym(strings, self.name()[i]),
         );
         let _ = writeln!(
             out,
             "  kind={:?} status={:?} message={} start={} end={} resource={} scope={}",
             self.kind[i],
             self.status[i],
-            sym(strings, self.status_message[i]),
-            self.start[i],
-            self.end[i],
-            self.resource[i],
-            self.scope[i],
+            sym(strings, self.status_message()[i]),
+            self.start()[i],
+            self.end()[i],
+            self.resource()[i],
+            self.scope()[i],
         );
         if !self.attrs.span(i).is_empty() {
             let _ = writeln!(out, "  attrs{}", attrs(self, self.attrs.span(i)));

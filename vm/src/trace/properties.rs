@@ -117,10 +117,10 @@ proptest! {
             for a in 0..trace.len() {
                 prop_assert_eq!(trace.is_ancestor(a, b), walks_up_to(&trace, a, b), "a={} b={}", a, b);
             }
-            let children = trace.parent.iter().filter(|&&p| p as usize == b).count();
-            prop_assert_eq!(trace.child_count[b] as usize, children);
+            let children = trace.parent().iter().filter(|&&p| p as usize == b).count();
+            prop_assert_eq!(trace.child_count()[b] as usize, children);
             if let Some(parent) = trace.parent_of(b) {
-                prop_assert!(trace.enter[parent] < trace.enter[b]);
+                prop_assert!(trace.enter()[parent] < trace.enter()[b]);
             }
         }
         // Every root had no parent id, or is an orphan, or lost a cycle's link.
@@ -204,7 +204,7 @@ proptest! {
         }
         let traces = group_by_trace(records);
         for pair in traces.windows(2) {
-            prop_assert!((pair[0].start[0], pair[0].trace_id) <= (pair[1].start[0], pair[1].trace_id));
+            prop_assert!((pair[0].start()[0], pair[0].trace_id) <= (pair[1].start()[0], pair[1].trace_id));
         }
     }
 }

@@ -37,17 +37,17 @@ impl Trace {
         (0..self.len())
             .map(|i| SpanRecord {
                 trace_id: self.trace_id,
-                span_id: self.span_id[i],
-                parent_id: self.parent_id[i],
-                name: text(self.name[i]),
+                span_id: self.span_id()[i],
+                parent_id: self.parent_id()[i],
+                name: text(self.name()[i]),
                 kind: self.kind[i],
                 status: self.status[i],
-                status_message: text(self.status_message[i]),
-                start: self.start[i],
-                end: self.end[i],
+                status_message: text(self.status_message()[i]),
+                start: self.start()[i],
+                end: self.end()[i],
                 attrs: record_attrs(self.attrs.span(i)),
-                resource: resources[self.resource[i] as usize].clone(),
-                scope: scopes[self.scope[i] as usize].clone(),
+                resource: resources[self.resource()[i] as usize].clone(),
+                scope: scopes[self.scope()[i] as usize].clone(),
                 events: self.events[i]
                     .iter()
                     .map(|Event { name, time, attrs }| (text(*name), *time, record_attrs(attrs.as_ref())))

@@ -34,13 +34,13 @@ fn build(records: Vec<SpanRecord>) -> Trace {
 #[test]
 fn spans_are_sorted_by_start_and_linked_to_their_parents() {
     let trace = build(vec![span(3, 2, 30), span(1, 0, 10), span(2, 1, 20), span(4, 1, 25)]);
-    assert_eq!(trace.span_id, vec![id(1), id(2), id(4), id(3)]);
-    assert_eq!(trace.parent, vec![NO_PARENT, 0, 0, 1]);
-    assert_eq!(trace.child_count, vec![2, 1, 0, 0]);
+    assert_eq!(trace.span_id(), vec![id(1), id(2), id(4), id(3)]);
+    assert_eq!(trace.parent(), vec![NO_PARENT, 0, 0, 1]);
+    assert_eq!(trace.child_count(), vec![2, 1, 0, 0]);
     assert_eq!(trace.root(), Some(0));
     assert!(trace.is_ancestor(0, 3) && trace.is_ancestor(1, 3));
     assert!(!trace.is_ancestor(2, 3) && !trace.is_ancestor(3, 3) && !trace.is_ancestor(3, 0));
-    assert_eq!(trace.strings.text(trace.name[3]), "op3");
+    assert_eq!(trace.strings.text(trace.name()[3]), "op3");
     assert_eq!(trace.repairs, Repairs::default());
 }
 
@@ -50,14 +50,14 @@ fn a_repeated_span_id_keeps_the_earliest_copy() {
     late.name = "late copy".into();
     let trace = build(vec![late, span(1, 0, 10), span(2, 1, 20)]);
     assert_eq!(trace.len(), 2);
-    assert_eq!(trace.strings.text(trace.name[1]), "op2");
+    assert_eq!(trace.strings.text(trace.name()[1]), "op2");
     assert_eq!(trace.repairs.duplicate_spans, 1);
 }
 
 #[test]
 fn a_span_whose_parent_is_missing_is_an_orphan_root() {
     let trace = build(vec![span(1, 0, 10), span(2, 99, 20), span(3, 2, 30)]);
-    assert_eq!(trace.parent, vec![NO_PARENT, NO_PARENT, 1]);
+    assert_eq!(trace.parent(), vec![NO_PARENT, NO_PARENT, 1]);
     assert_eq!(trace.repairs.orphans, 1);
     assert_eq!(trace.root(), Some(0));
 }
@@ -67,9 +67,9 @@ fn cycles_are_cut_at_their_earliest_span() {
     // 1 -> 2 -> 3 -> 1, and 4 is its own parent; 5 hangs below the ring.
     let trace = build(vec![span(1, 3, 10), span(2, 1, 20), span(3, 2, 30), span(4, 4, 40), span(5, 3, 50)]);
     assert_eq!(trace.repairs.cycles_cut, 2);
-    assert_eq!(trace.parent, vec![NO_PARENT, 0, 1, NO_PARENT, 2]);
+    assert_eq!(trace.parent(), vec![NO_PARENT, 0, 1, NO_PARENT, 2]);
     assert!(trace.is_ancestor(0, 4));
-    assert_eq!(trace.enter.iter().chain(&trace.exit).collect::<std::collections::HashSet<_>>().len(), 10);
+    assert_eq!(trace.enter().iter().chain(trace.exit()).collect::<std::collections::HashSet<_>>().len(), 10);
 }
 
 #[test]
@@ -171,9 +171,9 @@ fn identical_resources_and_scopes_are_shared() {
     }
     let trace = build(records);
     assert_eq!(trace.resources.len(), 2);
-    assert_eq!(trace.resource, vec![0, 1, 0, 1]);
+    assert_eq!(trace.resource(), vec![0, 1, 0, 1]);
     assert_eq!(trace.scopes.len(), 2);
-    assert_eq!(trace.scope, vec![0, 1, 0, 1]);
+    assert_eq!(trace.scope(), vec![0, 1, 0, 1]);
     let names: Vec<&str> = trace.resources.iter().map(|r| trace.strings.text(r.service_name.unwrap())).collect();
     assert_eq!(names, ["a", "b"]);
     assert_eq!(trace.strings.text(trace.scopes[1].name), "lib-b");
@@ -243,11 +243,11 @@ fn a_million_span_chain_builds_without_recursion() {
     let n = BIG as usize;
     assert_eq!(trace.len(), n);
     assert_eq!(trace.root(), Some(0));
-    assert_eq!((trace.enter[0], trace.exit[0]), (0, 2 * BIG as u32 - 1));
-    assert_eq!((trace.enter[n - 1], trace.exit[n - 1]), (BIG as u32 - 1, BIG as u32));
+    assert_eq!((trace.enter()[0], trace.exit()[0]), (0, 2 * BIG as u32 - 1));
+    assert_eq!((trace.enter()[n - 1], trace.exit()[n - 1]), (BIG as u32 - 1, BIG as u32));
     assert!(trace.is_ancestor(0, n - 1) && trace.is_ancestor(n / 2, n - 1));
     assert!(!trace.is_ancestor(n - 1, n / 2));
-    assert_eq!(trace.child_count[n - 1], 0);
+    assert_eq!(trace.child_count()[n - 1], 0);
     assert_eq!(trace.repairs, Repairs::default());
 }
 
@@ -266,7 +266,7 @@ fn a_million_span_fan_builds() {
     }
     let trace = builder.build();
     let n = BIG as usize;
-    assert_eq!(trace.child_count[0], BIG as u32 - 1);
+    assert_eq!(trace.child_count()[0], BIG as u32 - 1);
     assert!(trace.is_ancestor(0, n - 1));
     assert!(!trace.is_ancestor(1, n - 1));
     assert_eq!(trace.resources.len(), 1);
@@ -292,9 +292,9 @@ fn a_million_span_ring_is_cut_once() {
     // The cut span heads the tree but was recorded with a parent: not a root.
     assert_eq!(trace.root(), None);
     // Span 1 lost its link; span 1,000,000 hangs below it, and so on down to span 2.
-    assert_eq!(trace.parent[0], NO_PARENT);
-    assert_eq!(trace.parent[BIG as usize - 1], 0);
-    assert_eq!(trace.enter[1], BIG as u32 - 1);
+    assert_eq!(trace.parent()[0], NO_PARENT);
+    assert_eq!(trace.parent()[BIG as usize - 1], 0);
+    assert_eq!(trace.enter()[1], BIG as u32 - 1);
 }
 
 /// A decided trace is weighed for the memory budget without reading its

@@ -91,19 +91,21 @@ impl Children {
         &self.list[self.first[span] as usize..self.first[span + 1] as usize]
     }
 
-    pub(super) fn counts(&self) -> Vec<u32> {
-        self.first.windows(2).map(|pair| pair[1] - pair[0]).collect()
+    /// Writes each span's number of children to `counts`.
+    pub(super) fn count_into(&self, counts: &mut [u32]) {
+        for (count, pair) in counts.iter_mut().zip(self.first.windows(2)) {
+            *count = pair[1] - pair[0];
+        }
     }
 }
 
 /// Nested-set numbers from an iterative depth-first walk: roots in index
 /// order, children in index order. One counter ticks on entering and on
 /// leaving a span, so `enter[a] < enter[b] < exit[b] < exit[a]` exactly when
-/// `a` is a proper ancestor of `b`. `parent` must be acyclic.
-pub(super) fn number(parent: &[u32], children: &Children) -> (Vec<u32>, Vec<u32>) {
+/// `a` is a proper ancestor of `b`. `parent` must be acyclic; the numbers
+/// are written to `enter` and `exit`, as long as it.
+pub(super) fn number(parent: &[u32], children: &Children, enter: &mut [u32], exit: &mut [u32]) {
     let n = parent.len();
-    let mut enter = vec![0u32; n];
-    let mut exit = vec![0u32; n];
     let mut clock = 0u32;
     // (span, how many of its children have been entered)
     let mut stack: SmallVec<[(u32, u32); ON_STACK]> = SmallVec::new();
@@ -128,7 +130,6 @@ pub(super) fn number(parent: &[u32], children: &Children) -> (Vec<u32>, Vec<u32>
             }
         }
     }
-    (enter, exit)
 }
 
 #[cfg(test)]
@@ -163,9 +164,12 @@ mod tests {
     fn numbers_nest() {
         let parent = vec![N, 0, 0, 1, N];
         let children = Children::new(&parent);
-        assert_eq!(children.counts(), vec![2, 1, 0, 0, 0]);
+        let mut counts = vec![0; 5];
+        children.count_into(&mut counts);
+        assert_eq!(counts, vec![2, 1, 0, 0, 0]);
         assert_eq!(children.of(0), &[1, 2]);
-        let (enter, exit) = number(&parent, &children);
+        let (mut enter, mut exit) = (vec![0; 5], vec![0; 5]);
+        number(&parent, &children, &mut enter, &mut exit);
         assert_eq!(enter, vec![0, 1, 5, 2, 8]);
         assert_eq!(exit, vec![7, 4, 6, 3, 9]);
     }

@@ -90,20 +90,12 @@ impl Trace {
         let Trace {
             trace_id,
             strings,
-            span_id,
-            parent_id,
-            parent,
-            name,
+            ids,
+            texts,
+            times,
+            numbers,
             kind,
             status,
-            status_message,
-            start,
-            end,
-            resource,
-            scope,
-            child_count,
-            enter,
-            exit,
             attrs,
             events,
             links,
@@ -114,20 +106,12 @@ impl Trace {
         } = self;
         prefetch_line(trace_id);
         prefetch_line(strings);
-        prefetch_line(span_id);
-        prefetch_line(parent_id);
-        prefetch_line(parent);
-        prefetch_line(name);
+        prefetch_line(ids);
+        prefetch_line(texts);
+        prefetch_line(times);
+        prefetch_line(numbers);
         prefetch_line(kind);
         prefetch_line(status);
-        prefetch_line(status_message);
-        prefetch_line(start);
-        prefetch_line(end);
-        prefetch_line(resource);
-        prefetch_line(scope);
-        prefetch_line(child_count);
-        prefetch_line(enter);
-        prefetch_line(exit);
         prefetch_line(attrs);
         prefetch_line(events);
         prefetch_line(links);
@@ -140,13 +124,13 @@ impl Trace {
     /// Prefetches the memory evaluation reads first (see the module doc).
     pub fn warm_up(&self) {
         self.strings.warm_up();
-        prefetch(&self.name);
+        prefetch(self.name());
         prefetch(&self.kind);
         prefetch(&self.status);
-        prefetch(&self.parent);
-        prefetch(&self.enter);
-        prefetch(&self.exit);
-        prefetch(&self.resource);
+        prefetch(self.parent());
+        prefetch(self.enter());
+        prefetch(self.exit());
+        prefetch(self.resource());
         self.attrs.warm_up();
         for resource in &self.resources {
             prefetch(&resource.attrs.keys);
