@@ -157,7 +157,7 @@ fn bind<'a>(root: &'a Context<'a>, trace: &Trace, i: usize) -> Context<'a> {
     ctx.add_variable_from_value("attrs", attr_map(trace.attrs.span(i), trace));
     ctx.add_variable_from_value(
         "resource",
-        attr_map(trace.resources[trace.resource()[i] as usize].attrs.as_ref(), trace),
+        attr_map(trace.attrs_of(trace.resources[trace.resource()[i] as usize].attrs), trace),
     );
     ctx
 }

@@ -93,14 +93,14 @@ fn read<'e>(attrs: AttrsRef<'e>, key: Sym, trace: &'e Trace) -> Option<Val<'e>> 
 
 pub fn attribute(trace: &Trace, i: usize, scope: AttrScope, key: Sym) -> Val<'_> {
     let span = || read(trace.attrs.span(i), key, trace);
-    let resource = || read(trace.resources[trace.resource()[i] as usize].attrs.as_ref(), key, trace);
+    let resource = || read(trace.attrs_of(trace.resources[trace.resource()[i] as usize].attrs), key, trace);
     let found = match scope {
         AttrScope::Span => span(),
         AttrScope::Resource => resource(),
         AttrScope::SpanThenResource => span().or_else(resource),
-        AttrScope::Event => trace.events[i].iter().find_map(|event| read(event.attrs.as_ref(), key, trace)),
-        AttrScope::Link => trace.links[i].iter().find_map(|link| read(link.attrs.as_ref(), key, trace)),
-        AttrScope::Instrumentation => read(trace.scopes[trace.scope()[i] as usize].attrs.as_ref(), key, trace),
+        AttrScope::Event => trace.events[i].iter().find_map(|event| read(trace.attrs_of(event.attrs), key, trace)),
+        AttrScope::Link => trace.links[i].iter().find_map(|link| read(trace.attrs_of(link.attrs), key, trace)),
+        AttrScope::Instrumentation => read(trace.attrs_of(trace.scopes[trace.scope()[i] as usize].attrs), key, trace),
     };
     found.unwrap_or(Val::Nil)
 }

@@ -62,6 +62,13 @@ pub struct Attrs {
 }
 
 impl Attrs {
+    /// Appends the attributes `put` pushes and returns where they are.
+    pub(crate) fn push_range(&mut self, put: impl FnOnce(&mut Attrs)) -> AttrRange {
+        let start = self.keys.len() as u32;
+        put(self);
+        AttrRange { start, end: self.keys.len() as u32 }
+    }
+
     /// The value under `key` (the last one, if a key repeats).
     pub fn get(&self, key: Sym) -> Option<&AttrValue> {
         self.as_ref().get(key)
@@ -76,10 +83,29 @@ impl Attrs {
     }
 }
 
+/// Where the attributes of a resource, scope, event or link are in their
+/// trace's [`item_attrs`](Trace::item_attrs); read them with
+/// [`Trace::attrs_of`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttrRange {
+    start: u32,
+    end: u32,
+}
+
+impl AttrRange {
+    pub fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.start == self.end
+    }
+}
+
 /// A resource (the process a span came from) and its attributes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Resource {
-    pub attrs: Attrs,
+    pub attrs: AttrRange,
     /// `service.name`, interned, for `trace:rootService` and shapes.
     pub service_name: Option<Sym>,
 }
@@ -89,21 +115,21 @@ pub struct Resource {
 pub struct Scope {
     pub name: Sym,
     pub version: Sym,
-    pub attrs: Attrs,
+    pub attrs: AttrRange,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     pub name: Sym,
     pub time: i64,
-    pub attrs: Attrs,
+    pub attrs: AttrRange,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Link {
     pub trace_id: [u8; 16],
     pub span_id: [u8; 8],
-    pub attrs: Attrs,
+    pub attrs: AttrRange,
 }
 
 /// A string of a [`SpanRecord`]: names, attribute keys and string values.
@@ -198,6 +224,10 @@ pub struct Trace {
     pub links: SpanItems<Link>,
     pub resources: Vec<Resource>,
     pub scopes: Vec<Scope>,
+    /// The attributes of every resource, scope, event and link, one list
+    /// after another (each names its [`AttrRange`]): two allocations a
+    /// trace, not two for each that has any.
+    pub item_attrs: Attrs,
     /// The bytes and arrays that attribute values refer to.
     pub large: LargeValues,
     /// What assembly had to repair (duplicates, cycles, orphans), for reports.
@@ -316,6 +346,12 @@ impl Trace {
 
     fn numbers(&self, which: NumberColumn) -> &[u32] {
         column(&self.numbers, self.len(), which as usize)
+    }
+
+    /// The attributes of a resource, scope, event or link of this trace.
+    pub fn attrs_of(&self, range: AttrRange) -> AttrsRef<'_> {
+        let range = range.start as usize..range.end as usize;
+        AttrsRef { keys: &self.item_attrs.keys[range.clone()], values: &self.item_attrs.values[range] }
     }
 
     /// Is `a` a proper ancestor of `b`?

@@ -207,7 +207,7 @@ impl TriggerIndex {
             self.span_attrs.choose(attrs, trace, work, Role::SPAN);
         }
         if !self.resource_attrs.is_empty() {
-            let attrs = trace.resources.iter().map(|resource| resource.attrs.as_ref());
+            let attrs = trace.resources.iter().map(|resource| trace.attrs_of(resource.attrs));
             self.resource_attrs.choose(attrs, trace, work, Role::RESOURCE);
         }
     }

@@ -67,7 +67,7 @@ impl AttrTable {
         table.span_start.push(table.entries.len() as u64);
         for resource in &trace.resources {
             table.resource_start.push(table.entries.len() as u64);
-            table.push(resource.attrs.as_ref());
+            table.push(trace.attrs_of(resource.attrs));
         }
         table.resource_start.push(table.entries.len() as u64);
         table

@@ -27,8 +27,8 @@ use smallvec::SmallVec;
 use super::source::{AttrSource, SpanSource, ValueRef};
 use super::tree::{Children, cut_cycles, number};
 use super::{
-    AttrValue, Attrs, Event, LargeValues, Link, NO_PARENT, NumberColumn, RecordValue, Repairs, Resource, Scope,
-    SpanAttrs, SpanRecord, Strings, Sym, Text, Trace, number_columns_mut,
+    AttrRange, AttrValue, Attrs, Event, LargeValues, Link, NO_PARENT, NumberColumn, RecordValue, Repairs, Resource,
+    Scope, SpanAttrs, SpanRecord, Strings, Sym, Text, Trace, number_columns_mut,
 };
 
 /// Collects the spans of one trace, then [builds](TraceBuilder::build) it.
@@ -555,12 +555,13 @@ impl<'r, S: SpanSource> Columns<'r, S> {
             intern_each(strings, large, span.attrs(), |key, value| self.trace.attrs.push(key, value));
             self.trace.attrs.end_span();
             for (name, time, attrs) in span.events() {
-                let attrs = intern_attrs(strings, large, attrs);
+                let attrs = intern_attrs(strings, large, &mut self.trace.item_attrs, attrs);
                 let event = Event { name: strings.intern(name), time, attrs };
                 self.trace.events.push(i, event);
             }
             for (trace_id, span_id, attrs) in span.links() {
-                let link = Link { trace_id, span_id, attrs: intern_attrs(strings, large, attrs) };
+                let link =
+                    Link { trace_id, span_id, attrs: intern_attrs(strings, large, &mut self.trace.item_attrs, attrs) };
                 self.trace.links.push(i, link);
             }
             let trace = &mut self.trace;
@@ -580,7 +581,7 @@ impl<'r, S: SpanSource> Columns<'r, S> {
         let (index, new) = self.resources.index(self.spans, i, hash_resource, same_resource);
         if new {
             let (strings, large) = (&mut self.trace.strings, &mut self.trace.large);
-            let attrs = intern_attrs(strings, large, resource);
+            let attrs = intern_attrs(strings, large, &mut self.trace.item_attrs, resource);
             let service_name = resource.iter().rev().find_map(|(key, value)| match value {
                 RecordValue::Str(name) if key == "service.name" => Some(strings.intern(name)),
                 _ => None,
@@ -599,7 +600,7 @@ impl<'r, S: SpanSource> Columns<'r, S> {
             let scope = Scope {
                 name: strings.intern(&scope.name),
                 version: strings.intern(&scope.version),
-                attrs: intern_attrs(strings, large, &scope.attrs),
+                attrs: intern_attrs(strings, large, &mut self.trace.item_attrs, &scope.attrs),
             };
             self.trace.scopes.push(scope);
         }
@@ -767,13 +768,19 @@ fn same_value(a: &RecordValue, b: &RecordValue) -> bool {
     }
 }
 
-fn intern_attrs<A: AttrSource>(strings: &mut Strings, large: &mut LargeValues, list: &[A]) -> Attrs {
-    let mut attrs = Attrs { keys: Vec::with_capacity(list.len()), values: Vec::with_capacity(list.len()) };
-    intern_each(strings, large, list, |key, value| {
-        attrs.keys.push(key);
-        attrs.values.push(value);
-    });
-    attrs
+/// Interns `list` onto the end of `to` (a trace's `item_attrs`) and returns where it is.
+fn intern_attrs<A: AttrSource>(
+    strings: &mut Strings,
+    large: &mut LargeValues,
+    to: &mut Attrs,
+    list: &[A],
+) -> AttrRange {
+    to.push_range(|attrs| {
+        intern_each(strings, large, list, |key, value| {
+            attrs.keys.push(key);
+            attrs.values.push(value);
+        })
+    })
 }
 
 /// Interns an attribute list in order, handing each key and value to `put`;
@@ -893,7 +900,7 @@ mod tests {
         assert_eq!(trace.resource(), vec![0, 1, 0, 2, 1, 3, 0]);
         assert_eq!(trace.resources.len(), 4);
         assert_eq!(trace.scopes.len(), 1);
-        assert_eq!(trace.strings.lookup("k"), Some(trace.resources[0].attrs.keys[0]));
+        assert_eq!(trace.strings.lookup("k"), Some(trace.attrs_of(trace.resources[0].attrs).keys[0]));
     }
 
     #[test]

@@ -19,7 +19,7 @@ impl Trace {
         }
         for (i, resource) in self.resources.iter().enumerate() {
             let service = resource.service_name.map(|sym| sym.0.to_string()).unwrap_or_else(|| "-".into());
-            let _ = writeln!(out, "resource {i} service=#{service}{}", attrs(self, resource.attrs.as_ref()));
+            let _ = writeln!(out, "resource {i} service=#{service}{}", attrs(self, self.attrs_of(resource.attrs)));
         }
         for (i, scope) in self.scopes.iter().enumerate() {
             let _ = writeln!(
@@ -27,7 +27,7 @@ impl Trace {
                 "scope {i} name={} version={}{}",
                 sym(strings, scope.name),
                 sym(strings, scope.version),
-                attrs(self, scope.attrs.as_ref())
+                attrs(self, self.attrs_of(scope.attrs))
             );
         }
         for i in 0..self.len() {
@@ -71,7 +71,7 @@ impl Trace {
                 "  event {} at {}{}",
                 sym(strings, event.name),
                 event.time,
-                attrs(self, event.attrs.as_ref())
+                attrs(self, self.attrs_of(event.attrs))
             );
         }
         for link in &self.links[i] {
@@ -80,7 +80,7 @@ impl Trace {
                 "  link {}/{}{}",
                 hex(&link.trace_id),
                 hex(&link.span_id),
-                attrs(self, link.attrs.as_ref())
+                attrs(self, self.attrs_of(link.attrs))
             );
         }
     }

@@ -25,12 +25,12 @@ impl Trace {
             attrs.iter().map(|(key, value)| (text(key), self.record_value(*value))).collect()
         };
         let resources: Vec<Arc<[(Text, RecordValue)]>> =
-            self.resources.iter().map(|resource| record_attrs(resource.attrs.as_ref()).into()).collect();
+            self.resources.iter().map(|resource| record_attrs(self.attrs_of(resource.attrs)).into()).collect();
         let scopes: Vec<Arc<RecordScope>> = self
             .scopes
             .iter()
             .map(|scope| {
-                let attrs = record_attrs(scope.attrs.as_ref());
+                let attrs = record_attrs(self.attrs_of(scope.attrs));
                 Arc::new(RecordScope { name: text(scope.name), version: text(scope.version), attrs })
             })
             .collect();
@@ -50,11 +50,11 @@ impl Trace {
                 scope: scopes[self.scope()[i] as usize].clone(),
                 events: self.events[i]
                     .iter()
-                    .map(|Event { name, time, attrs }| (text(*name), *time, record_attrs(attrs.as_ref())))
+                    .map(|Event { name, time, attrs }| (text(*name), *time, record_attrs(self.attrs_of(*attrs))))
                     .collect(),
                 links: self.links[i]
                     .iter()
-                    .map(|Link { trace_id, span_id, attrs }| (*trace_id, *span_id, record_attrs(attrs.as_ref())))
+                    .map(|Link { trace_id, span_id, attrs }| (*trace_id, *span_id, record_attrs(self.attrs_of(*attrs))))
                     .collect(),
             })
             .collect()
@@ -66,24 +66,18 @@ impl Trace {
         // Span and parent ids; parent, name, status message, resource, scope,
         // child count, enter and exit; start and end; kind and status.
         let per_span = size_of::<[[u8; 8]; 2]>() + size_of::<[u32; 8]>() + size_of::<[i64; 2]>() + size_of::<[u8; 2]>();
-        // Only spans with events or links have any to weigh.
-        let events = self.events.array_bytes()
-            + self.events.all().iter().map(|e| e.attrs.as_ref().memory_bytes()).sum::<usize>();
-        let links =
-            self.links.array_bytes() + self.links.all().iter().map(|l| l.attrs.as_ref().memory_bytes()).sum::<usize>();
+        // Only spans with events or links have any to weigh; the attributes
+        // of resources, scopes, events and links are one list.
         size_of::<Trace>()
             + self.len() * per_span
             + self.strings.memory_bytes()
             + self.large.memory_bytes()
             + self.attrs.memory_bytes()
-            + events
-            + links
-            + self
-                .resources
-                .iter()
-                .map(|r| size_of::<super::Resource>() + r.attrs.as_ref().memory_bytes())
-                .sum::<usize>()
-            + self.scopes.iter().map(|s| size_of::<super::Scope>() + s.attrs.as_ref().memory_bytes()).sum::<usize>()
+            + self.events.array_bytes()
+            + self.links.array_bytes()
+            + self.resources.len() * size_of::<super::Resource>()
+            + self.scopes.len() * size_of::<super::Scope>()
+            + self.item_attrs.as_ref().memory_bytes()
     }
 
     /// An attribute value of this trace as a record value.

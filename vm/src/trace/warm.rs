@@ -101,6 +101,7 @@ impl Trace {
             links,
             resources,
             scopes,
+            item_attrs,
             large,
             repairs,
         } = self;
@@ -117,6 +118,7 @@ impl Trace {
         prefetch_line(links);
         prefetch_line(resources);
         prefetch_line(scopes);
+        prefetch_line(item_attrs);
         prefetch_line(large);
         prefetch_line(repairs);
     }
@@ -132,10 +134,11 @@ impl Trace {
         prefetch(self.exit());
         prefetch(self.resource());
         self.attrs.warm_up();
-        for resource in &self.resources {
-            prefetch(&resource.attrs.keys);
-            prefetch(&resource.attrs.values);
-        }
+        // The resources, and the one list of their attributes (with the
+        // scopes', events' and links'): rules read resources' attributes.
+        prefetch(&self.resources);
+        prefetch(&self.item_attrs.keys);
+        prefetch(&self.item_attrs.values);
     }
 }
 
