@@ -11,8 +11,6 @@ use std::hash::{BuildHasher, Hasher};
 use std::ops::Range;
 
 use foldhash::fast::RandomState;
-use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
 
 use super::Sym;
 
@@ -26,7 +24,7 @@ pub struct Strings {
     /// of symbol `i - 1` ends (symbol 0 at 0).
     ends: Vec<usize>,
     /// The symbols, by the hash of their text.
-    index: HashTable<u32>,
+    index: SymbolIndex,
     /// Trace strings come from the network, so an attacker picks them. A
     /// fast hash with no seed would let one send a trace whose strings all
     /// collide and make interning quadratic. foldhash is seeded per process
@@ -46,7 +44,7 @@ impl Strings {
         Strings {
             bytes: String::with_capacity(bytes),
             ends: Vec::with_capacity(strings),
-            index: HashTable::with_capacity(strings),
+            index: SymbolIndex::with_capacity(strings),
             hasher: RandomState::default(),
         }
     }
@@ -54,19 +52,14 @@ impl Strings {
     /// The symbol of `text`, adding it if it is new.
     pub fn intern(&mut self, text: &str) -> Sym {
         let hash = hash_text(&self.hasher, text);
-        let Strings { bytes, ends, index, hasher } = self;
-        let entry = index.entry(
-            hash,
-            |&sym| holds(bytes, ends, sym, text),
-            |&sym| hash_text(hasher, text_of(bytes, ends, sym)),
-        );
-        match entry {
-            Entry::Occupied(found) => Sym(*found.get()),
-            Entry::Vacant(slot) => {
+        let Strings { bytes, ends, index, .. } = self;
+        match index.find(hash, |sym| holds(bytes, ends, sym, text)) {
+            Ok(sym) => Sym(sym),
+            Err(empty) => {
                 let sym = ends.len() as u32;
                 bytes.push_str(text);
                 ends.push(bytes.len());
-                slot.insert(sym);
+                index.insert(empty, hash, sym);
                 Sym(sym)
             }
         }
@@ -75,7 +68,7 @@ impl Strings {
     /// The symbol of `text`, if this trace holds that string.
     pub fn lookup(&self, text: &str) -> Option<Sym> {
         let hash = hash_text(&self.hasher, text);
-        self.index.find(hash, |&sym| holds(&self.bytes, &self.ends, sym, text)).map(|&sym| Sym(sym))
+        self.index.find(hash, |sym| holds(&self.bytes, &self.ends, sym, text)).ok().map(Sym)
     }
 
     /// The text of `sym`. Panics if `sym` is not a symbol of this table.
@@ -94,6 +87,7 @@ impl Strings {
     /// Prefetches the texts and their ends
     /// ([`Trace::warm_up`](super::Trace::warm_up)).
     pub(super) fn warm_up(&self) {
+        super::warm::prefetch(&self.index.slots);
         super::warm::prefetch(self.bytes.as_bytes());
         super::warm::prefetch(&self.ends);
     }
@@ -102,7 +96,7 @@ impl Strings {
     pub fn memory_bytes(&self) -> usize {
         self.bytes.capacity()
             + self.ends.capacity() * std::mem::size_of::<usize>()
-            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.index.slots.capacity() * std::mem::size_of::<u64>()
     }
 
     /// Every text, in symbol order.
@@ -123,6 +117,86 @@ impl fmt::Debug for Strings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.texts()).finish()
     }
+}
+
+/// The symbols of a table by the hash of their text: open addressing with
+/// linear probing in one vector, kept at most half full. A slot holds the
+/// high half of its text's hash (a tag, which also says where its probe
+/// starts) above the symbol plus one; 0 is an empty slot. A plain vector, not
+/// a `HashTable`, so that [`Strings::warm_up`] can ask for its lines: a shard
+/// looks the rules' keys up in a trace another core built a second earlier,
+/// and each probe of the cold table was a cache miss (a tenth of a shard).
+#[derive(Clone, Default)]
+struct SymbolIndex {
+    slots: Vec<u64>,
+    len: usize,
+}
+
+impl SymbolIndex {
+    const MIN_SLOTS: usize = 8;
+
+    fn with_capacity(symbols: usize) -> SymbolIndex {
+        let slots = match symbols {
+            0 => Vec::new(),
+            n => vec![0; (2 * n).next_power_of_two().max(SymbolIndex::MIN_SLOTS)],
+        };
+        SymbolIndex { slots, len: 0 }
+    }
+
+    /// The symbol hashed to `hash` for which `is` holds, or else the empty
+    /// slot where it would go (for [`insert`](Self::insert)).
+    fn find(&self, hash: u64, mut is: impl FnMut(u32) -> bool) -> Result<u32, usize> {
+        if self.slots.is_empty() {
+            return Err(0);
+        }
+        let tag = tag_of(hash);
+        let mask = self.slots.len() - 1;
+        let mut at = tag as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                return Err(at);
+            }
+            let sym = (slot as u32).wrapping_sub(1);
+            if (slot >> 32) as u32 == tag && is(sym) {
+                return Ok(sym);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Adds `sym` (not in the index) at `empty`, the slot [`find`](Self::find)
+    /// gave for `hash`, growing first if that would fill more than half.
+    fn insert(&mut self, empty: usize, hash: u64, sym: u32) {
+        let slot = u64::from(tag_of(hash)) << 32 | u64::from(sym + 1);
+        self.len += 1;
+        if 2 * self.len > self.slots.len() {
+            let size = (2 * self.slots.len()).max(SymbolIndex::MIN_SLOTS);
+            let old = std::mem::replace(&mut self.slots, vec![0; size]);
+            for slot in old.into_iter().filter(|&slot| slot != 0).chain([slot]) {
+                self.place(slot);
+            }
+        } else {
+            self.slots[empty] = slot;
+        }
+    }
+
+    /// Puts `slot` in the first empty slot of its probe.
+    fn place(&mut self, slot: u64) {
+        let mask = self.slots.len() - 1;
+        let mut at = (slot >> 32) as usize & mask;
+        while self.slots[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = slot;
+    }
+}
+
+/// The high half of a text's hash: its tag in a [`SymbolIndex`] slot, and
+/// where its probe starts (the low bits of the tag, which foldhash mixes
+/// as well as the rest).
+fn tag_of(hash: u64) -> u32 {
+    (hash >> 32) as u32
 }
 
 fn text_of<'s>(bytes: &'s str, ends: &[usize], sym: u32) -> &'s str {
@@ -195,6 +269,23 @@ mod tests {
                 assert_eq!(same_bytes(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn symbols_whose_tags_collide_are_found_past_each_other_and_around_the_end() {
+        let mut index = SymbolIndex::default();
+        // One tag for all, whose probe starts at the last slot: every
+        // symbol but the first is placed past the others, around the end.
+        let hash = |sym: u32| 0xffff_ffff_0000_0000 | u64::from(sym);
+        for sym in 0..20 {
+            let empty = index.find(hash(sym), |_| false).expect_err("not there yet");
+            index.insert(empty, hash(sym), sym);
+        }
+        for sym in 0..20 {
+            assert_eq!(index.find(hash(sym), |found| found == sym), Ok(sym));
+        }
+        assert!(index.find(hash(99), |_| false).is_err());
+        assert!(2 * index.len <= index.slots.len(), "{} of {}", index.len, index.slots.len());
     }
 
     #[test]
