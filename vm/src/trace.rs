@@ -215,6 +215,9 @@ pub struct Trace {
     times: Vec<i64>,
     /// The `u32` columns in [`NumberColumn`] order.
     numbers: Vec<u32>,
+    /// [`root`](Self::root)'s answer, worked out while the trace is built:
+    /// evaluation asks for it when the parent ids are out of the cache.
+    root: Option<u32>,
     pub kind: Vec<SpanKind>,
     pub status: Vec<Status>,
     /// Each span's attributes (all of them in one pair of arrays).
@@ -370,7 +373,12 @@ impl Trace {
     /// parent has not arrived) are not roots, so a trace whose root is still
     /// missing has none.
     pub fn root(&self) -> Option<usize> {
+        self.root.map(|root| root as usize)
+    }
+
+    /// Works out [`root`](Self::root) from the columns.
+    fn find_root(&self) -> Option<u32> {
         let (parent, parent_id) = (self.parent(), self.parent_id());
-        (0..self.len()).find(|&i| parent[i] == NO_PARENT && parent_id[i] == [0; 8])
+        (0..self.len()).find(|&i| parent[i] == NO_PARENT && parent_id[i] == [0; 8]).map(|i| i as u32)
     }
 }

@@ -313,6 +313,7 @@ fn assemble<S: SpanSource>(trace_id: [u8; 16], spans: &mut Vec<S>, mut repairs: 
     let mut trace = Columns::new(spans, numbers).fill();
     trace.trace_id = trace_id;
     trace.repairs = repairs;
+    trace.root = trace.find_root();
     trace
 }
 

@@ -94,6 +94,7 @@ impl Trace {
             texts,
             times,
             numbers,
+            root,
             kind,
             status,
             attrs,
@@ -111,6 +112,7 @@ impl Trace {
         prefetch_line(texts);
         prefetch_line(times);
         prefetch_line(numbers);
+        prefetch_line(root);
         prefetch_line(kind);
         prefetch_line(status);
         prefetch_line(attrs);
