@@ -129,6 +129,10 @@ impl Trace {
     pub fn warm_up(&self) {
         self.strings.warm_up();
         prefetch(self.name());
+        // Evaluation starts with the trace's time (its first start), and
+        // rules read durations.
+        prefetch(self.start());
+        prefetch(self.end());
         prefetch(&self.kind);
         prefetch(&self.status);
         prefetch(self.parent());
