@@ -135,6 +135,34 @@ struct SiteRun {
     best_in_check: Option<Scored>,
 }
 
+/// A run's first call: its site, key, value (shared, not copied) and score.
+#[derive(Debug)]
+struct FirstCall {
+    site: u32,
+    key: Value,
+    value: Value,
+    score: Option<f64>,
+}
+
+impl FirstCall {
+    /// Whether a call is this one: what [`memo_key`] tells, without writing it.
+    fn is(&self, site: u32, key: &Value, value: &Value) -> bool {
+        self.site == site && same_encoding(&self.key, key) && same_encoding(&self.value, value)
+    }
+}
+
+/// Whether two values encode alike (`encode_key`, `memo_key`): `==`, but
+/// floats by their bits, as encoding writes them.
+fn same_encoding(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
+        (Value::List(a), Value::List(b)) => {
+            a.len() == b.len() && a.iter().zip(b.iter()).all(|(a, b)| same_encoding(a, b))
+        }
+        _ => a == b,
+    }
+}
+
 /// One rule evaluation's `novelty` calls. See the module doc.
 ///
 /// A machine keeps one for all rules of a trace and [`reset`](Self::reset)s
@@ -144,10 +172,11 @@ pub struct NoveltyRun<'e> {
     store: Option<&'e NoveltyStore>,
     /// The trace's time (its first span's start), for the burst policy.
     time: i64,
-    /// Scores given, by site, key and value (see [`memo_key`]): the first
-    /// call's in `first`, later ones' in `memo`. Most runs make one call, and
-    /// this keeps it from hashing and (once the buffer has grown) allocating.
-    first: Option<(Vec<u8>, Option<f64>)>,
+    /// Scores given, by site, key and value: the first call's in `first`,
+    /// later ones' in `memo` (by [`memo_key`]). Most runs make one call, and
+    /// comparing with it needs no key written: `trace:shape` is hundreds of
+    /// bytes, copied into a new buffer every trace when it had one.
+    first: Option<FirstCall>,
     memo: HashMap<Vec<u8>, Option<f64>>,
     scratch: Vec<u8>,
     /// By site index.
@@ -171,10 +200,7 @@ impl<'e> NoveltyRun<'e> {
     pub fn reset(&mut self, store: Option<&'e NoveltyStore>, time: i64) {
         self.store = store;
         self.time = time;
-        // The first key's buffer goes back to `scratch`, to be reused.
-        if let Some((key, _)) = self.first.take() {
-            self.scratch = key;
-        }
+        self.first = None;
         self.memo.clear();
         self.sites.clear();
     }
@@ -188,10 +214,10 @@ impl<'e> NoveltyRun<'e> {
             run.epoch = Some(epoch);
             run.best_in_check = None;
         }
-        if !memo_key(site, key, value, &mut self.scratch) {
+        if !scores(key, value) {
             return None;
         }
-        let score = match self.remembered() {
+        let score = match self.remembered(site, key, value) {
             Some(score) => score,
             None => {
                 let call = Call { site: &loaded.id, key, value, options: &loaded.options, time: self.time };
@@ -205,7 +231,7 @@ impl<'e> NoveltyRun<'e> {
                     let prepared = rebuild.prepare();
                     store.lock().install(prepared);
                 }
-                self.remember(score);
+                self.remember(site, key, value, score);
                 score
             }
         };
@@ -223,22 +249,25 @@ impl<'e> NoveltyRun<'e> {
         score
     }
 
-    /// The score already given to the call whose memo key is in `scratch`.
-    fn remembered(&self) -> Option<Option<f64>> {
-        match &self.first {
-            Some((key, score)) if *key == self.scratch => Some(*score),
-            // `get` on an empty map returns before hashing.
-            _ => self.memo.get(&self.scratch[..]).copied(),
+    /// The score already given to this call in this run, if it was made.
+    fn remembered(&mut self, site: u32, key: &Value, value: &Value) -> Option<Option<f64>> {
+        let first = self.first.as_ref()?;
+        if first.is(site, key, value) {
+            return Some(first.score);
         }
+        if self.memo.is_empty() {
+            return None;
+        }
+        memo_key(site, key, value, &mut self.scratch);
+        self.memo.get(&self.scratch[..]).copied()
     }
 
-    /// Remembers `score` for the call whose memo key is in `scratch`.
-    fn remember(&mut self, score: Option<f64>) {
+    /// Remembers `score` for this call (not made before in this run).
+    fn remember(&mut self, site: u32, key: &Value, value: &Value, score: Option<f64>) {
         if self.first.is_none() {
-            // The key moves with its buffer; `scratch` grows afresh only if
-            // another call comes.
-            self.first = Some((std::mem::take(&mut self.scratch), score));
+            self.first = Some(FirstCall { site, key: key.clone(), value: value.clone(), score });
         } else {
+            memo_key(site, key, value, &mut self.scratch);
             self.memo.insert(self.scratch.clone(), score);
         }
     }
@@ -278,26 +307,26 @@ impl<'e> NoveltyRun<'e> {
     }
 }
 
-/// Writes the memo key of a call to `out`: the site, the key's encoding and
-/// the value's kind and bytes. False for a call that scores nothing (a `nil`
-/// key, a value that is not a string or bytes).
-fn memo_key(site: u32, key: &Value, value: &Value, out: &mut Vec<u8>) -> bool {
+/// Whether a call scores anything: a key that is not `nil`, a value that is
+/// a string or bytes (else it is `nil`, and leaves nothing behind).
+fn scores(key: &Value, value: &Value) -> bool {
+    !matches!(key, Value::Nil) && matches!(value, Value::Str(_) | Value::Bytes(_))
+}
+
+/// Writes the memo key of a call that [`scores`] to `out`: the site, the
+/// key's encoding and the value's kind and bytes.
+fn memo_key(site: u32, key: &Value, value: &Value, out: &mut Vec<u8>) {
     let (kind, bytes) = match value {
         Value::Str(text) => (b's', text.as_bytes()),
         Value::Bytes(bytes) => (b'b', &bytes[..]),
-        _ => return false,
+        _ => unreachable!("only calls that score are remembered"),
     };
     out.clear();
-    // Room for the value and a short key at once: one allocation, not one
-    // per doubling, for a run's first call.
     out.reserve(bytes.len() + 32);
     out.extend_from_slice(&site.to_le_bytes());
-    if !encode_key(key, out) {
-        return false;
-    }
+    encode_key(key, out);
     out.push(kind);
     out.extend_from_slice(bytes);
-    true
 }
 
 #[cfg(test)]
@@ -313,6 +342,42 @@ mod tests {
     fn observed(store: &NoveltyStore) -> u64 {
         let counters = store.metrics().counters;
         counters.scored + counters.warming
+    }
+
+    #[test]
+    fn the_first_call_is_told_apart_as_its_memo_key_would_be() {
+        let list = |items: &[Value]| Value::List(items.to_vec().into());
+        let keys = [
+            Value::Float(0.0),
+            Value::Float(-0.0),
+            Value::Float(f64::NAN),
+            Value::Int(0),
+            Value::Duration(0),
+            Value::Str("0".into()),
+            Value::Bytes(b"0".to_vec().into()),
+            list(&[Value::Nil, Value::Int(1)]),
+            list(&[Value::Nil, Value::Float(1.0)]),
+            list(&[Value::Float(-0.0)]),
+            list(&[Value::Float(0.0)]),
+        ];
+        let values = [Value::Str("v".into()), Value::Bytes(b"v".to_vec().into()), Value::Str("w".into())];
+        let mut calls: Vec<(u32, &Value, &Value)> = Vec::new();
+        for site in [0, 1] {
+            for key in &keys {
+                calls.extend(values.iter().map(|value| (site, key, value)));
+            }
+        }
+        let encoded = |(site, key, value): (u32, &Value, &Value)| {
+            let mut out = Vec::new();
+            memo_key(site, key, value, &mut out);
+            out
+        };
+        for &a in &calls {
+            let first = FirstCall { site: a.0, key: a.1.clone(), value: a.2.clone(), score: None };
+            for &b in &calls {
+                assert_eq!(first.is(b.0, b.1, b.2), encoded(a) == encoded(b), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
