@@ -98,7 +98,8 @@ pub struct TreeOrder {
 impl TreeOrder {
     pub fn new(trace: &Trace) -> TreeOrder {
         let mut preorder: Vec<u32> = (0..trace.len() as u32).collect();
-        preorder.sort_unstable_by_key(|&i| trace.enter()[i as usize]);
+        let enter = trace.enter();
+        preorder.sort_unstable_by_key(|&i| enter[i as usize]);
         TreeOrder { preorder }
     }
 }
@@ -181,15 +182,16 @@ fn gather(set: &SpanSet, n: usize, mut add: impl FnMut(usize, &mut SpanSet)) -> 
 /// The spans below `top`: those after it in depth-first order whose enter
 /// number is below its exit.
 fn subtree<'t>(trace: &'t Trace, order: &'t TreeOrder, top: usize) -> impl Iterator<Item = usize> + 't {
-    let after = order.preorder.partition_point(|&span| trace.enter()[span as usize] <= trace.enter()[top]);
-    let below =
-        order.preorder[after..].iter().take_while(move |&&span| trace.enter()[span as usize] < trace.exit()[top]);
+    let (enter, exit) = (trace.enter(), trace.exit()[top]);
+    let after = order.preorder.partition_point(|&span| enter[span as usize] <= enter[top]);
+    let below = order.preorder[after..].iter().take_while(move |&&span| enter[span as usize] < exit);
     below.map(|&span| span as usize)
 }
 
 /// The spans whose parent is `top`, found in its subtree.
 fn children<'t>(trace: &'t Trace, order: &'t TreeOrder, top: usize) -> impl Iterator<Item = usize> + 't {
-    subtree(trace, order, top).filter(move |&span| trace.parent()[span] as usize == top)
+    let parent = trace.parent();
+    subtree(trace, order, top).filter(move |&span| parent[span] as usize == top)
 }
 
 /// Spans with a proper ancestor in `a`, from each `a`-span's subtree.
@@ -231,15 +233,15 @@ fn children_of(a: &SpanSet, trace: &Trace) -> SpanSet {
 fn descendants_of(a: &SpanSet, trace: &Trace, order: &TreeOrder) -> SpanSet {
     let mut out = SpanSet::empty(trace.len());
     let mut covered_until: Option<u32> = None;
+    let (enter, exit) = (trace.enter(), trace.exit());
     for &span in &order.preorder {
         let i = span as usize;
-        if covered_until.is_some_and(|end| trace.enter()[i] < end) {
+        if covered_until.is_some_and(|end| enter[i] < end) {
             out.insert(i);
         }
         if a.contains(i) {
-            covered_until = Some(covered_until.map_or(trace.exit()[i], |end| {
-                if trace.enter()[i] < end { end.max(trace.exit()[i]) } else { trace.exit()[i] }
-            }));
+            covered_until =
+                Some(covered_until.map_or(exit[i], |end| if enter[i] < end { end.max(exit[i]) } else { exit[i] }));
         }
     }
     out

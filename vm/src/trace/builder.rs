@@ -28,7 +28,7 @@ use super::source::{AttrSource, SpanSource, ValueRef};
 use super::tree::{Children, cut_cycles, number};
 use super::{
     AttrRange, AttrValue, Attrs, Event, LargeValues, Link, NO_PARENT, NumberColumn, RecordValue, Repairs, Resource,
-    Scope, SpanAttrs, SpanRecord, Strings, Sym, Text, Trace, number_columns_mut,
+    Scope, SpanAttrs, SpanRecord, Strings, Sym, Text, Trace, filled, number_columns_mut,
 };
 
 /// Collects the spans of one trace, then [builds](TraceBuilder::build) it.
@@ -292,7 +292,7 @@ fn assemble<S: SpanSource>(trace_id: [u8; 16], spans: &mut Vec<S>, mut repairs: 
     // The tree's columns are worked out in place, in the trace's block of
     // `u32` columns; filling the rest leaves them be.
     let len = spans.len();
-    let mut numbers = vec![0u32; NumberColumn::COUNT * len];
+    let mut numbers = filled(NumberColumn::COUNT * len, 0u32);
     let [parent, _resource, _scope, child_count, enter, exit] = number_columns_mut(&mut numbers, len);
     for (slot, span) in parent.iter_mut().zip(spans.iter()) {
         *slot = if span.parent_id() == [0; 8] {
@@ -511,9 +511,9 @@ impl<'r, S: SpanSource> Columns<'r, S> {
         let (strings, bytes) = string_estimate(spans);
         let trace = Trace {
             strings: Strings::with_capacity(strings, bytes),
-            ids: vec![[0; 8]; 2 * len],
-            texts: vec![Sym(0); 2 * len],
-            times: vec![0; 2 * len],
+            ids: filled(2 * len, [0; 8]),
+            texts: filled(2 * len, Sym(0)),
+            times: filled(2 * len, 0),
             numbers,
             kind: Vec::with_capacity(len),
             status: Vec::with_capacity(len),

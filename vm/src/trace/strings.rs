@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use foldhash::fast::RandomState;
 
-use super::Sym;
+use super::{Sym, filled};
 
 /// The strings of one trace, each stored once. Symbols are numbered from 0
 /// in the order their texts were first interned.
@@ -138,7 +138,7 @@ impl SymbolIndex {
     fn with_capacity(symbols: usize) -> SymbolIndex {
         let slots = match symbols {
             0 => Vec::new(),
-            n => vec![0; (2 * n).next_power_of_two().max(SymbolIndex::MIN_SLOTS)],
+            n => filled((2 * n).next_power_of_two().max(SymbolIndex::MIN_SLOTS), 0),
         };
         SymbolIndex { slots, len: 0 }
     }
@@ -172,7 +172,7 @@ impl SymbolIndex {
         self.len += 1;
         if 2 * self.len > self.slots.len() {
             let size = (2 * self.slots.len()).max(SymbolIndex::MIN_SLOTS);
-            let old = std::mem::replace(&mut self.slots, vec![0; size]);
+            let old = std::mem::replace(&mut self.slots, filled(size, 0));
             for slot in old.into_iter().filter(|&slot| slot != 0).chain([slot]) {
                 self.place(slot);
             }
