@@ -174,8 +174,8 @@ pub struct NoveltyRun<'e> {
     time: i64,
     /// Scores given, by site, key and value: the first call's in `first`,
     /// later ones' in `memo` (by [`memo_key`]). Most runs make one call, and
-    /// comparing with it needs no key written: `trace:shape` is hundreds of
-    /// bytes, copied into a new buffer every trace when it had one.
+    /// comparing with it needs no key written (writing one copied
+    /// `trace:shape`, hundreds of bytes, into a new buffer every trace).
     first: Option<FirstCall>,
     memo: HashMap<Vec<u8>, Option<f64>>,
     scratch: Vec<u8>,

@@ -182,9 +182,9 @@ fn gather(set: &SpanSet, n: usize, mut add: impl FnMut(usize, &mut SpanSet)) -> 
 /// The spans below `top`: those after it in depth-first order whose enter
 /// number is below its exit.
 fn subtree<'t>(trace: &'t Trace, order: &'t TreeOrder, top: usize) -> impl Iterator<Item = usize> + 't {
-    let (enter, exit) = (trace.enter(), trace.exit()[top]);
+    let (enter, top_exit) = (trace.enter(), trace.exit()[top]);
     let after = order.preorder.partition_point(|&span| enter[span as usize] <= enter[top]);
-    let below = order.preorder[after..].iter().take_while(move |&&span| enter[span as usize] < exit);
+    let below = order.preorder[after..].iter().take_while(move |&&span| enter[span as usize] < top_exit);
     below.map(|&span| span as usize)
 }
 
