@@ -250,24 +250,24 @@ impl<'e> NoveltyRun<'e> {
     }
 
     /// The score already given to this call in this run, if it was made.
+    /// A call that is not the first leaves its memo key in `scratch`, for
+    /// [`remember`](Self::remember).
     fn remembered(&mut self, site: u32, key: &Value, value: &Value) -> Option<Option<f64>> {
         let first = self.first.as_ref()?;
         if first.is(site, key, value) {
             return Some(first.score);
         }
-        if self.memo.is_empty() {
-            return None;
-        }
         memo_key(site, key, value, &mut self.scratch);
+        // `get` on an empty map returns before hashing.
         self.memo.get(&self.scratch[..]).copied()
     }
 
-    /// Remembers `score` for this call (not made before in this run).
+    /// Remembers `score` for the call [`remembered`](Self::remembered) did
+    /// not find (its memo key in `scratch` unless it is the first).
     fn remember(&mut self, site: u32, key: &Value, value: &Value, score: Option<f64>) {
         if self.first.is_none() {
             self.first = Some(FirstCall { site, key: key.clone(), value: value.clone(), score });
         } else {
-            memo_key(site, key, value, &mut self.scratch);
             self.memo.insert(self.scratch.clone(), score);
         }
     }
