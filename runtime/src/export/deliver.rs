@@ -23,7 +23,7 @@ use futures_util::stream::{FuturesOrdered, StreamExt};
 use prost::bytes::Bytes;
 use tokio::sync::watch;
 
-use super::queue::DurableQueue;
+use super::queue::{CURSOR_STORE_INTERVAL, DurableQueue};
 use super::record::ExportRecord;
 use crate::config::ExportCompression;
 use crate::metrics::{ExporterLabel, Metrics};
@@ -139,8 +139,16 @@ impl Delivery {
     /// with up to `max_in_flight` requests out at once. Requests complete in
     /// any order; the queue is acknowledged in its own order, up to the
     /// first request not yet done, so a restart sends again whatever came
-    /// after a request still out (at least once).
+    /// after a request still out (at least once). Acknowledgements are
+    /// stored at most once a [`CURSOR_STORE_INTERVAL`] while busy
+    /// (`DurableQueue::ack_deferred`), after as long a quiet spell, and when
+    /// delivery stops.
     pub async fn run(self) {
+        self.deliver_until_stopped().await;
+        self.store_cursor().await;
+    }
+
+    async fn deliver_until_stopped(&self) {
         let label = ExporterLabel { exporter: self.exporter.to_string() };
         let mut lookahead: VecDeque<(u64, ExportRecord)> = VecDeque::new();
         let mut next_read = 0u64;
@@ -188,8 +196,12 @@ impl Delivery {
                         _ = stopped(&mut shutdown) => return,
                     }
                 } else {
+                    // Acknowledgements not yet stored are, once a quiet spell
+                    // as long as the interval between stores shows no more come.
+                    let unstored = self.queue.has_unstored_acks();
                     tokio::select! {
                         _ = self.queue.wait_for_appends() => {}
+                        _ = tokio::time::sleep(CURSOR_STORE_INTERVAL), if unstored => self.store_cursor().await,
                         _ = stopped(&mut shutdown) => return,
                     }
                 }
@@ -326,15 +338,25 @@ impl Delivery {
         }
     }
 
-    /// Acknowledges up to `upto`; a failure is logged (those records will
-    /// be delivered again after a restart).
+    /// Acknowledges up to `upto` (stored later, see [`run`](Self::run)); a
+    /// failure is logged (those records will be delivered again after a restart).
     async fn ack(&self, upto: u64) {
+        self.on_queue(move |queue| queue.ack_deferred(upto)).await;
+        self.update_gauges(&ExporterLabel { exporter: self.exporter.to_string() });
+    }
+
+    /// Stores the acknowledgements not yet stored.
+    async fn store_cursor(&self) {
+        self.on_queue(DurableQueue::store_cursor).await;
+    }
+
+    /// Runs `write` (which may fsync) on the queue off the async threads; a failure is logged.
+    async fn on_queue(&self, write: impl FnOnce(&DurableQueue) -> std::io::Result<()> + Send + 'static) {
         let queue = Arc::clone(&self.queue);
-        let acked = tokio::task::spawn_blocking(move || queue.ack(upto)).await.map_err(std::io::Error::other);
-        if let Err(e) = acked.and_then(|result| result) {
+        let written = tokio::task::spawn_blocking(move || write(&queue)).await.map_err(std::io::Error::other);
+        if let Err(e) = written.and_then(|result| result) {
             tracing::warn!(exporter = self.exporter, "cannot record a delivery in the export queue: {e}");
         }
-        self.update_gauges(&ExporterLabel { exporter: self.exporter.to_string() });
     }
 
     fn update_gauges(&self, label: &ExporterLabel) {
@@ -517,5 +539,36 @@ mod tests {
         assert_eq!(sink.span_count(), 4);
         stop.send(true).unwrap();
         task.await.unwrap();
+    }
+
+    /// Acknowledgements are stored (the cursor file, so a restart does not
+    /// deliver again) after a quiet spell while delivery runs, and when it stops.
+    #[tokio::test]
+    async fn deferred_acknowledgements_are_stored_when_quiet_and_on_stop() {
+        let sink = crate::otlp_sink::OtlpSink::start_loopback().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let queue = export_queue(dir.path());
+        let (delivery, stop) = delivery(&queue, &sink, 1, 1);
+        let task = tokio::spawn(delivery.run());
+        // Two rounds: the first acknowledgement of a process is stored at
+        // once, so the second round's wait on storing.
+        for round in 1..=2u64 {
+            queue.append(&[record(0), record(1)]).unwrap();
+            wait_for_cursor(&queue, 2 * round).await;
+        }
+        assert!(queue.has_unstored_acks(), "acknowledged within the store interval");
+        let quiet = tokio::time::Instant::now();
+        while queue.has_unstored_acks() && quiet.elapsed() < 3 * CURSOR_STORE_INTERVAL {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!queue.has_unstored_acks(), "stored after a quiet spell");
+
+        queue.append(&[record(2)]).unwrap();
+        wait_for_cursor(&queue, 5).await;
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        assert!(!queue.has_unstored_acks(), "stored on stop");
+        drop(queue);
+        assert_eq!(export_queue(dir.path()).cursor(), 5, "stored in the cursor file");
     }
 }

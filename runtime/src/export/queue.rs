@@ -43,8 +43,12 @@ use std::fs::{self, File, TryLockError};
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use segment::{HEADER_LEN, MAX_PAYLOAD_LEN, RecordMeta};
+
+/// How often [`DurableQueue::ack_deferred`] stores the cursor at most.
+pub const CURSOR_STORE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The name of the lock file in a queue directory.
 const LOCK_NAME: &str = "lock";
@@ -113,12 +117,23 @@ pub struct DurableQueue {
     inner: Mutex<Inner>,
     /// Signalled whenever a group fsync ends.
     synced: Condvar,
-    /// Acknowledgements, one at a time (each rewrites the cursor file).
-    ack_order: Mutex<()>,
+    /// The cursor as last stored, and when; acknowledgements take it one
+    /// at a time (each may rewrite the cursor file).
+    stored: Mutex<StoredCursor>,
     /// Wakes the consumer after an append.
     appended: tokio::sync::Notify,
     /// Held open for the flock on [`LOCK_NAME`].
     _lock: File,
+}
+
+/// See [`DurableQueue::ack_deferred`].
+#[derive(Debug)]
+struct StoredCursor {
+    /// The cursor in the file (or below it, if the file is older than
+    /// what reopening found: acknowledged segments deleted).
+    cursor: u64,
+    /// When it was stored; `None` before this process stored it.
+    at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -182,12 +197,13 @@ impl DurableQueue {
             _ => {}
         }
         let inner = recover::recover(&dir, config)?;
+        let stored = StoredCursor { cursor: inner.cursor, at: None };
         Ok(DurableQueue {
             dir,
             config,
             inner: Mutex::new(inner),
             synced: Condvar::new(),
-            ack_order: Mutex::new(()),
+            stored: Mutex::new(stored),
             appended: tokio::sync::Notify::new(),
             _lock: lock,
         })
@@ -260,29 +276,37 @@ impl DurableQueue {
         let mut inner = self.lock();
         let Inner { segments, reader, durable, cursor, .. } = &mut *inner;
         let mut seq = from.max(*cursor);
+        let (mut taken, mut bytes) = (0usize, 0usize);
         let mut records = Vec::new();
-        let mut bytes = 0usize;
-        'segments: for segment in segments.iter() {
+        for segment in segments.iter() {
             if segment.end() <= seq {
                 continue;
             }
             seq = seq.max(segment.start);
-            while seq < segment.end() {
-                if seq >= *durable || records.len() >= max_records || (bytes >= max_bytes && !records.is_empty()) {
-                    break 'segments;
-                }
-                let meta = segment.records[(seq - segment.start) as usize];
-                let framed = read_record(reader, &self.dir, segment.start, meta)?;
-                match segment::unframe(&framed) {
-                    Some(payload) => records.push(QueuedRecord { seq, payload: payload.to_vec() }),
+            // The records to read here, within the limits: a run, read at once.
+            let first = seq;
+            while seq < segment.end() && seq < *durable && taken < max_records && (bytes < max_bytes || taken == 0) {
+                bytes += segment.records[(seq - segment.start) as usize].len as usize;
+                (taken, seq) = (taken + 1, seq + 1);
+            }
+            if seq == first {
+                break;
+            }
+            let run = &segment.records[(first - segment.start) as usize..(seq - segment.start) as usize];
+            let framed = read_run(reader, &self.dir, segment.start, run)?;
+            for (n, meta) in run.iter().enumerate() {
+                let at = (meta.offset - run[0].offset) as usize;
+                match segment::unframe(&framed[at..at + HEADER_LEN as usize + meta.len as usize]) {
+                    Some(payload) => records.push(QueuedRecord { seq: first + n as u64, payload: payload.to_vec() }),
                     None => tracing::warn!(
                         queue = %self.dir.display(),
-                        record = seq,
+                        record = first + n as u64,
                         "a queue record is damaged on disk (checksum mismatch); it is skipped"
                     ),
                 }
-                bytes += meta.len as usize;
-                seq += 1;
+            }
+            if seq < segment.end() {
+                break;
             }
         }
         Ok(ReadBatch { records, next: seq })
@@ -292,22 +316,60 @@ impl DurableQueue {
     /// not even after a restart. Segments left with nothing to deliver are
     /// deleted.
     pub fn ack(&self, upto: u64) -> io::Result<()> {
-        let _one_at_a_time = self.ack_order.lock().unwrap_or_else(PoisonError::into_inner);
-        let upto = {
-            let inner = self.lock();
-            let upto = upto.min(inner.durable);
-            if upto <= inner.cursor {
-                return Ok(());
-            }
-            upto
-        };
-        cursor::store(&self.dir, upto)?;
+        self.acknowledge(upto, Duration::ZERO)
+    }
+
+    /// Acknowledges every record below `upto` as [`ack`](Self::ack) does,
+    /// but stores the cursor only if it was last stored
+    /// [`CURSOR_STORE_INTERVAL`] ago or more: until it is stored again (by
+    /// a later acknowledgement or [`store_cursor`](Self::store_cursor)), a
+    /// restart delivers those records again — at least once, as after a
+    /// crash between a delivery and its acknowledgement. Storing the cursor
+    /// is two fsyncs, and a loaded exporter acknowledges dozens of times a
+    /// second.
+    pub fn ack_deferred(&self, upto: u64) -> io::Result<()> {
+        self.acknowledge(upto, CURSOR_STORE_INTERVAL)
+    }
+
+    /// Stores the cursor if acknowledgements went past the stored one.
+    pub fn store_cursor(&self) -> io::Result<()> {
+        let mut stored = self.stored.lock().unwrap_or_else(PoisonError::into_inner);
+        let cursor = self.lock().cursor;
+        self.store_if_behind(&mut stored, cursor)
+    }
+
+    /// Whether acknowledgements went past the stored cursor.
+    pub fn has_unstored_acks(&self) -> bool {
+        let stored = self.stored.lock().unwrap_or_else(PoisonError::into_inner).cursor;
+        self.lock().cursor > stored
+    }
+
+    fn acknowledge(&self, upto: u64, store_after: Duration) -> io::Result<()> {
+        let mut stored = self.stored.lock().unwrap_or_else(PoisonError::into_inner);
+        let upto = upto.min(self.lock().durable);
+        let due = stored.at.is_none_or(|at| at.elapsed() >= store_after);
+        if due {
+            // Stored before the cursor moves: an acknowledgement that fails
+            // to store leaves the records to be read again.
+            self.store_if_behind(&mut stored, upto)?;
+        }
         let deleted = {
             let mut inner = self.lock();
             advance_cursor(&mut inner, upto)
         };
+        // Deleting a segment before the cursor stored past it is safe:
+        // reopening starts at the oldest segment kept if the stored cursor
+        // is older, and a deleted segment held only acknowledged records.
         for start in deleted {
             self.remove_segment(start);
+        }
+        Ok(())
+    }
+
+    fn store_if_behind(&self, stored: &mut StoredCursor, cursor: u64) -> io::Result<()> {
+        if cursor > stored.cursor {
+            cursor::store(&self.dir, cursor)?;
+            *stored = StoredCursor { cursor, at: Some(Instant::now()) };
         }
         Ok(())
     }
@@ -452,14 +514,17 @@ fn create_segment(dir: &Path, start: u64) -> io::Result<File> {
     Ok(file)
 }
 
-/// Reads one framed record, through the cached handle of its segment.
-fn read_record(reader: &mut Option<(u64, File)>, dir: &Path, start: u64, meta: RecordMeta) -> io::Result<Vec<u8>> {
+/// Reads a run of consecutive framed records (`run`, at least one) of the
+/// segment starting at `start` with one seek and one read, through the
+/// cached handle of the segment: two syscalls a batch, not two a record.
+fn read_run(reader: &mut Option<(u64, File)>, dir: &Path, start: u64, run: &[RecordMeta]) -> io::Result<Vec<u8>> {
     if reader.as_ref().is_none_or(|(cached, _)| *cached != start) {
         *reader = Some((start, File::open(dir.join(segment::file_name(start)))?));
     }
     let (_, file) = reader.as_mut().expect("just opened");
-    file.seek(SeekFrom::Start(meta.offset))?;
-    let mut framed = vec![0; HEADER_LEN as usize + meta.len as usize];
+    let (first, last) = (run[0], run[run.len() - 1]);
+    let mut framed = vec![0; (last.offset + HEADER_LEN + u64::from(last.len) - first.offset) as usize];
+    file.seek(SeekFrom::Start(first.offset))?;
     file.read_exact(&mut framed)?;
     Ok(framed)
 }

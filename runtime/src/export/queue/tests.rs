@@ -75,6 +75,39 @@ fn appended_records_read_back_in_order_and_acked_ones_stay_gone_after_reopen() {
     assert_eq!(read_all(&queue).iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3]);
 }
 
+/// A deferred acknowledgement hides its records at once but is stored only
+/// when due (the first of a process is), by `store_cursor`, or by a later
+/// `ack`: until then a reopen gives them back, and none that was stored.
+#[test]
+fn deferred_acknowledgements_are_stored_when_due_or_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqs = |queue: &DurableQueue| read_all(queue).iter().map(|r| r.seq).collect::<Vec<_>>();
+    let queue = open(dir.path());
+    queue.append(&(0..6).map(payload).collect::<Vec<_>>()).unwrap();
+    queue.ack_deferred(1).unwrap();
+    assert!(!queue.has_unstored_acks(), "the first is stored");
+    queue.ack_deferred(3).unwrap();
+    assert!(queue.has_unstored_acks(), "the next, within the interval, is not");
+    assert_eq!(seqs(&queue), [3, 4, 5], "but its records are not read again");
+    drop(queue);
+
+    let queue = open(dir.path());
+    assert_eq!(seqs(&queue), [1, 2, 3, 4, 5], "delivered again after a restart");
+    queue.ack_deferred(2).unwrap();
+    queue.ack_deferred(4).unwrap();
+    queue.store_cursor().unwrap();
+    assert!(!queue.has_unstored_acks());
+    drop(queue);
+
+    let queue = open(dir.path());
+    assert_eq!(seqs(&queue), [4, 5]);
+    queue.ack_deferred(5).unwrap();
+    queue.ack_deferred(6).unwrap();
+    assert!(queue.has_unstored_acks());
+    queue.ack(6).unwrap();
+    assert!(!queue.has_unstored_acks(), "an ack stores what is deferred");
+}
+
 /// One append of more records than one `writev` takes (the kernel's
 /// limit is 1,024 slices, two a record) is written whole and in order, and
 /// reads back so after a reopen.
@@ -305,6 +338,10 @@ enum Op {
     Append(Vec<usize>),
     /// Acknowledge this many of the records not yet acknowledged.
     Ack(usize),
+    /// The same, deferred (`ack_deferred`).
+    AckDeferred(usize),
+    /// Store the deferred acknowledgements.
+    StoreCursor,
     /// Close and open again.
     Reopen,
     /// Close, write these bytes at the end of the last segment (a torn
@@ -316,6 +353,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => prop::collection::vec(0usize..40, 1..4).prop_map(Op::Append),
         3 => (0usize..6).prop_map(Op::Ack),
+        2 => (0usize..6).prop_map(Op::AckDeferred),
+        1 => Just(Op::StoreCursor),
         1 => Just(Op::Reopen),
         1 => prop::collection::vec(any::<u8>(), 1..24).prop_map(Op::TearAndReopen),
     ]
@@ -327,13 +366,17 @@ proptest! {
     /// Against a plain list: after any sequence of appends, acknowledgements,
     /// reopens and torn tails, the queue holds exactly the records appended
     /// and not acknowledged, in order — nothing acknowledged comes back,
-    /// nothing unacknowledged is lost.
+    /// nothing unacknowledged is lost. Records acknowledged but not yet
+    /// stored (deferred) are not read again until a reopen, which gives back
+    /// those still in a kept segment, ahead of the rest (at least once).
     #[test]
     fn the_queue_behaves_like_a_list(ops in prop::collection::vec(op(), 1..24)) {
         let dir = tempfile::tempdir().unwrap();
         let queue_config = config(96, 1 << 30);
         let mut queue = Some(DurableQueue::open(dir.path(), queue_config).unwrap());
         let mut model: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
+        // Acknowledged (deferred), the cursor not yet stored past them.
+        let mut unstored: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
         let mut next_seq = 0u64;
         let mut next_byte = 0u8;
         for op in ops {
@@ -358,16 +401,37 @@ proptest! {
                         let upto = model[count - 1].0 + 1;
                         queue.as_ref().unwrap().ack(upto).unwrap();
                         model.drain(..count);
+                        unstored.clear();
                     }
                 }
-                Op::Reopen => {
-                    drop(queue.take());
-                    queue = Some(DurableQueue::open(dir.path(), queue_config).unwrap());
+                Op::AckDeferred(count) => {
+                    let count = count.min(model.len());
+                    if count > 0 {
+                        let upto = model[count - 1].0 + 1;
+                        let queue = queue.as_ref().unwrap();
+                        queue.ack_deferred(upto).unwrap();
+                        unstored.extend(model.drain(..count));
+                        // Stored when due (the first in a process always is).
+                        if !queue.has_unstored_acks() {
+                            unstored.clear();
+                        }
+                    }
                 }
-                Op::TearAndReopen(garbage) => {
+                Op::StoreCursor => {
+                    queue.as_ref().unwrap().store_cursor().unwrap();
+                    unstored.clear();
+                }
+                Op::Reopen | Op::TearAndReopen(_) => {
                     drop(queue.take());
-                    File::options().append(true).open(last_segment(dir.path())).unwrap().write_all(&garbage).unwrap();
+                    if let Op::TearAndReopen(garbage) = &op {
+                        let mut last = File::options().append(true).open(last_segment(dir.path())).unwrap();
+                        last.write_all(garbage).unwrap();
+                    }
                     queue = Some(DurableQueue::open(dir.path(), queue_config).unwrap());
+                    let oldest_kept = segment_files(dir.path())[0];
+                    for record in unstored.drain(..).rev().filter(|(seq, _)| *seq >= oldest_kept) {
+                        model.push_front(record);
+                    }
                 }
             }
             let queue = queue.as_ref().unwrap();
