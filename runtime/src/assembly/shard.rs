@@ -6,7 +6,8 @@
 //!    on, rules whose verdict can only stay broken as spans arrive (see
 //!    `RuleProgram::early`) are evaluated on the partial trace once it has
 //!    been open `early_after`, then at most once per [`EARLY_INTERVAL`] while
-//!    spans arrive, and what they find is emitted at once. (Not sooner: most
+//!    spans arrive, and what they find is emitted with the next hand-over
+//!    (within [`HAND_OVER_EVERY`]). (Not sooner: most
 //!    traces complete quickly, and evaluating each twice would halve
 //!    throughput for no earlier alert worth having.)
 //! 2. **Complete**, when no span came for `idle_timeout`, the first came
@@ -67,6 +68,12 @@ use crate::tenant::Tenant;
 
 /// Early rules run on a trace still arriving at most this often.
 pub const EARLY_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A shard hands what it found to the sink at most this often (and at
+/// once on a flush or at shutdown). Each hand-over waits for an fsync, which
+/// on a loaded server, with traces completing on nearly every message, was
+/// a twentieth of the CPU; violations wait this much longer at most.
+pub const HAND_OVER_EVERY: Duration = Duration::from_millis(50);
 
 /// A trace: its tenant's number in this shard, and its id.
 type Key = (TenantNumber, [u8; 16]);
@@ -159,8 +166,8 @@ pub(super) struct Shard {
     early: BinaryHeap<Reverse<(Instant, Key)>>,
     /// (forget at, key) of decided traces.
     forget: VecDeque<(Instant, Key)>,
-    /// Violations found since the last hand-over to the sink: one round of
-    /// work (a message, a sweep) is made durable at once.
+    /// Violations found since the last hand-over to the sink, which makes
+    /// them durable: at most one a [`HAND_OVER_EVERY`].
     found: Vec<ViolationBatch>,
     /// Traces due in this sweep, taken out of `open`, and decided traces
     /// to drop (both empty between sweeps; kept for their memory, up to a
@@ -200,9 +207,13 @@ impl Shard {
     pub(super) fn run(mut self, messages: Receiver<ShardMessage>) {
         let tick = (self.context.config.idle_timeout / 10).clamp(Duration::from_millis(5), Duration::from_millis(250));
         let mut next_sweep = Instant::now() + tick;
+        let mut last_hand_over = Instant::now();
         loop {
-            let wait = next_sweep.saturating_duration_since(Instant::now());
-            match messages.recv_timeout(wait) {
+            let due = match self.found.is_empty() {
+                true => next_sweep,
+                false => next_sweep.min(last_hand_over + HAND_OVER_EVERY),
+            };
+            match messages.recv_timeout(due.saturating_duration_since(Instant::now())) {
                 Ok(ShardMessage::Spans { tenant, batches, received }) => {
                     self.add(tenant, batches, received);
                 }
@@ -219,7 +230,12 @@ impl Shard {
                 self.sweep(now);
                 next_sweep = now + tick;
             }
-            self.hand_over();
+            if !self.found.is_empty() && now >= last_hand_over + HAND_OVER_EVERY {
+                self.hand_over();
+                last_hand_over = now;
+            } else {
+                self.publish();
+            }
         }
         self.complete_all(Reason::Shutdown);
         self.hand_over();

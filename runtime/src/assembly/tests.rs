@@ -401,6 +401,8 @@ fn past_the_trace_limit_the_oldest_trace_completes_first() {
         harness.send(vec![span(trace, 1, 0, "b")]);
     }
     wait_until("old traces are evicted", || harness.metrics.traces_evicted.get() >= 18);
+    // Handed to the sink within `HAND_OVER_EVERY` of being found.
+    wait_until("their violations are handed over", || harness.sink.violations().len() >= 18);
     let evicted: Vec<[u8; 16]> = harness.sink.violations().iter().map(|v| v.trace_id).collect();
     // Each shard evicts in arrival order: the newest trace of each shard is still open.
     for (shard, _) in harness.handles.iter().enumerate() {
