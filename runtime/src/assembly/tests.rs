@@ -581,3 +581,45 @@ fn a_shard_without_open_traces_leaves_making_room_to_those_with_some() {
     assert!(budget.try_reserve(one * 2), "the shard holding the traces made room");
     assert_eq!(budget.pressure(), 0);
 }
+
+/// Records when each hand-over came and how many violations it held.
+#[derive(Default)]
+struct HandOvers(std::sync::Mutex<Vec<(Instant, usize)>>);
+
+impl crate::export::ViolationSink for HandOvers {
+    fn emit(&self, batch: crate::export::ViolationBatch) {
+        self.emit_all(vec![batch]);
+    }
+
+    fn emit_all(&self, batches: Vec<crate::export::ViolationBatch>) {
+        let violations = batches.iter().map(|batch| batch.violations.len()).sum();
+        self.0.lock().unwrap().push((Instant::now(), violations));
+    }
+}
+
+/// Traces completing on every message (here: at their size limit) are
+/// handed over together, at most one hand-over a `HAND_OVER_EVERY`.
+#[test]
+fn a_shard_hands_over_at_most_once_an_interval() {
+    let (mut context, _, _) = context(NEVER_B, AssemblyConfig { max_spans_per_trace: 1, ..config() });
+    let hand_overs = Arc::new(HandOvers::default());
+    context.sink = hand_overs.clone();
+    let budget = context.budget.clone();
+    let (handles, threads) = spawn_shards(1, context);
+    for trace in 1..=40 {
+        handles[0]
+            .send_spans(Tenant::from(""), reserved_batch(&budget, span(trace, 1, 0, "b")), Instant::now())
+            .unwrap();
+    }
+    let handed = || hand_overs.0.lock().unwrap().iter().map(|(_, n)| n).sum::<usize>();
+    wait_until("every violation is handed over", || handed() == 40);
+    drop(handles);
+    threads.into_iter().for_each(|thread| thread.join().unwrap());
+    let times: Vec<Instant> = hand_overs.0.lock().unwrap().iter().map(|(at, _)| *at).collect();
+    assert!(times.len() < 40, "{} hand-overs for 40 messages", times.len());
+    for pair in times.windows(2) {
+        // The sink notes the time a little after the shard decides.
+        let apart = pair[1] - pair[0];
+        assert!(apart >= shard::HAND_OVER_EVERY - Duration::from_millis(5), "hand-overs {apart:?} apart");
+    }
+}
