@@ -196,8 +196,8 @@ impl Delivery {
                         _ = stopped(&mut shutdown) => return,
                     }
                 } else {
-                    // Acknowledgements not yet stored are, once a quiet spell
-                    // as long as the interval between stores shows no more come.
+                    // Acknowledgements not yet stored are stored after a quiet
+                    // spell as long as the interval between stores.
                     let unstored = self.queue.has_unstored_acks();
                     tokio::select! {
                         _ = self.queue.wait_for_appends() => {}
