@@ -294,9 +294,9 @@ impl DurableQueue {
             }
             let run = &segment.records[(first - segment.start) as usize..(seq - segment.start) as usize];
             let framed = read_run(reader, &self.dir, segment.start, run)?;
+            let base = run[0].offset;
             for (n, meta) in run.iter().enumerate() {
-                let at = (meta.offset - run[0].offset) as usize;
-                match segment::unframe(&framed[at..at + HEADER_LEN as usize + meta.len as usize]) {
+                match segment::unframe(&framed[(meta.offset - base) as usize..(meta.end() - base) as usize]) {
                     Some(payload) => records.push(QueuedRecord { seq: first + n as u64, payload: payload.to_vec() }),
                     None => tracing::warn!(
                         queue = %self.dir.display(),
@@ -523,7 +523,7 @@ fn read_run(reader: &mut Option<(u64, File)>, dir: &Path, start: u64, run: &[Rec
     }
     let (_, file) = reader.as_mut().expect("just opened");
     let (first, last) = (run[0], run[run.len() - 1]);
-    let mut framed = vec![0; (last.offset + HEADER_LEN + u64::from(last.len) - first.offset) as usize];
+    let mut framed = vec![0; (last.end() - first.offset) as usize];
     file.seek(SeekFrom::Start(first.offset))?;
     file.read_exact(&mut framed)?;
     Ok(framed)

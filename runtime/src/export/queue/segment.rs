@@ -28,6 +28,13 @@ pub(super) struct RecordMeta {
     pub weight: u32,
 }
 
+impl RecordMeta {
+    /// Offset just past the record (header and payload) in the file.
+    pub fn end(&self) -> u64 {
+        self.offset + HEADER_LEN + u64::from(self.len)
+    }
+}
+
 /// The file name of the segment whose first record has number `start`;
 /// zero-padded so names sort as numbers do.
 pub(super) fn file_name(start: u64) -> String {
