@@ -13,6 +13,10 @@
 //! 3. [`decode_rate`]: plain decode, on one thread and on one per core,
 //!    before the load so the two do not compete for the cores.
 //! 4. [`drive`]: the load itself, paced by [`pacer`].
+//!    With the metrics, the server is also scraped [`LoadConfig::warmup`]
+//!    into the load and as it ends: the spans it completed in between, over
+//!    that time, are its steady rate ([`SteadyRate`]), the end-to-end rate
+//!    the ratio is of.
 //! 5. The load generator waits for the server to finish the traces it was
 //!    sent (`traces_open` and export queues reach 0), scrapes again and
 //!    reports what changed, with the trace-completion-to-export quantiles
@@ -34,7 +38,7 @@ pub mod synthetic;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use betrace_vm::trace::SpanRecord;
 
@@ -43,7 +47,7 @@ use self::decode_rate::{DecodeRate, measure_decode};
 use self::drive::{DriveConfig, drive};
 use self::payload::Payloads;
 use self::prometheus::{Scrape, scrape};
-use self::report::{DecodeFigures, ExportLatency, LoadReport, PayloadSummary, Ratios, ServerFigures};
+use self::report::{DecodeFigures, ExportLatency, LoadReport, PayloadSummary, Ratios, ServerFigures, SteadyRate};
 use self::sink::CountingSink;
 use self::synthetic::{SyntheticConfig, synthetic_traces};
 use crate::metrics::own_cpu_seconds;
@@ -84,6 +88,9 @@ pub struct LoadConfig {
     /// How long to wait after the load for the server to finish its traces
     /// (only with `metrics_url`).
     pub drain_timeout: Duration,
+    /// How far into the load the steady rate's window starts (only with
+    /// `metrics_url`, and a load more than twice as long).
+    pub warmup: Duration,
     /// Picks the fresh trace ids; `None` for a different set every run.
     pub seed: Option<u64>,
 }
@@ -106,6 +113,7 @@ impl LoadConfig {
             decode_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             decode_time: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(30),
+            warmup: Duration::from_secs(3),
             seed: None,
         }
     }
@@ -195,18 +203,31 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
         measure_decodes(&payloads, [1, config.decode_threads], config.decode_time).await?;
 
     let cpu_before = own_cpu_seconds();
+    let warm = metrics
+        .as_ref()
+        .filter(|_| config.duration > config.warmup * 2)
+        .map(|(http, url, _)| tokio::spawn(timed_scrape(http.clone(), url.clone(), config.warmup)));
     let load = drive(payloads.clone(), clients, DriveConfig { rate: config.rate, duration: config.duration }).await;
+    let steady = match (warm, &metrics) {
+        (Some(warm), Some((http, url, _))) => {
+            let ended = timed_scrape(http.clone(), url.clone(), Duration::ZERO).await;
+            warm.await.ok().flatten().zip(ended).and_then(|(warm, ended)| SteadyRate::between(&warm, &ended))
+        }
+        _ => None,
+    };
 
     let mut notes = vec![
         "the accepted rate counts spans when the receiver takes them; the server may still be working \
-         through them when the load ends (with --metrics, end-to-end waits until it has finished); \
-         request latency is of accepted calls"
+         through them when the load ends (with --metrics, end-to-end is the rate at which the server \
+         completed spans during the load, after a warm-up); request latency is of accepted calls"
             .to_owned(),
         "the load generator ran on this machine too, so it shared the cores with the server".to_owned(),
     ];
     let server = match metrics {
         Some((http, url, before)) => {
-            let (figures, note) = server_figures(&http, &url, &before, config.drain_timeout, load.elapsed_secs).await;
+            let (mut figures, note) =
+                server_figures(&http, &url, &before, config.drain_timeout, load.elapsed_secs).await;
+            figures.steady = steady;
             notes.extend(note);
             Some(figures)
         }
@@ -220,9 +241,10 @@ pub async fn run_async(config: LoadConfig) -> Result<LoadReport, LoadError> {
     let [one_thread_after] = measure_decodes(&payloads, [1], config.decode_time).await?;
     let decode = DecodeFigures::new([one_thread_before, one_thread_after], all_threads);
     let sink = sink.map(|sink| sink.counts.figures(sink.address));
-    let (end_to_end, basis) = match server.as_ref().and_then(|server| server.processed_spans_per_sec) {
-        Some(processed) => (processed, "server_processed"),
-        None => (load.accepted_spans_per_sec, "accepted"),
+    let (end_to_end, basis) = match server.as_ref() {
+        Some(ServerFigures { steady: Some(steady), .. }) => (steady.spans_per_sec, "server_steady"),
+        Some(ServerFigures { processed_spans_per_sec: Some(processed), .. }) => (*processed, "server_processed"),
+        _ => (load.accepted_spans_per_sec, "accepted"),
     };
     let ratio = Ratios {
         end_to_end_spans_per_sec: end_to_end,
@@ -267,6 +289,13 @@ async fn measure_decodes<const N: usize>(
     })
     .await
     .map_err(|error| LoadError::Runtime(error.to_string()))
+}
+
+/// Scrapes the server after `delay`, with when; `None` if it cannot.
+async fn timed_scrape(http: reqwest::Client, url: String, delay: Duration) -> Option<(Instant, Scrape)> {
+    tokio::time::sleep(delay).await;
+    let scraped = scrape(&http, &url).await.ok()?;
+    Some((Instant::now(), scraped))
 }
 
 /// Waits for the server to finish what it was sent, scrapes, and reports
@@ -338,6 +367,7 @@ async fn server_figures(
         completion_to_export,
         drained,
         drain_secs,
+        steady: None,
     };
     (figures, note)
 }

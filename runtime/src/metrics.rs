@@ -90,6 +90,10 @@ pub struct Metrics {
     pub bytes_held: Gauge,
     pub traces_open: Gauge,
     pub traces_completed: Family<CompletionLabel, Counter>,
+    /// Spans of the traces completed (and evaluated), each span once: a
+    /// continuation counts only its late spans. Its rate is the server's
+    /// throughput, whatever the idle timeout delays.
+    pub spans_completed: Counter,
     /// Traces completed early because a limit (traces or bytes held) was reached.
     pub traces_evicted: Counter,
     /// Spans that arrived for a trace already decided (evaluated as a continuation).
@@ -140,6 +144,7 @@ impl Metrics {
             bytes_held: Gauge::default(),
             traces_open: Gauge::default(),
             traces_completed: Family::default(),
+            spans_completed: Counter::default(),
             traces_evicted: Counter::default(),
             late_spans: Counter::default(),
             evaluations: Counter::default(),
@@ -182,6 +187,11 @@ impl Metrics {
         );
         registry.register("traces_open", "Traces being assembled", m.traces_open.clone());
         registry.register("traces_completed", "Traces completed, by reason", m.traces_completed.clone());
+        registry.register(
+            "spans_completed",
+            "Spans of completed (evaluated) traces; late spans count in their continuation",
+            m.spans_completed.clone(),
+        );
         registry.register("traces_evicted", "Traces completed early to stay under a limit", m.traces_evicted.clone());
         registry.register("late_spans", "Spans evaluated as the continuation of a decided trace", m.late_spans.clone());
         registry.register("rule_evaluations", "Evaluations of one rule on one trace", m.evaluations.clone());

@@ -47,8 +47,9 @@ pub struct LoadgenArgs {
     #[arg(long, value_name = "NAME")]
     tenant: Option<String>,
     /// The server's Prometheus metrics, e.g. `http://127.0.0.1:9464/metrics`:
-    /// wait for it to finish the traces sent, then report its counts and
-    /// the trace-completion-to-export latency.
+    /// measure its steady rate during the load (see `--warmup`), wait for
+    /// it to finish the traces sent, then report its counts and the
+    /// trace-completion-to-export latency.
     #[arg(long, value_name = "URL")]
     metrics: Option<String>,
     /// Serve a counting OTLP/gRPC sink here for the server's violation
@@ -59,6 +60,11 @@ pub struct LoadgenArgs {
     /// How long to wait for the server to finish after the load (with `--metrics`).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    /// With `--metrics`: how far into the load the window of the server's
+    /// steady rate (spans it completed a second) starts; the window ends
+    /// with the load, and is measured when the load lasts more than twice this.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
     /// Threads of the multi-threaded plain-decode measurement; default: one
     /// per core, as the server's shards.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -99,6 +105,7 @@ pub fn run(args: &LoadgenArgs) -> u8 {
         sink: args.sink,
         decode_threads: args.decode_threads.map_or(defaults.decode_threads, usize::from),
         drain_timeout: args.drain_timeout,
+        warmup: args.warmup,
         decode_time: args.decode_time,
         ..defaults
     };

@@ -1,10 +1,12 @@
 //! `betrace loadgen` against the real server, reading its `/metrics`: what
 //! the server says it received is what the load generator had accepted,
-//! every trace is finished before the report, and the server's CPU time
-//! (`process_cpu_seconds_total`) comes back as CPU a span.
+//! every trace is finished before the report, the server's steady rate is
+//! measured during the load, and its CPU time (`process_cpu_seconds_total`)
+//! comes back as CPU a span.
 
 use std::time::Duration;
 
+use betrace_runtime::loadgen::prometheus::scrape;
 use betrace_runtime::loadgen::{LoadConfig, run_async};
 use betrace_runtime::otlp_sink::OtlpSink;
 use betrace_runtime::server::Server;
@@ -24,7 +26,8 @@ async fn a_load_run_reports_the_servers_own_counts_and_cpu() {
 
     let mut load = LoadConfig::new(format!("http://{grpc}"));
     load.rate = 4_000.0;
-    load.duration = Duration::from_secs(1);
+    load.duration = Duration::from_secs(2);
+    load.warmup = Duration::from_millis(500);
     load.batch_spans = 200;
     load.decode_time = Duration::from_millis(100);
     load.metrics_url = Some(format!("http://{admin}/metrics"));
@@ -36,6 +39,19 @@ async fn a_load_run_reports_the_servers_own_counts_and_cpu() {
     assert_eq!(figures.spans_received, report.load.spans_accepted as f64);
     assert!(figures.drained, "every trace finished before the report");
     assert!(figures.traces_completed > 0.0 && figures.rule_evaluations > 0.0);
+    // Traces complete 200 ms after their last span, so between 0.5 s into
+    // the load and its end the server completes spans about as fast as
+    // they are offered.
+    let steady = figures.steady.clone().expect("a steady rate, the load being over twice the warm-up");
+    assert!((1.3..1.7).contains(&steady.window_secs), "{steady:?}");
+    assert!((1_000.0..8_000.0).contains(&steady.spans_per_sec), "{steady:?} at 4,000 spans/s offered");
+    assert_eq!((report.ratio.basis, report.ratio.end_to_end_spans_per_sec), ("server_steady", steady.spans_per_sec));
+    let after = scrape(&reqwest::Client::new(), &format!("http://{admin}/metrics")).await.expect("a scrape");
+    assert_eq!(
+        after.sum("betrace_spans_completed_total"),
+        after.sum("betrace_spans_received_total"),
+        "every span received was completed, once"
+    );
     if cfg!(target_os = "linux") {
         let cpu = figures.cpu_secs.expect("the server reports its CPU time");
         assert!(cpu > 0.0 && cpu < 60.0, "{cpu} s of CPU");

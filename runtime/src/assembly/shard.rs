@@ -83,6 +83,8 @@ struct OpenTrace {
     first_seen: Instant,
     last_seen: Instant,
     bytes: usize,
+    /// Spans received since it opened (a continuation's late spans alone).
+    received: usize,
     /// Violations already accounted for in this trace (early, or before a continuation).
     reported: Reported,
     /// New spans since the last early evaluation.
@@ -253,6 +255,7 @@ impl Shard {
 
     fn add_to_trace(&mut self, key: Key, spans: TraceBuilder, bytes: usize, now: Instant) {
         let config = &self.context.config;
+        let received = spans.len();
         let mut new_trace = false;
         let trace = match self.open.entry(key) {
             Entry::Occupied(open) => {
@@ -279,6 +282,7 @@ impl Shard {
                     first_seen: now,
                     last_seen: now,
                     bytes: kept_bytes,
+                    received: 0,
                     reported,
                     early_due: false,
                     last_early: None,
@@ -287,6 +291,7 @@ impl Shard {
             }
         };
         trace.bytes += bytes;
+        trace.received += received;
         self.tally.opened(bytes, new_trace);
         trace.last_seen = now;
         if config.early_firing && !trace.early_due {
@@ -544,7 +549,7 @@ impl Shard {
         } else {
             0
         };
-        self.tally.completed(reason, trace.bytes, kept);
+        self.tally.completed(reason, trace.received, trace.bytes, kept);
         if self.tally.is_due() {
             self.publish();
         }

@@ -27,6 +27,7 @@ pub(super) struct Tally {
     traces_opened: i64,
     /// Completions by reason (`Reason as usize`).
     completed: [u64; Reason::ALL.len()],
+    spans_completed: u64,
     evaluations: u64,
     evaluations_native: u64,
 }
@@ -57,9 +58,10 @@ impl Tally {
         self.budget.reopened += kept;
     }
 
-    /// An open trace completed and let go of its `held` bytes, keeping
-    /// `kept` bytes for late spans.
-    pub(super) fn completed(&mut self, reason: Reason, held: usize, kept: usize) {
+    /// An open trace of `spans` spans received since it opened completed
+    /// and let go of its `held` bytes, keeping `kept` bytes for late spans.
+    pub(super) fn completed(&mut self, reason: Reason, spans: usize, held: usize, kept: usize) {
+        self.spans_completed += spans as u64;
         self.budget.closed += held;
         self.budget.kept += kept;
         self.traces_opened -= 1;
@@ -93,6 +95,9 @@ impl Tally {
                 counter.inc_by(count);
             }
         }
+        if tally.spans_completed > 0 {
+            metrics.spans_completed.inc_by(tally.spans_completed);
+        }
         if tally.evaluations > 0 {
             metrics.evaluations.inc_by(tally.evaluations);
             metrics.evaluations_native.inc_by(tally.evaluations_native);
@@ -117,7 +122,7 @@ mod tests {
         // kept, the other opens and stays open; all before one publication.
         assert!(budget.try_reserve(300) && budget.try_reserve(200));
         tally.opened(300, true);
-        tally.completed(Reason::Idle, 300, 120);
+        tally.completed(Reason::Idle, 3, 300, 120);
         tally.opened(200, true);
         tally.evaluated(10, 9);
         assert_eq!((budget.held(), budget.open(), budget.used()), (500, 0, 500), "nothing published yet");
@@ -125,6 +130,7 @@ mod tests {
         assert_eq!((budget.held(), budget.open(), budget.used()), (200, 200, 320));
         assert_eq!(metrics.traces_open.get(), 1);
         assert_eq!(completions.0[Reason::Idle as usize].get(), 1);
+        assert_eq!(metrics.spans_completed.get(), 3);
         assert_eq!((metrics.evaluations.get(), metrics.evaluations_native.get()), (10, 9));
 
         // Late spans re-open the kept trace; it completes again unkept, and
@@ -133,12 +139,13 @@ mod tests {
         assert!(budget.try_reserve(50));
         tally.reopened(120);
         tally.opened(50, true);
-        tally.completed(Reason::Idle, 170, 0);
-        tally.completed(Reason::Evicted, 200, 0);
+        tally.completed(Reason::Idle, 1, 170, 0);
+        tally.completed(Reason::Evicted, 2, 200, 0);
         tally.publish(&budget, &metrics, &completions);
         assert_eq!((budget.held(), budget.open(), budget.used()), (0, 0, 0));
         assert_eq!(metrics.traces_open.get(), 0);
         assert_eq!(completions.0.iter().map(Counter::get).collect::<Vec<_>>(), [2, 0, 0, 1, 0, 0]);
+        assert_eq!(metrics.spans_completed.get(), 6, "the continuation counts its late span alone");
         assert_eq!(metrics.bytes_held.get(), 0, "the gauge follows");
     }
 
@@ -149,11 +156,11 @@ mod tests {
         let mut tally = Tally::default();
         for _ in 1..PUBLISH_EVERY {
             tally.opened(1, true);
-            tally.completed(Reason::Idle, 1, 0);
+            tally.completed(Reason::Idle, 1, 1, 0);
             assert!(!tally.is_due());
         }
         tally.opened(1, true);
-        tally.completed(Reason::Idle, 1, 0);
+        tally.completed(Reason::Idle, 1, 1, 0);
         assert!(tally.is_due());
         assert!(budget.try_reserve(PUBLISH_EVERY as usize));
         tally.publish(&budget, &metrics, &completions);

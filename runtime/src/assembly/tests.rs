@@ -431,6 +431,8 @@ fn a_late_span_is_evaluated_as_a_continuation_of_its_trace() {
     harness.flush();
     assert_eq!(harness.sink.violations().len(), 1);
     assert_eq!(harness.budget.open(), 0, "re-opened and completed again, twice");
+    assert_eq!(harness.metrics.spans_completed.get(), 3, "each span counted once, though evaluated again");
+    assert_eq!(harness.completed("flush"), 3);
 }
 
 #[test]

@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::time::Instant;
 
 use serde::Serialize;
 
 use super::decode_rate::DecodeRate;
+use super::prometheus::Scrape;
 use super::sink::SinkFigures;
 use crate::metrics::THREAD_KINDS;
 
@@ -123,9 +125,12 @@ impl DecodeFigures {
 #[derive(Clone, Debug, Serialize)]
 pub struct Ratios {
     pub end_to_end_spans_per_sec: f64,
-    /// Which rate `end_to_end_spans_per_sec` is: `server_processed` (spans
-    /// ÷ time until the server had finished them, when the metrics tell)
-    /// or `accepted` (spans ÷ time until the receiver took them).
+    /// Which rate `end_to_end_spans_per_sec` is: `server_steady` (spans the
+    /// server completed per second during the load, after its warm-up:
+    /// [`SteadyRate`]), `server_processed` (spans ÷ time until the server
+    /// had finished them, when the load was too short for a steady window)
+    /// or `accepted` (spans ÷ time until the receiver took them, without
+    /// the server's metrics).
     pub basis: &'static str,
     pub vs_single_thread_decode: f64,
     pub vs_multi_thread_decode: f64,
@@ -158,6 +163,35 @@ pub struct ServerFigures {
     /// (`traces_open` and export queues at 0) before the final scrape.
     pub drained: bool,
     pub drain_secs: f64,
+    pub steady: Option<SteadyRate>,
+}
+
+/// The rate at which the server completed spans (received, assembled and
+/// evaluated: `betrace_spans_completed_total`) between two scrapes during
+/// the load, the first after a warm-up. It is the server's throughput: a
+/// trace completes an idle timeout after its last span, so spans ÷ (load +
+/// drain) undercounts a short run by that delay, while a server falling
+/// behind completes fewer spans than it takes, and this shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SteadyRate {
+    pub spans_per_sec: f64,
+    /// The window between the two scrapes.
+    pub window_secs: f64,
+}
+
+impl SteadyRate {
+    /// The rate between scrapes `from` and `to` taken at the instants with
+    /// them; `None` if the server does not count completed spans or no time
+    /// passed.
+    pub fn between(from: &(Instant, Scrape), to: &(Instant, Scrape)) -> Option<SteadyRate> {
+        const COMPLETED: &str = "betrace_spans_completed_total";
+        let ((from_at, from), (to_at, to)) = (from, to);
+        let window_secs = to_at.checked_duration_since(*from_at)?.as_secs_f64();
+        if !(from.has(COMPLETED) && to.has(COMPLETED)) || window_secs <= 0.0 {
+            return None;
+        }
+        Some(SteadyRate { spans_per_sec: (to.sum(COMPLETED) - from.sum(COMPLETED)) / window_secs, window_secs })
+    }
 }
 
 /// `betrace_completion_to_export_seconds` over the run.
@@ -259,6 +293,16 @@ impl LoadReport {
             row("server spans refused", format!("{} {}", server.spans_refused, bracketed(&reasons.join(", "))));
             row("rule evaluations", thousands(server.rule_evaluations));
             row("traces completed", thousands(server.traces_completed));
+            if let Some(steady) = &server.steady {
+                row(
+                    "server steady rate",
+                    format!(
+                        "{} spans/s completed over the last {:.1} s of the load",
+                        thousands(steady.spans_per_sec),
+                        steady.window_secs
+                    ),
+                );
+            }
             if let Some(rate) = server.processed_spans_per_sec {
                 row("server processed", format!("{} spans/s (until drained)", thousands(rate)));
             }
@@ -363,6 +407,8 @@ fn cpu_by_threads_text(server: &ServerFigures) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -409,6 +455,19 @@ mod tests {
             Some("shards 1.00, io 1.20, other 0.05 µs a span received")
         );
         assert_eq!(cpu_by_threads_text(&ServerFigures::default()), None);
+    }
+
+    #[test]
+    fn the_steady_rate_is_of_spans_completed_between_two_scrapes() {
+        let scrape = |completed: &str| Scrape::parse(completed).expect("a scrape");
+        let start = Instant::now();
+        let from = (start, scrape("betrace_spans_completed_total 1000\nbetrace_spans_received_total 5000\n"));
+        let to = (start + Duration::from_secs(4), scrape("betrace_spans_completed_total 9000\n"));
+        let steady = SteadyRate::between(&from, &to).expect("a rate");
+        assert_eq!(steady, SteadyRate { spans_per_sec: 2_000.0, window_secs: 4.0 });
+        assert_eq!(SteadyRate::between(&to, &from), None, "the window runs forwards");
+        let older_server = (start + Duration::from_secs(4), scrape("betrace_spans_received_total 9000\n"));
+        assert_eq!(SteadyRate::between(&from, &older_server), None, "no count of completed spans");
     }
 
     #[test]
