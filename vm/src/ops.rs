@@ -6,13 +6,14 @@
 
 use std::cmp::Ordering;
 
+use betrace_compiler::bytecode::Const;
 use betrace_compiler::hir::{AggregateKind, ArithOp, AttrScope, CompareOp};
 use betrace_compiler::intrinsics::{SpanIntrinsic, TraceIntrinsic};
 use bumpalo::Bump;
 
 use crate::sets::TreeOrder;
 use crate::trace::{AttrsRef, Sym, Trace};
-use crate::value::Val;
+use crate::value::{List, Val};
 
 fn hex<'e>(bytes: &[u8], arena: &'e Bump) -> &'e str {
     arena.alloc_str(&betrace_stdlib::value::hex(bytes))
@@ -145,6 +146,9 @@ fn equal(a: Val<'_>, b: Val<'_>) -> Option<bool> {
         (Val::Kind(x), Val::Kind(y)) => Some(x == y),
         (Val::Bytes(x), Val::Bytes(y)) => Some(x == y),
         (Val::Span(x), Val::Span(y)) => Some(x == y),
+        // As `order` would say, but a string's length settles most
+        // comparisons before its bytes are read.
+        (Val::Str(x), Val::Str(y)) => Some(x == y),
         // Lists are equal when their elements are, pairwise; elements whose
         // types do not fit make the lists unequal.
         (Val::List(x), Val::List(y)) => {
@@ -167,8 +171,13 @@ pub fn compare(op: CompareOp, a: Val<'_>, b: Val<'_>) -> bool {
 
 /// `value in list`: equal to some element.
 pub fn contains(list: Val<'_>, value: Val<'_>) -> bool {
-    match list {
-        Val::List(items) => (0..items.len()).any(|i| equal(value, items.get(i)) == Some(true)),
+    match (list, value) {
+        // The common case, `x in ["GET", "HEAD"]`: a string against the
+        // pack's constants, compared in place.
+        (Val::List(List::Const(items)), Val::Str(text)) => {
+            items.iter().any(|item| matches!(item, Const::Str(other) if other == text))
+        }
+        (Val::List(items), _) => (0..items.len()).any(|i| equal(value, items.get(i)) == Some(true)),
         _ => false,
     }
 }
@@ -327,6 +336,24 @@ mod tests {
 
     use super::*;
     use crate::trace::{RecordValue, SpanRecord, TraceBuilder};
+
+    #[test]
+    fn membership_in_constant_lists_compares_by_value_and_type() {
+        let methods = [Const::Str("GET".into()), Const::Str("HEAD".into()), Const::Int(7)];
+        let list = Val::List(List::Const(&methods));
+        assert!(contains(list, Val::Str("HEAD")));
+        assert!(!contains(list, Val::Str("HEA")), "a prefix is not a member");
+        assert!(!contains(list, Val::Str("get")));
+        assert!(contains(list, Val::Int(7)));
+        assert!(contains(list, Val::Float(7.0)), "numbers compare across int and float, as `=` does");
+        assert!(!contains(list, Val::Str("7")));
+        let values = [Val::Str("GET"), Val::Int(1)];
+        assert!(contains(Val::List(List::Vals(&values)), Val::Str("GET")));
+        assert!(!contains(Val::Str("GET"), Val::Str("GET")), "only a list has members");
+        assert!(compare(CompareOp::Eq, Val::Str("GET"), Val::Str("GET")));
+        assert!(compare(CompareOp::Ne, Val::Str("GET"), Val::Str("GETS")));
+        assert!(compare(CompareOp::Lt, Val::Str("GET"), Val::Str("GETS")));
+    }
 
     #[test]
     fn a_shape_is_one_indented_line_per_span_in_tree_order() {
