@@ -182,6 +182,12 @@ impl Spans {
         Spans { batches, bytes, count }
     }
 
+    /// The batches, a trace each, for a shard to take (benches hand them
+    /// over themselves).
+    pub fn into_batches(self) -> Vec<TraceBatch> {
+        self.batches
+    }
+
     /// The batches, a trace each.
     #[cfg(test)]
     pub(crate) fn batches(&self) -> &[TraceBatch] {
