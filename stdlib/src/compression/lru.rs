@@ -6,6 +6,10 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
+// Keys are values from traces, which senders choose: a seeded hash, but a
+// fast one (SipHash was a tenth of a `novelty` call on a trace's shape).
+use foldhash::fast::RandomState;
+
 const NIL: usize = usize::MAX;
 
 #[derive(Debug)]
@@ -21,7 +25,7 @@ struct Node<K, V> {
 /// Entries in least- to most-recently used order; see the module doc.
 #[derive(Debug)]
 pub struct Lru<K, V> {
-    index: HashMap<K, usize>,
+    index: HashMap<K, usize, RandomState>,
     slots: Vec<Option<Node<K, V>>>,
     free: Vec<usize>,
     newest: usize,
@@ -36,7 +40,7 @@ impl<K: Hash + Eq + Clone, V> Default for Lru<K, V> {
 
 impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     pub fn new() -> Self {
-        Lru { index: HashMap::new(), slots: Vec::new(), free: Vec::new(), newest: NIL, oldest: NIL }
+        Lru { index: HashMap::default(), slots: Vec::new(), free: Vec::new(), newest: NIL, oldest: NIL }
     }
 
     pub fn len(&self) -> usize {
@@ -146,6 +150,37 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         evicted
     }
 
+    /// The value for `key`, marked as the most recently used, inserted first
+    /// (made by `new`) if absent; with the entries that evicted, as
+    /// [`insert`](Self::insert) returns them. One lookup when present.
+    pub fn get_or_insert_with<Q>(
+        &mut self,
+        key: &Q,
+        new: impl FnOnce() -> (K, V),
+        capacity: usize,
+    ) -> (&mut V, Vec<(K, V)>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let evicted = match self.index.get(key) {
+            Some(&slot) => {
+                if self.newest != slot {
+                    self.unlink(slot);
+                    self.link_newest(slot);
+                }
+                Vec::new()
+            }
+            None => {
+                let (key, value) = new();
+                self.insert(key, value, capacity)
+            }
+        };
+        // Found or inserted, the entry is the newest (eviction takes the oldest).
+        let newest = self.newest;
+        (&mut self.node_mut(newest).value, evicted)
+    }
+
     /// Removes and returns the least recently used entry.
     pub fn pop_oldest(&mut self) -> Option<(K, V)> {
         let slot = self.oldest;
@@ -176,6 +211,20 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn get_or_insert_with_finds_or_inserts_and_marks_used() {
+        let mut lru = Lru::new();
+        let (value, evicted) = lru.get_or_insert_with("a", || ("a", 1), 2);
+        assert_eq!((*value, evicted), (1, vec![]));
+        lru.insert("b", 2, 2);
+        let (value, evicted) = lru.get_or_insert_with("a", || unreachable!("present"), 2);
+        *value += 10;
+        assert!(evicted.is_empty());
+        let (value, evicted) = lru.get_or_insert_with("c", || ("c", 3), 2);
+        assert_eq!((*value, evicted), (3, vec![("b", 2)]), "`a` was used after `b`");
+        assert_eq!(lru.iter().collect::<Vec<_>>(), vec![(&"a", &11), (&"c", &3)]);
+    }
 
     #[test]
     fn evicts_the_least_recently_used() {

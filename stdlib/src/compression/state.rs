@@ -30,6 +30,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
 use serde::{Deserialize, Serialize};
 
 use super::baseline::{Baseline, Preparation, Prepared, Work};
@@ -171,14 +172,15 @@ pub(super) struct Site {
 #[derive(Debug)]
 pub struct NoveltyState {
     pub(super) config: NoveltyConfig,
-    pub(super) sites: HashMap<CallSiteId, Site>,
+    /// Call sites come from packs, not from traces; foldhash for its speed.
+    pub(super) sites: HashMap<CallSiteId, Site, RandomState>,
     pub(super) counters: Counters,
     pub(super) work: Work,
 }
 
 impl NoveltyState {
     pub fn new(config: NoveltyConfig) -> NoveltyState {
-        NoveltyState { config, sites: HashMap::new(), counters: Counters::default(), work: Work::default() }
+        NoveltyState { config, sites: HashMap::default(), counters: Counters::default(), work: Work::default() }
     }
 
     pub fn config(&self) -> &NoveltyConfig {
@@ -218,11 +220,9 @@ impl NoveltyState {
         let bounds = options.bounds;
         let text = prepared.text_for(call, options.tokenize);
         let text = bounds.judged(&text);
-        if site.keys.peek(&prepared.key[..]).is_none() {
-            let evicted = site.keys.insert(prepared.key[..].into(), KeyState::default(), self.config.max_keys);
-            self.counters.evicted_keys += evicted.len() as u64;
-        }
-        let key = site.keys.get_mut(&prepared.key[..]).expect("inserted above");
+        let new_key = || (prepared.key[..].into(), KeyState::default());
+        let (key, evicted) = site.keys.get_or_insert_with(&prepared.key[..], new_key, self.config.max_keys);
+        self.counters.evicted_keys += evicted.len() as u64;
         // A later fold makes an earlier preparation stale: the last one counts.
         let mut preparation = None;
         let mut fold = |folded: Option<Preparation>, rebuilds: &mut u64| {
