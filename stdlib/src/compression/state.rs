@@ -38,7 +38,7 @@ use super::evidence::{Evidence, ScoreWindow, worst_segments};
 use super::lru::Lru;
 use super::policy::{Admission, Quarantine};
 use super::scorer::with_stateless;
-use super::tokenizer::tokenize;
+use super::tokenizer::tokenize_remembered;
 use super::{NoveltyConfig, NoveltyOptions};
 use crate::Value;
 
@@ -354,7 +354,7 @@ fn value_bytes(value: &Value) -> Option<&[u8]> {
 /// What is scored: a string tokenized if asked, else the bytes as they are.
 fn scored_text<'a>(value: &'a Value, raw: &'a [u8], tokenize_strings: bool) -> Cow<'a, [u8]> {
     match value {
-        Value::Str(text) if tokenize_strings => match tokenize(text) {
+        Value::Str(text) if tokenize_strings => match tokenize_remembered(text) {
             Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
             Cow::Owned(text) => Cow::Owned(text.into_bytes()),
         },

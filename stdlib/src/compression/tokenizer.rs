@@ -14,6 +14,10 @@
 //! digits, or else every run of digits becomes `<num>` (`12ms` → `<num>ms`).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::hash::BuildHasher;
+
+use foldhash::fast::RandomState;
 
 pub const URL: &str = "<url>";
 pub const EMAIL: &str = "<email>";
@@ -64,6 +68,58 @@ pub fn tokenize(text: &str) -> Cow<'_, str> {
         i = end;
     }
     out.finish()
+}
+
+/// [`tokenize`], answered from the texts this thread tokenized lately when
+/// `text` is one of them. What `novelty` scores repeats — a trace's shape
+/// for each path through a service, a templated log line — and tokenizing
+/// a shape was a fifth of scoring it. Texts outside [`REMEMBERED_LEN`] are
+/// tokenized every time.
+pub fn tokenize_remembered(text: &str) -> Cow<'_, str> {
+    if !REMEMBERED_LEN.contains(&text.len()) {
+        return tokenize(text);
+    }
+    RECENT.with(|recent| recent.borrow_mut().tokenize(text))
+}
+
+/// The lengths of texts [`tokenize_remembered`] remembers: shorter ones
+/// tokenize about as fast as they hash, longer ones would hold memory.
+pub const REMEMBERED_LEN: std::ops::RangeInclusive<usize> = 64..=4096;
+
+/// Slots of the memo, each holding one text: the slot is picked by hash.
+const REMEMBERED: usize = 64;
+
+thread_local! {
+    static RECENT: RefCell<Recent> = RefCell::new(Recent::default());
+}
+
+/// Recently tokenized texts with what they became (`None`: unchanged).
+#[derive(Default)]
+struct Recent {
+    slots: Vec<Option<(Box<str>, Option<Box<str>>)>>,
+    hasher: RandomState,
+}
+
+impl Recent {
+    fn tokenize<'t>(&mut self, text: &'t str) -> Cow<'t, str> {
+        if self.slots.is_empty() {
+            self.slots.resize_with(REMEMBERED, || None);
+        }
+        let slot = &mut self.slots[self.hasher.hash_one(text) as usize % REMEMBERED];
+        match slot {
+            Some((seen, Some(tokens))) if **seen == *text => Cow::Owned(tokens.to_string()),
+            Some((seen, None)) if **seen == *text => Cow::Borrowed(text),
+            _ => {
+                let tokenized = tokenize(text);
+                let tokens = match &tokenized {
+                    Cow::Borrowed(_) => None,
+                    Cow::Owned(tokens) => Some(tokens.as_str().into()),
+                };
+                *slot = Some((text.into(), tokens));
+                tokenized
+            }
+        }
+    }
 }
 
 struct Out<'a> {
@@ -349,6 +405,39 @@ mod tests {
     #[track_caller]
     fn check(input: &str, expected: &str) {
         assert_eq!(tokenize(input), expected, "{input}");
+    }
+
+    proptest::proptest! {
+        /// Texts seen again, texts sharing a slot, and texts too short or
+        /// too long to remember all come out as `tokenize` makes them, and
+        /// borrowed where it borrows.
+        #[test]
+        fn remembered_tokens_are_the_tokens(
+            pool in proptest::collection::vec("[a-z0-9 /:.@{}-]{0,300}", 1..(REMEMBERED * 2)),
+            picks in proptest::collection::vec(proptest::num::usize::ANY, 1..200),
+        ) {
+            for pick in picks {
+                let text = &pool[pick % pool.len()];
+                let (remembered, made) = (tokenize_remembered(text), tokenize(text));
+                proptest::prop_assert_eq!(&remembered, &made);
+                proptest::prop_assert_eq!(matches!(remembered, Cow::Borrowed(_)), matches!(made, Cow::Borrowed(_)));
+            }
+        }
+    }
+
+    #[test]
+    fn a_shape_seen_again_is_remembered() {
+        let shape = "frontend GET /api/v1/orders/{id}\n orders SELECT orders\n  orders-db SELECT 1\n";
+        assert_eq!(tokenize_remembered(shape), tokenize(shape));
+        let remembered = RECENT.with(|recent| {
+            let recent = recent.borrow();
+            recent.slots.iter().flatten().any(|(text, tokens)| **text == *shape && tokens.is_some())
+        });
+        assert!(remembered, "the shape and its tokens are in a slot");
+        assert_eq!(
+            tokenize_remembered(shape),
+            "frontend GET /api/v<num>/orders/{id}\n orders SELECT orders\n  orders-db SELECT <num>\n"
+        );
     }
 
     #[test]
