@@ -93,11 +93,17 @@ thread_local! {
     static RECENT: RefCell<Recent> = RefCell::new(Recent::default());
 }
 
-/// Recently tokenized texts with what they became (`None`: unchanged).
+/// Recently tokenized texts, a slot each.
 #[derive(Default)]
 struct Recent {
-    slots: Vec<Option<(Box<str>, Option<Box<str>>)>>,
+    slots: Vec<Option<Seen>>,
     hasher: RandomState,
+}
+
+/// A text and what it became (`None`: nothing replaced).
+struct Seen {
+    text: Box<str>,
+    tokens: Option<Box<str>>,
 }
 
 impl Recent {
@@ -107,15 +113,17 @@ impl Recent {
         }
         let slot = &mut self.slots[self.hasher.hash_one(text) as usize % REMEMBERED];
         match slot {
-            Some((seen, Some(tokens))) if **seen == *text => Cow::Owned(tokens.to_string()),
-            Some((seen, None)) if **seen == *text => Cow::Borrowed(text),
+            Some(seen) if *seen.text == *text => match &seen.tokens {
+                Some(tokens) => Cow::Owned(tokens.to_string()),
+                None => Cow::Borrowed(text),
+            },
             _ => {
                 let tokenized = tokenize(text);
                 let tokens = match &tokenized {
                     Cow::Borrowed(_) => None,
                     Cow::Owned(tokens) => Some(tokens.as_str().into()),
                 };
-                *slot = Some((text.into(), tokens));
+                *slot = Some(Seen { text: text.into(), tokens });
                 tokenized
             }
         }
@@ -431,7 +439,7 @@ mod tests {
         assert_eq!(tokenize_remembered(shape), tokenize(shape));
         let remembered = RECENT.with(|recent| {
             let recent = recent.borrow();
-            recent.slots.iter().flatten().any(|(text, tokens)| **text == *shape && tokens.is_some())
+            recent.slots.iter().flatten().any(|seen| *seen.text == *shape && seen.tokens.is_some())
         });
         assert!(remembered, "the shape and its tokens are in a slot");
         assert_eq!(
