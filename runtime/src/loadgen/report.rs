@@ -163,6 +163,8 @@ pub struct ServerFigures {
     /// (`traces_open` and export queues at 0) before the final scrape.
     pub drained: bool,
     pub drain_secs: f64,
+    /// Absent when the load was not over twice the warm-up, or the server
+    /// does not count completed spans.
     pub steady: Option<SteadyRate>,
 }
 
