@@ -43,7 +43,7 @@ async fn a_load_run_reports_the_servers_own_counts_and_cpu() {
     // the load and its end the server completes spans about as fast as
     // they are offered.
     let steady = figures.steady.clone().expect("a steady rate, the load being over twice the warm-up");
-    assert!((1.3..1.7).contains(&steady.window_secs), "{steady:?}");
+    assert!((1.0..2.5).contains(&steady.window_secs), "{steady:?}: about the 1.5 s from the warm-up to the end");
     assert!((1_000.0..8_000.0).contains(&steady.spans_per_sec), "{steady:?} at 4,000 spans/s offered");
     assert_eq!((report.ratio.basis, report.ratio.end_to_end_spans_per_sec), ("server_steady", steady.spans_per_sec));
     let after = scrape(&reqwest::Client::new(), &format!("http://{admin}/metrics")).await.expect("a scrape");
