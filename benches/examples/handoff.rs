@@ -20,7 +20,7 @@
 //!
 //! `cargo run --release -p betrace-benches --example handoff -- PACK [ROUNDS] [PAIRS]`
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -28,13 +28,12 @@ use std::time::Instant;
 use betrace_runtime::assembly::TraceBatch;
 use betrace_runtime::config::RulesConfig;
 use betrace_runtime::formats::read_request;
-use betrace_runtime::ingest::{Spans, trace_bytes};
+use betrace_runtime::ingest::{Spans, grouped_by_trace, trace_bytes};
 use betrace_runtime::loadgen::payload::Payloads;
 use betrace_runtime::loadgen::synthetic::{SyntheticConfig, synthetic_traces};
 use betrace_runtime::packs::load_packs;
 use betrace_vm::Engine;
-use betrace_vm::trace::{SpanSource, Trace};
-use foldhash::fast::RandomState;
+use betrace_vm::trace::Trace;
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -137,22 +136,11 @@ fn run(built_on: BuiltOn, engines: &[std::sync::Arc<Engine>], payloads: &Payload
 }
 
 /// What a receiver must do with a request it does not build: read it
-/// (checking it), and group its spans by trace to route and weigh them.
+/// (checking it), and group its spans by trace, as the receivers do, to
+/// route and weigh them.
 fn route_and_weigh(bytes: &[u8]) -> usize {
     let read = read_request(bytes).expect("decodes");
-    let spans: Vec<_> = read.spans().collect();
-    // Hashed as the receivers hash trace ids, so that this side is not made dearer than it is.
-    let mut by_trace: HashMap<[u8; 16], Vec<usize>, RandomState> = HashMap::default();
-    for (index, span) in spans.iter().enumerate() {
-        by_trace.entry(span.trace_id()).or_default().push(index);
-    }
-    by_trace
-        .values()
-        .map(|indices| {
-            let group: Vec<_> = indices.iter().map(|&i| spans[i]).collect();
-            trace_bytes(&group)
-        })
-        .sum()
+    grouped_by_trace(read.spans().collect()).iter().map(|group| trace_bytes(group)).sum()
 }
 
 /// This process's CPU time so far (user and system), from `/proc/self/stat`.

@@ -22,6 +22,8 @@ use recent::RecentTraces;
 mod batches;
 mod recent;
 
+pub use batches::grouped_by_trace;
+
 /// A request taken (maybe in part).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Accepted {

@@ -37,7 +37,7 @@ pub(super) fn by_shard(tenant: &str, batches: Vec<TraceBatch>, shards: usize) ->
 
 /// `spans` grouped by trace, in order of first appearance, each group
 /// allocated at its final size; within a group spans keep their order.
-pub(super) fn grouped_by_trace<S: SpanSource>(spans: Vec<S>) -> Vec<Vec<S>> {
+pub fn grouped_by_trace<S: SpanSource>(spans: Vec<S>) -> Vec<Vec<S>> {
     let Some(first) = spans.first() else { return Vec::new() };
     // One trace (an SDK exporting a finished trace, a test): no moves at all.
     let trace_id = first.trace_id();
