@@ -39,17 +39,10 @@ fn literal_key(literal: &Literal) -> Option<(String, Option<f64>)> {
 /// `a op literal` (flipped when the literal is on the left).
 fn as_fact(expr: &Expr) -> Option<(String, CompareOp, &Literal, Span)> {
     let ExprKind::Compare(op, a, b) = &expr.kind else { return None };
-    let flip = |op| match op {
-        CompareOp::Lt => CompareOp::Gt,
-        CompareOp::Le => CompareOp::Ge,
-        CompareOp::Gt => CompareOp::Lt,
-        CompareOp::Ge => CompareOp::Le,
-        other => other,
-    };
     match (&a.kind, &b.kind) {
         (ExprKind::Literal(_), ExprKind::Literal(_)) => None,
         (_, ExprKind::Literal(literal)) => Some((operand_key(a)?, *op, literal, expr.span)),
-        (ExprKind::Literal(literal), _) => Some((operand_key(b)?, flip(*op), literal, expr.span)),
+        (ExprKind::Literal(literal), _) => Some((operand_key(b)?, op.flipped(), literal, expr.span)),
         _ => None,
     }
 }

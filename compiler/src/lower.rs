@@ -67,7 +67,8 @@ pub fn lower_rule(rule: &hir::Rule, source: &str) -> RuleProgram {
     // A rule with state is evaluated once per trace, when it completes: an
     // early evaluation would teach its baselines the trace twice (the
     // analysis already rules `novelty` out of clauses; this covers messages).
-    let early = crate::monotone::can_fire_early(rule) && lowerer.novelty.is_empty();
+    let stateless = lowerer.novelty.is_empty();
+    let early = crate::monotone::can_fire_early(rule) && stateless;
     RuleProgram {
         name: rule.name.clone(),
         description: rule.description.clone(),
@@ -86,7 +87,7 @@ pub fn lower_rule(rule: &hir::Rule, source: &str) -> RuleProgram {
         registers: lowerer.registers,
         set_registers: lowerer.set_registers,
         cost_degree: rule.cost.degree,
-        triggers: crate::triggers::triggers(&rule.when.expr),
+        triggers: crate::triggers::rule_triggers(rule, stateless),
         early,
     }
 }

@@ -1,25 +1,37 @@
-//! Trigger extraction: what a trace must contain for a rule's `when` to hold,
+//! Trigger extraction: what a trace must contain for a rule to find anything,
 //! so a pack evaluates only the rules a trace can trigger. A trigger is a set of
 //! alternatives (span names, span or resource attribute key/value pairs or
-//! patterns, attribute keys, span kinds or statuses); a rule with no
-//! extractable trigger is a candidate for every trace.
+//! patterns, attribute keys, numeric comparisons of span attributes, span
+//! kinds or statuses); a rule with no extractable trigger is a candidate for
+//! every trace.
 //!
 //! Every trigger is a *necessary* condition: a trace with none of a rule's
-//! alternatives cannot make its `when` hold, so skipping the rule changes no
-//! result. Only positive tests on the current span are used, outside any `!`:
-//! `=`, `in [..]` and `=~` on strings give values or patterns; `kind =` and
-//! `status =` give kinds and statuses; and any other comparison of an
-//! attribute (`!= nil`, `>= 400`, `!= "x"`, `in [1, 2]`) gives the attribute's
-//! key, because a missing attribute is `nil`, and `nil` compares false with
-//! everything (vm `ops::compare`) but in `= nil`. `!~`, negations and other
-//! spans' attributes are left alone.
+//! alternatives cannot make it find anything, so skipping the rule changes no
+//! result. A finding needs the `when` to hold and a check to fail, so the
+//! triggers are those of the `when` or, when narrower, those that every
+//! `never` check needs to hold (a failing `always` needs something absent,
+//! which no trigger can say; so a rule with one gets its `when`'s). Rules that
+//! call `novelty` take only their `when`'s: their checks teach baselines
+//! whenever the `when` holds, finding or not.
+//!
+//! Only positive tests are used, outside any `!`: `=`, `in [..]` and `=~` on
+//! strings give values or patterns; `kind =` and `status =` give kinds and
+//! statuses; a comparison of a span attribute with an integer (`>= 500`) gives
+//! that comparison, which the index makes as the VM does (`ops::compare`);
+//! and any other comparison of an attribute (`!= nil`, `!= "x"`, `in [1, 2]`)
+//! gives the attribute's key, because a missing attribute is `nil`, and `nil`
+//! compares false with everything (vm `ops::compare`) but in `= nil`.
+//! `count(S) > k` (k ≥ 0) needs a span of `S`. The tests may be on any span
+//! of the trace (the current one, the bound one, a parent): each is a span
+//! the trace holds. `!~`, negations and event, link and scope attributes are
+//! left alone.
 
 use serde::{Deserialize, Serialize};
 
-use crate::hir::{AttrScope, CompareOp, Expr, ExprKind, Literal, SpanRef};
+use crate::hir::{AggregateKind, AttrScope, CheckKind, CompareOp, Expr, ExprKind, Literal, Rule, SpanRef};
 use crate::intrinsics::SpanIntrinsic;
 
-/// One way a trace can make a rule's `when` possible.
+/// One way a trace can make a rule find something.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Trigger {
     /// Some span has this name.
@@ -37,7 +49,7 @@ pub enum Trigger {
     /// The same for a resource attribute.
     ResourceAttrPattern { key: String, pattern: String },
     /// Some span has this attribute (span scope), whatever its value
-    /// (`span.db.system.name != nil`, `span.http.response.status_code >= 500`).
+    /// (`span.db.system.name != nil`, `span.a.int in [1, 2]`).
     SpanAttrKey(String),
     /// Some span's resource has this attribute.
     ResourceAttrKey(String),
@@ -45,6 +57,10 @@ pub enum Trigger {
     SpanKind(u8),
     /// Some span has this status, as its index in `Status::ALL` (`status = error`).
     SpanStatus(u8),
+    /// Some span has this attribute (span scope) with a value that passes
+    /// every comparison with its integer (`span.http.response.status_code >=
+    /// 500`; both bounds of `>= 400 && < 500`), compared as the VM compares.
+    SpanAttrCompare { key: String, tests: Vec<(CompareOp, i64)> },
 }
 
 impl Trigger {
@@ -53,8 +69,8 @@ impl Trigger {
     /// cheapest to look up; a resource attribute usually scopes a rule to one
     /// service, and a trace has few resources to test; a span attribute is
     /// looked up among every span's attributes; a pattern costs a regex match
-    /// per distinct value. A key alone says less than a value or a pattern;
-    /// a kind or a status is the cheapest to test but usually the least
+    /// per distinct value. A comparison with a number says less than a value
+    /// or a pattern (`>= 400` may hold often) and more than a key alone; a kind or a status is the cheapest to test but usually the least
     /// selective (most traces hold a server span), so they come last.
     fn rank(&self) -> usize {
         match self {
@@ -63,35 +79,46 @@ impl Trigger {
             Trigger::SpanAttr { .. } => 2,
             Trigger::ResourceAttrPattern { .. } => 3,
             Trigger::SpanAttrPattern { .. } => 4,
-            Trigger::ResourceAttrKey(_) => 5,
-            Trigger::SpanAttrKey(_) => 6,
-            Trigger::SpanStatus(_) => 7,
-            Trigger::SpanKind(_) => 8,
+            Trigger::SpanAttrCompare { .. } => 5,
+            Trigger::ResourceAttrKey(_) => 6,
+            Trigger::SpanAttrKey(_) => 7,
+            Trigger::SpanStatus(_) => 8,
+            Trigger::SpanKind(_) => 9,
         }
     }
 }
 
-/// The triggers of a `when` expression: `None` when it cannot be narrowed (the
-/// rule must run on every trace), else alternatives of which one must be present.
-pub fn triggers(when: &Expr) -> Option<Vec<Trigger>> {
-    let mut found = of_condition(when)?;
+/// The triggers of `rule` (see the module doc); `stateless` when it calls
+/// no `novelty`.
+pub fn rule_triggers(rule: &Rule, stateless: bool) -> Option<Vec<Trigger>> {
+    let failing = if stateless { rule.checks.iter().map(failure).reduce(union).flatten() } else { None };
+    let mut found = narrowest(of_condition(&rule.when.expr), failing)?;
     found.sort();
     found.dedup();
     Some(found)
 }
 
-/// A condition (boolean or spanset in a boolean place).
+/// What a check needs of the trace to fail: a `never` fails when its
+/// condition holds.
+fn failure(check: &crate::hir::Check) -> Option<Vec<Trigger>> {
+    match check.kind {
+        CheckKind::Never => of_condition(&check.expr),
+        CheckKind::Always => None,
+    }
+}
+
 fn of_condition(expr: &Expr) -> Option<Vec<Trigger>> {
     match &expr.kind {
         ExprKind::NonEmpty(set) => of_set(set),
         ExprKind::Selector(_) | ExprKind::SetAnd(..) | ExprKind::SetOr(..) | ExprKind::Structural(..) => of_set(expr),
         ExprKind::And(a, b) => narrowest(of_condition(a), of_condition(b)),
         ExprKind::Or(a, b) => union(of_condition(a), of_condition(b)),
+        ExprKind::Compare(op, a, b) => counted(*op, a, b).or_else(|| of_predicate(expr)),
+        ExprKind::Match { .. } | ExprKind::In(..) => of_predicate(expr),
         _ => None,
     }
 }
 
-/// A spanset: non-empty only if the trace has one of the triggers.
 fn of_set(expr: &Expr) -> Option<Vec<Trigger>> {
     match &expr.kind {
         ExprKind::Selector(Some(pred)) => of_predicate(pred),
@@ -109,10 +136,29 @@ fn of_set(expr: &Expr) -> Option<Vec<Trigger>> {
     }
 }
 
-/// A per-span predicate: which spans can satisfy it.
+/// `count(S) > k` for `k >= 0`, or `>= k` and `= k` for `k >= 1`, either way
+/// round: what a span of `S` needs.
+fn counted(op: CompareOp, a: &Expr, b: &Expr) -> Option<Vec<Trigger>> {
+    let (op, set, bound) = match (&a.kind, &b.kind) {
+        (ExprKind::Aggregate { kind: AggregateKind::Count, set, .. }, ExprKind::Literal(Literal::Int(k))) => {
+            (op, set, *k)
+        }
+        (ExprKind::Literal(Literal::Int(k)), ExprKind::Aggregate { kind: AggregateKind::Count, set, .. }) => {
+            (op.flipped(), set, *k)
+        }
+        _ => return None,
+    };
+    let needs_a_span = match op {
+        CompareOp::Gt => bound >= 0,
+        CompareOp::Ge | CompareOp::Eq => bound >= 1,
+        CompareOp::Ne | CompareOp::Lt | CompareOp::Le => false,
+    };
+    if needs_a_span { of_set(set) } else { None }
+}
+
 fn of_predicate(pred: &Expr) -> Option<Vec<Trigger>> {
     match &pred.kind {
-        ExprKind::And(a, b) => narrowest(of_predicate(a), of_predicate(b)),
+        ExprKind::And(..) => of_conjunction(pred),
         ExprKind::Or(a, b) => union(of_predicate(a), of_predicate(b)),
         ExprKind::Compare(op, a, b) => {
             let equality = match (op, &a.kind, &b.kind) {
@@ -120,7 +166,8 @@ fn of_predicate(pred: &Expr) -> Option<Vec<Trigger>> {
                 | (CompareOp::Eq, ExprKind::Literal(literal), subject) => literal_equality(subject, literal),
                 _ => None,
             };
-            equality.or_else(|| compared(*op, a, b))
+            let number = || number_test(pred).map(|(key, _, test)| vec![compare_trigger(key, vec![test])]);
+            equality.or_else(number).or_else(|| compared(*op, a, b))
         }
         ExprKind::Match { negated: false, value, pattern } => pattern_match(&value.kind, pattern),
         ExprKind::In(subject, list) => match &list.kind {
@@ -138,10 +185,60 @@ fn of_predicate(pred: &Expr) -> Option<Vec<Trigger>> {
     }
 }
 
-/// `a op b`: an attribute of the current span on either side must be
-/// present, since `nil` compares false with everything. Against the `nil`
-/// literal only `!= nil` asks for presence: `= nil` (`Op::IsNil`) is true
-/// for a missing attribute, so it narrows nothing.
+/// The narrowest trigger of any conjunct of `pred`; the conjuncts comparing
+/// one attribute of one span with integers join into one trigger
+/// (`code >= 400 && code < 500`), as one span must pass them all.
+fn of_conjunction(pred: &Expr) -> Option<Vec<Trigger>> {
+    let mut conjuncts = Vec::new();
+    gather_conjuncts(pred, &mut conjuncts);
+    let mut narrowest_yet = None;
+    let mut numbers: Vec<(&str, &SpanRef, Vec<(CompareOp, i64)>)> = Vec::new();
+    for conjunct in conjuncts {
+        match number_test(conjunct) {
+            Some((key, of, test)) => match numbers.iter_mut().find(|(k, o, _)| *k == key && *o == of) {
+                Some((_, _, tests)) => tests.push(test),
+                None => numbers.push((key, of, vec![test])),
+            },
+            None => narrowest_yet = narrowest(narrowest_yet, of_predicate(conjunct)),
+        }
+    }
+    for (key, _, tests) in numbers {
+        narrowest_yet = narrowest(narrowest_yet, Some(vec![compare_trigger(key, tests)]));
+    }
+    narrowest_yet
+}
+
+fn gather_conjuncts<'e>(pred: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match &pred.kind {
+        ExprKind::And(a, b) => {
+            gather_conjuncts(a, out);
+            gather_conjuncts(b, out);
+        }
+        _ => out.push(pred),
+    }
+}
+
+/// `pred` as a span attribute (of which span) compared with an integer,
+/// either way round.
+fn number_test(pred: &Expr) -> Option<(&str, &SpanRef, (CompareOp, i64))> {
+    let ExprKind::Compare(op, a, b) = &pred.kind else { return None };
+    let (op, subject, bound) = match (&a.kind, &b.kind) {
+        (subject, ExprKind::Literal(Literal::Int(n))) => (*op, subject, *n),
+        (ExprKind::Literal(Literal::Int(n)), subject) => (op.flipped(), subject, *n),
+        _ => return None,
+    };
+    match subject {
+        ExprKind::Attribute { scope: AttrScope::Span, key, of } => Some((key, of, (op, bound))),
+        _ => None,
+    }
+}
+
+fn compare_trigger(key: &str, mut tests: Vec<(CompareOp, i64)>) -> Trigger {
+    tests.sort();
+    tests.dedup();
+    Trigger::SpanAttrCompare { key: key.to_string(), tests }
+}
+
 fn compared(op: CompareOp, a: &Expr, b: &Expr) -> Option<Vec<Trigger>> {
     let is_nil = |e: &Expr| matches!(e.kind, ExprKind::Literal(Literal::Nil));
     match (is_nil(a), is_nil(b)) {
@@ -153,31 +250,26 @@ fn compared(op: CompareOp, a: &Expr, b: &Expr) -> Option<Vec<Trigger>> {
     }
 }
 
-/// `subject = literal`: a span name or attribute equal to a string, or
-/// `kind = server`, `status = error`.
 fn literal_equality(subject: &ExprKind, literal: &Literal) -> Option<Vec<Trigger>> {
     match (subject, literal) {
         (subject, Literal::String(value)) => equality(subject, value),
-        (ExprKind::Intrinsic { intrinsic: SpanIntrinsic::Kind, of: SpanRef::Current }, Literal::Kind(kind)) => {
+        (ExprKind::Intrinsic { intrinsic: SpanIntrinsic::Kind, .. }, Literal::Kind(kind)) => {
             Some(vec![Trigger::SpanKind(kind.index())])
         }
-        (ExprKind::Intrinsic { intrinsic: SpanIntrinsic::Status, of: SpanRef::Current }, Literal::Status(status)) => {
+        (ExprKind::Intrinsic { intrinsic: SpanIntrinsic::Status, .. }, Literal::Status(status)) => {
             Some(vec![Trigger::SpanStatus(status.index())])
         }
         _ => None,
     }
 }
 
-/// An attribute of the current span that must be present.
 fn presence(subject: &ExprKind) -> Option<Vec<Trigger>> {
     on_attribute(subject, Trigger::SpanAttrKey, Trigger::ResourceAttrKey)
 }
 
 fn equality(subject: &ExprKind, value: &str) -> Option<Vec<Trigger>> {
     match subject {
-        ExprKind::Intrinsic { intrinsic: SpanIntrinsic::Name, of: SpanRef::Current } => {
-            Some(vec![Trigger::SpanName(value.to_string())])
-        }
+        ExprKind::Intrinsic { intrinsic: SpanIntrinsic::Name, .. } => Some(vec![Trigger::SpanName(value.to_string())]),
         _ => on_attribute(
             subject,
             |key| Trigger::SpanAttr { key, value: value.to_string() },
@@ -186,7 +278,6 @@ fn equality(subject: &ExprKind, value: &str) -> Option<Vec<Trigger>> {
     }
 }
 
-/// `subject =~ pattern`: only a string can match (vm `Op::Match`).
 fn pattern_match(subject: &ExprKind, pattern: &str) -> Option<Vec<Trigger>> {
     let pattern = crate::regexes::anchored(pattern);
     on_attribute(
@@ -196,14 +287,12 @@ fn pattern_match(subject: &ExprKind, pattern: &str) -> Option<Vec<Trigger>> {
     )
 }
 
-/// The triggers of a string test on an attribute of the current span, made
-/// by `span` and `resource` for the key.
 fn on_attribute(
     subject: &ExprKind,
     span: impl Fn(String) -> Trigger,
     resource: impl Fn(String) -> Trigger,
 ) -> Option<Vec<Trigger>> {
-    let ExprKind::Attribute { scope, key, of: SpanRef::Current } = subject else { return None };
+    let ExprKind::Attribute { scope, key, .. } = subject else { return None };
     match scope {
         AttrScope::Span => Some(vec![span(key.clone())]),
         AttrScope::Resource => Some(vec![resource(key.clone())]),
@@ -214,10 +303,6 @@ fn on_attribute(
     }
 }
 
-/// Both must hold: either side's triggers are necessary. Keep the side with
-/// fewer alternatives; between equally many, the one of lower total
-/// [`Trigger::rank`] (names, then resource attributes, then span attributes);
-/// on a full tie, the left.
 fn narrowest(a: Option<Vec<Trigger>>, b: Option<Vec<Trigger>>) -> Option<Vec<Trigger>> {
     let weight = |set: &[Trigger]| (set.len(), set.iter().map(Trigger::rank).sum::<usize>());
     match (a, b) {
@@ -238,12 +323,22 @@ fn union(a: Option<Vec<Trigger>>, b: Option<Vec<Trigger>>) -> Option<Vec<Trigger
 mod tests {
     use super::*;
 
-    /// The triggers of a rule with this `when` (after `when `).
+    /// The triggers of a rule with this `when` (after `when `), whose
+    /// check (an `always`) adds none.
     fn of(when: &str) -> Option<Vec<Trigger>> {
-        let source = format!("rule r {{\n  severity: low\n  when {when}\n  never {{ name = \"zzz\" }}\n}}\n");
-        let report = crate::check_file(&source, &crate::CheckConfig::default());
+        of_rule(&format!("when {when}\n  always {{ name = \"zzz\" }}"))
+    }
+
+    /// The triggers of a rule with this body (its `when` and checks).
+    fn of_rule(body: &str) -> Option<Vec<Trigger>> {
+        let source = format!("rule r {{\n  severity: low\n  {body}\n}}\n");
+        let (programs, report) = crate::compile_file(&source, &crate::CheckConfig::default());
         assert!(!report.has_errors(), "{source}\n{:#?}", report.diagnostics);
-        triggers(&report.checked.rules[0].when.expr)
+        programs[0].triggers.clone()
+    }
+
+    fn compare(key: &str, tests: &[(CompareOp, i64)]) -> Trigger {
+        Trigger::SpanAttrCompare { key: key.to_string(), tests: tests.to_vec() }
     }
 
     fn name(name: &str) -> Trigger {
@@ -291,8 +386,8 @@ mod tests {
     }
 
     #[test]
-    fn other_scopes_and_other_spans_are_not_narrowed() {
-        assert_eq!(of(r#"{ parent.resource.service.name = "a" }"#), None);
+    fn other_scopes_are_not_narrowed_and_other_spans_are_spans_of_the_trace() {
+        assert_eq!(of(r#"{ parent.resource.service.name = "a" }"#), Some(vec![resource("service.name", "a")]));
         assert_eq!(of(r#"{ event.exception.type = "a" }"#), None);
         assert_eq!(of(r#"{ instrumentation.x = "a" }"#), None);
     }
@@ -310,10 +405,6 @@ mod tests {
         let span_key = |key: &str| Trigger::SpanAttrKey(key.to_string());
         assert_eq!(of(r#"{ span.db.system.name != nil }"#), Some(vec![span_key("db.system.name")]));
         assert_eq!(of(r#"{ nil != span.db.system.name }"#), Some(vec![span_key("db.system.name")]));
-        assert_eq!(
-            of(r#"{ span.http.response.status_code >= 500 }"#),
-            Some(vec![span_key("http.response.status_code")])
-        );
         assert_eq!(of(r#"{ span.pii.read = true }"#), Some(vec![span_key("pii.read")]));
         assert_eq!(of(r#"{ span.retries in [1, 2] }"#), Some(vec![span_key("retries")]));
         assert_eq!(
@@ -341,10 +432,10 @@ mod tests {
         assert_eq!(of(r#"{ kind = server && status = error }"#), Some(vec![Trigger::SpanStatus(2)]));
         assert_eq!(
             of(r#"{ kind = server && span.http.response.status_code >= 500 }"#),
-            Some(vec![Trigger::SpanAttrKey("http.response.status_code".to_string())])
+            Some(vec![compare("http.response.status_code", &[(CompareOp::Ge, 500)])])
         );
         assert_eq!(of(r#"{ kind != server }"#), None);
-        assert_eq!(of(r#"{ parent.kind = server }"#), None);
+        assert_eq!(of(r#"{ parent.kind = server }"#), Some(vec![Trigger::SpanKind(2)]));
     }
 
     #[test]
@@ -407,5 +498,75 @@ mod tests {
         );
         // `.key` counts as two alternatives, so a scoped equality beats it.
         assert_eq!(of(r#"{ .k = "v" && span.db.system.name = "pg" }"#), Some(vec![span("db.system.name", "pg")]));
+    }
+
+    #[test]
+    fn a_span_attribute_compared_with_an_integer_is_that_comparison() {
+        let code = "http.response.status_code";
+        let at_least_500 = Some(vec![compare(code, &[(CompareOp::Ge, 500)])]);
+        assert_eq!(of(r#"{ span.http.response.status_code >= 500 }"#), at_least_500);
+        assert_eq!(of(r#"{ 500 <= span.http.response.status_code }"#), at_least_500);
+        // One span must pass every comparison of one attribute: they join.
+        assert_eq!(
+            of(r#"{ kind = server && span.http.response.status_code >= 400 && span.http.response.status_code < 500 }"#),
+            Some(vec![compare(code, &[(CompareOp::Lt, 500), (CompareOp::Ge, 400)])])
+        );
+        // Comparisons of two spans do not: the left one is kept.
+        assert_eq!(
+            of(r#"{ span.http.response.status_code >= 400 && parent.span.http.response.status_code < 500 }"#),
+            Some(vec![compare(code, &[(CompareOp::Ge, 400)])])
+        );
+        // A float, or an attribute that may be the resource's, needs the key only.
+        assert_eq!(of(r#"{ span.ratio > 0.5 }"#), Some(vec![Trigger::SpanAttrKey("ratio".to_string())]));
+        assert_eq!(
+            of(r#"{ .code >= 500 }"#),
+            Some(vec![Trigger::SpanAttrKey("code".to_string()), Trigger::ResourceAttrKey("code".to_string())])
+        );
+        assert_eq!(of(r#"{ resource.replicas > 1 }"#), Some(vec![Trigger::ResourceAttrKey("replicas".to_string())]));
+        assert_eq!(of(r#"{ !(span.http.response.status_code >= 500) }"#), None);
+    }
+
+    #[test]
+    fn a_never_check_narrows_the_when_when_it_needs_less_common_things() {
+        // Every `never` must hold for its check to fail: the rule needs one of their triggers.
+        assert_eq!(
+            of_rule("when q = { span.db.system.name != nil }\n  never q.span.db.response.returned_rows > 10000"),
+            Some(vec![compare("db.response.returned_rows", &[(CompareOp::Gt, 10000)])])
+        );
+        assert_eq!(
+            of_rule(
+                "when op = { kind = server }\n  never count(op >> { kind = client && span.http.request.resend_count > 0 }) > 3"
+            ),
+            Some(vec![compare("http.request.resend_count", &[(CompareOp::Gt, 0)])])
+        );
+        assert_eq!(
+            of_rule(
+                "when { }\n  never { span.db.query.text =~ \"x.*\" }\n  never { name = \"a\" } || { name = \"b\" }"
+            ),
+            Some(vec![
+                name("a"),
+                name("b"),
+                Trigger::SpanAttrPattern { key: "db.query.text".to_string(), pattern: "^(?:x.*)$".to_string() }
+            ])
+        );
+        // The `when`'s are kept when they are narrower.
+        assert_eq!(of_rule("when { name = \"a\" }\n  never { kind = server }"), Some(vec![name("a")]));
+    }
+
+    #[test]
+    fn always_checks_counts_that_need_no_span_and_novelty_keep_the_when() {
+        let server = Some(vec![Trigger::SpanKind(2)]);
+        // An `always` fails on what is absent.
+        assert_eq!(of_rule("when { kind = server }\n  always { name = \"a\" }"), server);
+        assert_eq!(of_rule("when { kind = server }\n  never { name = \"a\" }\n  always { name = \"b\" }"), server);
+        // `count(S) < 3` and `count(S) >= 0` hold with no span of `S`.
+        assert_eq!(of_rule("when { kind = server }\n  never count({ name = \"a\" }) < 3"), server);
+        assert_eq!(of_rule("when { kind = server }\n  never count({ name = \"a\" }) >= 0"), server);
+        assert_eq!(of_rule("when { kind = server }\n  never 0 < count({ name = \"a\" })"), Some(vec![name("a")]));
+        // A `novelty` check teaches its baseline whenever the `when` holds.
+        assert_eq!(
+            of_rule("when { kind = server }\n  never novelty(trace:shape, by: trace:rootName) > 0.5 && { name = \"a\" }"),
+            server
+        );
     }
 }

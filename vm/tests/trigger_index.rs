@@ -1,8 +1,10 @@
 //! The trigger index (`Engine::candidates`) skips only rules that cannot fire:
 //! rules scoped by span names, span and resource attribute values, patterns
-//! and keys, span kinds and statuses run on the traces that have them, and a skipped rule, run anyway, finds nothing —
-//! on hand-written cases, on random conditions built from the equalities the
-//! index reads, and on the differential tests' random rules.
+//! and keys, comparisons with integers, span kinds and statuses — in their
+//! `when` or in what their `never` checks need — run on the traces that have
+//! them, and a skipped rule, run anyway, finds nothing: on hand-written
+//! cases, on random conditions built from the tests the index reads, and on
+//! the differential tests' random rules.
 
 #[path = "differential/rulegen.rs"]
 mod rulegen;
@@ -96,6 +98,72 @@ fn a_service_scoped_rule_runs_only_on_traces_of_that_service() {
     // `service.name` on a span is not the resource's.
     let on_span = trace(&[("svc-9", &[("service.name", "svc-0")], &[])]);
     assert!(candidates(&engine, &on_span).is_empty());
+}
+
+const NUMBER_RULES: &str = r#"
+rule server_5xx_has_error_status {
+  severity: low
+  when s = { kind = server && span.http.response.status_code >= 500 }
+  always s.status = error
+}
+rule server_4xx_not_error {
+  severity: low
+  when s = { kind = server && span.http.response.status_code >= 400 && span.http.response.status_code < 500 }
+  never s.status = unset
+}
+rule bounded_result_sets {
+  severity: low
+  when q = { span.db.system.name != nil }
+  never q.span.db.response.returned_rows > 10000
+}
+rule http_retries_bounded {
+  severity: low
+  when op = { kind = server }
+  never count(op >> { span.http.request.resend_count > 0 }) > 1
+}
+"#;
+
+/// A trace of a server span with these attributes and, under it, a client
+/// span with those.
+fn server_and_client(server: Vec<(&str, RecordValue)>, client: Vec<(&str, RecordValue)>) -> Trace {
+    let mut builder = TraceBuilder::new([1; 16]);
+    for (i, attrs) in [server, client].into_iter().enumerate() {
+        builder.add(SpanRecord {
+            trace_id: [1; 16],
+            span_id: [0, 0, 0, 0, 0, 0, 0, i as u8 + 1],
+            parent_id: [0, 0, 0, 0, 0, 0, 0, i as u8],
+            name: "op".into(),
+            kind: if i == 0 { SpanKind::Server } else { SpanKind::Client },
+            attrs: attrs.into_iter().map(|(k, v)| (Text::from(k), v)).collect(),
+            ..SpanRecord::default()
+        });
+    }
+    builder.build()
+}
+
+#[test]
+fn rules_on_numbers_run_only_on_traces_with_numbers_that_can_fail_them() {
+    let engine = engine(NUMBER_RULES);
+    let int = RecordValue::Int;
+    let ok = server_and_client(vec![("http.response.status_code", int(200))], vec![("db.system.name", RecordValue::Str("pg".into()))]);
+    assert!(candidates(&engine, &ok).is_empty());
+    let failed = server_and_client(vec![("http.response.status_code", int(503))], vec![]);
+    assert_eq!(candidates(&engine, &failed), ["server_5xx_has_error_status"]);
+    assert_eq!(firing(&engine, &failed), ["server_5xx_has_error_status"]);
+    let missing = server_and_client(vec![("http.response.status_code", RecordValue::Float(404.0))], vec![]);
+    assert_eq!(candidates(&engine, &missing), ["server_4xx_not_error"]);
+    assert_eq!(firing(&engine, &missing), ["server_4xx_not_error"]);
+    // What a `never` check needs: a large result, a resent call.
+    let large = server_and_client(
+        vec![],
+        vec![("db.system.name", RecordValue::Str("pg".into())), ("db.response.returned_rows", int(20_000))],
+    );
+    assert_eq!(candidates(&engine, &large), ["bounded_result_sets"]);
+    assert_eq!(firing(&engine, &large), ["bounded_result_sets"]);
+    let resent = server_and_client(vec![], vec![("http.request.resend_count", int(2))]);
+    assert_eq!(candidates(&engine, &resent), ["http_retries_bounded"]);
+    // One resent call is a candidate that finds nothing (`> 1`).
+    assert!(firing(&engine, &resent).is_empty());
 }
 
 const ROUTE_RULES: &str = r#"
@@ -218,6 +286,7 @@ fn check_skips(engine: &Engine, trace: &Trace, source: &str) -> Skips {
         skips.by_pattern +=
             usize::from(had(|t| matches!(t, Trigger::SpanAttrPattern { .. } | Trigger::ResourceAttrPattern { .. })));
         skips.by_key += usize::from(had(|t| matches!(t, Trigger::SpanAttrKey(_) | Trigger::ResourceAttrKey(_))));
+        skips.by_comparison += usize::from(had(|t| matches!(t, Trigger::SpanAttrCompare { .. })));
         skips.by_kind_or_status += usize::from(had(|t| matches!(t, Trigger::SpanKind(_) | Trigger::SpanStatus(_))));
     }
     assert_eq!(engine.evaluate(trace).violations.len(), findings, "{source}");
@@ -230,6 +299,7 @@ struct Skips {
     by_resource: usize,
     by_pattern: usize,
     by_key: usize,
+    by_comparison: usize,
     by_kind_or_status: usize,
 }
 
@@ -239,7 +309,7 @@ fn predicate(entropy: &mut Seeded, depth: u32) -> String {
     const VALUES: [&str; 4] = ["a", "b", "checkout", ""];
     let mut pick = |n: usize| (entropy.next() % n as u64) as usize;
     let value = VALUES[pick(VALUES.len())];
-    let choice = pick(if depth == 0 { 24 } else { 27 });
+    let choice = pick(if depth == 0 { 31 } else { 34 });
     match choice {
         0 => format!("resource.r.str = \"{value}\""),
         1 => format!("\"{value}\" = resource.service.name"),
@@ -265,15 +335,24 @@ fn predicate(entropy: &mut Seeded, depth: u32) -> String {
         21 => ".x.any != nil".to_string(),
         22 => "span.a.int in [1, 2]".to_string(),
         23 => format!("span.a.str != \"{value}\""),
-        24 => format!("!({})", predicate(entropy, depth - 1)),
-        25 => format!("({} && {})", predicate(entropy, depth - 1), predicate(entropy, depth - 1)),
+        24 => "(span.a.int >= 2 && span.a.int < 5)".to_string(),
+        25 => "3 <= span.a.int".to_string(),
+        26 => "span.a.int = 2".to_string(),
+        27 => "span.a.int != 3".to_string(),
+        28 => "span.a.float > 1".to_string(),
+        29 => "(span.a.int > 1 && parent.span.a.int < 3)".to_string(),
+        30 => "(kind = server && span.a.int <= 1 && span.a.int > -1)".to_string(),
+        31 => format!("!({})", predicate(entropy, depth - 1)),
+        32 => format!("({} && {})", predicate(entropy, depth - 1), predicate(entropy, depth - 1)),
         _ => format!("({} || {})", predicate(entropy, depth - 1), predicate(entropy, depth - 1)),
     }
 }
 
-/// A rule whose `always` never holds, so it finds something exactly when its `when` does.
+/// A rule with a random `when` and either an `always` that never holds (it
+/// finds something exactly when its `when` holds) or random `never` checks.
 fn rule(entropy: &mut Seeded, index: usize) -> String {
     let shape = entropy.next() % 6;
+    let check_shape = entropy.next() % 6;
     let mut set = || format!("{{ {} }}", predicate(entropy, 3));
     let when = match shape {
         0 => format!("x = {}", set()),
@@ -283,7 +362,15 @@ fn rule(entropy: &mut Seeded, index: usize) -> String {
         4 => format!("(!{})", set()),
         _ => format!("({})", set()),
     };
-    format!("rule r{index} {{\n  severity: low\n  when {when}\n  always {{ name = \"never\" }}\n}}\n")
+    let checks = match check_shape {
+        0 | 1 => "always { name = \"never\" }".to_string(),
+        2 => format!("never {}", set()),
+        3 => format!("never count({}) > 1\n  never {} || {}", set(), set(), set()),
+        4 if shape == 0 => "never x.span.a.int > 2 && x.span.a.int <= 5".to_string(),
+        4 => format!("never 0 < count({} >> {})", set(), set()),
+        _ => format!("never {}\n  always {}", set(), set()),
+    };
+    format!("rule r{index} {{\n  severity: low\n  when {when}\n  {checks}\n}}\n")
 }
 
 #[test]
@@ -304,6 +391,7 @@ fn skipped_rules_find_nothing_on_random_conditions() {
             skipped.by_resource += skips.by_resource;
             skipped.by_pattern += skips.by_pattern;
             skipped.by_key += skips.by_key;
+            skipped.by_comparison += skips.by_comparison;
             skipped.by_kind_or_status += skips.by_kind_or_status;
         }
     }
@@ -311,6 +399,7 @@ fn skipped_rules_find_nothing_on_random_conditions() {
         (skipped.by_resource, "resource"),
         (skipped.by_pattern, "pattern"),
         (skipped.by_key, "attribute key"),
+        (skipped.by_comparison, "comparison"),
         (skipped.by_kind_or_status, "kind or status"),
     ] {
         assert!(count > 100, "only {count} skips by {what}: the test lost its point");

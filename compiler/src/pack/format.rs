@@ -29,8 +29,9 @@ pub const MAGIC: [u8; 8] = [0x89, b'B', b'T', b'P', b'A', b'C', b'K', b'\n'];
 /// triggers (`Trigger::ResourceAttr`). 5: pattern triggers
 /// (`Trigger::SpanAttrPattern`, `Trigger::ResourceAttrPattern`). 6: key, kind
 /// and status triggers (`Trigger::SpanAttrKey`, `ResourceAttrKey`,
-/// `SpanKind`, `SpanStatus`).
-pub const FORMAT_VERSION: u32 = 6;
+/// `SpanKind`, `SpanStatus`). 7: comparison triggers
+/// (`Trigger::SpanAttrCompare`) and triggers from `never` checks.
+pub const FORMAT_VERSION: u32 = 7;
 
 /// What the header says, read without decoding the body.
 #[derive(Clone, Debug, PartialEq, Eq)]

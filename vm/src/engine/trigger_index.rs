@@ -1,24 +1,30 @@
 //! The trigger index: a trace runs only the rules whose `when` it can
 //! satisfy, picked from what the compiler found each rule's `when` needs
 //! (`betrace_compiler::triggers`): span names, span and resource attribute
-//! keys and string values, patterns on them, span kinds and statuses.
+//! keys and string values, patterns on them, comparisons of span attributes
+//! with integers, span kinds and statuses.
 //!
 //! Choosing is on the server's path for every trace, and a trace repeats its
 //! names, keys and values span after span, so each distinct one is looked up
 //! once: a byte of flags per string of the trace remembers which strings were
 //! already looked up in which role (a string can be a span name and a key),
 //! and only the keys some rule tests the value of collect their values.
+//! Numbers are not interned, so a key compared with integers has each of its
+//! values compared, with the VM's own comparison (`ops::compare`).
 
 use std::cell::Cell;
 use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
+use betrace_compiler::hir::CompareOp;
 use betrace_compiler::triggers::Trigger;
 
 use super::pattern_triggers::{PatternIndex, PatternIndexBuilder};
 use crate::kept::emptied;
+use crate::ops;
 use crate::trace::{AttrValue, AttrsRef, Sym, Trace};
+use crate::value::Val;
 
 /// A trigger table keyed by a trace's strings (names, attribute keys and
 /// values), looked up for every trace: foldhash, seeded per process, is
@@ -26,11 +32,26 @@ use crate::trace::{AttrValue, AttrsRef, Sym, Trace};
 type Index<V> = HashMap<String, V, RandomState>;
 
 /// The rules an attribute key triggers: those that need the key present,
-/// and those that need it to hold a given string.
+/// those that need it to hold a given string, and those that need it to pass
+/// comparisons with integers.
 #[derive(Debug, Default)]
 struct KeyTriggers {
     present: Vec<usize>,
     values: Index<Vec<usize>>,
+    compared: Vec<Comparisons>,
+}
+
+/// Comparisons one value must pass, and the rule that needs it to.
+#[derive(Debug)]
+struct Comparisons {
+    tests: Vec<(CompareOp, i64)>,
+    rule: usize,
+}
+
+impl Comparisons {
+    fn pass(&self, value: Val<'_>) -> bool {
+        self.tests.iter().all(|&(op, bound)| ops::compare(op, value, Val::Int(bound)))
+    }
 }
 
 /// The triggers on one scope of attributes (span or resource).
@@ -92,6 +113,7 @@ impl TriggerIndexBuilder {
                     None => index.everywhere.push(rule),
                 },
                 Trigger::SpanAttrPattern { key, pattern } => self.span_patterns.add(key, pattern, rule),
+                Trigger::SpanAttrCompare { key, tests } => index.span_attrs.add_comparisons(key, tests, rule),
                 Trigger::ResourceAttrPattern { key, pattern } => self.resource_patterns.add(key, pattern, rule),
             }
         }
@@ -120,16 +142,22 @@ impl AttrTriggers {
         self.by_key.entry(key.to_string()).or_default().present.push(rule);
     }
 
+    fn add_comparisons(&mut self, key: &str, tests: &[(CompareOp, i64)], rule: usize) {
+        let compared = &mut self.by_key.entry(key.to_string()).or_default().compared;
+        compared.push(Comparisons { tests: tests.to_vec(), rule });
+    }
+
     fn is_empty(&self) -> bool {
         self.by_key.is_empty() && self.by_pattern.is_empty()
     }
 
-    /// Adds to `work.chosen` the rules `attrs`' keys and string values
-    /// trigger. `role` is this scope's pair of bits in `work.seen`.
+    /// Adds to `work.chosen` the rules `attrs`' keys and values trigger.
+    /// `role` is this scope's bits in `work.seen`.
     fn choose<'t>(&self, attrs: impl Iterator<Item = AttrsRef<'t>>, trace: &Trace, work: &mut Choosing, role: Role) {
         let Choosing { seen, chosen, pairs } = work;
         // Pass 1: each distinct key is looked up once; the (key, value)
-        // pairs of keys whose values matter are kept, packed as u64s.
+        // pairs of keys whose values matter are kept, packed as u64s, and
+        // the values of keys compared with numbers are compared.
         pairs.clear();
         for (key, value) in attrs.flat_map(AttrsRef::iter) {
             if seen.first_time(key, role.looked_up) {
@@ -137,6 +165,9 @@ impl AttrTriggers {
                 let triggers = self.by_key.get(text);
                 if let Some(triggers) = triggers {
                     chosen.add(&triggers.present);
+                    if !triggers.compared.is_empty() {
+                        seen.mark(key, role.compared);
+                    }
                 }
                 let by_value = triggers.is_some_and(|triggers| !triggers.values.is_empty());
                 if by_value || self.by_pattern.for_key(text).is_some() {
@@ -147,6 +178,14 @@ impl AttrTriggers {
                 && seen.has(key, role.by_value)
             {
                 pairs.push(u64::from(key.0) << 32 | u64::from(value.0));
+            }
+            if seen.has(key, role.compared)
+                && let Some(triggers) = self.by_key.get(trace.strings.text(key))
+            {
+                let value = Val::from_attr(*value, trace);
+                for comparisons in triggers.compared.iter().filter(|comparisons| comparisons.pass(value)) {
+                    chosen.add(&[comparisons.rule]);
+                }
             }
         }
         // Pass 2: each distinct pair once.
@@ -270,17 +309,18 @@ impl RuleSet {
     }
 }
 
-/// The bits of one attribute scope in [`Seen`]: the key was looked up, and
-/// some rule tests its values.
+/// The bits of one attribute scope in [`Seen`]: the key was looked up, some
+/// rule tests its string values, some rule compares it with numbers.
 #[derive(Clone, Copy)]
 struct Role {
     looked_up: u8,
     by_value: u8,
+    compared: u8,
 }
 
 impl Role {
-    const SPAN: Role = Role { looked_up: 1 << 1, by_value: 1 << 2 };
-    const RESOURCE: Role = Role { looked_up: 1 << 3, by_value: 1 << 4 };
+    const SPAN: Role = Role { looked_up: 1 << 1, by_value: 1 << 2, compared: 1 << 3 };
+    const RESOURCE: Role = Role { looked_up: 1 << 4, by_value: 1 << 5, compared: 1 << 6 };
 }
 
 /// A byte of flags for each string of a trace (see the module doc).
@@ -410,5 +450,31 @@ mod tests {
         let elsewhere =
             trace(vec![("a", vec![("verb", text("PUT")), ("method", text("GET"))], vec![("method", text("POST"))])]);
         assert!(index.candidates(&elsewhere).is_empty());
+    }
+
+    #[test]
+    fn a_compared_key_has_every_value_compared_as_the_vm_compares() {
+        let compared = |key: &str, tests: &[(CompareOp, i64)]| Trigger::SpanAttrCompare {
+            key: key.into(),
+            tests: tests.to_vec(),
+        };
+        let index = index(vec![
+            vec![compared("code", &[(CompareOp::Ge, 500)])],
+            vec![compared("code", &[(CompareOp::Ge, 400), (CompareOp::Lt, 500)])],
+            vec![Trigger::SpanAttrKey("code".into())],
+        ]);
+        let codes = |codes: Vec<RecordValue>| {
+            trace(codes.into_iter().map(|code| ("a", vec![("code", code)], vec![])).collect())
+        };
+        assert_eq!(index.candidates(&codes(vec![RecordValue::Int(200)])), [2]);
+        // Every value counts, not only the key's first.
+        assert_eq!(index.candidates(&codes(vec![RecordValue::Int(200), RecordValue::Int(503)])), [0, 2]);
+        assert_eq!(index.candidates(&codes(vec![RecordValue::Int(404), RecordValue::Int(500)])), [0, 1, 2]);
+        // Floats compare with integers; strings, NaN and booleans pass nothing.
+        assert_eq!(index.candidates(&codes(vec![RecordValue::Float(499.5)])), [1, 2]);
+        assert_eq!(index.candidates(&codes(vec![text("503"), RecordValue::Float(f64::NAN)])), [2]);
+        assert_eq!(index.candidates(&codes(vec![RecordValue::Bool(true)])), [2]);
+        // The key on a resource is not the span's.
+        assert!(index.candidates(&trace(vec![("a", vec![], vec![("code", RecordValue::Int(503))])])).is_empty());
     }
 }
