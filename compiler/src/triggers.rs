@@ -21,7 +21,8 @@
 //! and any other comparison of an attribute (`!= nil`, `!= "x"`, `in [1, 2]`)
 //! gives the attribute's key, because a missing attribute is `nil`, and `nil`
 //! compares false with everything (vm `ops::compare`) but in `= nil`.
-//! `count(S) > k` (k ≥ 0) needs a span of `S`. The tests may be on any span
+//! `count(S) > k` (k ≥ 0) needs a span of `S`, and a trace of `k + 1` spans,
+//! as `trace:spanCount > k` does. The tests may be on any span
 //! of the trace (the current one, the bound one, a parent): each is a span
 //! the trace holds. `!~`, negations and event, link and scope attributes are
 //! left alone.
@@ -29,7 +30,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::hir::{AggregateKind, AttrScope, CheckKind, CompareOp, Expr, ExprKind, Literal, Rule, SpanRef};
-use crate::intrinsics::SpanIntrinsic;
+use crate::intrinsics::{SpanIntrinsic, TraceIntrinsic};
 
 /// One way a trace can make a rule find something.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -61,6 +62,9 @@ pub enum Trigger {
     /// every comparison with its integer (`span.http.response.status_code >=
     /// 500`; both bounds of `>= 400 && < 500`), compared as the VM compares.
     SpanAttrCompare { key: String, tests: Vec<(CompareOp, i64)> },
+    /// The trace holds at least this many spans (`count(S) > 50`,
+    /// `trace:spanCount >= 100`).
+    TraceSpans(u64),
 }
 
 impl Trigger {
@@ -71,9 +75,19 @@ impl Trigger {
     /// looked up among every span's attributes; a pattern costs a regex match
     /// per distinct value. A comparison with a number says less than a value
     /// or a pattern (`>= 400` may hold often) and more than a key alone; a kind or a status is the cheapest to test but usually the least
-    /// selective (most traces hold a server span), so they come last.
+    /// selective (most traces hold a server span), so they come last. A
+    /// bound on the trace's size is the cheapest to test, and one of ten
+    /// spans or more rules out most traces (most are small); a smaller one
+    /// rules out few.
     fn rank(&self) -> usize {
         match self {
+            Trigger::TraceSpans(spans) => {
+                if *spans >= 10 {
+                    0
+                } else {
+                    10
+                }
+            }
             Trigger::SpanName(_) => 0,
             Trigger::ResourceAttr { .. } => 1,
             Trigger::SpanAttr { .. } => 2,
@@ -136,24 +150,26 @@ fn of_set(expr: &Expr) -> Option<Vec<Trigger>> {
     }
 }
 
-/// `count(S) > k` for `k >= 0`, or `>= k` and `= k` for `k >= 1`, either way
-/// round: what a span of `S` needs.
+/// A count compared with an integer, either way round: `count(S) > k` for
+/// `k >= 0`, or `>= k` and `= k` for `k >= 1`, needs a span of `S` and a
+/// trace of that many spans; so does `trace:spanCount`'s.
 fn counted(op: CompareOp, a: &Expr, b: &Expr) -> Option<Vec<Trigger>> {
-    let (op, set, bound) = match (&a.kind, &b.kind) {
-        (ExprKind::Aggregate { kind: AggregateKind::Count, set, .. }, ExprKind::Literal(Literal::Int(k))) => {
-            (op, set, *k)
-        }
-        (ExprKind::Literal(Literal::Int(k)), ExprKind::Aggregate { kind: AggregateKind::Count, set, .. }) => {
-            (op.flipped(), set, *k)
-        }
+    let (op, counted, bound) = match (&a.kind, &b.kind) {
+        (counted, ExprKind::Literal(Literal::Int(k))) => (op, counted, *k),
+        (ExprKind::Literal(Literal::Int(k)), counted) => (op.flipped(), counted, *k),
         _ => return None,
     };
-    let needs_a_span = match op {
-        CompareOp::Gt => bound >= 0,
-        CompareOp::Ge | CompareOp::Eq => bound >= 1,
-        CompareOp::Ne | CompareOp::Lt | CompareOp::Le => false,
+    let needed = match op {
+        CompareOp::Gt => bound.checked_add(1)?,
+        CompareOp::Ge | CompareOp::Eq => bound,
+        CompareOp::Ne | CompareOp::Lt | CompareOp::Le => return None,
     };
-    if needs_a_span { of_set(set) } else { None }
+    let spans = u64::try_from(needed).ok().filter(|&spans| spans >= 2).map(|spans| vec![Trigger::TraceSpans(spans)]);
+    match counted {
+        ExprKind::Aggregate { kind: AggregateKind::Count, set, .. } if needed >= 1 => narrowest(of_set(set), spans),
+        ExprKind::TraceIntrinsic(TraceIntrinsic::SpanCount) => spans,
+        _ => None,
+    }
 }
 
 fn of_predicate(pred: &Expr) -> Option<Vec<Trigger>> {
@@ -563,9 +579,26 @@ mod tests {
         assert_eq!(of_rule("when { kind = server }\n  never count({ name = \"a\" }) < 3"), server);
         assert_eq!(of_rule("when { kind = server }\n  never count({ name = \"a\" }) >= 0"), server);
         assert_eq!(of_rule("when { kind = server }\n  never 0 < count({ name = \"a\" })"), Some(vec![name("a")]));
+        // A large count needs a large trace; a small one says little.
+        assert_eq!(
+            of_rule("when { kind = server }\n  never count({ span.db.system.name != nil }) > 50"),
+            Some(vec![Trigger::TraceSpans(51)])
+        );
+        assert_eq!(
+            of_rule("when { kind = server }\n  never count({ span.db.system.name != nil }) >= 2"),
+            Some(vec![Trigger::SpanAttrKey("db.system.name".to_string())])
+        );
+        assert_eq!(of_rule("when { }\n  never count({ }) > 1"), Some(vec![Trigger::TraceSpans(2)]));
+        assert_eq!(
+            of_rule("when trace:spanCount >= 100\n  always { name = \"a\" }"),
+            Some(vec![Trigger::TraceSpans(100)])
+        );
+        assert_eq!(of_rule("when trace:spanCount < 100\n  always { name = \"a\" }"), None);
         // A `novelty` check teaches its baseline whenever the `when` holds.
         assert_eq!(
-            of_rule("when { kind = server }\n  never novelty(trace:shape, by: trace:rootName) > 0.5 && { name = \"a\" }"),
+            of_rule(
+                "when { kind = server }\n  never novelty(trace:shape, by: trace:rootName) > 0.5 && { name = \"a\" }"
+            ),
             server
         );
     }

@@ -121,6 +121,11 @@ rule http_retries_bounded {
   when op = { kind = server }
   never count(op >> { span.http.request.resend_count > 0 }) > 1
 }
+rule no_n_plus_one_queries {
+  severity: low
+  when op = { kind = server }
+  never count(op >> { span.db.system.name != nil }) > 10
+}
 "#;
 
 /// A trace of a server span with these attributes and, under it, a client
@@ -145,7 +150,10 @@ fn server_and_client(server: Vec<(&str, RecordValue)>, client: Vec<(&str, Record
 fn rules_on_numbers_run_only_on_traces_with_numbers_that_can_fail_them() {
     let engine = engine(NUMBER_RULES);
     let int = RecordValue::Int;
-    let ok = server_and_client(vec![("http.response.status_code", int(200))], vec![("db.system.name", RecordValue::Str("pg".into()))]);
+    let ok = server_and_client(
+        vec![("http.response.status_code", int(200))],
+        vec![("db.system.name", RecordValue::Str("pg".into()))],
+    );
     assert!(candidates(&engine, &ok).is_empty());
     let failed = server_and_client(vec![("http.response.status_code", int(503))], vec![]);
     assert_eq!(candidates(&engine, &failed), ["server_5xx_has_error_status"]);
@@ -164,6 +172,25 @@ fn rules_on_numbers_run_only_on_traces_with_numbers_that_can_fail_them() {
     assert_eq!(candidates(&engine, &resent), ["http_retries_bounded"]);
     // One resent call is a candidate that finds nothing (`> 1`).
     assert!(firing(&engine, &resent).is_empty());
+    // More than ten database calls need a trace of more than ten spans.
+    let db = || SpanRecord {
+        trace_id: [1; 16],
+        parent_id: [0, 0, 0, 0, 0, 0, 0, 1],
+        attrs: vec![(Text::from("db.system.name"), RecordValue::Str("pg".into()))],
+        ..SpanRecord::default()
+    };
+    let mut builder = TraceBuilder::from_built(Box::new(server_and_client(vec![], vec![])));
+    for i in 0..10 {
+        builder.add(SpanRecord { span_id: [9, 0, 0, 0, 0, 0, 0, i], ..db() });
+    }
+    let queries = builder.build();
+    assert_eq!(queries.len(), 12);
+    assert_eq!(candidates(&engine, &queries), ["no_n_plus_one_queries"]);
+    assert!(firing(&engine, &queries).is_empty());
+    let mut builder = TraceBuilder::from_built(Box::new(queries));
+    builder.add(SpanRecord { span_id: [9, 0, 0, 0, 0, 0, 0, 10], ..db() });
+    let more = builder.build();
+    assert_eq!(firing(&engine, &more), ["no_n_plus_one_queries"]);
 }
 
 const ROUTE_RULES: &str = r#"
@@ -287,6 +314,7 @@ fn check_skips(engine: &Engine, trace: &Trace, source: &str) -> Skips {
             usize::from(had(|t| matches!(t, Trigger::SpanAttrPattern { .. } | Trigger::ResourceAttrPattern { .. })));
         skips.by_key += usize::from(had(|t| matches!(t, Trigger::SpanAttrKey(_) | Trigger::ResourceAttrKey(_))));
         skips.by_comparison += usize::from(had(|t| matches!(t, Trigger::SpanAttrCompare { .. })));
+        skips.by_size += usize::from(had(|t| matches!(t, Trigger::TraceSpans(_))));
         skips.by_kind_or_status += usize::from(had(|t| matches!(t, Trigger::SpanKind(_) | Trigger::SpanStatus(_))));
     }
     assert_eq!(engine.evaluate(trace).violations.len(), findings, "{source}");
@@ -300,6 +328,7 @@ struct Skips {
     by_pattern: usize,
     by_key: usize,
     by_comparison: usize,
+    by_size: usize,
     by_kind_or_status: usize,
 }
 
@@ -352,7 +381,7 @@ fn predicate(entropy: &mut Seeded, depth: u32) -> String {
 /// finds something exactly when its `when` holds) or random `never` checks.
 fn rule(entropy: &mut Seeded, index: usize) -> String {
     let shape = entropy.next() % 6;
-    let check_shape = entropy.next() % 6;
+    let check_shape = entropy.next() % 8;
     let mut set = || format!("{{ {} }}", predicate(entropy, 3));
     let when = match shape {
         0 => format!("x = {}", set()),
@@ -368,7 +397,9 @@ fn rule(entropy: &mut Seeded, index: usize) -> String {
         3 => format!("never count({}) > 1\n  never {} || {}", set(), set(), set()),
         4 if shape == 0 => "never x.span.a.int > 2 && x.span.a.int <= 5".to_string(),
         4 => format!("never 0 < count({} >> {})", set(), set()),
-        _ => format!("never {}\n  always {}", set(), set()),
+        5 => format!("never {}\n  always {}", set(), set()),
+        6 => "never count({ }) >= 4".to_string(),
+        _ => format!("never trace:spanCount > 2 && count({}) > 1", set()),
     };
     format!("rule r{index} {{\n  severity: low\n  when {when}\n  {checks}\n}}\n")
 }
@@ -392,6 +423,7 @@ fn skipped_rules_find_nothing_on_random_conditions() {
             skipped.by_pattern += skips.by_pattern;
             skipped.by_key += skips.by_key;
             skipped.by_comparison += skips.by_comparison;
+            skipped.by_size += skips.by_size;
             skipped.by_kind_or_status += skips.by_kind_or_status;
         }
     }
@@ -400,6 +432,7 @@ fn skipped_rules_find_nothing_on_random_conditions() {
         (skipped.by_pattern, "pattern"),
         (skipped.by_key, "attribute key"),
         (skipped.by_comparison, "comparison"),
+        (skipped.by_size, "trace size"),
         (skipped.by_kind_or_status, "kind or status"),
     ] {
         assert!(count > 100, "only {count} skips by {what}: the test lost its point");

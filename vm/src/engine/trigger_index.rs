@@ -2,7 +2,7 @@
 //! satisfy, picked from what the compiler found each rule's `when` needs
 //! (`betrace_compiler::triggers`): span names, span and resource attribute
 //! keys and string values, patterns on them, comparisons of span attributes
-//! with integers, span kinds and statuses.
+//! with integers, span kinds and statuses, the trace's size.
 //!
 //! Choosing is on the server's path for every trace, and a trace repeats its
 //! names, keys and values span after span, so each distinct one is looked up
@@ -75,6 +75,8 @@ pub(super) struct TriggerIndex {
     /// and `Status::ALL`: a trace's kinds and statuses are a bit mask away.
     by_kind: [Vec<usize>; 6],
     by_status: [Vec<usize>; 3],
+    /// Rules that need a trace of at least this many spans.
+    by_size: Vec<(usize, usize)>,
     /// Rules without a trigger: they run on every trace.
     everywhere: Vec<usize>,
 }
@@ -114,6 +116,9 @@ impl TriggerIndexBuilder {
                 },
                 Trigger::SpanAttrPattern { key, pattern } => self.span_patterns.add(key, pattern, rule),
                 Trigger::SpanAttrCompare { key, tests } => index.span_attrs.add_comparisons(key, tests, rule),
+                Trigger::TraceSpans(spans) => {
+                    index.by_size.push((usize::try_from(*spans).unwrap_or(usize::MAX), rule));
+                }
                 Trigger::ResourceAttrPattern { key, pattern } => self.resource_patterns.add(key, pattern, rule),
             }
         }
@@ -154,11 +159,12 @@ impl AttrTriggers {
     /// Adds to `work.chosen` the rules `attrs`' keys and values trigger.
     /// `role` is this scope's bits in `work.seen`.
     fn choose<'t>(&self, attrs: impl Iterator<Item = AttrsRef<'t>>, trace: &Trace, work: &mut Choosing, role: Role) {
-        let Choosing { seen, chosen, pairs } = work;
+        let Choosing { seen, chosen, pairs, numbers } = work;
         // Pass 1: each distinct key is looked up once; the (key, value)
-        // pairs of keys whose values matter are kept, packed as u64s, and
-        // the values of keys compared with numbers are compared.
+        // pairs of keys whose values matter are kept, packed as u64s, and so
+        // are the values of keys compared with numbers.
         pairs.clear();
+        numbers.clear();
         for (key, value) in attrs.flat_map(AttrsRef::iter) {
             if seen.first_time(key, role.looked_up) {
                 let text = trace.strings.text(key);
@@ -179,9 +185,15 @@ impl AttrTriggers {
             {
                 pairs.push(u64::from(key.0) << 32 | u64::from(value.0));
             }
-            if seen.has(key, role.compared)
-                && let Some(triggers) = self.by_key.get(trace.strings.text(key))
-            {
+            if seen.has(key, role.compared) {
+                numbers.push((key, *value));
+            }
+        }
+        // Each compared key looked up once more, for all its values.
+        numbers.sort_unstable_by_key(|(key, _)| key.0);
+        for group in numbers.chunk_by(|a, b| a.0 == b.0) {
+            let Some(triggers) = self.by_key.get(trace.strings.text(group[0].0)) else { continue };
+            for (_, value) in group {
                 let value = Val::from_attr(*value, trace);
                 for comparisons in triggers.compared.iter().filter(|comparisons| comparisons.pass(value)) {
                     chosen.add(&[comparisons.rule]);
@@ -223,6 +235,11 @@ impl TriggerIndex {
     fn choose(&self, trace: &Trace, work: &mut Choosing) {
         let Choosing { seen, chosen, .. } = work;
         chosen.add(&self.everywhere);
+        for &(spans, rule) in &self.by_size {
+            if trace.len() >= spans {
+                chosen.add(&[rule]);
+            }
+        }
         if !self.by_name.is_empty() {
             for &name in trace.name() {
                 if seen.first_time(name, Seen::NAME)
@@ -261,6 +278,8 @@ struct Choosing {
     chosen: RuleSet,
     /// Pass 1's (key, value) pairs of [`AttrTriggers::choose`].
     pairs: Vec<u64>,
+    /// Pass 1's values of keys compared with numbers.
+    numbers: Vec<(Sym, AttrValue)>,
 }
 
 impl Choosing {
@@ -276,6 +295,7 @@ impl Choosing {
             seen: Seen(emptied(&mut self.seen.0)),
             chosen: RuleSet(emptied(&mut self.chosen.0)),
             pairs: emptied(&mut self.pairs),
+            numbers: emptied(&mut self.numbers),
         }
     }
 }
@@ -454,10 +474,8 @@ mod tests {
 
     #[test]
     fn a_compared_key_has_every_value_compared_as_the_vm_compares() {
-        let compared = |key: &str, tests: &[(CompareOp, i64)]| Trigger::SpanAttrCompare {
-            key: key.into(),
-            tests: tests.to_vec(),
-        };
+        let compared =
+            |key: &str, tests: &[(CompareOp, i64)]| Trigger::SpanAttrCompare { key: key.into(), tests: tests.to_vec() };
         let index = index(vec![
             vec![compared("code", &[(CompareOp::Ge, 500)])],
             vec![compared("code", &[(CompareOp::Ge, 400), (CompareOp::Lt, 500)])],
