@@ -32,6 +32,9 @@ use serde::{Deserialize, Serialize};
 use crate::hir::{AggregateKind, AttrScope, CheckKind, CompareOp, Expr, ExprKind, Literal, Rule, SpanRef};
 use crate::intrinsics::{SpanIntrinsic, TraceIntrinsic};
 
+/// A comparison of an attribute with an integer: `attribute OP n`.
+pub type Comparison = (CompareOp, i64);
+
 /// One way a trace can make a rule find something.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Trigger {
@@ -61,7 +64,7 @@ pub enum Trigger {
     /// Some span has this attribute (span scope) with a value that passes
     /// every comparison with its integer (`span.http.response.status_code >=
     /// 500`; both bounds of `>= 400 && < 500`), compared as the VM compares.
-    SpanAttrCompare { key: String, tests: Vec<(CompareOp, i64)> },
+    SpanAttrCompare { key: String, tests: Vec<Comparison> },
     /// The trace holds at least this many spans (`count(S) > 50`,
     /// `trace:spanCount >= 100`).
     TraceSpans(u64),
@@ -208,7 +211,7 @@ fn of_conjunction(pred: &Expr) -> Option<Vec<Trigger>> {
     let mut conjuncts = Vec::new();
     gather_conjuncts(pred, &mut conjuncts);
     let mut narrowest_yet = None;
-    let mut numbers: Vec<(&str, &SpanRef, Vec<(CompareOp, i64)>)> = Vec::new();
+    let mut numbers: Vec<(&str, &SpanRef, Vec<Comparison>)> = Vec::new();
     for conjunct in conjuncts {
         match number_test(conjunct) {
             Some((key, of, test)) => match numbers.iter_mut().find(|(k, o, _)| *k == key && *o == of) {
@@ -236,7 +239,7 @@ fn gather_conjuncts<'e>(pred: &'e Expr, out: &mut Vec<&'e Expr>) {
 
 /// `pred` as a span attribute (of which span) compared with an integer,
 /// either way round.
-fn number_test(pred: &Expr) -> Option<(&str, &SpanRef, (CompareOp, i64))> {
+fn number_test(pred: &Expr) -> Option<(&str, &SpanRef, Comparison)> {
     let ExprKind::Compare(op, a, b) = &pred.kind else { return None };
     let (op, subject, bound) = match (&a.kind, &b.kind) {
         (subject, ExprKind::Literal(Literal::Int(n))) => (*op, subject, *n),
@@ -249,7 +252,7 @@ fn number_test(pred: &Expr) -> Option<(&str, &SpanRef, (CompareOp, i64))> {
     }
 }
 
-fn compare_trigger(key: &str, mut tests: Vec<(CompareOp, i64)>) -> Trigger {
+fn compare_trigger(key: &str, mut tests: Vec<Comparison>) -> Trigger {
     tests.sort();
     tests.dedup();
     Trigger::SpanAttrCompare { key: key.to_string(), tests }
@@ -353,7 +356,7 @@ mod tests {
         programs[0].triggers.clone()
     }
 
-    fn compare(key: &str, tests: &[(CompareOp, i64)]) -> Trigger {
+    fn compare(key: &str, tests: &[Comparison]) -> Trigger {
         Trigger::SpanAttrCompare { key: key.to_string(), tests: tests.to_vec() }
     }
 

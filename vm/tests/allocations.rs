@@ -75,11 +75,15 @@ fn a_warm_engine_allocates_little_per_trace() {
         let engine = standard_engine(kind);
         let (allocations, rules) = allocations_a_trace(&engine, 50);
         println!("{kind:?}: {allocations:.1} allocations a trace, {rules} rules run a trace");
-        assert!(rules >= 8, "the shop trace should run most of the standard pack, ran {rules}");
+        // The rules the trace can make find something: the trigger index
+        // skips those on status codes, result sizes, retries and e-mail
+        // addresses in queries, which the shop request has none of.
+        assert!(rules >= 5, "the shop trace should run the standard pack's five rules it can trigger, ran {rules}");
         // 19 when written (52 before machines, choosing and attribute tables
         // kept their memory from trace to trace, and `lower` handed back a
-        // string already in lower case): the rest are strings handed to
-        // builtins and `novelty`, and its baseline's new sample.
-        assert!(allocations <= 23.0, "{kind:?}: {allocations:.1} allocations a trace");
+        // string already in lower case), 16 once the trigger index skipped
+        // half the pack: the rest are strings handed to builtins and
+        // `novelty`, and its baseline's new sample.
+        assert!(allocations <= 20.0, "{kind:?}: {allocations:.1} allocations a trace");
     }
 }

@@ -42,8 +42,23 @@ pub struct Served {
 impl Served {
     /// Starts `betrace serve --config FILE` in `dir` with `config` on fresh
     /// loopback ports (OTLP/gRPC and admin; OTLP/HTTP off), and waits until
-    /// `/readyz` answers 200.
-    pub async fn start(dir: &Path, mut config: ServeConfig) -> Served {
+    /// `/readyz` answers 200. A port is free when picked but may be taken
+    /// (by another test) before the server binds it: then the server is
+    /// started again on other ports.
+    pub async fn start(dir: &Path, config: ServeConfig) -> Served {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1.. {
+            let mut served = Served::spawn(dir, config.clone());
+            match served.wait_ready().await {
+                Ok(()) => return served,
+                Err(log) if attempt < ATTEMPTS && log.contains("Address already in use") => continue,
+                Err(log) => panic!("betrace serve exited before it was ready:\n{log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    fn spawn(dir: &Path, mut config: ServeConfig) -> Served {
         let grpc = free_addr();
         let admin = free_addr();
         config.receivers.otlp_grpc = grpc.to_string();
@@ -75,19 +90,18 @@ impl Served {
 
         betrace_runtime::receiver::install_crypto_provider();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("an HTTP client");
-        let mut served = Served { child, grpc, admin, log, http };
-        served.wait_ready().await;
-        served
+        Served { child, grpc, admin, log, http }
     }
 
-    async fn wait_ready(&mut self) {
+    /// Waits for `/readyz`; the log if the server exited first.
+    async fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("betrace serve exited before it was ready ({status}):\n{}", self.log());
+                return Err(format!("({status}) {}", self.log()));
             }
             if self.is_ready().await {
-                return;
+                return Ok(());
             }
             assert!(Instant::now() < deadline, "betrace serve was not ready within {READY_TIMEOUT:?}:\n{}", self.log());
             tokio::time::sleep(POLL).await;

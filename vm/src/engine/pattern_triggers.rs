@@ -72,6 +72,15 @@ impl KeyPatterns {
     /// Hands `chosen` the rules of every pattern `value` matches (the
     /// caller matches each distinct value of the key once).
     pub(super) fn matching(&self, value: &str, mut chosen: impl FnMut(&[usize])) {
+        // Most values match no pattern, and most keys have one: asking
+        // whether any matches stops early and allocates nothing, where
+        // asking which do fills a new list of them.
+        if !self.set.is_match(value) {
+            return;
+        }
+        if let [rules] = &self.rules[..] {
+            return chosen(rules);
+        }
         for matched in self.set.matches(value).iter() {
             chosen(&self.rules[matched]);
         }

@@ -17,8 +17,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
-use betrace_compiler::hir::CompareOp;
-use betrace_compiler::triggers::Trigger;
+use betrace_compiler::triggers::{Comparison, Trigger};
 
 use super::pattern_triggers::{PatternIndex, PatternIndexBuilder};
 use crate::kept::emptied;
@@ -44,7 +43,7 @@ struct KeyTriggers {
 /// Comparisons one value must pass, and the rule that needs it to.
 #[derive(Debug)]
 struct Comparisons {
-    tests: Vec<(CompareOp, i64)>,
+    tests: Vec<Comparison>,
     rule: usize,
 }
 
@@ -147,7 +146,7 @@ impl AttrTriggers {
         self.by_key.entry(key.to_string()).or_default().present.push(rule);
     }
 
-    fn add_comparisons(&mut self, key: &str, tests: &[(CompareOp, i64)], rule: usize) {
+    fn add_comparisons(&mut self, key: &str, tests: &[Comparison], rule: usize) {
         let compared = &mut self.by_key.entry(key.to_string()).or_default().compared;
         compared.push(Comparisons { tests: tests.to_vec(), rule });
     }
@@ -369,6 +368,8 @@ impl Seen {
 
 #[cfg(test)]
 mod tests {
+    use betrace_compiler::hir::CompareOp;
+
     use super::*;
     use crate::trace::{RecordValue, SpanRecord, Text, TraceBuilder};
 
@@ -475,7 +476,7 @@ mod tests {
     #[test]
     fn a_compared_key_has_every_value_compared_as_the_vm_compares() {
         let compared =
-            |key: &str, tests: &[(CompareOp, i64)]| Trigger::SpanAttrCompare { key: key.into(), tests: tests.to_vec() };
+            |key: &str, tests: &[Comparison]| Trigger::SpanAttrCompare { key: key.into(), tests: tests.to_vec() };
         let index = index(vec![
             vec![compared("code", &[(CompareOp::Ge, 500)])],
             vec![compared("code", &[(CompareOp::Ge, 400), (CompareOp::Lt, 500)])],
