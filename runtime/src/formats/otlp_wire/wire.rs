@@ -70,6 +70,19 @@ impl<'b> Message<'b> {
         self.rest.len()
     }
 
+    /// The bytes not read yet.
+    pub(crate) fn rest(&self) -> &'b [u8] {
+        self.rest
+    }
+
+    /// The varint that `bytes` is, whole: `None` if it is not one, or
+    /// more bytes follow it.
+    pub(crate) fn whole_varint(bytes: &'b [u8]) -> Option<u64> {
+        let mut message = Message::new(bytes);
+        let value = message.read_varint().ok()?;
+        message.rest.is_empty().then_some(value)
+    }
+
     /// The next field's key, or `None` at the end of the message.
     #[inline]
     pub(crate) fn next_field(&mut self) -> Result<Option<Field>, WireError> {
