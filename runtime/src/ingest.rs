@@ -8,7 +8,7 @@
 //! span is evaluated, however the server is loaded.
 
 use std::mem::size_of;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use betrace_vm::trace::{AttrSource, RecordAttrs, RecordValue, SpanRecord, SpanSource, Text, ValueRef};
@@ -51,7 +51,7 @@ pub struct Ingest {
     metrics: Arc<Metrics>,
     retry_after: Duration,
     /// Per shard, the traces handed to it lately (see `ingest/recent.rs`).
-    recent: Arc<[Mutex<RecentTraces>]>,
+    recent: Arc<[RecentTraces]>,
 }
 
 impl Ingest {
@@ -65,7 +65,7 @@ impl Ingest {
         max_traces: usize,
     ) -> Ingest {
         let per_shard = max_traces.div_ceil(shards.len().max(1));
-        let recent = shards.iter().map(|_| Mutex::new(RecentTraces::new(per_shard))).collect();
+        let recent = shards.iter().map(|_| RecentTraces::new(per_shard)).collect();
         Ingest { shards, budget, metrics, retry_after, recent }
     }
 
@@ -92,7 +92,7 @@ impl Ingest {
     pub fn prepare<S: SpanSource>(&self, tenant: &str, spans: Vec<S>) -> Spans {
         Spans::prepare(spans, |trace_id| {
             let shard = shard_of(tenant, trace_id, self.shards.len());
-            self.recent[shard].lock().unwrap_or_else(PoisonError::into_inner).saw(trace_id)
+            self.recent[shard].saw(trace_id)
         })
     }
 

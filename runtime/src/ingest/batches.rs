@@ -119,8 +119,8 @@ mod tests {
             batches.iter().map(|batch| batch.spans.records().next().is_none()).collect()
         };
         // As `Ingest::prepare` hands over, with one shard.
-        let mut recent = RecentTraces::new(16);
-        let mut hand_over =
+        let recent = RecentTraces::new(16);
+        let hand_over =
             |records: Vec<SpanRecord>| -> Vec<TraceBatch> { Spans::prepare(records, |id| recent.saw(id)).batches };
         // SDKs export spans as they end: trace 1's root comes in its last batch.
         let earlier = hand_over(vec![child(1, 2), child(1, 3)]);

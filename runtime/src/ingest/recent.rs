@@ -16,30 +16,35 @@
 //! tables a trace and rehashed each generation as it grew. Forgetting too
 //! soon, or two ids sharing a slot and fingerprint, only costs a build ahead
 //! that was not needed or not done.
+//!
+//! The receiving threads share a shard's table: its slots are atomics, each
+//! noted with one swap, so no lock is taken a trace (a mutex's line passed
+//! between the receiving threads' cores for every trace). Two threads noting
+//! one slot at once each see one state of it; either way only a build ahead
+//! is at stake.
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 pub(super) struct RecentTraces {
     /// A fingerprint of the trace id noted last in each slot.
-    slots: Vec<u32>,
+    slots: Box<[AtomicU32]>,
 }
 
 impl RecentTraces {
     /// A table that remembers about `capacity` traces.
     pub(super) fn new(capacity: usize) -> RecentTraces {
-        RecentTraces { slots: vec![0; (4 * capacity).next_power_of_two()] }
+        RecentTraces { slots: (0..(4 * capacity).next_power_of_two()).map(|_| AtomicU32::new(0)).collect() }
     }
 
     /// Notes `trace_id`; whether it was noted lately.
-    pub(super) fn saw(&mut self, trace_id: &[u8; 16]) -> bool {
+    pub(super) fn saw(&self, trace_id: &[u8; 16]) -> bool {
         // Trace ids are random (W3C's in their low 8 bytes at least): the
         // slot is picked by that random part's low half, the fingerprint is
         // its high half.
         let key = u64::from_le_bytes(trace_id[8..].try_into().expect("8 bytes"));
         let (low, fingerprint) = (key as u32, (key >> 32) as u32);
         let mask = self.slots.len() - 1;
-        let slot = &mut self.slots[low as usize & mask];
-        let seen = *slot == fingerprint;
-        *slot = fingerprint;
-        seen
+        self.slots[low as usize & mask].swap(fingerprint, Ordering::Relaxed) == fingerprint
     }
 }
 
@@ -57,7 +62,7 @@ mod tests {
 
     #[test]
     fn a_trace_is_remembered_until_another_lands_on_its_slot() {
-        let mut recent = RecentTraces::new(2);
+        let recent = RecentTraces::new(2);
         assert_eq!(recent.slots.len(), 8);
         let (a, b) = (1 << 32 | 1, 1 << 32 | 2);
         assert!(!recent.saw(&id(a)));
@@ -76,7 +81,7 @@ mod tests {
     #[test]
     fn most_of_the_last_capacity_traces_are_remembered() {
         let capacity = 10_000;
-        let mut recent = RecentTraces::new(capacity);
+        let recent = RecentTraces::new(capacity);
         // Random ids (a fixed xorshift), as W3C trace ids are.
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = || {
