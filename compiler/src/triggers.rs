@@ -77,7 +77,8 @@ impl Trigger {
     /// service, and a trace has few resources to test; a span attribute is
     /// looked up among every span's attributes; a pattern costs a regex match
     /// per distinct value. A comparison with a number says less than a value
-    /// or a pattern (`>= 400` may hold often) and more than a key alone; a kind or a status is the cheapest to test but usually the least
+    /// or a pattern (`>= 400` may hold often) and more than a key alone; a
+    /// kind or a status is the cheapest to test but usually the least
     /// selective (most traces hold a server span), so they come last. A
     /// bound on the trace's size is the cheapest to test, and one of ten
     /// spans or more rules out most traces (most are small); a smaller one
@@ -105,8 +106,9 @@ impl Trigger {
     }
 }
 
-/// The triggers of `rule` (see the module doc); `stateless` when it calls
-/// no `novelty`.
+/// The triggers of `rule` (see the module doc), `stateless` when it calls no
+/// `novelty`: `None` when they cannot be narrowed (the rule must run on every
+/// trace), else alternatives of which one must be present.
 pub fn rule_triggers(rule: &Rule, stateless: bool) -> Option<Vec<Trigger>> {
     let failing = if stateless { rule.checks.iter().map(failure).reduce(union).flatten() } else { None };
     let mut found = narrowest(of_condition(&rule.when.expr), failing)?;
@@ -124,6 +126,7 @@ fn failure(check: &crate::hir::Check) -> Option<Vec<Trigger>> {
     }
 }
 
+/// A condition (boolean or spanset in a boolean place).
 fn of_condition(expr: &Expr) -> Option<Vec<Trigger>> {
     match &expr.kind {
         ExprKind::NonEmpty(set) => of_set(set),
@@ -136,6 +139,7 @@ fn of_condition(expr: &Expr) -> Option<Vec<Trigger>> {
     }
 }
 
+/// A spanset: non-empty only if the trace has one of the triggers.
 fn of_set(expr: &Expr) -> Option<Vec<Trigger>> {
     match &expr.kind {
         ExprKind::Selector(Some(pred)) => of_predicate(pred),
@@ -175,6 +179,8 @@ fn counted(op: CompareOp, a: &Expr, b: &Expr) -> Option<Vec<Trigger>> {
     }
 }
 
+/// A per-span predicate (or a test of the bound span): which spans can
+/// satisfy it.
 fn of_predicate(pred: &Expr) -> Option<Vec<Trigger>> {
     match &pred.kind {
         ExprKind::And(..) => of_conjunction(pred),
@@ -227,6 +233,7 @@ fn of_conjunction(pred: &Expr) -> Option<Vec<Trigger>> {
     narrowest_yet
 }
 
+/// The operands of a chain of `&&`s, in order.
 fn gather_conjuncts<'e>(pred: &'e Expr, out: &mut Vec<&'e Expr>) {
     match &pred.kind {
         ExprKind::And(a, b) => {
@@ -252,12 +259,17 @@ fn number_test(pred: &Expr) -> Option<(&str, &SpanRef, Comparison)> {
     }
 }
 
+/// The comparisons of `key` as one trigger, in a canonical order.
 fn compare_trigger(key: &str, mut tests: Vec<Comparison>) -> Trigger {
     tests.sort();
     tests.dedup();
     Trigger::SpanAttrCompare { key: key.to_string(), tests }
 }
 
+/// `a op b`: an attribute on either side must be present, since `nil`
+/// compares false with everything. Against the `nil` literal only `!= nil`
+/// asks for presence: `= nil` (`Op::IsNil`) is true for a missing attribute,
+/// so it narrows nothing.
 fn compared(op: CompareOp, a: &Expr, b: &Expr) -> Option<Vec<Trigger>> {
     let is_nil = |e: &Expr| matches!(e.kind, ExprKind::Literal(Literal::Nil));
     match (is_nil(a), is_nil(b)) {
@@ -269,6 +281,8 @@ fn compared(op: CompareOp, a: &Expr, b: &Expr) -> Option<Vec<Trigger>> {
     }
 }
 
+/// `subject = literal`: a span name or attribute equal to a string, or
+/// `kind = server`, `status = error`.
 fn literal_equality(subject: &ExprKind, literal: &Literal) -> Option<Vec<Trigger>> {
     match (subject, literal) {
         (subject, Literal::String(value)) => equality(subject, value),
@@ -282,6 +296,7 @@ fn literal_equality(subject: &ExprKind, literal: &Literal) -> Option<Vec<Trigger
     }
 }
 
+/// An attribute that must be present.
 fn presence(subject: &ExprKind) -> Option<Vec<Trigger>> {
     on_attribute(subject, Trigger::SpanAttrKey, Trigger::ResourceAttrKey)
 }
@@ -297,6 +312,7 @@ fn equality(subject: &ExprKind, value: &str) -> Option<Vec<Trigger>> {
     }
 }
 
+/// `subject =~ pattern`: only a string can match (vm `Op::Match`).
 fn pattern_match(subject: &ExprKind, pattern: &str) -> Option<Vec<Trigger>> {
     let pattern = crate::regexes::anchored(pattern);
     on_attribute(
@@ -306,6 +322,8 @@ fn pattern_match(subject: &ExprKind, pattern: &str) -> Option<Vec<Trigger>> {
     )
 }
 
+/// The triggers of a test on an attribute of a span (any span: each is one
+/// of the trace's), made by `span` and `resource` for the key.
 fn on_attribute(
     subject: &ExprKind,
     span: impl Fn(String) -> Trigger,
@@ -322,6 +340,10 @@ fn on_attribute(
     }
 }
 
+/// Both must hold: either side's triggers are necessary. Keep the side with
+/// fewer alternatives; between equally many, the one of lower total
+/// [`Trigger::rank`] (names, then resource attributes, then span attributes);
+/// on a full tie, the left.
 fn narrowest(a: Option<Vec<Trigger>>, b: Option<Vec<Trigger>>) -> Option<Vec<Trigger>> {
     let weight = |set: &[Trigger]| (set.len(), set.iter().map(Trigger::rank).sum::<usize>());
     match (a, b) {

@@ -157,9 +157,12 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// Runs the load generator on its own tokio runtime (for the command line).
+/// Runs the load generator on its own tokio runtime (for the command line):
+/// one thread, since it shares the machine with the server it measures and
+/// a fifth of a core drives it (on two threads its tasks woke each other
+/// across cores; the decode measurements run on threads of their own).
 pub fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|error| LoadError::Runtime(error.to_string()))?;

@@ -1,6 +1,6 @@
-//! The trigger index: a trace runs only the rules whose `when` it can
-//! satisfy, picked from what the compiler found each rule's `when` needs
-//! (`betrace_compiler::triggers`): span names, span and resource attribute
+//! The trigger index: a trace runs only the rules it can make find
+//! something, picked from what the compiler found each rule's `when` (or its
+//! `never` checks) needs (`betrace_compiler::triggers`): span names, span and resource attribute
 //! keys and string values, patterns on them, comparisons of span attributes
 //! with integers, span kinds and statuses, the trace's size.
 //!
@@ -114,11 +114,11 @@ impl TriggerIndexBuilder {
                     None => index.everywhere.push(rule),
                 },
                 Trigger::SpanAttrPattern { key, pattern } => self.span_patterns.add(key, pattern, rule),
+                Trigger::ResourceAttrPattern { key, pattern } => self.resource_patterns.add(key, pattern, rule),
                 Trigger::SpanAttrCompare { key, tests } => index.span_attrs.add_comparisons(key, tests, rule),
                 Trigger::TraceSpans(spans) => {
                     index.by_size.push((usize::try_from(*spans).unwrap_or(usize::MAX), rule));
                 }
-                Trigger::ResourceAttrPattern { key, pattern } => self.resource_patterns.add(key, pattern, rule),
             }
         }
     }
