@@ -260,6 +260,23 @@ impl Expr {
         Expr { kind: ExprKind::Error, ty: Type::Any, span }
     }
 
+    /// The operands of a chain of `&&`s, in order (the expression itself
+    /// when it is no `&&`).
+    pub fn conjuncts(&self) -> Vec<&Expr> {
+        fn gather<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
+            match &expr.kind {
+                ExprKind::And(a, b) => {
+                    gather(a, out);
+                    gather(b, out);
+                }
+                _ => out.push(expr),
+            }
+        }
+        let mut out = Vec::new();
+        gather(self, &mut out);
+        out
+    }
+
     /// The direct sub-expressions, in evaluation order.
     pub fn children(&self) -> Vec<&Expr> {
         match &self.kind {

@@ -57,23 +57,12 @@ fn operand_key(expr: &Expr) -> Option<String> {
     }
 }
 
-fn conjuncts<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
-    match &expr.kind {
-        ExprKind::And(a, b) => {
-            conjuncts(a, out);
-            conjuncts(b, out);
-        }
-        _ => out.push(expr),
-    }
-}
-
 /// Reports never-true `&&` chains anywhere in `expr`.
 pub fn contradictions(expr: &Expr, diagnostics: &mut Vec<Diagnostic>) {
     let mut stack = vec![expr];
     while let Some(expr) = stack.pop() {
         if let ExprKind::And(..) = expr.kind {
-            let mut parts = Vec::new();
-            conjuncts(expr, &mut parts);
+            let parts = expr.conjuncts();
             check_chain(&parts, diagnostics);
             // Look inside the parts (selectors nested in them), not at sub-chains again.
             for part in parts {

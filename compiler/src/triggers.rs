@@ -214,11 +214,9 @@ fn of_predicate(pred: &Expr) -> Option<Vec<Trigger>> {
 /// one attribute of one span with integers join into one trigger
 /// (`code >= 400 && code < 500`), as one span must pass them all.
 fn of_conjunction(pred: &Expr) -> Option<Vec<Trigger>> {
-    let mut conjuncts = Vec::new();
-    gather_conjuncts(pred, &mut conjuncts);
     let mut narrowest_yet = None;
     let mut numbers: Vec<(&str, &SpanRef, Vec<Comparison>)> = Vec::new();
-    for conjunct in conjuncts {
+    for conjunct in pred.conjuncts() {
         match number_test(conjunct) {
             Some((key, of, test)) => match numbers.iter_mut().find(|(k, o, _)| *k == key && *o == of) {
                 Some((_, _, tests)) => tests.push(test),
@@ -231,17 +229,6 @@ fn of_conjunction(pred: &Expr) -> Option<Vec<Trigger>> {
         narrowest_yet = narrowest(narrowest_yet, Some(vec![compare_trigger(key, tests)]));
     }
     narrowest_yet
-}
-
-/// The operands of a chain of `&&`s, in order.
-fn gather_conjuncts<'e>(pred: &'e Expr, out: &mut Vec<&'e Expr>) {
-    match &pred.kind {
-        ExprKind::And(a, b) => {
-            gather_conjuncts(a, out);
-            gather_conjuncts(b, out);
-        }
-        _ => out.push(pred),
-    }
 }
 
 /// `pred` as a span attribute (of which span) compared with an integer,
