@@ -12,7 +12,7 @@ use betrace_vm::trace::{RecordValue, Text};
 use serde_json::{Map, Value};
 
 use super::spans::{WireAttr, WireValue};
-use super::wire::{Message, WireError, WireType, Within};
+use super::wire::{Message, WireError, Within};
 use crate::formats::otlp_json::scalar_json;
 
 /// An `AnyValue`'s `value` oneof as read so far.
@@ -32,7 +32,7 @@ pub(super) enum Any<'b> {
 
 /// Reads one `KeyValue` and appends it to `attrs` unless its value is empty.
 pub(super) fn read_attribute<'b>(message: Message<'b>, attrs: &mut Vec<WireAttr<'b>>) -> Result<(), WireError> {
-    if let Some((key, value)) = short_key_value(message.rest()).or_else(|| plain_key_value(message)) {
+    if let Some((key, value)) = plain_key_value(message.rest()) {
         attrs.push(WireAttr { key, value });
         return Ok(());
     }
@@ -43,23 +43,27 @@ pub(super) fn read_attribute<'b>(message: Message<'b>, attrs: &mut Vec<WireAttr<
     Ok(())
 }
 
-/// The commonest `KeyValue` of all, matched byte by byte: a key and a value
-/// each shorter than 128 bytes (so each length is one byte), the value one
-/// string, bool, int or double. Read field by field, attributes were about a
-/// fifth of the receiving threads' time. `None` for anything else, which
-/// [`plain_key_value`] and the general reader then read.
-fn short_key_value(body: &[u8]) -> Option<(&str, WireValue<'_>)> {
-    // Field 1 (`key`) and field 2 (`value`), both length-delimited.
-    let [0x0a, key_len, rest @ ..] = body else { return None };
-    let (key, rest) = rest.split_at_checked(short_len(*key_len)?)?;
-    let [0x12, value_len, any @ ..] = rest else { return None };
-    if short_len(*value_len)? != any.len() {
-        return None;
-    }
+/// A `KeyValue` as encoders write nearly every one — its key, then a value
+/// of one string, bool, int or double, each field once and in that order —
+/// matched byte by byte, without the general reader's slots or its fields'
+/// bookkeeping (read field by field, attributes were about a fifth of the
+/// receiving threads' time). `None` for any other bytes, which the general
+/// reader then reads from the start: it alone names errors, so a value is
+/// only taken here when every step of it reads.
+fn plain_key_value(body: &[u8]) -> Option<(&str, WireValue<'_>)> {
+    // Field 1 (`key`) and field 2 (`value`), both length-delimited, and
+    // nothing after them.
+    let [0x0a, rest @ ..] = body else { return None };
+    let (key, rest) = Message::length_prefixed(rest)?;
+    let [0x12, rest @ ..] = rest else { return None };
+    let (any, []) = Message::length_prefixed(rest)? else { return None };
     // The `AnyValue`: one field, `string_value` (1), `bool_value` (2),
     // `int_value` (3) or `double_value` (4), and nothing after it.
     let value = match any {
-        [0x0a, len, text @ ..] if short_len(*len)? == text.len() => WireValue::Str(std::str::from_utf8(text).ok()?),
+        [0x0a, rest @ ..] => {
+            let (text, []) = Message::length_prefixed(rest)? else { return None };
+            WireValue::Str(std::str::from_utf8(text).ok()?)
+        }
         [0x10, varint @ ..] => WireValue::Owned(RecordValue::Bool(Message::whole_varint(varint)? != 0)),
         [0x18, varint @ ..] => WireValue::Owned(RecordValue::Int(Message::whole_varint(varint)? as i64)),
         [0x21, bits @ ..] => {
@@ -68,42 +72,6 @@ fn short_key_value(body: &[u8]) -> Option<(&str, WireValue<'_>)> {
         _ => return None,
     };
     Some((std::str::from_utf8(key).ok()?, value))
-}
-
-/// A length that fits in the one byte it was read from.
-fn short_len(byte: u8) -> Option<usize> {
-    (byte < 0x80).then_some(usize::from(byte))
-}
-
-/// A `KeyValue` as encoders write nearly every one — its key, then a value
-/// of one string, bool, int or double, each field once and in that order —
-/// read straight, without the general reader's slots (a fifth of reading a
-/// request went to them). `None` for any other bytes, which the general
-/// reader then reads from the start: it alone names errors, so a value is
-/// only taken here when every step of it reads.
-fn plain_key_value(mut message: Message<'_>) -> Option<(&str, WireValue<'_>)> {
-    let field = message.next_field().ok()??;
-    if (field.number, field.wire) != (1, WireType::LengthDelimited) {
-        return None;
-    }
-    let key = message.str(field).ok()?;
-    let field = message.next_field().ok()??;
-    if (field.number, field.wire) != (2, WireType::LengthDelimited) {
-        return None;
-    }
-    let mut any = message.message(field).ok()?;
-    if message.len() != 0 {
-        return None;
-    }
-    let field = any.next_field().ok()??;
-    let value = match (field.number, field.wire) {
-        (1, WireType::LengthDelimited) => WireValue::Str(any.str(field).ok()?),
-        (2, WireType::Varint) => WireValue::Owned(RecordValue::Bool(any.varint(field).ok()? != 0)),
-        (3, WireType::Varint) => WireValue::Owned(RecordValue::Int(any.varint(field).ok()? as i64)),
-        (4, WireType::Fixed64) => WireValue::Owned(RecordValue::Float(f64::from_bits(any.fixed64(field).ok()?))),
-        _ => return None,
-    };
-    (any.len() == 0).then_some((key, value))
 }
 
 fn key_value<'b>(mut message: Message<'b>) -> Result<(&'b str, Option<Any<'b>>), WireError> {
@@ -251,36 +219,35 @@ mod tests {
         (key.to_string(), Some(WireAttr { key, value }.value().to_record()))
     }
 
-    /// The short ways take the scalars encoders write and read them as the
-    /// general reader does; they leave everything else to that reader. The
-    /// shortest takes one-byte lengths only.
+    /// The short way takes the scalars encoders write, with short and long
+    /// lengths alike, and reads them as the general reader does; it leaves
+    /// everything else to that reader.
     #[test]
-    fn plain_key_values_are_read_the_short_ways_and_alike() {
+    fn plain_key_values_are_read_the_short_way_and_alike() {
         let plain = [V::StringValue("v".into()), V::BoolValue(true), V::IntValue(-3), V::DoubleValue(0.5)];
         let long_key = "k".repeat(200);
         for value in plain {
             let bytes = encoded("k", Some(value.clone()));
-            assert_eq!(as_record(short_key_value(&bytes).expect("the shortest way")), general(&bytes));
-            assert_eq!(as_record(plain_key_value(Message::new(&bytes)).expect("the short way")), general(&bytes));
+            assert_eq!(as_record(plain_key_value(&bytes).expect("the short way")), general(&bytes));
             let long = encoded(&long_key, Some(value));
-            assert!(short_key_value(&long).is_none(), "a two-byte length");
-            assert_eq!(as_record(plain_key_value(Message::new(&long)).expect("the short way")), general(&long));
+            assert!(long[1] >= 0x80, "a two-byte length");
+            assert_eq!(as_record(plain_key_value(&long).expect("the short way")), general(&long));
         }
+        let long_text = encoded("k", Some(V::StringValue("v".repeat(300))));
+        assert_eq!(as_record(plain_key_value(&long_text).expect("the short way")), general(&long_text));
         // Any varint but 0 is true, as prost reads a bool; a varint must end where the value does.
         let (two, unended) = ([0x0a, 1, b'k', 0x12, 2, 0x10, 2], [0x0a, 1, b'k', 0x12, 2, 0x18, 0x80]);
-        assert_eq!(as_record(short_key_value(&two).expect("read")), ("k".to_string(), Some(RecordValue::Bool(true))));
-        assert!(short_key_value(&unended).is_none());
-        // Not UTF-8: left to the general reader, which names the error.
-        assert!(short_key_value(&[0x0a, 1, 0xff, 0x12, 3, 0x0a, 1, b'v']).is_none());
+        assert_eq!(as_record(plain_key_value(&two).expect("read")), ("k".to_string(), Some(RecordValue::Bool(true))));
+        assert!(plain_key_value(&unended).is_none());
+        // Not UTF-8, or a length past the end: left to the general reader, which names the error.
+        assert!(plain_key_value(&[0x0a, 1, 0xff, 0x12, 3, 0x0a, 1, b'v']).is_none());
+        assert!(plain_key_value(&[0x0a, 20, b'k', 0x12, 3, 0x0a, 1, b'v']).is_none());
         let other = [None, Some(V::BytesValue(vec![1])), Some(V::KvlistValue(KeyValueList::default()))];
         for value in other {
-            let bytes = encoded("k", value);
-            assert!(short_key_value(&bytes).is_none());
-            assert!(plain_key_value(Message::new(&bytes)).is_none());
+            assert!(plain_key_value(&encoded("k", value)).is_none());
         }
         let mut twice = encoded("k", Some(V::IntValue(1)));
         twice.extend(encoded("k", Some(V::IntValue(2))));
-        assert!(short_key_value(&twice).is_none(), "a repeated field is merged the general way");
-        assert!(plain_key_value(Message::new(&twice)).is_none(), "a repeated field is merged the general way");
+        assert!(plain_key_value(&twice).is_none(), "a repeated field is merged the general way");
     }
 }

@@ -83,6 +83,21 @@ impl<'b> Message<'b> {
         message.rest.is_empty().then_some(value)
     }
 
+    /// A varint length at the start of `bytes` and the bytes it covers, then
+    /// what follows them: `None` if `bytes` do not hold that much.
+    #[inline]
+    pub(crate) fn length_prefixed(bytes: &'b [u8]) -> Option<(&'b [u8], &'b [u8])> {
+        match bytes {
+            // Most lengths are one byte: split at once.
+            [len, rest @ ..] if *len < 0x80 => rest.split_at_checked(usize::from(*len)),
+            _ => {
+                let mut message = Message::new(bytes);
+                let body = message.length_delimited().ok()?;
+                Some((body, message.rest))
+            }
+        }
+    }
+
     /// The next field's key, or `None` at the end of the message.
     #[inline]
     pub(crate) fn next_field(&mut self) -> Result<Option<Field>, WireError> {
