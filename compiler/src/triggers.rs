@@ -29,7 +29,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::hir::{AggregateKind, AttrScope, CheckKind, CompareOp, Expr, ExprKind, Literal, Rule, SpanRef};
+use crate::hir::{AggregateKind, AttrScope, Check, CheckKind, CompareOp, Expr, ExprKind, Literal, Rule, SpanRef};
 use crate::intrinsics::{SpanIntrinsic, TraceIntrinsic};
 
 /// A comparison of an attribute with an integer: `attribute OP n`.
@@ -119,7 +119,7 @@ pub fn rule_triggers(rule: &Rule, stateless: bool) -> Option<Vec<Trigger>> {
 
 /// What a check needs of the trace to fail: a `never` fails when its
 /// condition holds.
-fn failure(check: &crate::hir::Check) -> Option<Vec<Trigger>> {
+fn failure(check: &Check) -> Option<Vec<Trigger>> {
     match check.kind {
         CheckKind::Never => of_condition(&check.expr),
         CheckKind::Always => None,
