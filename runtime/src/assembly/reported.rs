@@ -12,6 +12,8 @@
 
 use std::collections::HashSet;
 
+use foldhash::fast::RandomState;
+
 use betrace_compiler::hir::Severity;
 use betrace_vm::Violation;
 
@@ -19,8 +21,10 @@ use betrace_vm::Violation;
 #[derive(Debug, Default)]
 pub(super) struct Reported {
     /// Ids of violations reported or counted as suppressed: each is
-    /// accounted for once, however often the trace is evaluated.
-    ids: HashSet<String>,
+    /// accounted for once, however often the trace is evaluated. (Every
+    /// violation a trace's rules find is looked up: foldhash, as for the
+    /// shard's maps, not SipHash.)
+    ids: HashSet<String, RandomState>,
     /// Violations reported, by rule; only rules that have found any. (A
     /// trace breaks few rules: a list beats a map.)
     per_rule: Vec<RuleReports>,
