@@ -176,6 +176,8 @@ impl Engine {
         let arena = Bump::new();
         let mut evaluator = TraceEvaluator::new(&view, &arena);
         let mut report = TraceReport::default();
+        // When the trace ends: the time of violations bound to no span.
+        let mut trace_end = None;
         for index in self.candidates(trace) {
             let rule = &self.rules[index];
             if !keep(rule) {
@@ -190,13 +192,14 @@ impl Engine {
             if let Outcome::OutOfFuel(_) = outcome {
                 report.errors.push(RuleError { rule_id: rule_id.clone(), kind: RuleErrorKind::OutOfFuel });
             }
-            for finding in outcome.findings() {
+            // Moved out, not cloned: a noisy rule finds hundreds a trace.
+            for finding in outcome.into_findings() {
                 let check = &rule.program.checks[finding.check];
                 let bound_span = finding.bound.map(|i| trace.span_id()[i as usize]);
                 let parent_span = bound_span.or_else(|| trace.root().map(|r| trace.span_id()[r]));
                 let time = match finding.bound {
                     Some(i) => trace.end()[i as usize],
-                    None => trace.end().iter().max().copied().unwrap_or(0),
+                    None => *trace_end.get_or_insert_with(|| trace.end().iter().max().copied().unwrap_or(0)),
                 };
                 report.violations.push(Violation {
                     id: violation_id(&trace.trace_id, rule_id, bound_span.as_ref(), finding.check),
@@ -207,13 +210,13 @@ impl Engine {
                     rule_id: rule_id.clone(),
                     rule_name: rule.program.name.clone(),
                     severity: rule.program.severity,
-                    message: finding.message.clone(),
+                    message: finding.message,
                     clause: check.source.clone(),
                     clause_kind: check.kind,
                     tags: rule.program.tags.clone(),
                     pack: self.pack.clone(),
                     time,
-                    novelty: finding.novelty.clone(),
+                    novelty: finding.novelty,
                     suppressed: 0,
                 });
             }

@@ -61,6 +61,12 @@ impl Outcome {
             Outcome::Findings(f) | Outcome::OutOfFuel(f) => f,
         }
     }
+
+    pub fn into_findings(self) -> Vec<Finding> {
+        match self {
+            Outcome::Findings(f) | Outcome::OutOfFuel(f) => f,
+        }
+    }
 }
 
 /// Per-trace data shared by every rule evaluated on it.
