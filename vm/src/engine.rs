@@ -47,6 +47,17 @@ pub struct TraceReport {
     pub evaluated: usize,
     /// How many of those ran as native code (the rest were interpreted).
     pub native: usize,
+    /// Findings past a rule's first `cap` in this evaluation
+    /// ([`Engine::evaluate_capped`]): not made violations, only named.
+    pub beyond_cap: Vec<BeyondCap>,
+}
+
+/// A finding past its rule's cap: the id its violation would have, and the
+/// rule (an index for [`Engine::rule_id`] and [`Engine::rule`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BeyondCap {
+    pub id: String,
+    pub rule: usize,
 }
 
 /// Which engine runs a pack's rules.
@@ -154,6 +165,11 @@ impl Engine {
         Ok(engine)
     }
 
+    /// A loaded rule, by index in the pack (as [`BeyondCap::rule`] names it).
+    pub fn rule(&self, index: usize) -> &LoadedRule {
+        &self.rules[index]
+    }
+
     /// A rule's id as violations carry it: `pack/rule`.
     pub fn rule_id(&self, index: usize) -> &str {
         &self.rule_ids[index]
@@ -172,6 +188,15 @@ impl Engine {
     /// Evaluates the candidate rules that `keep` takes (the server evaluates
     /// only rules that can fire early on a trace still arriving).
     pub fn evaluate_where(&self, trace: &Trace, keep: impl Fn(&LoadedRule) -> bool) -> TraceReport {
+        self.evaluate_capped(trace, keep, 0)
+    }
+
+    /// [`evaluate_where`](Self::evaluate_where), making violations of at most
+    /// the first `cap` findings of each rule (0: of all); the rest are only
+    /// named, in [`TraceReport::beyond_cap`]. For a caller that reports at
+    /// most `cap` violations of a rule in a trace: a noisy rule finds
+    /// hundreds, each a handful of strings to make and free.
+    pub fn evaluate_capped(&self, trace: &Trace, keep: impl Fn(&LoadedRule) -> bool, cap: u32) -> TraceReport {
         let view = TraceView::new(trace).with_novelty(&self.novelty);
         let arena = Bump::new();
         let mut evaluator = TraceEvaluator::new(&view, &arena);
@@ -193,16 +218,21 @@ impl Engine {
                 report.errors.push(RuleError { rule_id: rule_id.clone(), kind: RuleErrorKind::OutOfFuel });
             }
             // Moved out, not cloned: a noisy rule finds hundreds a trace.
-            for finding in outcome.into_findings() {
+            for (n, finding) in outcome.into_findings().into_iter().enumerate() {
                 let check = &rule.program.checks[finding.check];
                 let bound_span = finding.bound.map(|i| trace.span_id()[i as usize]);
+                let id = violation_id(&trace.trace_id, rule_id, bound_span.as_ref(), finding.check);
+                if cap != 0 && n >= cap as usize {
+                    report.beyond_cap.push(BeyondCap { id, rule: index });
+                    continue;
+                }
                 let parent_span = bound_span.or_else(|| trace.root().map(|r| trace.span_id()[r]));
                 let time = match finding.bound {
                     Some(i) => trace.end()[i as usize],
                     None => *trace_end.get_or_insert_with(|| trace.end().iter().max().copied().unwrap_or(0)),
                 };
                 report.violations.push(Violation {
-                    id: violation_id(&trace.trace_id, rule_id, bound_span.as_ref(), finding.check),
+                    id,
                     trace_id: trace.trace_id,
                     bound_span,
                     parent_span,

@@ -21,7 +21,7 @@ pub mod value;
 pub mod verify;
 pub mod violation;
 
-pub use engine::{Engine, EngineKind, RuleError, RuleErrorKind, TraceReport};
+pub use engine::{BeyondCap, Engine, EngineKind, RuleError, RuleErrorKind, TraceReport};
 pub use eval::{EvalConfig, Finding, Outcome, TraceView, evaluate, evaluate_metered};
 pub use loaded::{LoadError, LoadedRule};
 pub use novelty::{NoveltyEvidence, NoveltyStore};

@@ -117,3 +117,55 @@ fn fuel_exhaustion_is_an_outcome_not_a_crash() {
     let outcome = evaluate(&rule, &view, &EvalConfig::default());
     assert_eq!(outcome.findings().len(), 199, "every span but the last-started has a later one");
 }
+
+#[test]
+fn a_capped_evaluation_makes_the_first_violations_of_each_rule_and_names_the_rest() {
+    use betrace_vm::{Engine, EngineKind, PackInfo};
+    let rules = r#"
+rule every_span {
+  severity: low
+  when s = { name != "" }
+  never { duration > 0ns }
+}
+rule every_charge {
+  severity: high
+  when c = { name = "payment.charge" }
+  always { name = "fraud.check" }
+}
+"#;
+    let (programs, report) = compile_file(rules, &CheckConfig::default());
+    assert!(!report.has_errors(), "{:#?}", report.diagnostics);
+    let pack = PackInfo { name: "p".into(), version: "1".into() };
+    let mut builder = TraceBuilder::new([1; 16]);
+    builder.add(span(1, 0, "POST /checkout", 0, 100));
+    for id in 2..12 {
+        builder.add(span(id, 1, "payment.charge", i64::from(id), i64::from(id) + 1));
+    }
+    let trace = builder.build();
+    for kind in [EngineKind::Interp, EngineKind::Jit] {
+        let engine = Engine::with_kind(pack.clone(), programs.clone(), EvalConfig::default(), kind).unwrap();
+        let whole = engine.evaluate(&trace);
+        let capped = engine.evaluate_capped(&trace, |_| true, 3);
+        assert!(whole.beyond_cap.is_empty());
+        assert_eq!(whole.violations.len(), 11 + 10, "{kind:?}");
+        let (mut made, mut beyond) = (Vec::new(), Vec::new());
+        for rule in ["p/every_span", "p/every_charge"] {
+            let ids = whole.violations.iter().filter(|v| v.rule_id == rule).map(|v| v.id.clone());
+            let (first, rest): (Vec<_>, Vec<_>) = ids.enumerate().partition(|(n, _)| *n < 3);
+            made.extend(first.into_iter().map(|(_, id)| id));
+            beyond.extend(rest.into_iter().map(|(_, id)| (id, rule.to_string())));
+        }
+        let capped_made: Vec<String> = capped.violations.iter().map(|v| v.id.clone()).collect();
+        let mut sorted = (made.clone(), capped_made.clone());
+        sorted.0.sort();
+        sorted.1.sort();
+        assert_eq!(sorted.0, sorted.1, "{kind:?}: the first three of each rule are made");
+        let named: Vec<(String, String)> =
+            capped.beyond_cap.iter().map(|b| (b.id.clone(), engine.rule_id(b.rule).to_string())).collect();
+        let mut sorted = (beyond, named);
+        sorted.0.sort();
+        sorted.1.sort();
+        assert_eq!(sorted.0, sorted.1, "{kind:?}: the rest named");
+        assert_eq!((capped.evaluated, capped.native), (whole.evaluated, whole.native));
+    }
+}

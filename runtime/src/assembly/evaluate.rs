@@ -4,8 +4,9 @@
 //! counts violations once it knows which are new for the trace.
 
 use betrace_vm::trace::Trace;
-use betrace_vm::{RuleErrorKind, Violation};
+use betrace_vm::{Engine, RuleErrorKind, Violation};
 
+use super::reported::BeyondCap;
 use super::tally::Tally;
 use crate::metrics::{Metrics, RuleLabels};
 use crate::packs::TenantPacks;
@@ -23,23 +24,32 @@ pub enum Which {
     Continuation,
 }
 
-/// Evaluates `trace` with every pack of `packs`; returns the violations.
-/// Evaluations are counted into `tally`, fuel exhaustions straight into
-/// `metrics`, labelled with `packs_tenant`, the tenant `packs` belong to.
-pub(super) fn evaluate_trace(
-    packs: &TenantPacks,
+/// What an evaluation found: violations, and the findings past the first
+/// `cap` of their rule, only named (see [`Reported::admit`](super::reported::Reported::admit)).
+pub(super) struct Found<'p> {
+    pub violations: Vec<Violation>,
+    pub beyond_cap: Vec<BeyondCap<'p>>,
+}
+
+/// Evaluates `trace` with every pack of `packs`, making violations of at
+/// most the first `cap` findings of each rule (0: of all). Evaluations are
+/// counted into `tally`, fuel exhaustions straight into `metrics`, labelled
+/// with `packs_tenant`, the tenant `packs` belong to.
+pub(super) fn evaluate_trace<'p>(
+    packs: &'p TenantPacks,
     packs_tenant: &str,
     trace: &Trace,
     which: Which,
+    cap: u32,
     metrics: &Metrics,
     tally: &mut Tally,
-) -> Vec<Violation> {
-    let mut violations = Vec::new();
+) -> Found<'p> {
+    let mut found = Found { violations: Vec::new(), beyond_cap: Vec::new() };
     for engine in &packs.engines {
         let report = match which {
-            Which::All => engine.evaluate(trace),
-            Which::Early => engine.evaluate_where(trace, |rule| rule.program.early),
-            Which::Continuation => engine.evaluate_where(trace, |rule| !rule.is_stateful()),
+            Which::All => engine.evaluate_capped(trace, |_| true, cap),
+            Which::Early => engine.evaluate_capped(trace, |rule| rule.program.early, cap),
+            Which::Continuation => engine.evaluate_capped(trace, |rule| !rule.is_stateful(), cap),
         };
         tally.evaluated(report.evaluated, report.native);
         let labels = |rule: String| RuleLabels { tenant: packs_tenant.to_string(), rule };
@@ -50,7 +60,13 @@ pub(super) fn evaluate_trace(
                 }
             };
         }
-        violations.extend(report.violations);
+        found.violations.extend(report.violations);
+        let engine: &'p Engine = engine;
+        found.beyond_cap.extend(report.beyond_cap.into_iter().map(|beyond| BeyondCap {
+            id: beyond.id,
+            rule_id: engine.rule_id(beyond.rule),
+            severity: engine.rule(beyond.rule).program.severity,
+        }));
     }
-    violations
+    found
 }

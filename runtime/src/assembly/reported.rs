@@ -47,6 +47,15 @@ pub(super) struct RuleCounts {
     pub suppressed: u32,
 }
 
+/// A finding past its rule's cap in one evaluation, only named
+/// (`Engine::evaluate_capped`): the id its violation would have, its rule.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct BeyondCap<'e> {
+    pub id: String,
+    pub rule_id: &'e str,
+    pub severity: Severity,
+}
+
 /// What one evaluation adds to a trace's report.
 #[derive(Debug, Default, PartialEq)]
 pub(super) struct Admitted {
@@ -63,16 +72,28 @@ impl Reported {
     /// reported `cap` in this trace (0: no cap), and the rest are counted.
     /// The last violation reported of a rule that had some left out carries
     /// their count.
-    pub(super) fn admit(&mut self, found: impl IntoIterator<Item = Violation>, cap: u32) -> Admitted {
+    ///
+    /// `beyond_cap` are findings of the same evaluation that came after the
+    /// first `cap` of their rule, so were not made violations: never
+    /// reported, only counted. (Of a rule's first `cap` findings, those not
+    /// accounted for before are at least as many as the rule may still
+    /// report: a rule that left findings out before has reported `cap`, and
+    /// one that has not has no more accounted for than it reported; an
+    /// evaluation finds each violation once.)
+    pub(super) fn admit(
+        &mut self,
+        found: impl IntoIterator<Item = Violation>,
+        beyond_cap: Vec<BeyondCap<'_>>,
+        cap: u32,
+    ) -> Admitted {
         let mut admitted = Admitted::default();
         // This evaluation's, by slot in `per_rule`: violations reported and
         // left out, and where in `fresh` the last one reported went.
         let mut round: Vec<(u32, u32, Option<usize>)> = Vec::new();
         for violation in found {
-            if !self.ids.insert(violation.id.clone()) {
+            let Some(slot) = self.account(violation.id.clone(), &violation.rule_id, violation.severity) else {
                 continue;
-            }
-            let slot = self.slot(&violation);
+            };
             if round.len() <= slot {
                 round.resize(slot + 1, (0, 0, None));
             }
@@ -86,6 +107,14 @@ impl Reported {
             } else {
                 *suppressed += 1;
             }
+        }
+        for beyond in beyond_cap {
+            let Some(slot) = self.account(beyond.id, beyond.rule_id, beyond.severity) else { continue };
+            debug_assert!(cap != 0 && self.per_rule[slot].reported >= cap, "a finding beyond the cap to report");
+            if round.len() <= slot {
+                round.resize(slot + 1, (0, 0, None));
+            }
+            round[slot].1 += 1;
         }
         for (slot, (reported, suppressed, last_reported)) in round.into_iter().enumerate() {
             if reported + suppressed == 0 {
@@ -101,14 +130,18 @@ impl Reported {
         admitted
     }
 
-    /// The index of `violation`'s rule in `per_rule`, added with no reports if new.
-    fn slot(&mut self, violation: &Violation) -> usize {
-        match self.per_rule.iter().position(|rule| rule.rule_id == violation.rule_id) {
-            Some(slot) => slot,
+    /// Accounts for violation `id` of `rule_id`: the index of its rule in
+    /// `per_rule` (added with no reports if new), or `None` if it was
+    /// accounted for before.
+    fn account(&mut self, id: String, rule_id: &str, severity: Severity) -> Option<usize> {
+        if !self.ids.insert(id) {
+            return None;
+        }
+        match self.per_rule.iter().position(|rule| rule.rule_id == rule_id) {
+            Some(slot) => Some(slot),
             None => {
-                let (rule_id, severity) = (violation.rule_id.clone(), violation.severity);
-                self.per_rule.push(RuleReports { rule_id, severity, reported: 0 });
-                self.per_rule.len() - 1
+                self.per_rule.push(RuleReports { rule_id: rule_id.to_string(), severity, reported: 0 });
+                Some(self.per_rule.len() - 1)
             }
         }
     }
@@ -119,6 +152,7 @@ mod tests {
     use betrace_compiler::bytecode::CheckKind;
     use betrace_compiler::hir::Severity;
     use betrace_vm::violation::{PackInfo, violation_id};
+    use proptest::prelude::*;
 
     use super::*;
 
@@ -161,11 +195,11 @@ mod tests {
     #[test]
     fn without_a_cap_everything_new_is_reported_once() {
         let mut reported = Reported::default();
-        let first = reported.admit(spans("p/a", 0..200), 0);
+        let first = reported.admit(spans("p/a", 0..200), Vec::new(), 0);
         assert_eq!(first.fresh.len(), 200);
         assert_eq!(first.by_rule, [counts("p/a", 200, 0)]);
         assert!(first.fresh.iter().all(|v| v.suppressed == 0));
-        let again = reported.admit(spans("p/a", 0..201), 0);
+        let again = reported.admit(spans("p/a", 0..201), Vec::new(), 0);
         assert_eq!(messages(&again), [("p/a span 200".to_string(), 0)]);
     }
 
@@ -173,7 +207,7 @@ mod tests {
     fn past_the_cap_the_last_reported_counts_the_rest_rule_by_rule() {
         let mut reported = Reported::default();
         let found = [spans("p/noisy", 0..5), spans("p/quiet", 0..1), spans("p/noisy", 5..7)].concat();
-        let admitted = reported.admit(found, 3);
+        let admitted = reported.admit(found, Vec::new(), 3);
         assert_eq!(
             messages(&admitted),
             [
@@ -190,15 +224,68 @@ mod tests {
     fn a_trace_evaluated_again_neither_repeats_nor_recounts() {
         let mut reported = Reported::default();
         // Early rules found two; completion finds them and four more.
-        let early = reported.admit(spans("p/a", 0..2), 3);
+        let early = reported.admit(spans("p/a", 0..2), Vec::new(), 3);
         assert_eq!(early.fresh.len(), 2);
-        let complete = reported.admit(spans("p/a", 0..6), 3);
+        let complete = reported.admit(spans("p/a", 0..6), Vec::new(), 3);
         assert_eq!(messages(&complete), [("p/a span 2".to_string(), 3)]);
         assert_eq!(complete.by_rule, [counts("p/a", 1, 3)]);
         // A continuation finds the same six and one more: only the new one
         // is counted, and no violation reported this time can carry it.
-        let continuation = reported.admit(spans("p/a", 0..7), 3);
+        let continuation = reported.admit(spans("p/a", 0..7), Vec::new(), 3);
         assert!(continuation.fresh.is_empty());
         assert_eq!(continuation.by_rule, [counts("p/a", 0, 1)]);
+    }
+
+    /// `found` as `Engine::evaluate_capped` gives it: violations of the
+    /// first `cap` findings of each rule, the rest only named.
+    fn capped(found: &[Violation], cap: u32) -> (Vec<Violation>, Vec<BeyondCap<'_>>) {
+        let (mut made, mut beyond) = (Vec::new(), Vec::new());
+        let mut per_rule: Vec<(&str, u32)> = Vec::new();
+        for violation in found {
+            let seen = match per_rule.iter_mut().find(|(rule, _)| *rule == violation.rule_id) {
+                Some((_, seen)) => seen,
+                None => &mut per_rule.push_mut((&violation.rule_id, 0)).1,
+            };
+            *seen += 1;
+            match cap == 0 || *seen <= cap {
+                true => made.push(violation.clone()),
+                false => beyond.push(BeyondCap {
+                    id: violation.id.clone(),
+                    rule_id: &violation.rule_id,
+                    severity: violation.severity,
+                }),
+            }
+        }
+        (made, beyond)
+    }
+
+    proptest! {
+        /// Findings past a rule's cap in an evaluation, only named, are
+        /// admitted as they would be whole: they are never the ones
+        /// reported, however the trace's evaluations overlap.
+        #[test]
+        fn findings_beyond_the_cap_are_admitted_as_if_made_violations(
+            evaluations in prop::collection::vec(prop::collection::vec((0..3usize, 0..12u8), 0..30), 1..5),
+            cap in 0..5u32,
+        ) {
+            let (mut whole, mut named) = (Reported::default(), Reported::default());
+            for evaluation in evaluations {
+                // An evaluation finds a rule's check broken at most once per span.
+                let mut distinct = evaluation.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                let mut once = |finding: &(usize, u8)| distinct.binary_search(finding).map(|at| distinct.remove(at)).is_ok();
+                let found: Vec<Violation> = evaluation
+                    .iter()
+                    .filter(|finding| once(finding))
+                    .map(|&(rule, n)| violation(["p/a", "p/b", "p/c"][rule], n))
+                    .collect();
+                let expected = whole.admit(found.clone(), Vec::new(), cap);
+                let (made, beyond) = capped(&found, cap);
+                let admitted = named.admit(made, beyond, cap);
+                prop_assert_eq!(messages(&admitted), messages(&expected));
+                prop_assert_eq!(admitted.by_rule, expected.by_rule);
+            }
+        }
     }
 }

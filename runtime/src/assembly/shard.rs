@@ -326,15 +326,17 @@ impl Shard {
         trace.early_due = false;
         trace.last_early = Some(now);
         let built = trace.builder.build_keeping();
+        // Not capped: only violations settled below are admitted, so the
+        // first `cap` findings of a rule may not be the first it reports.
         let found =
-            evaluate_trace(tenant_packs, packs_tenant, &built, Which::Early, &self.context.metrics, &mut self.tally);
+            evaluate_trace(tenant_packs, packs_tenant, &built, Which::Early, 0, &self.context.metrics, &mut self.tally);
         // An unbound violation hangs under the trace's root; before the root
         // has arrived it would have no parent (children usually reach us
         // first: SDKs export spans as they end). It waits for completion,
         // which finds it again, with its parent.
         let settled = |v: &betrace_vm::Violation| v.bound_span.is_some() || v.parent_span.is_some();
         let cap = self.context.config.max_violations_per_rule;
-        let admitted = trace.reported.admit(found.into_iter().filter(settled), cap);
+        let admitted = trace.reported.admit(found.violations.into_iter().filter(settled), Vec::new(), cap);
         emit(&mut self.found, &self.context.metrics, tenant, packs_tenant, admitted, now);
     }
 
@@ -531,9 +533,10 @@ impl Shard {
         let which = if trace.continuation { Which::Continuation } else { Which::All };
         let tenant = self.tenants.name(key.0);
         let (packs_tenant, tenant_packs) = packs.resolve(tenant);
-        let found = evaluate_trace(tenant_packs, packs_tenant, &built, which, metrics, &mut self.tally);
         let config = &self.context.config;
-        let admitted = trace.reported.admit(found, config.max_violations_per_rule);
+        let cap = config.max_violations_per_rule;
+        let found = evaluate_trace(tenant_packs, packs_tenant, &built, which, cap, metrics, &mut self.tally);
+        let admitted = trace.reported.admit(found.violations, found.beyond_cap, cap);
         emit(&mut self.found, metrics, tenant, packs_tenant, admitted, completed_at);
         // Traces let go to make room are not kept: that would take the room back.
         let keep = !matches!(reason, Reason::Shutdown | Reason::Evicted)
