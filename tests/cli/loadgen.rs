@@ -1,13 +1,13 @@
 //! `betrace loadgen`: a whole run through the command line, sending to the
 //! load generator's own counting sink (`--sink`), and its errors.
 
-use std::net::TcpListener;
+use betrace_tests::free_loopback_addr;
 
 use crate::{betrace, stdout};
 
-/// A loopback port nothing listens on (bound to port 0, then released).
+/// A loopback port nothing listens on.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+    free_loopback_addr().port()
 }
 
 #[test]

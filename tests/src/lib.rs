@@ -1,9 +1,18 @@
 //! Shared support for BeTrace's end-to-end tests and benchmarks: generators of
-//! realistic rule files of any size and of random spans ([`spans`]), and a
-//! runner of rule unit tests ([`rule_tests`]).
+//! realistic rule files of any size and of random spans ([`spans`]), a
+//! runner of rule unit tests ([`rule_tests`]), and free loopback ports.
 
 pub mod rule_tests;
 pub mod spans;
+
+use std::net::{SocketAddr, TcpListener};
+
+/// A free port of 127.0.0.1: bound, read and let go, so a server started
+/// next can take it (another process may take it first: callers retry).
+pub fn free_loopback_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
+    listener.local_addr().expect("a bound listener has an address")
+}
 
 /// A rule file of `count` distinct, realistic rules that check clean. The mix
 /// follows the standard pack: selectors on names and attributes, bindings,

@@ -3,13 +3,14 @@
 //! kept in a file for failure messages, and killed when the test lets go of
 //! it — so a failing test never leaves a server behind.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use betrace_runtime::config::ServeConfig;
+use betrace_tests::free_loopback_addr;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use tonic::transport::Channel;
 
@@ -22,12 +23,6 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// Numbers each start's config and log file within a test directory.
 static STARTS: AtomicUsize = AtomicUsize::new(0);
-
-/// A free port of 127.0.0.1: bound, read and let go, so the server can take it.
-pub fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
-    listener.local_addr().expect("a bound listener has an address")
-}
 
 /// A running `betrace serve`.
 #[derive(Debug)]
@@ -59,8 +54,8 @@ impl Served {
     }
 
     fn spawn(dir: &Path, mut config: ServeConfig) -> Served {
-        let grpc = free_addr();
-        let admin = free_addr();
+        let grpc = free_loopback_addr();
+        let admin = free_loopback_addr();
         config.receivers.otlp_grpc = grpc.to_string();
         config.receivers.otlp_http = String::new();
         config.admin.addr = admin.to_string();
