@@ -240,14 +240,9 @@ mod tests {
     /// first `cap` findings of each rule, the rest only named.
     fn capped(found: &[Violation], cap: u32) -> (Vec<Violation>, Vec<BeyondCap<'_>>) {
         let (mut made, mut beyond) = (Vec::new(), Vec::new());
-        let mut per_rule: Vec<(&str, u32)> = Vec::new();
-        for violation in found {
-            let seen = match per_rule.iter_mut().find(|(rule, _)| *rule == violation.rule_id) {
-                Some((_, seen)) => seen,
-                None => &mut per_rule.push_mut((&violation.rule_id, 0)).1,
-            };
-            *seen += 1;
-            match cap == 0 || *seen <= cap {
+        for (n, violation) in found.iter().enumerate() {
+            let earlier = found[..n].iter().filter(|v| v.rule_id == violation.rule_id).count();
+            match cap == 0 || earlier < cap as usize {
                 true => made.push(violation.clone()),
                 false => beyond.push(BeyondCap {
                     id: violation.id.clone(),
@@ -271,14 +266,11 @@ mod tests {
             let (mut whole, mut named) = (Reported::default(), Reported::default());
             for evaluation in evaluations {
                 // An evaluation finds a rule's check broken at most once per span.
-                let mut distinct = evaluation.clone();
-                distinct.sort_unstable();
-                distinct.dedup();
-                let mut once = |finding: &(usize, u8)| distinct.binary_search(finding).map(|at| distinct.remove(at)).is_ok();
+                let mut seen = HashSet::new();
                 let found: Vec<Violation> = evaluation
-                    .iter()
-                    .filter(|finding| once(finding))
-                    .map(|&(rule, n)| violation(["p/a", "p/b", "p/c"][rule], n))
+                    .into_iter()
+                    .filter(|&finding| seen.insert(finding))
+                    .map(|(rule, n)| violation(["p/a", "p/b", "p/c"][rule], n))
                     .collect();
                 let expected = whole.admit(found.clone(), Vec::new(), cap);
                 let (made, beyond) = capped(&found, cap);
