@@ -148,24 +148,20 @@ rule every_charge {
         let capped = engine.evaluate_capped(&trace, |_| true, 3);
         assert!(whole.beyond_cap.is_empty());
         assert_eq!(whole.violations.len(), 11 + 10, "{kind:?}");
-        let (mut made, mut beyond) = (Vec::new(), Vec::new());
+        // Pack order, then finding order, as the engine makes them.
+        let (mut first_three, mut rest) = (Vec::new(), Vec::new());
         for rule in ["p/every_span", "p/every_charge"] {
-            let ids = whole.violations.iter().filter(|v| v.rule_id == rule).map(|v| v.id.clone());
-            let (first, rest): (Vec<_>, Vec<_>) = ids.enumerate().partition(|(n, _)| *n < 3);
-            made.extend(first.into_iter().map(|(_, id)| id));
-            beyond.extend(rest.into_iter().map(|(_, id)| (id, rule.to_string())));
+            for (n, violation) in whole.violations.iter().filter(|v| v.rule_id == rule).enumerate() {
+                match n < 3 {
+                    true => first_three.push(violation),
+                    false => rest.push((violation.id.as_str(), rule)),
+                }
+            }
         }
-        let capped_made: Vec<String> = capped.violations.iter().map(|v| v.id.clone()).collect();
-        let mut sorted = (made.clone(), capped_made.clone());
-        sorted.0.sort();
-        sorted.1.sort();
-        assert_eq!(sorted.0, sorted.1, "{kind:?}: the first three of each rule are made");
-        let named: Vec<(String, String)> =
-            capped.beyond_cap.iter().map(|b| (b.id.clone(), engine.rule_id(b.rule).to_string())).collect();
-        let mut sorted = (beyond, named);
-        sorted.0.sort();
-        sorted.1.sort();
-        assert_eq!(sorted.0, sorted.1, "{kind:?}: the rest named");
+        assert_eq!(capped.violations.iter().collect::<Vec<_>>(), first_three, "{kind:?}");
+        let named: Vec<(&str, &str)> =
+            capped.beyond_cap.iter().map(|beyond| (beyond.id.as_str(), engine.rule_id(beyond.rule))).collect();
+        assert_eq!(named, rest, "{kind:?}");
         assert_eq!((capped.evaluated, capped.native), (whole.evaluated, whole.native));
     }
 }
