@@ -8,7 +8,7 @@ pub mod spans;
 use std::net::{SocketAddr, TcpListener};
 
 /// A free port of 127.0.0.1: bound, read and let go, so a server started
-/// next can take it (another process may take it first: callers retry).
+/// next can take it (unless another process takes it first).
 pub fn free_loopback_addr() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
     listener.local_addr().expect("a bound listener has an address")
