@@ -3,7 +3,7 @@
 use betrace_compiler::{CheckConfig, compile_file};
 use betrace_stdlib::value::{SpanKind, Status};
 use betrace_vm::trace::{RecordValue, SpanRecord, TraceBuilder};
-use betrace_vm::{EvalConfig, LoadedRule, Outcome, TraceView, evaluate};
+use betrace_vm::{Engine, EngineKind, EvalConfig, LoadedRule, Outcome, PackInfo, TraceView, evaluate};
 
 fn span(id: u8, parent: u8, name: &str, start: i64, end: i64) -> SpanRecord {
     SpanRecord {
@@ -120,7 +120,6 @@ fn fuel_exhaustion_is_an_outcome_not_a_crash() {
 
 #[test]
 fn a_capped_evaluation_makes_the_first_violations_of_each_rule_and_names_the_rest() {
-    use betrace_vm::{Engine, EngineKind, PackInfo};
     let rules = r#"
 rule every_span {
   severity: low

@@ -4,7 +4,7 @@
 //! counts violations once it knows which are new for the trace.
 
 use betrace_vm::trace::Trace;
-use betrace_vm::{Engine, RuleErrorKind, Violation};
+use betrace_vm::{RuleErrorKind, Violation};
 
 use super::reported::BeyondCap;
 use super::tally::Tally;
@@ -61,7 +61,6 @@ pub(super) fn evaluate_trace<'p>(
             };
         }
         found.violations.extend(report.violations);
-        let engine: &'p Engine = engine;
         found.beyond_cap.extend(report.beyond_cap.into_iter().map(|beyond| BeyondCap {
             id: beyond.id,
             rule_id: engine.rule_id(beyond.rule),

@@ -56,6 +56,18 @@ pub(super) struct BeyondCap<'e> {
     pub severity: Severity,
 }
 
+/// One rule's violations in one evaluation: reported, left out, and where in
+/// [`Admitted::fresh`] the last one reported went.
+type RoundCounts = (u32, u32, Option<usize>);
+
+/// The counts of slot `slot` in `round`, added as zeros if new.
+fn in_round(round: &mut Vec<RoundCounts>, slot: usize) -> &mut RoundCounts {
+    if round.len() <= slot {
+        round.resize(slot + 1, (0, 0, None));
+    }
+    &mut round[slot]
+}
+
 /// What one evaluation adds to a trace's report.
 #[derive(Debug, Default, PartialEq)]
 pub(super) struct Admitted {
@@ -87,18 +99,14 @@ impl Reported {
         cap: u32,
     ) -> Admitted {
         let mut admitted = Admitted::default();
-        // This evaluation's, by slot in `per_rule`: violations reported and
-        // left out, and where in `fresh` the last one reported went.
-        let mut round: Vec<(u32, u32, Option<usize>)> = Vec::new();
+        // This evaluation's counts, by slot in `per_rule`.
+        let mut round: Vec<RoundCounts> = Vec::new();
         for violation in found {
             let Some(slot) = self.account(violation.id.clone(), &violation.rule_id, violation.severity) else {
                 continue;
             };
-            if round.len() <= slot {
-                round.resize(slot + 1, (0, 0, None));
-            }
             let rule = &mut self.per_rule[slot];
-            let (reported, suppressed, last_reported) = &mut round[slot];
+            let (reported, suppressed, last_reported) = in_round(&mut round, slot);
             if cap == 0 || rule.reported < cap {
                 rule.reported += 1;
                 *reported += 1;
@@ -111,10 +119,7 @@ impl Reported {
         for beyond in beyond_cap {
             let Some(slot) = self.account(beyond.id, beyond.rule_id, beyond.severity) else { continue };
             debug_assert!(cap != 0 && self.per_rule[slot].reported >= cap, "a finding beyond the cap to report");
-            if round.len() <= slot {
-                round.resize(slot + 1, (0, 0, None));
-            }
-            round[slot].1 += 1;
+            in_round(&mut round, slot).1 += 1;
         }
         for (slot, (reported, suppressed, last_reported)) in round.into_iter().enumerate() {
             if reported + suppressed == 0 {

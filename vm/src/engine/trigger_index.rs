@@ -1,8 +1,9 @@
 //! The trigger index: a trace runs only the rules it can make find
 //! something, picked from what the compiler found each rule's `when` (or its
-//! `never` checks) needs (`betrace_compiler::triggers`): span names, span and resource attribute
-//! keys and string values, patterns on them, comparisons of span attributes
-//! with integers, span kinds and statuses, the trace's size.
+//! `never` checks) needs (`betrace_compiler::triggers`): span names, span and
+//! resource attribute keys and string values, patterns on them, comparisons
+//! of span attributes with integers, span kinds and statuses, the trace's
+//! size.
 //!
 //! Choosing is on the server's path for every trace, and a trace repeats its
 //! names, keys and values span after span, so each distinct one is looked up
