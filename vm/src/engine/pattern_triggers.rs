@@ -10,12 +10,6 @@ use std::collections::HashMap;
 use foldhash::fast::RandomState;
 use regex::RegexSet;
 
-/// Attribute key → the rules triggered by patterns on it.
-#[derive(Debug, Default)]
-pub(super) struct PatternIndex {
-    by_key: HashMap<String, KeyPatterns, RandomState>,
-}
-
 /// The patterns on one key and, by pattern, the rules they trigger.
 #[derive(Debug)]
 pub(super) struct KeyPatterns {
@@ -39,32 +33,22 @@ impl PatternIndexBuilder {
         }
     }
 
-    /// The index, and the rules of keys whose patterns could not be put in
-    /// one set (too large together): those must run on every trace.
-    pub(super) fn build(self) -> (PatternIndex, Vec<usize>) {
-        let mut index = PatternIndex::default();
+    /// Each key's compiled patterns, and the rules of keys whose patterns
+    /// could not be put in one set (too large together): those must run on
+    /// every trace.
+    pub(super) fn build(self) -> (Vec<(String, KeyPatterns)>, Vec<usize>) {
+        let mut sets = Vec::new();
         let mut everywhere = Vec::new();
         for (key, patterns) in self.by_key {
             match RegexSet::new(patterns.iter().map(|(pattern, _)| pattern)) {
                 Ok(set) => {
                     let rules = patterns.into_iter().map(|(_, rules)| rules).collect();
-                    index.by_key.insert(key, KeyPatterns { set, rules });
+                    sets.push((key, KeyPatterns { set, rules }));
                 }
                 Err(_) => everywhere.extend(patterns.into_iter().flat_map(|(_, rules)| rules)),
             }
         }
-        (index, everywhere)
-    }
-}
-
-impl PatternIndex {
-    pub(super) fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
-    }
-
-    /// The patterns on `key`, if any rule has one.
-    pub(super) fn for_key(&self, key: &str) -> Option<&KeyPatterns> {
-        self.by_key.get(key)
+        (sets, everywhere)
     }
 }
 

@@ -9,7 +9,9 @@
 //! names, keys and values span after span, so each distinct one is looked up
 //! once: a byte of flags per string of the trace remembers which strings were
 //! already looked up in which role (a string can be a span name and a key),
-//! and only the keys some rule tests the value of collect their values.
+//! a key's triggers (values, patterns, comparisons) are one entry found by
+//! that one lookup, and only the keys some rule tests the value of collect
+//! their values, by entry.
 //! Numbers are not interned, so a key compared with integers has each of its
 //! values compared, with the VM's own comparison (`ops::compare`).
 
@@ -20,7 +22,7 @@ use foldhash::fast::RandomState;
 
 use betrace_compiler::triggers::{Comparison, Trigger};
 
-use super::pattern_triggers::{PatternIndex, PatternIndexBuilder};
+use super::pattern_triggers::{KeyPatterns, PatternIndexBuilder};
 use crate::kept::emptied;
 use crate::ops;
 use crate::trace::{AttrValue, AttrsRef, Sym, Trace};
@@ -32,13 +34,21 @@ use crate::value::Val;
 type Index<V> = HashMap<String, V, RandomState>;
 
 /// The rules an attribute key triggers: those that need the key present,
-/// those that need it to hold a given string, and those that need it to pass
-/// comparisons with integers.
+/// those that need it to hold a given string, those that need it to match
+/// a pattern, and those that need it to pass comparisons with integers.
 #[derive(Debug, Default)]
 struct KeyTriggers {
     present: Vec<usize>,
     values: Index<Vec<usize>>,
+    patterns: Option<KeyPatterns>,
     compared: Vec<Comparisons>,
+}
+
+impl KeyTriggers {
+    /// Whether the rules need the key's string values looked at.
+    fn by_value(&self) -> bool {
+        !self.values.is_empty() || self.patterns.is_some()
+    }
 }
 
 /// Comparisons one value must pass, and the rule that needs it to.
@@ -54,11 +64,13 @@ impl Comparisons {
     }
 }
 
-/// The triggers on one scope of attributes (span or resource).
+/// The triggers on one scope of attributes (span or resource): a key's
+/// text is looked up once a trace, and its entry's number stands for it
+/// after that.
 #[derive(Debug, Default)]
 struct AttrTriggers {
-    by_key: Index<KeyTriggers>,
-    by_pattern: PatternIndex,
+    entry_of: Index<u32>,
+    entries: Vec<KeyTriggers>,
 }
 
 /// See the module doc.
@@ -128,8 +140,12 @@ impl TriggerIndexBuilder {
         let TriggerIndexBuilder { mut index, span_patterns, resource_patterns } = self;
         let (span_patterns, span_everywhere) = span_patterns.build();
         let (resource_patterns, resource_everywhere) = resource_patterns.build();
-        index.span_attrs.by_pattern = span_patterns;
-        index.resource_attrs.by_pattern = resource_patterns;
+        for (key, patterns) in span_patterns {
+            index.span_attrs.entry(&key).patterns = Some(patterns);
+        }
+        for (key, patterns) in resource_patterns {
+            index.resource_attrs.entry(&key).patterns = Some(patterns);
+        }
         index.everywhere.extend(span_everywhere.into_iter().chain(resource_everywhere));
         index.everywhere.sort_unstable();
         index.everywhere.dedup();
@@ -138,61 +154,69 @@ impl TriggerIndexBuilder {
 }
 
 impl AttrTriggers {
+    /// The triggers on `key`, added empty if it has none yet.
+    fn entry(&mut self, key: &str) -> &mut KeyTriggers {
+        let next = u32::try_from(self.entries.len()).expect("fewer than 2^32 keys");
+        let at = *self.entry_of.entry(key.to_string()).or_insert(next);
+        if at == next {
+            self.entries.push(KeyTriggers::default());
+        }
+        &mut self.entries[at as usize]
+    }
+
     fn add_value(&mut self, key: &str, value: &str, rule: usize) {
-        let values = &mut self.by_key.entry(key.to_string()).or_default().values;
-        values.entry(value.to_string()).or_default().push(rule);
+        self.entry(key).values.entry(value.to_string()).or_default().push(rule);
     }
 
     fn add_key(&mut self, key: &str, rule: usize) {
-        self.by_key.entry(key.to_string()).or_default().present.push(rule);
+        self.entry(key).present.push(rule);
     }
 
     fn add_comparisons(&mut self, key: &str, tests: &[Comparison], rule: usize) {
-        let compared = &mut self.by_key.entry(key.to_string()).or_default().compared;
-        compared.push(Comparisons { tests: tests.to_vec(), rule });
+        self.entry(key).compared.push(Comparisons { tests: tests.to_vec(), rule });
     }
 
     fn is_empty(&self) -> bool {
-        self.by_key.is_empty() && self.by_pattern.is_empty()
+        self.entries.is_empty()
     }
 
     /// Adds to `work.chosen` the rules `attrs`' keys and values trigger.
     /// `role` is this scope's bits in `work.seen`.
     fn choose<'t>(&self, attrs: impl Iterator<Item = AttrsRef<'t>>, trace: &Trace, work: &mut Choosing, role: Role) {
-        let Choosing { seen, chosen, pairs, numbers } = work;
-        // Pass 1: each distinct key is looked up once; the (key, value)
-        // pairs of keys whose values matter are kept, packed as u64s, and so
-        // are the values of keys compared with numbers.
+        let Choosing { seen, entry, chosen, pairs, numbers } = work;
+        // Pass 1: each distinct key is looked up once, and its entry noted
+        // by symbol; the (entry, value) pairs of keys whose values matter
+        // are kept, packed as u64s, and so are the values of keys compared
+        // with numbers.
         pairs.clear();
         numbers.clear();
         for (key, value) in attrs.flat_map(AttrsRef::iter) {
-            if seen.first_time(key, role.looked_up) {
-                let text = trace.strings.text(key);
-                let triggers = self.by_key.get(text);
-                if let Some(triggers) = triggers {
-                    chosen.add(&triggers.present);
-                    if !triggers.compared.is_empty() {
-                        seen.mark(key, role.compared);
-                    }
+            if seen.first_time(key, role.looked_up)
+                && let Some(&at) = self.entry_of.get(trace.strings.text(key))
+            {
+                let triggers = &self.entries[at as usize];
+                chosen.add(&triggers.present);
+                entry[key.0 as usize] = at;
+                if !triggers.compared.is_empty() {
+                    seen.mark(key, role.compared);
                 }
-                let by_value = triggers.is_some_and(|triggers| !triggers.values.is_empty());
-                if by_value || self.by_pattern.for_key(text).is_some() {
+                if triggers.by_value() {
                     seen.mark(key, role.by_value);
                 }
             }
             if let AttrValue::Str(value) = value
                 && seen.has(key, role.by_value)
             {
-                pairs.push(u64::from(key.0) << 32 | u64::from(value.0));
+                pairs.push(u64::from(entry[key.0 as usize]) << 32 | u64::from(value.0));
             }
             if seen.has(key, role.compared) {
-                numbers.push((key, *value));
+                numbers.push((entry[key.0 as usize], *value));
             }
         }
-        // Each compared key looked up once more, for all its values.
-        numbers.sort_unstable_by_key(|(key, _)| key.0);
+        // Each compared key's values.
+        numbers.sort_unstable_by_key(|(at, _)| *at);
         for group in numbers.chunk_by(|a, b| a.0 == b.0) {
-            let Some(triggers) = self.by_key.get(trace.strings.text(group[0].0)) else { continue };
+            let triggers = &self.entries[group[0].0 as usize];
             for (_, value) in group {
                 let value = Val::from_attr(*value, trace);
                 for comparisons in triggers.compared.iter().filter(|comparisons| comparisons.pass(value)) {
@@ -204,15 +228,13 @@ impl AttrTriggers {
         pairs.sort_unstable();
         pairs.dedup();
         for group in pairs.chunk_by(|a, b| a >> 32 == b >> 32) {
-            let key_text = trace.strings.text(Sym((group[0] >> 32) as u32));
-            let by_value = self.by_key.get(key_text).map(|triggers| &triggers.values);
-            let patterns = self.by_pattern.for_key(key_text);
+            let triggers = &self.entries[(group[0] >> 32) as usize];
             for &pair in group {
                 let value = trace.strings.text(Sym(pair as u32));
-                if let Some(rules) = by_value.and_then(|values| values.get(value)) {
+                if let Some(rules) = triggers.values.get(value) {
                     chosen.add(rules);
                 }
-                if let Some(patterns) = patterns {
+                if let Some(patterns) = &triggers.patterns {
                     patterns.matching(value, |rules| chosen.add(rules));
                 }
             }
@@ -275,17 +297,21 @@ impl TriggerIndex {
 #[derive(Default)]
 struct Choosing {
     seen: Seen,
+    /// Per string of the trace, the entry of the key it is in the scope
+    /// being chosen for (read only where `seen` says it was looked up).
+    entry: Vec<u32>,
     chosen: RuleSet,
     /// Pass 1's (key, value) pairs of [`AttrTriggers::choose`].
     pairs: Vec<u64>,
-    /// Pass 1's values of keys compared with numbers.
-    numbers: Vec<(Sym, AttrValue)>,
+    /// Pass 1's values of keys compared with numbers, by key entry.
+    numbers: Vec<(u32, AttrValue)>,
 }
 
 impl Choosing {
     /// Sizes the (empty) tables for `trace` and `rules` rules.
     fn start(&mut self, rules: usize, trace: &Trace) {
         self.seen.0.resize(trace.strings.len(), 0);
+        self.entry.resize(trace.strings.len(), 0);
         self.chosen.0.resize(rules.div_ceil(64), 0);
     }
 
@@ -293,6 +319,7 @@ impl Choosing {
     fn emptied(mut self) -> Choosing {
         Choosing {
             seen: Seen(emptied(&mut self.seen.0)),
+            entry: emptied(&mut self.entry),
             chosen: RuleSet(emptied(&mut self.chosen.0)),
             pairs: emptied(&mut self.pairs),
             numbers: emptied(&mut self.numbers),
@@ -450,6 +477,32 @@ mod tests {
         assert_eq!(index.candidates(&everywhere), [0, 1, 2]);
         let resource_only = trace(vec![("other", vec![], vec![("db", text("y"))])]);
         assert_eq!(index.candidates(&resource_only), [2]);
+    }
+
+    #[test]
+    fn each_key_of_each_scope_keeps_its_own_triggers() {
+        let at_least =
+            |key: &str, bound: i64| Trigger::SpanAttrCompare { key: key.into(), tests: vec![(CompareOp::Ge, bound)] };
+        let index = index(vec![
+            vec![Trigger::SpanAttr { key: "env".into(), value: "prod".into() }],
+            vec![Trigger::ResourceAttrPattern { key: "env".into(), pattern: "^(?:stag.*)$".into() }],
+            vec![at_least("code", 500)],
+            vec![at_least("size", 10)],
+        ]);
+        // `env` is a key of both scopes, with other triggers in each; two
+        // compared keys have their values compared with their own bounds.
+        let staging_span = trace(vec![(
+            "a",
+            vec![("size", RecordValue::Int(3)), ("env", text("staging")), ("code", RecordValue::Int(503))],
+            vec![("env", text("prod"))],
+        )]);
+        assert_eq!(index.candidates(&staging_span), [2]);
+        let prod_span = trace(vec![(
+            "a",
+            vec![("code", RecordValue::Int(200)), ("env", text("prod")), ("size", RecordValue::Int(12))],
+            vec![("env", text("staging"))],
+        )]);
+        assert_eq!(index.candidates(&prod_span), [0, 1, 3]);
     }
 
     #[test]
