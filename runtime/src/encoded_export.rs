@@ -4,24 +4,34 @@
 //! with prost. The export queue holds encoded requests, and the load
 //! generator encodes its requests before the run: neither encodes again.
 
+use http_body::Body as HttpBody;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::bytes::{BufMut, Bytes};
+use tonic::body::Body;
+use tonic::client::{Grpc, GrpcService};
 use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 use tonic_prost::ProstDecoder;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The method every OTLP/gRPC trace receiver serves.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// Sends `request`, an encoded `ExportTraceServiceRequest`, once `client` is
 /// ready; `Err` of the readiness (a broken connection) or of the call.
-pub(crate) async fn export(
-    client: &mut tonic::client::Grpc<Channel>,
+pub(crate) async fn export<T>(
+    client: &mut Grpc<T>,
     request: Request<Bytes>,
-) -> Result<Response<ExportTraceServiceResponse>, ReadyOrCall> {
-    client.ready().await.map_err(|e| ReadyOrCall::NotReady(e.to_string()))?;
+) -> Result<Response<ExportTraceServiceResponse>, ReadyOrCall>
+where
+    T: GrpcService<Body>,
+    T::Error: Into<BoxError>,
+    T::ResponseBody: HttpBody<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as HttpBody>::Error: Into<BoxError>,
+{
+    client.ready().await.map_err(|e| ReadyOrCall::NotReady(e.into().to_string()))?;
     client.unary(request, PathAndQuery::from_static(EXPORT_PATH), EncodedRequestCodec).await.map_err(ReadyOrCall::Call)
 }
 

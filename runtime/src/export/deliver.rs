@@ -11,7 +11,9 @@
 //! acknowledged is delivered again after a restart (at least once).
 
 mod backoff;
+mod compress;
 mod grpc;
+mod grpc_compression;
 mod http;
 
 use std::collections::VecDeque;

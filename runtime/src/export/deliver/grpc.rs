@@ -1,5 +1,6 @@
 //! OTLP/gRPC delivery: `TraceService/Export` through tonic's client,
-//! compressed as `export.compression` says, and the reply read as the OTLP
+//! compressed as `export.compression` says (by [`Compressing`], at the
+//! levels the OTLP/HTTP exporter uses), and the reply read as the OTLP
 //! specification says — `UNAVAILABLE`, `RESOURCE_EXHAUSTED`,
 //! `DEADLINE_EXCEEDED`, `ABORTED`, `CANCELLED`, `OUT_OF_RANGE` and
 //! `DATA_LOSS` are worth retrying (after the server's `RetryInfo` delay when
@@ -17,6 +18,7 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use super::Outcome;
+use super::grpc_compression::Compressing;
 use crate::config::ExportCompression;
 use crate::encoded_export::{self, ReadyOrCall};
 use crate::tenant::TENANT_HEADER;
@@ -25,7 +27,7 @@ use crate::tenant::TENANT_HEADER;
 pub(crate) struct GrpcTransport {
     /// tonic's generic client: the request goes out as the bytes the queue
     /// holds (`encoded_export`), not as a message encoded again.
-    client: Grpc<Channel>,
+    client: Grpc<Compressing<Channel>>,
     metadata: MetadataMap,
 }
 
@@ -49,14 +51,9 @@ impl GrpcTransport {
                 .tls_config(ClientTlsConfig::new().with_native_roots())
                 .map_err(|e| format!("export.otlp_grpc: TLS for `{endpoint}`: {e}"))?;
         }
-        let client = Grpc::new(channel.connect_lazy())
+        let client = Grpc::new(Compressing::new(channel.connect_lazy(), compression))
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd);
-        let client = match compression {
-            ExportCompression::Gzip => client.send_compressed(CompressionEncoding::Gzip),
-            ExportCompression::Zstd => client.send_compressed(CompressionEncoding::Zstd),
-            ExportCompression::None => client,
-        };
         Ok(GrpcTransport { client, metadata: metadata_of(headers)? })
     }
 

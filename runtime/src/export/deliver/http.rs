@@ -6,17 +6,15 @@
 //! answer (no connection, a timeout); any other status refuses the batch for
 //! good.
 
-use std::io::Write;
 use std::time::Duration;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use prost::bytes::Bytes;
 
 use super::Outcome;
+use super::compress::{compress, encoding_name};
 use crate::config::ExportCompression;
 use crate::tenant::TENANT_HEADER;
 
@@ -53,12 +51,7 @@ impl HttpTransport {
             .map_err(|e| format!("export.otlp_http: cannot make an HTTP client: {e}"))?;
         let mut headers = headers.clone();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
-        let content_encoding = match compression {
-            ExportCompression::Gzip => Some("gzip"),
-            ExportCompression::Zstd => Some("zstd"),
-            ExportCompression::None => None,
-        };
-        if let Some(encoding) = content_encoding {
+        if let Some(encoding) = encoding_name(compression) {
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
         }
         Ok(HttpTransport { client, url, headers, compression })
@@ -113,22 +106,8 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
-fn compress(bytes: Bytes, compression: ExportCompression) -> std::io::Result<Bytes> {
-    match compression {
-        ExportCompression::Gzip => {
-            let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::fast());
-            encoder.write_all(&bytes)?;
-            encoder.finish().map(Bytes::from)
-        }
-        ExportCompression::Zstd => zstd::bulk::compress(&bytes, zstd::DEFAULT_COMPRESSION_LEVEL).map(Bytes::from),
-        ExportCompression::None => Ok(bytes),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
-
     use super::*;
 
     #[test]
@@ -149,18 +128,6 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
         assert_eq!(retry_after(&headers), None);
-    }
-
-    #[test]
-    fn bodies_are_compressed_as_configured() {
-        let text = Bytes::from_static(b"hello hello hello");
-        let mut plain = String::new();
-        let gzipped = compress(text.clone(), ExportCompression::Gzip).unwrap();
-        flate2::read::GzDecoder::new(&gzipped[..]).read_to_string(&mut plain).unwrap();
-        assert_eq!(plain, "hello hello hello");
-        let zstd = compress(text.clone(), ExportCompression::Zstd).unwrap();
-        assert_eq!(zstd::decode_all(&zstd[..]).unwrap(), text.to_vec());
-        assert_eq!(compress(text.clone(), ExportCompression::None).unwrap(), text);
     }
 
     #[test]
