@@ -62,7 +62,7 @@ fn plain_key_value(body: &[u8]) -> Option<(&str, WireValue<'_>)> {
     let value = match any {
         [0x0a, rest @ ..] => {
             let (text, []) = Message::length_prefixed(rest)? else { return None };
-            WireValue::Str(std::str::from_utf8(text).ok()?)
+            WireValue::Str(simdutf8::basic::from_utf8(text).ok()?)
         }
         [0x10, varint @ ..] => WireValue::Owned(RecordValue::Bool(Message::whole_varint(varint)? != 0)),
         [0x18, varint @ ..] => WireValue::Owned(RecordValue::Int(Message::whole_varint(varint)? as i64)),
@@ -71,7 +71,7 @@ fn plain_key_value(body: &[u8]) -> Option<(&str, WireValue<'_>)> {
         }
         _ => return None,
     };
-    Some((std::str::from_utf8(key).ok()?, value))
+    Some((simdutf8::basic::from_utf8(key).ok()?, value))
 }
 
 fn key_value<'b>(mut message: Message<'b>) -> Result<(&'b str, Option<Any<'b>>), WireError> {

@@ -162,7 +162,7 @@ impl<'b> Message<'b> {
     #[inline]
     pub(crate) fn str(&mut self, field: Field) -> Result<&'b str, WireError> {
         let bytes = self.bytes(field)?;
-        std::str::from_utf8(bytes).map_err(|_| WireError::new(field.at, WireProblem::NotUtf8))
+        simdutf8::basic::from_utf8(bytes).map_err(|_| WireError::new(field.at, WireProblem::NotUtf8))
     }
 
     /// A `string` field's value as a record's own text, made straight from
@@ -400,6 +400,30 @@ mod tests {
 
     fn varint_of(bytes: &[u8]) -> Result<u64, WireProblem> {
         Message::new(bytes).read_varint()
+    }
+
+    #[test]
+    fn strings_are_checked_as_utf8_at_every_length_and_position() {
+        // The check is vectorised from 64 bytes on: a bad byte anywhere,
+        // or a character cut short at the end, fails it as std's fails it.
+        for len in [0, 1, 15, 63, 64, 65, 127, 200] {
+            let text = "é".repeat(len / 2) + &"a".repeat(len % 2);
+            let mut payloads = vec![text.clone().into_bytes()];
+            for at in (0..text.len()).step_by(7) {
+                let mut broken = text.clone().into_bytes();
+                broken[at] = 0xff;
+                payloads.push(broken);
+            }
+            payloads.push([text.as_bytes(), &[0xc3]].concat());
+            for payload in payloads {
+                let mut bytes = vec![0x0a];
+                prost::encoding::encode_varint(payload.len() as u64, &mut bytes);
+                bytes.extend_from_slice(&payload);
+                let mut message = Message::new(&bytes);
+                let field = message.next_field().unwrap().unwrap();
+                assert_eq!(message.str(field).ok(), std::str::from_utf8(&payload).ok(), "{payload:?}");
+            }
+        }
     }
 
     #[test]
