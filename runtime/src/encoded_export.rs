@@ -10,11 +10,10 @@ use prost::bytes::{BufMut, Bytes};
 use tonic::body::Body;
 use tonic::client::{Grpc, GrpcService};
 use tonic::codec::{Codec, EncodeBuf, Encoder};
+use tonic::codegen::StdError;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::{Request, Response, Status};
 use tonic_prost::ProstDecoder;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The method every OTLP/gRPC trace receiver serves.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -27,9 +26,9 @@ pub(crate) async fn export<T>(
 ) -> Result<Response<ExportTraceServiceResponse>, ReadyOrCall>
 where
     T: GrpcService<Body>,
-    T::Error: Into<BoxError>,
+    T::Error: Into<StdError>,
     T::ResponseBody: HttpBody<Data = Bytes> + Send + 'static,
-    <T::ResponseBody as HttpBody>::Error: Into<BoxError>,
+    <T::ResponseBody as HttpBody>::Error: Into<StdError>,
 {
     client.ready().await.map_err(|e| ReadyOrCall::NotReady(e.into().to_string()))?;
     client.unary(request, PathAndQuery::from_static(EXPORT_PATH), EncodedRequestCodec).await.map_err(ReadyOrCall::Call)

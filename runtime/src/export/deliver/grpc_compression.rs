@@ -14,12 +14,11 @@ use http::HeaderValue;
 use http_body_util::{BodyExt, Full};
 use prost::bytes::{BufMut, BytesMut};
 use tonic::body::Body;
+use tonic::codegen::StdError;
 use tower::Service;
 
 use super::compress::{compress, encoding_name};
 use crate::config::ExportCompression;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A gRPC message's frame header: the compressed flag and the length.
 const FRAME_HEADER: usize = 5;
@@ -42,24 +41,23 @@ impl<S> Service<http::Request<Body>> for Compressing<S>
 where
     S: Service<http::Request<Body>> + Clone + Send + 'static,
     S::Future: Send,
-    S::Error: Into<BoxError>,
+    S::Error: Into<StdError>,
 {
     type Response = S::Response;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+    type Error = StdError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, StdError>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), StdError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         // The service made ready is the one to call; a clone takes its place.
         let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
+        let mut ready = std::mem::replace(&mut self.inner, clone);
         let compression = self.compression;
         Box::pin(async move {
             let request = compressed(request, compression).await?;
-            let mut ready = ready;
             ready.call(request).await.map_err(Into::into)
         })
     }
@@ -71,7 +69,7 @@ where
 async fn compressed(
     request: http::Request<Body>,
     compression: ExportCompression,
-) -> Result<http::Request<Body>, BoxError> {
+) -> Result<http::Request<Body>, StdError> {
     let Some(encoding) = encoding_name(compression) else { return Ok(request) };
     let (mut parts, body) = request.into_parts();
     let framed = body.collect().await?.to_bytes();
@@ -127,7 +125,7 @@ mod tests {
                     let encoding = request.headers().get("grpc-encoding").cloned();
                     let body = request.into_body().collect().await?.to_bytes();
                     seen.lock().unwrap().push((encoding, body));
-                    Ok::<_, BoxError>(http::Response::new(Body::empty()))
+                    Ok::<_, StdError>(http::Response::new(Body::empty()))
                 }
             })
         };
