@@ -8,6 +8,8 @@
 //! `array_value` inside one) appends to the first. Values are therefore
 //! read into [`Any`], which keeps key/value lists whole until then.
 
+use std::ops::Range;
+
 use betrace_vm::trace::{RecordValue, Text};
 use serde_json::{Map, Value};
 
@@ -55,6 +57,7 @@ fn plain_key_value(body: &[u8]) -> Option<(&str, WireValue<'_>)> {
     // nothing after them.
     let [0x0a, rest @ ..] = body else { return None };
     let (key, rest) = Message::length_prefixed(rest)?;
+    let key_end = body.len() - rest.len();
     let [0x12, rest @ ..] = rest else { return None };
     let (any, []) = Message::length_prefixed(rest)? else { return None };
     // The `AnyValue`: one field, `string_value` (1), `bool_value` (2),
@@ -62,7 +65,8 @@ fn plain_key_value(body: &[u8]) -> Option<(&str, WireValue<'_>)> {
     let value = match any {
         [0x0a, rest @ ..] => {
             let (text, []) = Message::length_prefixed(rest)? else { return None };
-            WireValue::Str(simdutf8::basic::from_utf8(text).ok()?)
+            let (key, text) = key_and_text(body, key_end - key.len()..key_end, text)?;
+            return Some((key, WireValue::Str(text)));
         }
         [0x10, varint @ ..] => WireValue::Owned(RecordValue::Bool(Message::whole_varint(varint)? != 0)),
         [0x18, varint @ ..] => WireValue::Owned(RecordValue::Int(Message::whole_varint(varint)? as i64)),
@@ -72,6 +76,23 @@ fn plain_key_value(body: &[u8]) -> Option<(&str, WireValue<'_>)> {
         _ => return None,
     };
     Some((simdutf8::basic::from_utf8(key).ok()?, value))
+}
+
+/// A string attribute's key (at `key` in `body`) and its value `text` (which
+/// ends `body`), each checked as UTF-8. Both are checked in one pass over
+/// the whole `KeyValue` when they can be: keys and values are mostly short,
+/// and a check costs about as much to start as to run over them (half as
+/// much a string for the pair). The tags and one-byte lengths around them
+/// are ASCII; when a longer length fails the one pass, each is checked on
+/// its own.
+fn key_and_text<'b>(body: &'b [u8], key: Range<usize>, text: &'b [u8]) -> Option<(&'b str, &'b str)> {
+    let text_at = body.len() - text.len()..body.len();
+    if let Ok(whole) = simdutf8::basic::from_utf8(body) {
+        // Each field follows a length's last byte and precedes a tag or the
+        // end, all ASCII, so its range is on character boundaries.
+        return whole.get(key).zip(whole.get(text_at));
+    }
+    Some((simdutf8::basic::from_utf8(&body[key]).ok()?, simdutf8::basic::from_utf8(text).ok()?))
 }
 
 fn key_value<'b>(mut message: Message<'b>) -> Result<(&'b str, Option<Any<'b>>), WireError> {
@@ -249,5 +270,53 @@ mod tests {
         let mut twice = encoded("k", Some(V::IntValue(1)));
         twice.extend(encoded("k", Some(V::IntValue(2))));
         assert!(plain_key_value(&twice).is_none(), "a repeated field is merged the general way");
+    }
+
+    /// Checked together or apart, a string attribute's key and value get
+    /// the same verdict: at every length around the one-byte, two-byte and
+    /// three-byte lengths, with characters of every width, and with a bad
+    /// byte or a cut character in either.
+    #[test]
+    fn key_and_value_checked_in_one_pass_read_as_checked_apart() {
+        let apart = |bytes: &[u8]| -> Option<(String, String)> {
+            let (key, value) = key_value(Message::new(bytes)).ok()?;
+            match value? {
+                Any::Str(text) => Some((key.to_string(), text.to_string())),
+                other => panic!("{other:?}"),
+            }
+        };
+        let together = |bytes: &[u8]| match plain_key_value(bytes) {
+            Some((key, WireValue::Str(text))) => Some((key.to_string(), text.to_string())),
+            Some((_, other)) => panic!("{other:?}"),
+            None => None,
+        };
+        let texts = |len: usize| ["a", "é", "日", "🦀"].map(|c| c.repeat(len / c.len()));
+        for len in [0, 1, 2, 5, 60, 63, 64, 120, 127, 128, 129, 300, 16_383, 16_400] {
+            for key in texts(len.min(130)) {
+                for text in texts(len) {
+                    let bytes = encoded(&key, Some(V::StringValue(text.clone())));
+                    assert_eq!(apart(&bytes), Some((key.clone(), text.clone())), "{len}");
+                    if key.is_empty() {
+                        // prost leaves an empty key out: not the short way's shape.
+                        continue;
+                    }
+                    assert_eq!(together(&bytes), Some((key.clone(), text.clone())), "{len}");
+                    // Break a byte of the key, then of the text, then cut a
+                    // character (the last byte of the text) if there is one.
+                    let key_at = bytes.len() - text.len() - 1 - key.len().max(1);
+                    for at in [key_at, bytes.len() - 1] {
+                        let mut bad = bytes.clone();
+                        bad[at] = 0xff;
+                        assert_eq!(together(&bad), None, "{len} {at}");
+                        assert_eq!(apart(&bad), None, "{len} {at}");
+                    }
+                    if !text.is_empty() && !text.is_ascii() {
+                        let mut cut = bytes.clone();
+                        *cut.last_mut().expect("a byte") = b'x';
+                        assert_eq!(together(&cut), None, "{len}");
+                    }
+                }
+            }
+        }
     }
 }
