@@ -301,9 +301,11 @@ mod tests {
                         continue;
                     }
                     assert_eq!(together(&bytes), Some((key.clone(), text.clone())), "{len}");
-                    // Break a byte of the key, then of the text, then cut a
+                    // Break the key's first byte (after its tag and a one- or
+                    // two-byte length), then the text's last, then cut a
                     // character (the last byte of the text) if there is one.
-                    let key_at = bytes.len() - text.len() - 1 - key.len().max(1);
+                    let key_at = if key.len() < 0x80 { 2 } else { 3 };
+                    assert_eq!(&bytes[key_at..key_at + key.len()], key.as_bytes());
                     for at in [key_at, bytes.len() - 1] {
                         let mut bad = bytes.clone();
                         bad[at] = 0xff;
