@@ -99,8 +99,8 @@ pub fn attribute(trace: &Trace, i: usize, scope: AttrScope, key: Sym) -> Val<'_>
         AttrScope::Span => span(),
         AttrScope::Resource => resource(),
         AttrScope::SpanThenResource => span().or_else(resource),
-        AttrScope::Event => trace.events[i].iter().find_map(|event| read(trace.attrs_of(event.attrs), key, trace)),
-        AttrScope::Link => trace.links[i].iter().find_map(|link| read(trace.attrs_of(link.attrs), key, trace)),
+        AttrScope::Event => trace.events()[i].iter().find_map(|event| read(trace.attrs_of(event.attrs), key, trace)),
+        AttrScope::Link => trace.links()[i].iter().find_map(|link| read(trace.attrs_of(link.attrs), key, trace)),
         AttrScope::Instrumentation => read(trace.attrs_of(trace.scopes[trace.scope()[i] as usize].attrs), key, trace),
     };
     found.unwrap_or(Val::Nil)

@@ -14,6 +14,7 @@ pub use betrace_stdlib::value::{SpanKind, Status};
 mod builder;
 pub mod compact;
 mod dump;
+mod extras;
 mod large_values;
 #[cfg(test)]
 mod properties;
@@ -28,6 +29,8 @@ mod tree;
 mod warm;
 
 pub use builder::{TraceBuilder, group_by_trace, looks_whole};
+pub use extras::Extras;
+use extras::MaybeExtras;
 pub use large_values::LargeValues;
 pub use source::{AttrSource, SpanSource, ValueRef, to_record, to_record_attrs};
 pub use span_attrs::{AttrsRef, SpanAttrs};
@@ -222,17 +225,15 @@ pub struct Trace {
     pub status: Vec<Status>,
     /// Each span's attributes (all of them in one pair of arrays).
     pub attrs: SpanAttrs,
-    /// Each span's events and links (`events[i]` is span `i`'s).
-    pub events: SpanItems<Event>,
-    pub links: SpanItems<Link>,
+    /// Events, links and large values ([`events`](Self::events),
+    /// [`links`](Self::links), [`large`](Self::large)), boxed apart.
+    extras: MaybeExtras,
     pub resources: Vec<Resource>,
     pub scopes: Vec<Scope>,
     /// The attributes of every resource, scope, event and link, one list
     /// after another (each names its [`AttrRange`]): two allocations a
     /// trace, not two for each that has any.
     pub item_attrs: Attrs,
-    /// The bytes and arrays that attribute values refer to.
-    pub large: LargeValues,
     /// What assembly had to repair (duplicates, cycles, orphans), for reports.
     pub repairs: Repairs,
 }
@@ -360,6 +361,21 @@ impl Trace {
 
     fn numbers(&self, which: NumberColumn) -> &[u32] {
         column(&self.numbers, self.len(), which as usize)
+    }
+
+    /// Each span's events: `events()[i]` is span `i`'s.
+    pub fn events(&self) -> &SpanItems<Event> {
+        &self.extras.get().events
+    }
+
+    /// Each span's links: `links()[i]` is span `i`'s.
+    pub fn links(&self) -> &SpanItems<Link> {
+        &self.extras.get().links
+    }
+
+    /// The bytes and arrays that attribute values refer to.
+    pub fn large(&self) -> &LargeValues {
+        &self.extras.get().large
     }
 
     /// The attributes of a resource, scope, event or link of this trace.

@@ -92,8 +92,8 @@ impl<'e> Val<'e> {
             AttrValue::Int(i) => Val::Int(i),
             AttrValue::Float(f) => Val::Float(f),
             AttrValue::Bool(b) => Val::Bool(b),
-            AttrValue::Bytes(index) => Val::Bytes(trace.large.bytes(index)),
-            AttrValue::Array(index) => Val::List(List::Attr(trace.large.array(index), trace)),
+            AttrValue::Bytes(index) => Val::Bytes(trace.large().bytes(index)),
+            AttrValue::Array(index) => Val::List(List::Attr(trace.large().array(index), trace)),
         }
     }
 

@@ -27,7 +27,7 @@ use smallvec::SmallVec;
 use super::source::{AttrSource, SpanSource, ValueRef};
 use super::tree::{Children, cut_cycles, number};
 use super::{
-    AttrRange, AttrValue, Attrs, Event, LargeValues, Link, NO_PARENT, NumberColumn, RecordValue, Repairs, Resource,
+    AttrRange, AttrValue, Attrs, Event, Link, MaybeExtras, NO_PARENT, NumberColumn, RecordValue, Repairs, Resource,
     Scope, SpanAttrs, SpanRecord, Strings, Sym, Text, Trace, filled, number_columns_mut,
 };
 
@@ -550,20 +550,20 @@ impl<'r, S: SpanSource> Columns<'r, S> {
                 Some((p, prev)) if same_scope(prev, span) => self.trace.numbers[scope_at + p],
                 _ => self.scope_index(i),
             };
-            let (strings, large) = (&mut self.trace.strings, &mut self.trace.large);
+            let (strings, extras) = (&mut self.trace.strings, &mut self.trace.extras);
             let name = strings.intern(span.name());
             let status_message = strings.intern(span.status_message());
-            intern_each(strings, large, span.attrs(), |key, value| self.trace.attrs.push(key, value));
+            intern_each(strings, extras, span.attrs(), |key, value| self.trace.attrs.push(key, value));
             self.trace.attrs.end_span();
             for (name, time, attrs) in span.events() {
-                let attrs = intern_attrs(strings, large, &mut self.trace.item_attrs, attrs);
+                let attrs = intern_attrs(strings, extras, &mut self.trace.item_attrs, attrs);
                 let event = Event { name: strings.intern(name), time, attrs };
-                self.trace.events.push(i, event);
+                extras.get_mut().events.push(i, event);
             }
             for (trace_id, span_id, attrs) in span.links() {
                 let link =
-                    Link { trace_id, span_id, attrs: intern_attrs(strings, large, &mut self.trace.item_attrs, attrs) };
-                self.trace.links.push(i, link);
+                    Link { trace_id, span_id, attrs: intern_attrs(strings, extras, &mut self.trace.item_attrs, attrs) };
+                extras.get_mut().links.push(i, link);
             }
             let trace = &mut self.trace;
             (trace.ids[i], trace.ids[len + i]) = (span.span_id(), span.parent_id());
@@ -581,8 +581,8 @@ impl<'r, S: SpanSource> Columns<'r, S> {
         let resource = self.spans[i].resource();
         let (index, new) = self.resources.index(self.spans, i, hash_resource, same_resource);
         if new {
-            let (strings, large) = (&mut self.trace.strings, &mut self.trace.large);
-            let attrs = intern_attrs(strings, large, &mut self.trace.item_attrs, resource);
+            let (strings, extras) = (&mut self.trace.strings, &mut self.trace.extras);
+            let attrs = intern_attrs(strings, extras, &mut self.trace.item_attrs, resource);
             let service_name = resource.iter().rev().find_map(|(key, value)| match value {
                 RecordValue::Str(name) if key == "service.name" => Some(strings.intern(name)),
                 _ => None,
@@ -597,11 +597,11 @@ impl<'r, S: SpanSource> Columns<'r, S> {
         let scope = self.spans[i].scope();
         let (index, new) = self.scopes.index(self.spans, i, hash_scope, same_scope);
         if new {
-            let (strings, large) = (&mut self.trace.strings, &mut self.trace.large);
+            let (strings, extras) = (&mut self.trace.strings, &mut self.trace.extras);
             let scope = Scope {
                 name: strings.intern(&scope.name),
                 version: strings.intern(&scope.version),
-                attrs: intern_attrs(strings, large, &mut self.trace.item_attrs, &scope.attrs),
+                attrs: intern_attrs(strings, extras, &mut self.trace.item_attrs, &scope.attrs),
             };
             self.trace.scopes.push(scope);
         }
@@ -772,12 +772,12 @@ fn same_value(a: &RecordValue, b: &RecordValue) -> bool {
 /// Interns `list` onto the end of `to` (a trace's `item_attrs`) and returns where it is.
 fn intern_attrs<A: AttrSource>(
     strings: &mut Strings,
-    large: &mut LargeValues,
+    extras: &mut MaybeExtras,
     to: &mut Attrs,
     list: &[A],
 ) -> AttrRange {
     to.push_range(|attrs| {
-        intern_each(strings, large, list, |key, value| {
+        intern_each(strings, extras, list, |key, value| {
             attrs.keys.push(key);
             attrs.values.push(value);
         })
@@ -785,10 +785,10 @@ fn intern_attrs<A: AttrSource>(
 }
 
 /// Interns an attribute list in order, handing each key and value to `put`;
-/// bytes and arrays go to `large`.
+/// bytes and arrays go to the trace's large values (in its extras).
 fn intern_each<A: AttrSource>(
     strings: &mut Strings,
-    large: &mut LargeValues,
+    extras: &mut MaybeExtras,
     list: &[A],
     mut put: impl FnMut(Sym, AttrValue),
 ) {
@@ -796,22 +796,22 @@ fn intern_each<A: AttrSource>(
         let key = strings.intern(attr.key());
         let value = match attr.value() {
             ValueRef::Str(text) => AttrValue::Str(strings.intern(text)),
-            ValueRef::Value(value) => intern_value(strings, large, value),
+            ValueRef::Value(value) => intern_value(strings, extras, value),
         };
         put(key, value);
     }
 }
 
-fn intern_value(strings: &mut Strings, large: &mut LargeValues, value: &RecordValue) -> AttrValue {
+fn intern_value(strings: &mut Strings, extras: &mut MaybeExtras, value: &RecordValue) -> AttrValue {
     match value {
         RecordValue::Str(text) => AttrValue::Str(strings.intern(text)),
         RecordValue::Int(int) => AttrValue::Int(*int),
         RecordValue::Float(float) => AttrValue::Float(*float),
         RecordValue::Bool(bool) => AttrValue::Bool(*bool),
-        RecordValue::Bytes(bytes) => large.push_bytes(bytes),
+        RecordValue::Bytes(bytes) => extras.get_mut().large.push_bytes(bytes),
         RecordValue::Array(items) => {
-            let items = items.iter().map(|item| intern_value(strings, large, item)).collect();
-            large.push_array(items)
+            let items = items.iter().map(|item| intern_value(strings, extras, item)).collect();
+            extras.get_mut().large.push_array(items)
         }
     }
 }

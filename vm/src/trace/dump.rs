@@ -65,7 +65,7 @@ impl Trace {
         if !self.attrs.span(i).is_empty() {
             let _ = writeln!(out, "  attrs{}", attrs(self, self.attrs.span(i)));
         }
-        for event in &self.events[i] {
+        for event in &self.events()[i] {
             let _ = writeln!(
                 out,
                 "  event {} at {}{}",
@@ -74,7 +74,7 @@ impl Trace {
                 attrs(self, self.attrs_of(event.attrs))
             );
         }
-        for link in &self.links[i] {
+        for link in &self.links()[i] {
             let _ = writeln!(
                 out,
                 "  link {}/{}{}",
@@ -106,9 +106,9 @@ fn value_text(trace: &Trace, value: AttrValue) -> String {
         AttrValue::Int(int) => format!("{int}i"),
         AttrValue::Float(float) => format!("{float:?}f"),
         AttrValue::Bool(bool) => bool.to_string(),
-        AttrValue::Bytes(index) => format!("0x{}", hex(trace.large.bytes(index))),
+        AttrValue::Bytes(index) => format!("0x{}", hex(trace.large().bytes(index))),
         AttrValue::Array(index) => {
-            let items: Vec<String> = trace.large.array(index).iter().map(|item| value_text(trace, *item)).collect();
+            let items: Vec<String> = trace.large().array(index).iter().map(|item| value_text(trace, *item)).collect();
             format!("[{}]", items.join(","))
         }
     }

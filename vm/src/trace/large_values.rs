@@ -20,6 +20,11 @@ pub struct LargeValues {
 }
 
 impl LargeValues {
+    /// No values.
+    pub const fn new() -> LargeValues {
+        LargeValues { bytes: Vec::new(), arrays: Vec::new(), held: 0 }
+    }
+
     /// Holds `bytes`; the value refers to them.
     pub fn push_bytes(&mut self, bytes: &[u8]) -> AttrValue {
         self.held += bytes.len();

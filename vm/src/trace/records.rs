@@ -48,11 +48,11 @@ impl Trace {
                 attrs: record_attrs(self.attrs.span(i)),
                 resource: resources[self.resource()[i] as usize].clone(),
                 scope: scopes[self.scope()[i] as usize].clone(),
-                events: self.events[i]
+                events: self.events()[i]
                     .iter()
                     .map(|Event { name, time, attrs }| (text(*name), *time, record_attrs(self.attrs_of(*attrs))))
                     .collect(),
-                links: self.links[i]
+                links: self.links()[i]
                     .iter()
                     .map(|Link { trace_id, span_id, attrs }| (*trace_id, *span_id, record_attrs(self.attrs_of(*attrs))))
                     .collect(),
@@ -71,10 +71,8 @@ impl Trace {
         size_of::<Trace>()
             + self.len() * per_span
             + self.strings.memory_bytes()
-            + self.large.memory_bytes()
+            + self.extras.memory_bytes()
             + self.attrs.memory_bytes()
-            + self.events.array_bytes()
-            + self.links.array_bytes()
             + self.resources.len() * size_of::<super::Resource>()
             + self.scopes.len() * size_of::<super::Scope>()
             + self.item_attrs.as_ref().memory_bytes()
@@ -87,9 +85,9 @@ impl Trace {
             AttrValue::Int(int) => RecordValue::Int(int),
             AttrValue::Float(float) => RecordValue::Float(float),
             AttrValue::Bool(bool) => RecordValue::Bool(bool),
-            AttrValue::Bytes(index) => RecordValue::Bytes(self.large.bytes(index).to_vec()),
+            AttrValue::Bytes(index) => RecordValue::Bytes(self.large().bytes(index).to_vec()),
             AttrValue::Array(index) => {
-                RecordValue::Array(self.large.array(index).iter().map(|item| self.record_value(*item)).collect())
+                RecordValue::Array(self.large().array(index).iter().map(|item| self.record_value(*item)).collect())
             }
         }
     }

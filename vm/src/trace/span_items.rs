@@ -22,11 +22,16 @@ pub struct SpanItems<T> {
 
 impl<T> Default for SpanItems<T> {
     fn default() -> Self {
-        SpanItems { items: Vec::new(), ends: Vec::new() }
+        SpanItems::new()
     }
 }
 
 impl<T> SpanItems<T> {
+    /// No items for any span.
+    pub const fn new() -> SpanItems<T> {
+        SpanItems { items: Vec::new(), ends: Vec::new() }
+    }
+
     /// Span `span`'s items.
     pub fn span(&self, span: usize) -> &[T] {
         &self.items[self.range(span)]

@@ -195,9 +195,9 @@ fn attributes_events_and_links_are_interned() {
     assert_eq!(trace.attrs.span(0).get(route), Some(&AttrValue::Str(slash_a)));
     let list = trace.attrs.span(0).get(strings.lookup("list").unwrap()).unwrap();
     let AttrValue::Array(list) = *list else { panic!("not an array: {list:?}") };
-    assert_eq!(trace.large.array(list), [AttrValue::Str(slash_a), AttrValue::Int(3)]);
-    assert_eq!(strings.text(trace.events[0][0].name), "exception");
-    assert_eq!(trace.links[0][0].span_id, id(5));
+    assert_eq!(trace.large().array(list), [AttrValue::Str(slash_a), AttrValue::Int(3)]);
+    assert_eq!(strings.text(trace.events()[0][0].name), "exception");
+    assert_eq!(trace.links()[0][0].span_id, id(5));
 }
 
 #[test]

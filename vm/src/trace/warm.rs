@@ -98,12 +98,10 @@ impl Trace {
             kind,
             status,
             attrs,
-            events,
-            links,
+            extras,
             resources,
             scopes,
             item_attrs,
-            large,
             repairs,
         } = self;
         prefetch_line(trace_id);
@@ -116,12 +114,10 @@ impl Trace {
         prefetch_line(kind);
         prefetch_line(status);
         prefetch_line(attrs);
-        prefetch_line(events);
-        prefetch_line(links);
+        prefetch_line(extras);
         prefetch_line(resources);
         prefetch_line(scopes);
         prefetch_line(item_attrs);
-        prefetch_line(large);
         prefetch_line(repairs);
     }
 
