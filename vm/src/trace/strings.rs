@@ -8,14 +8,15 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::ops::Range;
 
 use foldhash::fast::RandomState;
 
 use super::Sym;
 use symbol_index::SymbolIndex;
+use text_ends::TextEnds;
 
 mod symbol_index;
+mod text_ends;
 
 /// The strings of one trace, each stored once. Symbols are numbered from 0
 /// in the order their texts were first interned.
@@ -25,7 +26,7 @@ pub struct Strings {
     bytes: String,
     /// Where the text of symbol `i` ends in `bytes`; it starts where the text
     /// of symbol `i - 1` ends (symbol 0 at 0).
-    ends: Vec<usize>,
+    ends: TextEnds,
     /// The symbols, by the hash of their text.
     index: SymbolIndex,
     /// Trace strings come from the network, so an attacker picks them. A
@@ -46,7 +47,7 @@ impl Strings {
     pub fn with_capacity(strings: usize, bytes: usize) -> Strings {
         Strings {
             bytes: String::with_capacity(bytes),
-            ends: Vec::with_capacity(strings),
+            ends: TextEnds::with_capacity(strings),
             index: SymbolIndex::with_capacity(strings),
             hasher: RandomState::default(),
         }
@@ -92,12 +93,12 @@ impl Strings {
     pub(super) fn warm_up(&self) {
         self.index.warm_up();
         super::warm::prefetch(self.bytes.as_bytes());
-        super::warm::prefetch(&self.ends);
+        self.ends.warm_up();
     }
 
     /// Bytes of memory the table holds: texts, ends and the hash table's slots.
     pub fn memory_bytes(&self) -> usize {
-        self.bytes.capacity() + self.ends.capacity() * std::mem::size_of::<usize>() + self.index.memory_bytes()
+        self.bytes.capacity() + self.ends.memory_bytes() + self.index.memory_bytes()
     }
 
     /// Every text, in symbol order.
@@ -120,26 +121,16 @@ impl fmt::Debug for Strings {
     }
 }
 
-fn text_of<'s>(bytes: &'s str, ends: &[usize], sym: u32) -> &'s str {
-    &bytes[range_of(ends, sym)]
-}
-
-/// Where `sym`'s text lies in the table's bytes.
-fn range_of(ends: &[usize], sym: u32) -> Range<usize> {
-    let sym = sym as usize;
-    let start = match sym {
-        0 => 0,
-        _ => ends[sym - 1],
-    };
-    start..ends[sym]
+fn text_of<'s>(bytes: &'s str, ends: &TextEnds, sym: u32) -> &'s str {
+    &bytes[ends.range(sym as usize)]
 }
 
 /// Whether `sym`'s text is `text`: the question every probe of the table
 /// asks, mostly of short strings (names, keys, values), which are compared
 /// here in two overlapping words rather than by a call to `memcmp` (a
 /// twentieth of receiving went to those calls).
-fn holds(bytes: &str, ends: &[usize], sym: u32, text: &str) -> bool {
-    let (held, text) = (&bytes.as_bytes()[range_of(ends, sym)], text.as_bytes());
+fn holds(bytes: &str, ends: &TextEnds, sym: u32, text: &str) -> bool {
+    let (held, text) = (&bytes.as_bytes()[ends.range(sym as usize)], text.as_bytes());
     held.len() == text.len() && same_bytes(held, text)
 }
 
