@@ -29,7 +29,6 @@ mod tree;
 mod warm;
 
 pub use builder::{TraceBuilder, group_by_trace, looks_whole};
-pub use extras::Extras;
 use extras::MaybeExtras;
 pub use large_values::LargeValues;
 pub use source::{AttrSource, SpanSource, ValueRef, to_record, to_record_attrs};

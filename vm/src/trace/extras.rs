@@ -11,7 +11,7 @@ use super::{Event, LargeValues, Link, SpanItems};
 
 /// See the module doc.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Extras {
+pub(super) struct Extras {
     /// Each span's events and links (`events[i]` is span `i`'s).
     pub events: SpanItems<Event>,
     pub links: SpanItems<Link>,
