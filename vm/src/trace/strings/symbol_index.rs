@@ -69,17 +69,18 @@ pub(super) struct Table<S> {
     len: usize,
 }
 
-impl<S: Slot> Table<S> {
-    const MIN_SLOTS: usize = 8;
+/// The fewest slots a table that holds any has.
+const MIN_SLOTS: usize = 8;
 
-    /// Room for `symbols` symbols before it grows.
-    fn with_capacity(symbols: usize) -> Table<S> {
-        match symbols {
-            0 => Table { slots: Vec::new(), len: 0 },
-            n => Table::with_slots((2 * n).next_power_of_two().max(Self::MIN_SLOTS)),
-        }
+/// The slots that hold `symbols` symbols at most half full (none for none).
+fn slots_for(symbols: usize) -> usize {
+    match symbols {
+        0 => 0,
+        n => (2 * n).next_power_of_two().max(MIN_SLOTS),
     }
+}
 
+impl<S: Slot> Table<S> {
     fn with_slots(slots: usize) -> Table<S> {
         Table { slots: super::super::filled(slots, S::EMPTY), len: 0 }
     }
@@ -117,7 +118,7 @@ impl<S: Slot> Table<S> {
             self.len += 1;
             return;
         }
-        let size = (2 * self.slots.len()).max(Self::MIN_SLOTS);
+        let size = (2 * self.slots.len()).max(MIN_SLOTS);
         let old = std::mem::replace(&mut self.slots, super::super::filled(size, S::EMPTY));
         for slot in old.into_iter().filter(|&slot| slot != S::EMPTY).chain([slot]) {
             self.place(slot);
@@ -152,10 +153,10 @@ impl Default for SymbolIndex {
 impl SymbolIndex {
     /// Room for `symbols` symbols before it grows.
     pub(super) fn with_capacity(symbols: usize) -> SymbolIndex {
-        let narrow = Table::<u32>::with_capacity(symbols);
-        match narrow.slots.len() <= NARROW_MAX_SLOTS {
-            true => SymbolIndex::Narrow(narrow),
-            false => SymbolIndex::Wide(Table::with_capacity(symbols)),
+        let slots = slots_for(symbols);
+        match slots <= NARROW_MAX_SLOTS {
+            true => SymbolIndex::Narrow(Table::with_slots(slots)),
+            false => SymbolIndex::Wide(Table::with_slots(slots)),
         }
     }
 
